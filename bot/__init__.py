@@ -1,0 +1,1 @@
+"""articlebot's question path: retrieval, answering and the front ends (CLI, REPL, Telegram)."""

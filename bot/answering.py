@@ -1,0 +1,208 @@
+"""Answering: a LangChain chain from a question to an Answer with numbered citations.
+
+The chain is ``question -> retriever -> generator``. The default generator is extractive:
+it needs no language model and never invents; it quotes the sentences of the retrieved
+chunks that best answer the question. An LLM generator (a later addition) plugs in with
+the same ``generate`` signature.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from typing import Protocol
+
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from index.language import detect_language
+from index.store import ArticleStore
+from index.types import Hit, Sentence
+
+from . import prompts
+from .retrieval import ArticleRetriever, document_to_hit
+from .types import Answer, Citation
+
+
+class Generator(Protocol):
+    """Turns a question and its retrieved chunks into an Answer."""
+
+    mode: str
+
+    def generate(self, question: str, hits: list[Hit], lang: str) -> Answer: ...
+
+
+def question_language(question: str) -> str:
+    """The language of the question, for the fixed text of the answer ("en" if unsure)."""
+    code = detect_language(question)
+    return code if code in prompts.TEXTS else "en"
+
+
+# ---- the lexical signal -------------------------------------------------------------
+
+_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+_NUMBER = re.compile(r"\d+(?:[.,\u066b\u066c]\d{3})*(?:[.,]\d+)?")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
+_STOPWORDS = set(
+    """the and for are was were what when where which who whom whose why how did does do has
+    have had with from that this these those into over under about after before than then
+    there their they them his her its our your you not but any all can could would should
+    will shall may might much many more most some such only own same other also just very
+    being been between during each few while until against among upon per via one two""".split()
+)
+
+
+def _number_key(token: str) -> str:
+    return re.sub(r"[.,\u066b\u066c](?=\d{3}\b)", "", token)
+
+
+def anchors(question: str) -> set[str]:
+    """Tokens written the same way in any script: numbers and Latin-script words."""
+    q = question.translate(_ARABIC_DIGITS)
+    found = {_number_key(n) for n in _NUMBER.findall(q)}
+    found |= {w.lower() for w in _LATIN_WORD.findall(q) if w.lower() not in _STOPWORDS}
+    return found
+
+
+def anchor_overlap(question_anchors: set[str], text: str) -> float:
+    """The share of the question's anchors that appear in ``text``."""
+    if not question_anchors:
+        return 0.0
+    t = unicodedata.normalize("NFC", text).translate(_ARABIC_DIGITS)
+    present = {_number_key(n) for n in _NUMBER.findall(t)}
+    present |= {w.lower() for w in _LATIN_WORD.findall(t)}
+    return len(question_anchors & present) / len(question_anchors)
+
+
+# ---- the extractive generator -------------------------------------------------------
+
+
+@dataclass
+class ExtractiveGenerator:
+    """Quotes the retrieved sentences that best answer the question, grouped by article."""
+
+    store: ArticleStore
+    retriever: ArticleRetriever
+    max_quotes: int = 3
+    min_evidence: float = 0.80
+    sentence_weight: float = 0.5  # the rest of a sentence's score is its chunk's score
+    anchor_weight: float = 0.1
+    quote_margin: float = 0.03  # quote sentences within this much of the best one
+    min_quote_chars: int = 25
+    mode: str = "extractive"
+
+    def generate(self, question: str, hits: list[Hit], lang: str) -> Answer:
+        ranked = self.rank_sentences(question, hits)
+        evidence = ranked[0][1] if ranked else 0.0
+        if not ranked or evidence < self.min_evidence:
+            return Answer(
+                question=question, lang=lang, text=prompts.text("cannot_answer", lang),
+                citations=[], hits=hits, refused=True, mode=self.mode,
+                notes=[f"{prompts.CANNOT_ANSWER}: best evidence {evidence:.3f} "
+                       f"< {self.min_evidence:.3f}"],
+            )
+        best = ranked[0][1]
+        chosen = [(s, score, hit) for s, score, hit in ranked if score >= best - self.quote_margin]
+        chosen = chosen[: self.max_quotes]
+        citations = [
+            Citation(
+                number=n, article_id=s.article_id, title=hit.chunk.title,
+                source=hit.chunk.source, quote=s.text, score=round(score, 4),
+                chunk_id=hit.chunk.id, start=s.start, end=s.end,
+            )
+            for n, (s, score, hit) in enumerate(chosen, start=1)
+        ]
+        return Answer(
+            question=question, lang=lang, text=render_quotes(citations, lang),
+            citations=citations, hits=hits, refused=False, mode=self.mode,
+        )
+
+    def rank_sentences(
+        self, question: str, hits: list[Hit]
+    ) -> list[tuple[Sentence, float, Hit]]:
+        """Sentences of the retrieved chunks, best answer first, with their scores."""
+        if not hits:
+            return []
+        query = self.retriever.query_vector(question)
+        q_anchors = anchors(question)
+        best: dict[int, tuple[Sentence, float, Hit]] = {}
+        for hit in hits:
+            sentences, vectors = self.store.chunk_sentences(hit.chunk)
+            if not sentences:
+                continue
+            similarity = vectors @ query
+            for sentence, sim in zip(sentences, similarity, strict=True):
+                if len(sentence.text) < self.min_quote_chars or len(sentence.text.split()) < 4:
+                    continue
+                score = (
+                    self.sentence_weight * float(sim)
+                    + (1 - self.sentence_weight) * hit.score
+                    + self.anchor_weight * anchor_overlap(q_anchors, sentence.text)
+                )
+                if sentence.id not in best or best[sentence.id][1] < score:
+                    best[sentence.id] = (sentence, score, hit)
+        return sorted(best.values(), key=lambda item: -item[1])
+
+
+def render_quotes(citations: list[Citation], lang: str) -> str:
+    """The answer body: the quotes grouped by article, each with its [n] marker."""
+    lines = [prompts.text("intro", lang)]
+    by_article: dict[str, list[Citation]] = {}
+    for c in citations:
+        by_article.setdefault(c.article_id, []).append(c)
+    for group in by_article.values():
+        lines.append("")
+        lines.append(prompts.text("from_article", lang, title=group[0].title))
+        lines.extend(f"[{c.number}] “{c.quote}”" for c in group)
+    return "\n".join(lines)
+
+
+# ---- the chain ----------------------------------------------------------------------
+
+
+class Answerer:
+    """The answer chain for one store: ``ask(question) -> Answer``."""
+
+    def __init__(self, store: ArticleStore, retriever: ArticleRetriever, generator: Generator):
+        self.store = store
+        self.retriever = retriever
+        self.generator = generator
+        self.chain = build_chain(retriever, generator)
+
+    def ask(self, question: str) -> Answer:
+        """Answer one question (blocking: embedding, search and generation)."""
+        return self.chain.invoke({"question": question})
+
+
+def build_chain(retriever: ArticleRetriever, generator: Generator) -> Runnable:
+    """question -> {question, lang, hits} -> Answer, with timings on the Answer."""
+
+    def retrieve(inputs: dict) -> dict:
+        started = time.perf_counter()
+        question = " ".join(inputs["question"].split())
+        lang = question_language(question)
+        docs = retriever.invoke(question)
+        return {
+            **inputs,
+            "question": question,
+            "lang": lang,
+            "hits": [document_to_hit(d) for d in docs],
+            "started": started,
+            "retrieval_ms": (time.perf_counter() - started) * 1000,
+        }
+
+    def generate(inputs: dict) -> Answer:
+        started = time.perf_counter()
+        answer = generator.generate(inputs["question"], inputs["hits"], inputs["lang"])
+        done = time.perf_counter()
+        answer.timings = {
+            "retrieval": inputs["retrieval_ms"],
+            "answer": (done - started) * 1000,
+            "total": (done - inputs["started"]) * 1000,
+        }
+        return answer
+
+    return RunnableLambda(retrieve, name="retrieve") | RunnableLambda(generate, name="answer")
+
+

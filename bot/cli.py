@@ -1,0 +1,223 @@
+"""The `articlebot` command: a thin layer that parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from index.embeddings import EmbeddingError
+from index.store import StoreError
+
+from .settings import Settings
+
+# Subcommands register here: name -> (add_arguments, run). Keeps this module thin.
+Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, Settings], int]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+        return args.run(args, settings)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"articlebot: bad setting: {problems}", file=sys.stderr)
+        return 2
+    except (StoreError, EmbeddingError) as exc:
+        print(f"articlebot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="articlebot",
+        description="Ask questions about a folder of news articles; answers quote their sources.",
+    )
+    parser.add_argument("--data-dir", help="where the index lives (ARTICLEBOT_DATA_DIR)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    index = sub.add_parser("index", help="add, list, remove articles; index stats")
+    index_sub = index.add_subparsers(required=True, metavar="ACTION")
+    p = index_sub.add_parser("add", help="index files, folders and http(s) URLs")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(run=cmd_index_add)
+    p = index_sub.add_parser("list", help="the indexed articles")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_index_list)
+    p = index_sub.add_parser("remove", help="remove an article by id (or unique id prefix)")
+    p.add_argument("id")
+    p.set_defaults(run=cmd_index_remove)
+    p = index_sub.add_parser("stats", help="counts, languages, model and size")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_index_stats)
+    p = index_sub.add_parser("rebuild", help="re-embed every article with the configured model")
+    p.set_defaults(run=cmd_index_rebuild)
+
+    p = sub.add_parser("ask", help="answer one question")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="answer, citations, chunks, timings")
+    p.set_defaults(run=cmd_ask)
+
+    p = sub.add_parser("repl", help="ask questions interactively")
+    p.set_defaults(run=cmd_repl)
+
+    for name, (add_arguments, run) in extra_commands().items():
+        p = sub.add_parser(name, help=run.__doc__)
+        add_arguments(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def extra_commands() -> dict[str, Command]:
+    """Front ends that live in their own modules (Telegram, evaluation)."""
+    commands: dict[str, Command] = {}
+    try:
+        from .telegram import COMMAND as telegram_command
+    except ImportError:
+        pass
+    else:
+        commands["telegram"] = telegram_command
+    try:
+        from .evaluation import COMMAND as eval_command
+    except ImportError:
+        pass
+    else:
+        commands["eval"] = eval_command
+    return commands
+
+
+# ---- index ----------------------------------------------------------------------------
+
+
+def progress_bar(description: str):
+    """A progress callback drawing a tqdm bar on a terminal (nothing when piped)."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=description, unit="piece", disable=None, file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
+    from index.ingest import ingest
+
+    from .core import limits, open_store
+
+    store = open_store(settings)
+    report = ingest(store, args.paths, limits(settings), progress_bar("embedding"))
+    for article in report.added:
+        print(f"added   {article.id}  [{article.lang}] {article.title}  ({article.source})")
+    for article in report.skipped:
+        print(f"skipped {article.id}  already indexed: {article.title}")
+    for error in report.errors:
+        print(f"error   {error}", file=sys.stderr)
+    print(
+        f"{len(report.added)} added ({report.chunks} chunks), {len(report.skipped)} already "
+        f"indexed, {len(report.errors)} failed; {len(store)} articles in {settings.data_dir}"
+    )
+    return 1 if report.errors else 0
+
+
+def cmd_index_list(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from .core import open_store
+
+    articles = open_store(settings).articles()
+    if args.json:
+        print(json.dumps([asdict(a) for a in articles], ensure_ascii=False, indent=2))
+        return 0
+    from .render import display, use_bidi
+
+    bidi = use_bidi(settings.bidi)
+    for a in articles:
+        line = f"{a.id}  [{a.lang}] {a.chunks:>4} chunks  {a.title}  ({a.source})"
+        print(display(line, bidi))
+    if not articles:
+        print("no articles indexed")
+    return 0
+
+
+def cmd_index_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from .core import open_store
+
+    store = open_store(settings)
+    article = store.remove(args.id)
+    print(f"removed {article.id}  {article.title}; {len(store)} articles left")
+    return 0
+
+
+def cmd_index_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from .core import open_store
+
+    stats = open_store(settings).stats()
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False, indent=2))
+    else:
+        for key, value in stats.items():
+            print(f"{key:>14}: {value}")
+    return 0
+
+
+def cmd_index_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from index.embeddings import load_embeddings
+    from index.store import rebuild
+
+    store = rebuild(
+        settings.data_dir,
+        load_embeddings(settings.embeddings),
+        progress_bar("re-embedding"),
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+    )
+    print(f"rebuilt {len(store)} articles with {settings.embeddings}")
+    return 0
+
+
+# ---- questions ----------------------------------------------------------------------
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .core import build_answerer, open_store
+    from .render import answer_text, display, use_bidi
+
+    answerer = build_answerer(settings, open_store(settings))
+    answer = answerer.ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(display(answer_text(answer), use_bidi(settings.bidi)))
+    return 0
+
+
+def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
+    from .repl import run_repl
+
+    return run_repl(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Putting the parts together from Settings: the store, the retriever and the answer chain."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from index.embeddings import load_embeddings
+from index.ingest import ingest
+from index.readers import Limits
+from index.store import ArticleStore
+
+from .answering import Answerer, ExtractiveGenerator
+from .retrieval import ArticleRetriever
+from .settings import Settings
+
+
+def sample_corpus() -> Path:
+    """The folder of articles bundled with articlebot, indexed on first run."""
+    return Path(str(resources.files("index") / "corpus"))
+
+
+def limits(settings: Settings) -> Limits:
+    return Limits(
+        max_chars=settings.max_article_chars,
+        max_bytes=settings.max_file_bytes,
+        fetch_timeout=settings.fetch_timeout,
+    )
+
+
+def open_store(settings: Settings, *, seed: bool | None = None) -> ArticleStore:
+    """The store in the data directory; a new one gets the bundled sample articles."""
+    is_new = not (Path(settings.data_dir) / "store.sqlite").exists()
+    store = ArticleStore(
+        settings.data_dir,
+        load_embeddings(settings.embeddings),
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+    )
+    if is_new and (settings.seed_sample if seed is None else seed):
+        ingest(store, [str(sample_corpus())], limits(settings))
+    return store
+
+
+def build_answerer(settings: Settings, store: ArticleStore) -> Answerer:
+    """The answer chain over ``store`` with the generator the settings choose."""
+    retriever = ArticleRetriever(store=store, k=settings.top_k)
+    generator = ExtractiveGenerator(
+        store=store,
+        retriever=retriever,
+        max_quotes=settings.max_quotes,
+        min_evidence=settings.min_evidence,
+    )
+    return Answerer(store, retriever, generator)

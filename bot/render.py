@@ -1,0 +1,64 @@
+"""Rendering an Answer as plain text for a terminal."""
+
+from __future__ import annotations
+
+import sys
+
+from index.language import _ARABIC
+
+from . import prompts
+from .types import Answer
+
+
+def use_bidi(setting: str, stream=None) -> bool:
+    """Whether to reorder right-to-left text for display (terminals mostly do not)."""
+    if setting == "on":
+        return True
+    if setting == "off":
+        return False
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def display(text: str, bidi: bool) -> str:
+    """``text`` in visual order, line by line, when ``bidi`` is on; stored text is never changed."""
+    if not bidi or not _ARABIC.search(text):
+        return text
+    from bidi import get_display
+
+    return "\n".join(get_display(line) if _ARABIC.search(line) else line for line in text.split("\n"))
+
+
+def answer_text(answer: Answer) -> str:
+    """The answer followed by its numbered sources."""
+    lines = [answer.text]
+    if answer.citations:
+        lines += ["", prompts.text("sources", answer.lang) + ":"]
+        by_article: dict[str, list] = {}
+        for c in answer.citations:
+            by_article.setdefault(c.article_id, []).append(c)
+        for group in by_article.values():
+            numbers = "".join(f"[{c.number}]" for c in group)
+            c = group[0]
+            lines.append(f"{numbers} {c.title} — {c.source} (id {c.article_id[:8]})")
+    return "\n".join(lines)
+
+
+def sources_text(answer: Answer | None) -> str:
+    """The full passages behind an answer, for /sources."""
+    if answer is None:
+        return prompts.text("no_sources", "en")
+    if not answer.hits:
+        return prompts.text("cannot_answer", answer.lang)
+    cited = {c.chunk_id for c in answer.citations}
+    lines = []
+    for c in answer.citations:
+        hit = next((h for h in answer.hits if h.chunk.id == c.chunk_id), None)
+        if hit is None:
+            continue
+        lines += [f"[{c.number}] {c.title} — {c.source}", hit.chunk.text.strip(), ""]
+    others = [h for h in answer.hits if h.chunk.id not in cited]
+    if others and not cited:
+        for n, hit in enumerate(others, start=1):
+            lines += [f"({n}) {hit.chunk.title} — score {hit.score:.3f}", hit.chunk.text.strip(), ""]
+    return "\n".join(lines).rstrip()

@@ -1,0 +1,80 @@
+"""Retrieval: from a question to the article chunks most likely to answer it."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from threading import Lock
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, PrivateAttr
+
+from index.store import ArticleStore
+from index.types import Chunk, Hit
+
+
+class ArticleRetriever(BaseRetriever):
+    """A LangChain retriever over an ArticleStore: dense search with the store's embedder."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: ArticleStore
+    k: int = 6
+    _vectors: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
+    _vectors_lock: Lock = PrivateAttr(default_factory=Lock)
+
+    def query_vector(self, question: str) -> np.ndarray:
+        """The question's embedding; recent ones are cached (the answerer needs it too)."""
+        with self._vectors_lock:
+            if question in self._vectors:
+                self._vectors.move_to_end(question)
+                return self._vectors[question]
+        vector = self.store.embeddings.encode_query(question)
+        with self._vectors_lock:
+            self._vectors[question] = vector
+            while len(self._vectors) > 256:
+                self._vectors.popitem(last=False)
+        return vector
+
+    def retrieve(self, question: str) -> list[Hit]:
+        """The top-k chunks for the question, best first."""
+        return self.store.search(self.query_vector(question), self.k)
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        started = time.perf_counter()
+        hits = self.retrieve(query)
+        elapsed = (time.perf_counter() - started) * 1000
+        return [hit_to_document(hit, retrieval_ms=elapsed) for hit in hits]
+
+
+def hit_to_document(hit: Hit, **extra: Any) -> Document:
+    c = hit.chunk
+    return Document(
+        page_content=c.text,
+        metadata={
+            "chunk_id": c.id,
+            "article_id": c.article_id,
+            "ordinal": c.ordinal,
+            "start": c.start,
+            "end": c.end,
+            "title": c.title,
+            "source": c.source,
+            "score": hit.score,
+            **extra,
+        },
+    )
+
+
+def document_to_hit(doc: Document) -> Hit:
+    m = doc.metadata
+    chunk = Chunk(
+        id=m["chunk_id"], article_id=m["article_id"], ordinal=m["ordinal"], start=m["start"],
+        end=m["end"], text=doc.page_content, title=m["title"], source=m["source"],
+    )
+    return Hit(chunk, m["score"])

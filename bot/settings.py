@@ -1,0 +1,66 @@
+"""One settings object, read from the environment and from a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from index.embeddings import DEFAULT_EMBEDDINGS
+
+
+def _env(name: str):
+    return {"validation_alias": AliasChoices(name, name.lower())}
+
+
+IdList = Annotated[list[int], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of articlebot; .env.example documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # The index
+    data_dir: Path = Field(Path("data"), **_env("ARTICLEBOT_DATA_DIR"))
+    embeddings: str = Field(DEFAULT_EMBEDDINGS, **_env("ARTICLEBOT_EMBEDDINGS"))
+    chunk_size: int = Field(500, ge=100, le=8000, **_env("ARTICLEBOT_CHUNK_SIZE"))
+    chunk_overlap: int = Field(50, ge=0, le=2000, **_env("ARTICLEBOT_CHUNK_OVERLAP"))
+    seed_sample: bool = Field(True, **_env("ARTICLEBOT_SEED_SAMPLE"))
+    max_article_chars: int = Field(1_000_000, ge=1000, **_env("ARTICLEBOT_MAX_ARTICLE_CHARS"))
+    max_file_bytes: int = Field(20 * 1024 * 1024, ge=1024, **_env("ARTICLEBOT_MAX_FILE_BYTES"))
+    fetch_timeout: float = Field(20.0, gt=0, **_env("ARTICLEBOT_FETCH_TIMEOUT"))
+
+    # Answers
+    top_k: int = Field(6, ge=1, le=50, **_env("ARTICLEBOT_TOP_K"))
+    max_quotes: int = Field(3, ge=1, le=10, **_env("ARTICLEBOT_MAX_QUOTES"))
+    min_evidence: float = Field(0.80, **_env("ARTICLEBOT_MIN_EVIDENCE"))
+    bidi: str = Field("auto", pattern="^(auto|on|off)$", **_env("ARTICLEBOT_BIDI"))
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = Field(None, **_env("TELEGRAM_BOT_TOKEN"))
+    telegram_api_base_url: str = Field(
+        "https://api.telegram.org/bot", **_env("TELEGRAM_API_BASE_URL")
+    )
+    admin_user_ids: IdList = Field(default_factory=list, **_env("ADMIN_USER_IDS"))
+    allowed_user_ids: IdList = Field(default_factory=list, **_env("ALLOWED_USER_IDS"))
+    allowed_chat_ids: IdList = Field(default_factory=list, **_env("ALLOWED_CHAT_IDS"))
+
+    @field_validator("admin_user_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(",", " ").split()]
+        return value
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, value: int, info) -> int:
+        size = info.data.get("chunk_size", 500)
+        if value >= size:
+            raise ValueError(f"ARTICLEBOT_CHUNK_OVERLAP ({value}) must be below the chunk size ({size})")
+        return value

@@ -1,0 +1,64 @@
+"""The data that flows from the answer chain to the front ends."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from index.types import Hit
+
+
+@dataclass
+class Citation:
+    """A numbered quote: the exact passage of an article that an answer relies on."""
+
+    number: int
+    article_id: str
+    title: str
+    source: str
+    quote: str
+    score: float
+    chunk_id: int
+    start: int  # character offsets of the quote in the article's text
+    end: int
+    article_key: str | None = None
+
+
+@dataclass
+class Answer:
+    """What the chain returns for a question; front ends render it and never re-derive it."""
+
+    question: str
+    lang: str  # the language of the question, and of the fixed text around the quotes
+    text: str  # the answer with [n] markers, without the list of sources
+    citations: list[Citation]
+    hits: list[Hit]
+    refused: bool
+    mode: str = "extractive"
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready form: the answer, its citations, the retrieved chunks and timings."""
+        return {
+            "question": self.question,
+            "lang": self.lang,
+            "answer": self.text,
+            "refused": self.refused,
+            "mode": self.mode,
+            "citations": [asdict(c) for c in self.citations],
+            "retrieved": [
+                {
+                    "chunk_id": h.chunk.id,
+                    "article_id": h.chunk.article_id,
+                    "title": h.chunk.title,
+                    "source": h.chunk.source,
+                    "score": round(h.score, 4),
+                    "start": h.chunk.start,
+                    "end": h.chunk.end,
+                    "text": h.chunk.text,
+                }
+                for h in self.hits
+            ],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings.items()},
+            "notes": self.notes,
+        }

@@ -1,0 +1,1 @@
+"""The article index: loading articles, chunking, embedding and the FAISS store."""

