@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +24,9 @@ from index.types import Hit, Sentence
 from . import prompts
 from .retrieval import ArticleRetriever, document_to_hit
 from .types import Answer, Citation
+
+# One earlier exchange of a chat: (question, answer text).
+Turn = tuple[str, str]
 
 
 class Generator(Protocol):
@@ -45,11 +49,93 @@ _ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "0123
 _NUMBER = re.compile(r"\d+(?:[.,\u066b\u066c]\d{3})*(?:[.,]\d+)?")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
 _STOPWORDS = set(
-    """the and for are was were what when where which who whom whose why how did does do has
-    have had with from that this these those into over under about after before than then
-    there their they them his her its our your you not but any all can could would should
-    will shall may might much many more most some such only own same other also just very
-    being been between during each few while until against among upon per via one two""".split()
+    [
+        "the",
+        "and",
+        "for",
+        "are",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "how",
+        "did",
+        "does",
+        "do",
+        "has",
+        "have",
+        "had",
+        "with",
+        "from",
+        "that",
+        "this",
+        "these",
+        "those",
+        "into",
+        "over",
+        "under",
+        "about",
+        "after",
+        "before",
+        "than",
+        "then",
+        "there",
+        "their",
+        "they",
+        "them",
+        "his",
+        "her",
+        "its",
+        "our",
+        "your",
+        "you",
+        "not",
+        "but",
+        "any",
+        "all",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "much",
+        "many",
+        "more",
+        "most",
+        "some",
+        "such",
+        "only",
+        "own",
+        "same",
+        "other",
+        "also",
+        "just",
+        "very",
+        "being",
+        "been",
+        "between",
+        "during",
+        "each",
+        "few",
+        "while",
+        "until",
+        "against",
+        "among",
+        "upon",
+        "per",
+        "via",
+        "one",
+        "two",
+    ]
 )
 
 
@@ -85,7 +171,8 @@ class ExtractiveGenerator:
     store: ArticleStore
     retriever: ArticleRetriever
     max_quotes: int = 3
-    min_evidence: float = 0.80
+    min_evidence: float = 0.76  # when question and passage are in different languages
+    min_evidence_same_language: float = 0.815
     sentence_weight: float = 0.5  # the rest of a sentence's score is its chunk's score
     anchor_weight: float = 0.1
     quote_margin: float = 0.03  # quote sentences within this much of the best one
@@ -95,32 +182,48 @@ class ExtractiveGenerator:
     def generate(self, question: str, hits: list[Hit], lang: str) -> Answer:
         ranked = self.rank_sentences(question, hits)
         evidence = ranked[0][1] if ranked else 0.0
-        if not ranked or evidence < self.min_evidence:
+        threshold = self.min_evidence
+        if ranked and ranked[0][2].chunk.lang == lang:
+            threshold = self.min_evidence_same_language
+        if not ranked or evidence < threshold:
             return Answer(
-                question=question, lang=lang, text=prompts.text("cannot_answer", lang),
-                citations=[], hits=hits, refused=True, mode=self.mode,
-                notes=[f"{prompts.CANNOT_ANSWER}: best evidence {evidence:.3f} "
-                       f"< {self.min_evidence:.3f}"],
+                question=question,
+                lang=lang,
+                text=prompts.text("cannot_answer", lang),
+                citations=[],
+                hits=hits,
+                refused=True,
+                mode=self.mode,
+                notes=[f"{prompts.CANNOT_ANSWER}: best evidence {evidence:.3f} < {threshold:.3f}"],
             )
         best = ranked[0][1]
         chosen = [(s, score, hit) for s, score, hit in ranked if score >= best - self.quote_margin]
         chosen = chosen[: self.max_quotes]
         citations = [
             Citation(
-                number=n, article_id=s.article_id, title=hit.chunk.title,
-                source=hit.chunk.source, quote=s.text, score=round(score, 4),
-                chunk_id=hit.chunk.id, start=s.start, end=s.end,
+                number=n,
+                article_id=s.article_id,
+                title=hit.chunk.title,
+                source=hit.chunk.source,
+                quote=s.text,
+                score=round(score, 4),
+                chunk_id=hit.chunk.id,
+                start=s.start,
+                end=s.end,
             )
             for n, (s, score, hit) in enumerate(chosen, start=1)
         ]
         return Answer(
-            question=question, lang=lang, text=render_quotes(citations, lang),
-            citations=citations, hits=hits, refused=False, mode=self.mode,
+            question=question,
+            lang=lang,
+            text=render_quotes(citations, lang),
+            citations=citations,
+            hits=hits,
+            refused=False,
+            mode=self.mode,
         )
 
-    def rank_sentences(
-        self, question: str, hits: list[Hit]
-    ) -> list[tuple[Sentence, float, Hit]]:
+    def rank_sentences(self, question: str, hits: list[Hit]) -> list[tuple[Sentence, float, Hit]]:
         """Sentences of the retrieved chunks, best answer first, with their scores."""
         if not hits:
             return []
@@ -170,9 +273,20 @@ class Answerer:
         self.generator = generator
         self.chain = build_chain(retriever, generator)
 
-    def ask(self, question: str) -> Answer:
-        """Answer one question (blocking: embedding, search and generation)."""
-        return self.chain.invoke({"question": question})
+    def ask(self, question: str, history: list[Turn] | None = None) -> Answer:
+        """Answer one question (blocking: embedding, search and generation).
+
+        ``history`` holds the chat's earlier turns, oldest first, for generators that
+        understand follow-up questions; the extractive generator ignores it.
+        """
+        return self.chain.invoke({"question": question, "history": history or []})
+
+    def stream(self, question: str, history: list[Turn] | None = None) -> Iterator[str | Answer]:
+        """Like ``ask``, but yields pieces of text as a generator produces them, then the Answer.
+
+        The extractive generator has no pieces: it yields the Answer alone.
+        """
+        yield self.ask(question, history)
 
 
 def build_chain(retriever: ArticleRetriever, generator: Generator) -> Runnable:
@@ -204,5 +318,3 @@ def build_chain(retriever: ArticleRetriever, generator: Generator) -> Runnable:
         return answer
 
     return RunnableLambda(retrieve, name="retrieve") | RunnableLambda(generate, name="answer")
-
-

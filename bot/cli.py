@@ -16,7 +16,9 @@ from index.store import StoreError
 from .settings import Settings
 
 # Subcommands register here: name -> (add_arguments, run). Keeps this module thin.
-Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, Settings], int]]
+Command = tuple[
+    Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, Settings], int]
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,5 +50,6 @@ def build_answerer(settings: Settings, store: ArticleStore) -> Answerer:
         retriever=retriever,
         max_quotes=settings.max_quotes,
         min_evidence=settings.min_evidence,
+        min_evidence_same_language=settings.min_evidence_same_language,
     )
     return Answerer(store, retriever, generator)

@@ -26,7 +26,9 @@ def display(text: str, bidi: bool) -> str:
         return text
     from bidi import get_display
 
-    return "\n".join(get_display(line) if _ARABIC.search(line) else line for line in text.split("\n"))
+    return "\n".join(
+        get_display(line) if _ARABIC.search(line) else line for line in text.split("\n")
+    )
 
 
 def answer_text(answer: Answer) -> str:
@@ -60,5 +62,9 @@ def sources_text(answer: Answer | None) -> str:
     others = [h for h in answer.hits if h.chunk.id not in cited]
     if others and not cited:
         for n, hit in enumerate(others, start=1):
-            lines += [f"({n}) {hit.chunk.title} — score {hit.score:.3f}", hit.chunk.text.strip(), ""]
+            lines += [
+                f"({n}) {hit.chunk.title} — score {hit.score:.3f}",
+                hit.chunk.text.strip(),
+                "",
+            ]
     return "\n".join(lines).rstrip()

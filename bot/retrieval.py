@@ -65,6 +65,7 @@ def hit_to_document(hit: Hit, **extra: Any) -> Document:
             "end": c.end,
             "title": c.title,
             "source": c.source,
+            "lang": c.lang,
             "score": hit.score,
             **extra,
         },
@@ -74,7 +75,14 @@ def hit_to_document(hit: Hit, **extra: Any) -> Document:
 def document_to_hit(doc: Document) -> Hit:
     m = doc.metadata
     chunk = Chunk(
-        id=m["chunk_id"], article_id=m["article_id"], ordinal=m["ordinal"], start=m["start"],
-        end=m["end"], text=doc.page_content, title=m["title"], source=m["source"],
+        id=m["chunk_id"],
+        article_id=m["article_id"],
+        ordinal=m["ordinal"],
+        start=m["start"],
+        end=m["end"],
+        text=doc.page_content,
+        title=m["title"],
+        source=m["source"],
+        lang=m["lang"],
     )
     return Hit(chunk, m["score"])

@@ -91,7 +91,9 @@ class SentenceTransformerEmbeddings(ArticleEmbeddings):
         try:
             self._model = SentenceTransformer(model, device="cpu")
         except Exception as exc:  # OSError, ValueError, hub errors: all mean "cannot load"
-            raise EmbeddingError(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
+            raise EmbeddingError(
+                f"cannot load sentence-transformers model {model!r}: {exc}"
+            ) from exc
         self.dim = int(self._model.get_embedding_dimension())
         # e5-family models expect role prefixes; others get the text as is.
         prompts = getattr(self._model, "prompts", {}) or {}

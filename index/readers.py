@@ -85,7 +85,9 @@ def read_file(path: Path, limits: Limits | None = None) -> list[Article]:
         raise ReadError("no such file")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ReadError(f"unsupported file type {suffix or '(none)'}; use {', '.join(sorted(SUFFIXES))}")
+        raise ReadError(
+            f"unsupported file type {suffix or '(none)'}; use {', '.join(sorted(SUFFIXES))}"
+        )
     size = path.stat().st_size
     if size == 0:
         raise ReadError("the file is empty")
@@ -120,11 +122,14 @@ def read_url(url: str, limits: Limits | None = None) -> list[Article]:
     """The article at an http(s) URL: HTML pages, PDFs and plain text."""
     limits = limits or Limits()
     try:
-        with httpx.Client(
-            follow_redirects=True,
-            timeout=limits.fetch_timeout,
-            headers={"User-Agent": USER_AGENT},
-        ) as client, client.stream("GET", url) as response:
+        with (
+            httpx.Client(
+                follow_redirects=True,
+                timeout=limits.fetch_timeout,
+                headers={"User-Agent": USER_AGENT},
+            ) as client,
+            client.stream("GET", url) as response,
+        ):
             if response.status_code >= 400:
                 raise ReadError(f"the server answered HTTP {response.status_code}")
             chunks, size = [], 0
@@ -224,10 +229,10 @@ def _jsonl_articles(content: str, source: str) -> list[Article]:
         except json.JSONDecodeError as exc:
             raise ReadError(f"line {number} is not JSON ({exc.msg})") from exc
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise ReadError(f"line {number} needs a \"text\" string")
+            raise ReadError(f'line {number} needs a "text" string')
         text = record["text"].strip()
         if not text:
-            raise ReadError(f"line {number} has an empty \"text\"")
+            raise ReadError(f'line {number} has an empty "text"')
         title = str(record.get("title") or record.get("id") or f"{source} line {number}")
         line_source = str(record.get("source") or f"{source}#{record.get('id', number)}")
         article = _article(text, title, line_source, record.get("date"), record.get("lang"))

@@ -174,7 +174,9 @@ class ArticleStore:
         if generation == 0:
             return faiss.IndexIDMap2(faiss.IndexFlatIP(self.embeddings.dim))
         if not file.exists():
-            raise StoreError(f"{file} is missing: the index is damaged; rebuild it from its articles")
+            raise StoreError(
+                f"{file} is missing: the index is damaged; rebuild it from its articles"
+            )
         return faiss.read_index(str(file))
 
     def _remove_stale_files(self) -> None:
@@ -219,8 +221,13 @@ class ArticleStore:
             return None
         row = rows[0]
         return Article(
-            text=row["text"], title=row["title"], source=row["source"], lang=row["lang"],
-            date=row["date"], key=row["key"], id=row["id"],
+            text=row["text"],
+            title=row["title"],
+            source=row["source"],
+            lang=row["lang"],
+            date=row["date"],
+            key=row["key"],
+            id=row["id"],
         )
 
     def stats(self) -> dict[str, object]:
@@ -251,7 +258,9 @@ class ArticleStore:
             self._refresh()
             if self._chunk_index.ntotal == 0:
                 return []
-            scores, ids = self._chunk_index.search(query.reshape(1, -1), min(k, self._chunk_index.ntotal))
+            scores, ids = self._chunk_index.search(
+                query.reshape(1, -1), min(k, self._chunk_index.ntotal)
+            )
             found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
             chunks = self._chunks([i for i, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
@@ -290,7 +299,7 @@ class ArticleStore:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
-            'SELECT c.id, c.article_id, c.ordinal, c.start, c."end", a.title, a.source, '
+            'SELECT c.id, c.article_id, c.ordinal, c.start, c."end", a.title, a.source, a.lang, '
             'substr(a.text, c.start + 1, c."end" - c.start) AS text '
             f"FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
             ids,
@@ -363,7 +372,8 @@ class ArticleStore:
             part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
             found.update(
-                r[0] for r in self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", part)
+                r[0]
+                for r in self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", part)
             )
         return found
 
@@ -383,8 +393,16 @@ class ArticleStore:
                     self._db.execute(
                         "INSERT INTO articles (id, key, title, source, date, lang, text, added_at) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (article.id, article.key, article.title, article.source, article.date,
-                         article.lang, article.text, now),
+                        (
+                            article.id,
+                            article.key,
+                            article.title,
+                            article.source,
+                            article.date,
+                            article.lang,
+                            article.text,
+                            now,
+                        ),
                     )
                 for ordinal, span in enumerate(chunk_spans):
                     if fresh:
@@ -430,9 +448,12 @@ class ArticleStore:
 
             def change(chunk_index: faiss.Index, sentence_index: faiss.Index, next_id: int) -> int:
                 for table, index in (("chunks", chunk_index), ("sentences", sentence_index)):
-                    ids = [r[0] for r in self._db.execute(
-                        f"SELECT id FROM {table} WHERE article_id = ?", (article.id,)
-                    )]
+                    ids = [
+                        r[0]
+                        for r in self._db.execute(
+                            f"SELECT id FROM {table} WHERE article_id = ?", (article.id,)
+                        )
+                    ]
                     if ids:
                         index.remove_ids(np.array(ids, dtype=np.int64))
                     self._db.execute(f"DELETE FROM {table} WHERE article_id = ?", (article.id,))
@@ -505,8 +526,15 @@ def rebuild(
     finally:
         db.close()
     articles = [
-        Article(text=r["text"], title=r["title"], source=r["source"], lang=r["lang"],
-                date=r["date"], key=r["key"], id=r["id"])
+        Article(
+            text=r["text"],
+            title=r["title"],
+            source=r["source"],
+            lang=r["lang"],
+            date=r["date"],
+            key=r["key"],
+            id=r["id"],
+        )
         for r in rows
     ]
     staging = path.with_name(path.name + ".rebuild")

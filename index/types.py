@@ -42,6 +42,7 @@ class Chunk:
     text: str
     title: str = ""
     source: str = ""
+    lang: str = "und"  # the article's language
 
 
 @dataclass
