@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,10 +105,8 @@ def _start_readline(history_file: Path) -> None:
         import readline
     except ImportError:  # not on every platform; input() still works
         return
-    try:
+    with contextlib.suppress(OSError):
         readline.read_history_file(history_file)
-    except OSError:
-        pass
     readline.set_history_length(1000)
 
 

@@ -353,8 +353,12 @@ class ArticleStore:
                         progress(done, total)
                 return np.vstack(out) if out else np.zeros((0, self.embeddings.dim), np.float32)
 
-            chunk_texts = [a.text[s.start : s.end] for a, (cs, _) in zip(new, pieces) for s in cs]
-            sent_texts = [a.text[s.start : s.end] for a, (_, ss) in zip(new, pieces) for s in ss]
+            chunk_texts = [
+                a.text[s.start : s.end] for a, (cs, _) in zip(new, pieces, strict=False) for s in cs
+            ]
+            sent_texts = [
+                a.text[s.start : s.end] for a, (_, ss) in zip(new, pieces, strict=False) for s in ss
+            ]
             chunk_vectors = embed(chunk_texts)
             sentence_vectors = embed(sent_texts)
             self._commit_add(new, pieces, chunk_vectors, sentence_vectors)
