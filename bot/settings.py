@@ -54,6 +54,21 @@ class Settings(BaseSettings):
     admin_user_ids: IdList = Field(default_factory=list, **_env("ADMIN_USER_IDS"))
     allowed_user_ids: IdList = Field(default_factory=list, **_env("ALLOWED_USER_IDS"))
     allowed_chat_ids: IdList = Field(default_factory=list, **_env("ALLOWED_CHAT_IDS"))
+    telegram_api_file_url: str | None = Field(None, **_env("TELEGRAM_API_FILE_URL"))
+    telegram_mode: str = Field("polling", pattern="^(polling|webhook)$", **_env("TELEGRAM_MODE"))
+    telegram_webhook_url: str | None = Field(None, **_env("TELEGRAM_WEBHOOK_URL"))
+    telegram_webhook_listen: str = Field("127.0.0.1", **_env("TELEGRAM_WEBHOOK_LISTEN"))
+    telegram_webhook_port: int = Field(8443, ge=1, le=65535, **_env("TELEGRAM_WEBHOOK_PORT"))
+    telegram_webhook_secret: SecretStr | None = Field(None, **_env("TELEGRAM_WEBHOOK_SECRET"))
+    telegram_questions_per_minute: int = Field(
+        10, ge=1, **_env("TELEGRAM_QUESTIONS_PER_MINUTE")
+    )
+    # Telegram allows about one message a second per chat; more draws 429 errors.
+    telegram_chat_interval: float = Field(1.0, ge=0, **_env("TELEGRAM_CHAT_INTERVAL"))
+    telegram_max_retries: int = Field(5, ge=0, le=20, **_env("TELEGRAM_MAX_RETRIES"))
+    telegram_workers: int = Field(2, ge=1, le=32, **_env("TELEGRAM_WORKERS"))
+    telegram_history_turns: int = Field(6, ge=0, le=50, **_env("TELEGRAM_HISTORY_TURNS"))
+    telegram_chats_db: Path | None = Field(None, **_env("TELEGRAM_CHATS_DB"))
 
     @field_validator("admin_user_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod
