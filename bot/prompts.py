@@ -16,6 +16,46 @@ TEXTS: dict[str, dict[str, str]] = {
         "sources": "Sources",
         "no_articles": "No articles are indexed yet. Add some with: articlebot index add PATH",
         "no_sources": "Ask a question first; /sources then shows the passages behind the answer.",
+        # The Telegram bot
+        "tg_start": (
+            "Hello! I answer questions about the news articles I have indexed, quoting the "
+            "exact passages I rely on.\n\nJust send me a question. /help lists the commands."
+        ),
+        "tg_help": (
+            "Send a question as a message (in a group: mention me, reply to me or use /ask).\n"
+            "/ask QUESTION – ask a question\n"
+            "/sources – the full passages behind the last answer\n"
+            "/articles – the indexed articles\n"
+            "/reset – forget this chat's history\n"
+            "/help – this help"
+        ),
+        "tg_help_admin": (
+            "Admins: send a document (txt, md, html, pdf) to add it, or use\n"
+            "/add URL – add the article at a web address\n"
+            "/remove ID – remove an article"
+        ),
+        "tg_not_allowed": "Sorry, this bot is private and not available to you.",
+        "tg_rate_limited": (
+            "You are asking faster than I can keep up with. Please wait {seconds} seconds and "
+            "ask again."
+        ),
+        "tg_error": "Sorry, something went wrong. Please try again in a moment.",
+        "tg_ask_usage": "Put your question after the command, e.g. /ask What was agreed?",
+        "tg_admin_only": "Only the bot's admins can add or remove articles.",
+        "tg_add_usage": "Usage: /add URL (an http or https address of an article)",
+        "tg_remove_usage": "Usage: /remove ID (the id shown by /articles)",
+        "tg_file_type": "I can index .txt, .md, .html and .pdf files, not {suffix}.",
+        "tg_file_too_big": "That file is too big: I can download files up to {limit} MB.",
+        "tg_indexing": "Indexing {name}…",
+        "tg_indexing_progress": "Indexing {name}… {percent}%",
+        "tg_added": "Added “{title}” (id {id}, {chunks} chunks). {count} articles are indexed.",
+        "tg_already": "“{title}” is already indexed (id {id}).",
+        "tg_add_failed": "Could not add {name}: {error}",
+        "tg_removed": "Removed “{title}”. {count} articles are left.",
+        "tg_no_article": "There is no article with id {id}.",
+        "tg_reset": "Done: I have forgotten this chat's questions and answers.",
+        "tg_articles": "Indexed articles ({count}):",
+        "tg_no_articles": "No articles are indexed yet.",
     },
     "ar": {
         "intro": "هذا ما تقوله المقالات:",
@@ -24,7 +64,52 @@ TEXTS: dict[str, dict[str, str]] = {
         "sources": "المصادر",
         "no_articles": "لم تُضف أي مقالات بعد. أضفها بالأمر: articlebot index add PATH",
         "no_sources": "اطرح سؤالًا أولًا؛ ثم يعرض /sources المقاطع التي بُنيت عليها الإجابة.",
+        "tg_start": (
+            "مرحبًا! أجيب عن الأسئلة حول المقالات الإخبارية المفهرسة لديّ، مع اقتباس المقاطع "
+            "التي أستند إليها حرفيًا.\n\nأرسل سؤالك فقط. يعرض /help قائمة الأوامر."
+        ),
+        "tg_help": (
+            "أرسل سؤالك في رسالة (في المجموعات: اذكرني أو ردّ على رسالتي أو استخدم /ask).\n"
+            "/ask السؤال – اطرح سؤالًا\n"
+            "/sources – المقاطع الكاملة التي بُنيت عليها آخر إجابة\n"
+            "/articles – المقالات المفهرسة\n"
+            "/reset – انسَ سجل هذه المحادثة\n"
+            "/help – هذه المساعدة"
+        ),
+        "tg_help_admin": (
+            "للمشرفين: أرسل مستندًا (txt أو md أو html أو pdf) لإضافته، أو استخدم\n"
+            "/add URL – أضف المقال الموجود على عنوان ويب\n"
+            "/remove ID – احذف مقالًا"
+        ),
+        "tg_not_allowed": "عذرًا، هذا البوت خاص وغير متاح لك.",
+        "tg_rate_limited": "أنت تسأل أسرع مما أستطيع مواكبته. انتظر {seconds} ثانية ثم اسأل مجددًا.",
+        "tg_error": "عذرًا، حدث خطأ ما. حاول مرة أخرى بعد قليل.",
+        "tg_ask_usage": "اكتب سؤالك بعد الأمر، مثلًا: /ask ما الذي تم الاتفاق عليه؟",
+        "tg_admin_only": "إضافة المقالات وحذفها متاحة لمشرفي البوت فقط.",
+        "tg_reset": "تم: نسيت أسئلة هذه المحادثة وإجاباتها.",
+        "tg_articles": "المقالات المفهرسة ({count}):",
+        "tg_no_articles": "لم تُفهرس أي مقالات بعد.",
     },
+}
+
+# The bot's command list for Telegram's menu (setMyCommands), by language.
+BOT_COMMANDS: dict[str, list[tuple[str, str]]] = {
+    "en": [
+        ("start", "What this bot does"),
+        ("ask", "Ask a question about the articles"),
+        ("sources", "The full passages behind the last answer"),
+        ("articles", "The indexed articles"),
+        ("reset", "Forget this chat's history"),
+        ("help", "How to use this bot"),
+    ],
+    "ar": [
+        ("start", "ما الذي يفعله هذا البوت"),
+        ("ask", "اطرح سؤالًا عن المقالات"),
+        ("sources", "المقاطع الكاملة التي بُنيت عليها آخر إجابة"),
+        ("articles", "المقالات المفهرسة"),
+        ("reset", "انسَ سجل هذه المحادثة"),
+        ("help", "كيفية استخدام هذا البوت"),
+    ],
 }
 
 
