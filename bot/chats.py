@@ -1,0 +1,135 @@
+"""Each chat's questions and answers, kept in SQLite so they survive a restart.
+
+The history feeds follow-up questions; the stored answers let /sources and the Sources
+button show the passages behind an answer long after it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from index.types import Chunk, Hit
+
+from .answering import Turn
+from .types import Answer, Citation
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id INTEGER NOT NULL,
+    asked_at REAL NOT NULL,
+    question TEXT NOT NULL,
+    answer_text TEXT NOT NULL,
+    answer_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS turns_chat ON turns(chat_id, id);
+"""
+
+KEEP_TURNS = 50  # per chat; older turns are dropped
+
+
+class ChatHistory:
+    """The turns of every chat: question, answer text and the full Answer as JSON."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.executescript(SCHEMA)
+
+    def record(self, chat_id: int, answer: Answer) -> int:
+        """Store an answer as the chat's latest turn; returns the turn's id."""
+        data = json.dumps(answer.to_dict(), ensure_ascii=False)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO turns (chat_id, asked_at, question, answer_text, answer_json) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (chat_id, time.time(), answer.question, answer.text, data),
+                )
+                self._db.execute(
+                    "DELETE FROM turns WHERE chat_id = ? AND id NOT IN "
+                    "(SELECT id FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?)",
+                    (chat_id, chat_id, KEEP_TURNS),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return int(cursor.lastrowid)
+
+    def history(self, chat_id: int, turns: int) -> list[Turn]:
+        """The chat's last ``turns`` (question, answer text) pairs, oldest first."""
+        if turns <= 0:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT question, answer_text FROM turns WHERE chat_id = ? "
+                "ORDER BY id DESC LIMIT ?",
+                (chat_id, turns),
+            ).fetchall()
+        return [(q, a) for q, a in reversed(rows)]
+
+    def answer(self, chat_id: int, turn_id: int | None = None) -> Answer | None:
+        """The answer of one turn of the chat, or its latest answer; None if there is none."""
+        with self._lock:
+            if turn_id is None:
+                row = self._db.execute(
+                    "SELECT answer_json FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT 1",
+                    (chat_id,),
+                ).fetchone()
+            else:
+                row = self._db.execute(
+                    "SELECT answer_json FROM turns WHERE chat_id = ? AND id = ?",
+                    (chat_id, turn_id),
+                ).fetchone()
+        return answer_from_dict(json.loads(row[0])) if row else None
+
+    def forget(self, chat_id: int) -> int:
+        """Delete the chat's history; returns how many turns were dropped."""
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM turns WHERE chat_id = ?", (chat_id,))
+        return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def answer_from_dict(data: dict) -> Answer:
+    """The Answer that ``Answer.to_dict()`` described (timings and notes as stored)."""
+    hits = [
+        Hit(
+            Chunk(
+                id=r["chunk_id"],
+                article_id=r["article_id"],
+                ordinal=r.get("ordinal", 0),
+                start=r["start"],
+                end=r["end"],
+                text=r["text"],
+                title=r["title"],
+                source=r["source"],
+            ),
+            r["score"],
+        )
+        for r in data.get("retrieved", [])
+    ]
+    return Answer(
+        question=data["question"],
+        lang=data["lang"],
+        text=data["answer"],
+        citations=[Citation(**c) for c in data.get("citations", [])],
+        hits=hits,
+        refused=data["refused"],
+        mode=data.get("mode", "extractive"),
+        timings=dict(data.get("timings_ms", {})),
+        notes=list(data.get("notes", [])),
+    )
