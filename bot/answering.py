@@ -2,8 +2,9 @@
 
 The chain is ``question -> retriever -> generator``. The default generator is extractive:
 it needs no language model and never invents; it quotes the sentences of the retrieved
-chunks that best answer the question. An LLM generator (a later addition) plugs in with
-the same ``generate`` signature.
+chunks that best answer the question. The LLM generator (bot/llm.py) plugs in with the
+same ``generate`` signature, and adds ``condense`` (follow-up -> standalone question, run
+before retrieval) and ``stream`` (pieces of text, then the Answer).
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ class Generator(Protocol):
     mode: str
 
     def generate(self, question: str, hits: list[Hit], lang: str) -> Answer: ...
+
+
+class ConversationalGenerator(Generator, Protocol):
+    """A generator that also understands follow-ups and streams its text (bot/llm.py)."""
+
+    def condense(self, question: str, history: list[Turn]) -> str:
+        """The follow-up ``question`` rewritten to stand alone, in its own language."""
+        ...
+
+    def stream(self, question: str, hits: list[Hit], lang: str) -> Iterator[str | Answer]:
+        """Pieces of the answer's text as they are written, then the final Answer."""
+        ...
 
 
 def question_language(question: str) -> str:
@@ -265,13 +278,14 @@ def render_quotes(citations: list[Citation], lang: str) -> str:
 
 
 class Answerer:
-    """The answer chain for one store: ``ask(question) -> Answer``."""
+    """The answer chain for one store: ``ask(question, history) -> Answer``."""
 
     def __init__(self, store: ArticleStore, retriever: ArticleRetriever, generator: Generator):
         self.store = store
         self.retriever = retriever
         self.generator = generator
-        self.chain = build_chain(retriever, generator)
+        self.prepare = build_prepare(retriever, generator)
+        self.chain = build_chain(retriever, generator, self.prepare)
 
     def ask(self, question: str, history: list[Turn] | None = None) -> Answer:
         """Answer one question (blocking: embedding, search and generation).
@@ -284,37 +298,92 @@ class Answerer:
     def stream(self, question: str, history: list[Turn] | None = None) -> Iterator[str | Answer]:
         """Like ``ask``, but yields pieces of text as a generator produces them, then the Answer.
 
-        The extractive generator has no pieces: it yields the Answer alone.
+        The pieces are the model's raw text; the final Answer is what to show (its citations
+        checked, or the extractive answer with a note). The extractive generator has no
+        pieces: it yields the Answer alone.
         """
-        yield self.ask(question, history)
+        inputs = self.prepare.invoke({"question": question, "history": history or []})
+        stream = getattr(self.generator, "stream", None)
+        started = time.perf_counter()
+        if stream is None:
+            answer = self.generator.generate(inputs["question"], inputs["hits"], inputs["lang"])
+            yield finish(inputs, answer, started)
+            return
+        first_token = None
+        for piece in stream(inputs["question"], inputs["hits"], inputs["lang"]):
+            if isinstance(piece, Answer):
+                answer = finish(inputs, piece, started)
+                if first_token is not None:
+                    answer.timings["first_token"] = first_token
+                yield answer
+                return
+            if first_token is None:
+                first_token = (time.perf_counter() - inputs["started"]) * 1000
+            yield piece
 
 
-def build_chain(retriever: ArticleRetriever, generator: Generator) -> Runnable:
-    """question -> {question, lang, hits} -> Answer, with timings on the Answer."""
+def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable:
+    """{question, history} -> {asked, question (standalone), lang, hits, timings}."""
+    rewrite = getattr(generator, "condense", None)
+
+    def condense(inputs: dict) -> dict:
+        started = time.perf_counter()
+        asked = " ".join(inputs["question"].split())
+        question = asked
+        if inputs.get("history") and rewrite is not None:
+            question = " ".join(rewrite(asked, inputs["history"]).split()) or asked
+        return {
+            **inputs,
+            "asked": asked,
+            "question": question,
+            # The user's language is that of what they typed, not of the rewrite.
+            "lang": question_language(asked),
+            "started": started,
+            "condense_ms": (time.perf_counter() - started) * 1000,
+        }
 
     def retrieve(inputs: dict) -> dict:
         started = time.perf_counter()
-        question = " ".join(inputs["question"].split())
-        lang = question_language(question)
-        docs = retriever.invoke(question)
+        docs = retriever.invoke(inputs["question"])
         return {
             **inputs,
-            "question": question,
-            "lang": lang,
             "hits": [document_to_hit(d) for d in docs],
-            "started": started,
             "retrieval_ms": (time.perf_counter() - started) * 1000,
         }
+
+    return RunnableLambda(condense, name="condense") | RunnableLambda(retrieve, name="retrieve")
+
+
+def finish(inputs: dict, answer: Answer, generation_started: float) -> Answer:
+    """The Answer as the user asked it, with the standalone question noted and timings."""
+    done = time.perf_counter()
+    answer.question = inputs["asked"]
+    if inputs["question"] != inputs["asked"]:
+        answer.notes.append(f"standalone question: {inputs['question']}")
+    timings = {
+        "retrieval": inputs["retrieval_ms"],
+        "answer": (done - generation_started) * 1000,
+        "total": (done - inputs["started"]) * 1000,
+    }
+    if inputs.get("history") and "condense_ms" in inputs:
+        timings["condense"] = inputs["condense_ms"]
+    if "first_token" in answer.timings:  # the generator's, from its own start
+        timings["first_token"] = (
+            answer.timings["first_token"] + (generation_started - inputs["started"]) * 1000
+        )
+    answer.timings = timings
+    return answer
+
+
+def build_chain(
+    retriever: ArticleRetriever, generator: Generator, prepare: Runnable | None = None
+) -> Runnable:
+    """{question, history} -> standalone question -> hits -> Answer, with timings."""
+    prepare = prepare or build_prepare(retriever, generator)
 
     def generate(inputs: dict) -> Answer:
         started = time.perf_counter()
         answer = generator.generate(inputs["question"], inputs["hits"], inputs["lang"])
-        done = time.perf_counter()
-        answer.timings = {
-            "retrieval": inputs["retrieval_ms"],
-            "answer": (done - started) * 1000,
-            "total": (done - inputs["started"]) * 1000,
-        }
-        return answer
+        return finish(inputs, answer, started)
 
-    return RunnableLambda(retrieve, name="retrieve") | RunnableLambda(generate, name="answer")
+    return prepare | RunnableLambda(generate, name="answer")
