@@ -1,0 +1,201 @@
+"""Adding articles from files, folders and URLs; bad input is refused and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from .conftest import run_cli
+
+SOLAR_TEXT = (
+    "Kenya opens Africa's largest solar plant. The plant near Garissa produces 55 megawatts "
+    "and was built in 18 months. Officials said it will power 70,000 homes."
+)
+
+
+def make_pdf(lines: list[str], title: str = "Solar plant") -> bytes:
+    """A small real PDF with one page of Helvetica text."""
+    text_ops = " ".join(f"({line}) Tj T*" for line in lines)
+    content = f"BT /F1 12 Tf 14 TL 72 720 Td {text_ops} ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Title (%s) >>" % title.encode(),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\n" % (len(objects) + 1)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+HTML_PAGE = f"""<!doctype html><html><head><title>Solar power in Kenya</title>
+<script>var tracking = "ignore me";</script><style>p {{ color: red }}</style></head>
+<body><nav><a href="/">Home</a> | <a href="/news">News</a></nav>
+<article><h1>Kenya opens Africa's largest solar plant</h1><p>{SOLAR_TEXT}</p>
+<p>The project cost 136 million dollars and was financed by a Chinese bank loan.</p>
+</article><footer>Copyright 2026 Example News</footer></body></html>"""
+
+
+class Pages(BaseHTTPRequestHandler):
+    routes: dict[str, tuple[str, bytes]] = {
+        "/solar.html": ("text/html; charset=utf-8", HTML_PAGE.encode()),
+        "/report.pdf": ("application/pdf", make_pdf(["Solar report.", SOLAR_TEXT[:80]])),
+    }
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        if self.path not in self.routes:
+            self.send_error(404)
+            return
+        content_type, body = self.routes[self.path]
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def listing(data_dir) -> list[dict]:
+    result = run_cli("index", "list", "--json", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def state(data_dir) -> dict:
+    """What a user could observe of the index: its articles and stats."""
+    from dataclasses import asdict
+
+    from index.embeddings import load_embeddings
+    from index.store import ArticleStore
+
+    store = ArticleStore(data_dir, load_embeddings())
+    stats = store.stats()
+    stats.pop("bytes_on_disk")
+    articles = [asdict(a) for a in store.articles()]
+    store.close()
+    return {"articles": articles, "stats": stats}
+
+
+def test_add_markdown_jsonl_and_folder_then_list_and_remove(tmp_path, data_dir):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "solar.md").write_text("# Solar plant opens\n\n" + SOLAR_TEXT, encoding="utf-8")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff not an article")  # skipped: not a type
+    records = [
+        {"id": "n1", "title": "Rain in Lagos", "text": "Heavy rain flooded Lagos on Friday.",
+         "source": "https://example.org/n1", "date": "2026-11-20"},
+        {"id": "n2", "title": "مطر في القاهرة", "text": "هطلت أمطار غزيرة على القاهرة يوم السبت."},
+    ]
+    jsonl = folder / "feed.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), "utf-8")
+    result = run_cli("index", "add", str(folder), data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "3 added" in result.stdout
+    articles = {a["title"]: a for a in listing(data_dir)}
+    assert articles["Solar plant opens"]["lang"] == "en"
+    assert articles["مطر في القاهرة"]["lang"] == "ar"
+    assert articles["Rain in Lagos"]["date"] == "2026-11-20"
+    assert articles["Rain in Lagos"]["source"] == "https://example.org/n1"
+    # The same folder again adds nothing.
+    again = run_cli("index", "add", str(folder), data_dir=data_dir)
+    assert "0 added" in again.stdout and "3 already indexed" in again.stdout
+    removed = run_cli("index", "remove", articles["Rain in Lagos"]["id"], data_dir=data_dir)
+    assert removed.returncode == 0 and "removed" in removed.stdout
+    assert "Rain in Lagos" not in {a["title"] for a in listing(data_dir)}
+    asked = run_cli("ask", "How many homes will the solar plant power?", "--json", data_dir=data_dir)
+    assert "70,000 homes" in json.loads(asked.stdout)["citations"][0]["quote"]
+
+
+def test_add_html_and_pdf_from_urls(site, data_dir):
+    result = run_cli("index", "add", f"{site}/solar.html", f"{site}/report.pdf", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    articles = {a["source"]: a for a in listing(data_dir)}
+    html = articles[f"{site}/solar.html"]
+    assert html["title"] == "Solar power in Kenya" or "solar plant" in html["title"].lower()
+    assert articles[f"{site}/report.pdf"]["title"] == "Solar plant"
+    asked = run_cli("ask", "How much did the solar project cost?", "--json", data_dir=data_dir)
+    answer = json.loads(asked.stdout)
+    assert "136 million dollars" in answer["citations"][0]["quote"]
+    # Main text only: no script, style, navigation or footer.
+    passages = " ".join(hit["text"] for hit in answer["retrieved"])
+    assert "tracking" not in passages and "color: red" not in passages
+
+
+BAD_INPUTS = {
+    "empty.txt": (b"", "the file is empty"),
+    "blank.md": (b"\n\n   \n", "the file is empty"),
+    "binary.txt": (bytes(range(256)) * 40, "binary file"),
+    "broken.pdf": (b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ngarbage" * 20, "not a readable PDF"),
+    "script.html": (
+        b"<html><head><script>alert('x')</script></head><body><script>var a=1;</script></body></html>",
+        "no article text found",
+    ),
+    "huge.txt": (("Lorem ipsum dolor sit amet. " * 380_000).encode(), "the limit is 1,000,000"),
+    "latin1.txt": ("Café au lait à Paris.".encode("latin-1"), "not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_file_is_refused_with_a_clear_error_and_the_index_unchanged(tmp_path, data_dir, name):
+    content, message = BAD_INPUTS[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    before = state(data_dir)
+    result = run_cli("index", "add", str(path), data_dir=data_dir)
+    assert result.returncode == 1
+    assert f"error   {path}: " in result.stderr and message in result.stderr, result.stderr
+    assert "0 added" in result.stdout
+    assert state(data_dir) == before
+
+
+def test_unreachable_url_and_missing_file_are_refused_and_the_good_file_still_added(
+    tmp_path, data_dir
+):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    good = tmp_path / "good.txt"
+    good.write_text("Solar plant\n\n" + SOLAR_TEXT, encoding="utf-8")
+    before = state(data_dir)
+    result = run_cli(
+        "index", "add", f"http://127.0.0.1:{port}/story.html", str(tmp_path / "nope.txt"),
+        str(good), data_dir=data_dir,
+    )
+    assert result.returncode == 1
+    assert f"http://127.0.0.1:{port}/story.html: could not fetch it (ConnectError" in result.stderr
+    assert "nope.txt: no such file" in result.stderr
+    assert "1 added" in result.stdout and "2 failed" in result.stdout
+    assert len(listing(data_dir)) == len(before["articles"]) + 1
+
+
+def test_http_error_page_is_refused(site, data_dir):
+    before = state(data_dir)
+    result = run_cli("index", "add", f"{site}/missing.html", data_dir=data_dir)
+    assert result.returncode == 1 and "the server answered HTTP 404" in result.stderr
+    assert state(data_dir) == before
