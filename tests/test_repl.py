@@ -1,0 +1,59 @@
+"""The REPL, driven as a user would: lines on its standard input."""
+
+from __future__ import annotations
+
+from .conftest import run_cli
+
+SESSION = """what did Russia promise on vaccines?
+/sources
+/articles
+/reset
+/sources
+/bogus
+/quit
+what is never asked because the session ended?
+"""
+
+
+def test_repl_answers_shows_sources_lists_articles_and_resets(data_dir):
+    result = run_cli("repl", data_dir=data_dir, stdin=SESSION, env={"ARTICLEBOT_BIDI": "off"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    answer, _, rest = out.partition("Sources:")
+    assert "[1] “فيما يتعلق بلقاحات فيروس كورونا" in answer and "Sputnik V" in answer
+    # /sources shows the whole passage behind citation 1, more than the quote.
+    sources = rest.split("\n\n", 1)[1].split("\nConversation cleared.")[0]
+    assert sources.startswith("[1] أفغانستان تتصدر")
+    passage = sources.split("\n", 1)[1].split("\na3972d5a")[0]
+    assert "ستوفر 150.000 جرعة أخرى" in passage and len(passage) > 300
+    assert "a3972d5a  [ar] أفغانستان تتصدر" in out  # /articles
+    assert "Conversation cleared." in out
+    assert out.count("Ask a question first") == 1  # /sources after /reset
+    assert "Unknown command /bogus" in out
+    assert "never asked" not in out and out.count("Here is what the articles say:") == 1
+
+
+def test_repl_add_indexes_a_file_and_answers_from_it(tmp_path, data_dir):
+    article = tmp_path / "bridge.txt"
+    article.write_text(
+        "Bridge reopens in Mostar\n\nThe old bridge in Mostar reopened on Sunday after "
+        "repairs that cost 3 million euros and took fourteen months.",
+        encoding="utf-8",
+    )
+    lines = f"/add {article}\nHow long did the bridge repairs take?\n/add {tmp_path}/missing.txt\n"
+    result = run_cli("repl", data_dir=data_dir, stdin=lines, env={"ARTICLEBOT_BIDI": "off"})
+    assert "added " in result.stdout and "Bridge reopens in Mostar" in result.stdout
+    assert "took fourteen months" in result.stdout
+    assert "error: " in result.stdout and "missing.txt: no such file" in result.stdout
+
+
+def test_arabic_is_printed_in_visual_order_when_bidi_is_on(sample_dir):
+    title_word = "أفغانستان"
+    on = run_cli("ask", "what did Russia promise on vaccines?", data_dir=sample_dir,
+                 env={"ARTICLEBOT_BIDI": "on"})
+    off = run_cli("ask", "what did Russia promise on vaccines?", data_dir=sample_dir,
+                  env={"ARTICLEBOT_BIDI": "off"})
+    assert title_word in off.stdout and title_word[::-1] not in off.stdout
+    assert title_word[::-1] in on.stdout
+    # Text that is all left-to-right is left alone.
+    assert "Here is what the articles say:" in on.stdout
