@@ -22,7 +22,11 @@ class Settings(BaseSettings):
     """Every setting of articlebot; .env.example documents each one."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # NAME= in .env means "the default", as in .env.example
+        extra="ignore",
+        populate_by_name=True,
     )
 
     # The index

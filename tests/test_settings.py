@@ -1,0 +1,43 @@
+"""Settings: every one documented in .env.example, and .env.example usable as a .env."""
+
+from __future__ import annotations
+
+import re
+
+from bot.settings import Settings
+
+from .conftest import REPO
+
+
+def env_names() -> set[str]:
+    names = set()
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        names.add(alias.choices[0])
+    return names
+
+
+def test_every_setting_is_documented_once_in_env_example():
+    example = (REPO / ".env.example").read_text(encoding="utf-8")
+    assigned = re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, flags=re.M)
+    assert sorted(set(assigned)) == sorted(env_names())
+    assert len(assigned) == len(set(assigned)), "a setting is listed twice"
+
+
+def test_env_example_copied_to_dot_env_gives_the_defaults(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text((REPO / ".env.example").read_text(encoding="utf-8"))
+    monkeypatch.chdir(tmp_path)
+    for name in env_names():
+        monkeypatch.delenv(name, raising=False)
+    from_example = Settings()
+    monkeypatch.chdir(REPO / "tests")  # no .env here
+    defaults = Settings(_env_file=None)
+    for name, field in Settings.model_fields.items():
+        if name in ("telegram_bot_token",):
+            continue
+        assert getattr(from_example, name) == getattr(defaults, name), name
+
+
+def test_id_lists_accept_commas_and_spaces(monkeypatch):
+    monkeypatch.setenv("ADMIN_USER_IDS", "12, 34 56")
+    assert Settings(_env_file=None).admin_user_ids == [12, 34, 56]
