@@ -6,8 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from index.embeddings import load_embeddings
-from index.ingest import ingest
-from index.readers import Limits
+from index.readers import Limits, load
 from index.store import ArticleStore
 
 from .answering import Answerer, ExtractiveGenerator
@@ -38,7 +37,10 @@ def open_store(settings: Settings, *, seed: bool | None = None) -> ArticleStore:
         chunk_overlap=settings.chunk_overlap,
     )
     if is_new and (settings.seed_sample if seed is None else seed):
-        ingest(store, [str(sample_corpus())], limits(settings))
+        articles = [a for loaded in load([str(sample_corpus())]) for a in loaded.articles]
+        for article in articles:
+            article.source = f"bundled sample: {Path(article.source).name}"
+        store.add(articles)
     return store
 
 
@@ -57,4 +59,8 @@ def build_answerer(settings: Settings, store: ArticleStore) -> Answerer:
             else settings.min_evidence_same_language
         ),
     )
-    return Answerer(store, retriever, generator)
+    if settings.llm_backend == "extractive":
+        return Answerer(store, retriever, generator)
+    from .llm import build_llm_generator  # the llm extra's packages load only when asked for
+
+    return Answerer(store, retriever, build_llm_generator(settings, fallback=generator))
