@@ -91,12 +91,14 @@ class ArticleStore:
         path: str | os.PathLike,
         embeddings: ArticleEmbeddings,
         *,
-        chunk_size: int = 700,
-        chunk_overlap: int = 100,
+        chunk_size: int = 500,
+        chunk_overlap: int = 50,
+        check_embedder: bool = True,
     ) -> None:
         """Open the store in ``path``, creating it if needed.
 
-        Raises StoreMismatchError if it was built with another embedder.
+        Raises StoreMismatchError if it was built with another embedder, unless
+        ``check_embedder`` is false (only ``rebuild`` should need that).
         """
         self.path = Path(path)
         self.embeddings = embeddings
@@ -111,7 +113,7 @@ class ArticleStore:
         self._write_lock = threading.Lock()  # one writer at a time in this process
         with self._lock:
             self._db.executescript(SCHEMA)
-            self._init_meta()
+            self._init_meta(check_embedder)
             self._load_indexes()
 
     # ---- opening -------------------------------------------------------------------
@@ -119,7 +121,7 @@ class ArticleStore:
     def _meta(self) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta")}
 
-    def _init_meta(self) -> None:
+    def _init_meta(self, check_embedder: bool) -> None:
         meta = self._meta()
         if not meta:
             self._db.execute("BEGIN IMMEDIATE")
@@ -139,7 +141,8 @@ class ArticleStore:
                 self._db.execute("ROLLBACK")
                 raise
             meta = self._meta()
-        self._check_embedder(meta)
+        if check_embedder:
+            self._check_embedder(meta)
 
     def _embedder_meta(self) -> dict[str, str]:
         e = self.embeddings
@@ -215,7 +218,8 @@ class ArticleStore:
         """The article with this id (or with this id as a unique prefix)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM articles WHERE id LIKE ? || '%' LIMIT 2", (article_id,)
+                "SELECT * FROM articles WHERE substr(id, 1, ?) = ? LIMIT 2",
+                (len(article_id), article_id),
             ).fetchall()
         if len(rows) != 1 or not article_id:
             return None
@@ -338,31 +342,25 @@ class ArticleStore:
             if not new:
                 return AddResult([], skipped, 0)
             pieces = [self._split(a) for a in new]
-            total = sum(len(c) + len(s) for c, s in pieces)
-            done = 0
-            if progress:
-                progress(0, total)
+            chunk_vectors, sentence_vectors = self._embed(new, pieces, progress)
 
-            def embed(texts: list[str]) -> np.ndarray:
-                nonlocal done
-                out = []
-                for i in range(0, len(texts), EMBED_BATCH):
-                    out.append(self.embeddings.encode_passages(texts[i : i + EMBED_BATCH]))
-                    done += len(texts[i : i + EMBED_BATCH])
-                    if progress:
-                        progress(done, total)
-                return np.vstack(out) if out else np.zeros((0, self.embeddings.dim), np.float32)
+            def change(chunk_index, sentence_index, next_id):
+                # Another process may have added some of them meanwhile: skip those.
+                known = self._existing_ids([a.id for a in new])
+                keep = [i for i, a in enumerate(new) if a.id not in known]
+                c_rows, s_rows = self._vector_rows(pieces)
+                return self._insert(
+                    [new[i] for i in keep],
+                    [pieces[i] for i in keep],
+                    chunk_vectors[[r for i in keep for r in c_rows[i]]],
+                    sentence_vectors[[r for i in keep for r in s_rows[i]]],
+                    chunk_index,
+                    sentence_index,
+                    next_id,
+                )
 
-            chunk_texts = [
-                a.text[s.start : s.end] for a, (cs, _) in zip(new, pieces, strict=False) for s in cs
-            ]
-            sent_texts = [
-                a.text[s.start : s.end] for a, (_, ss) in zip(new, pieces, strict=False) for s in ss
-            ]
-            chunk_vectors = embed(chunk_texts)
-            sentence_vectors = embed(sent_texts)
-            self._commit_add(new, pieces, chunk_vectors, sentence_vectors)
-        return AddResult(new, skipped, len(chunk_texts))
+            self._transaction(change)
+        return AddResult(new, skipped, len(chunk_vectors))
 
     def _split(self, article: Article):
         return (
@@ -370,76 +368,106 @@ class ArticleStore:
             split_sentences(article.text),
         )
 
+    @staticmethod
+    def _vector_rows(pieces) -> tuple[list[list[int]], list[list[int]]]:
+        """For each article, the rows of its chunk and sentence vectors in ``_embed``'s output."""
+        c_rows, s_rows, c, s = [], [], 0, 0
+        for chunk_spans, sentence_spans in pieces:
+            c_rows.append(list(range(c, c + len(chunk_spans))))
+            s_rows.append(list(range(s, s + len(sentence_spans))))
+            c += len(chunk_spans)
+            s += len(sentence_spans)
+        return c_rows, s_rows
+
+    def _embed(self, articles, pieces, progress: ProgressFn | None):
+        """Vectors of every chunk, then of every sentence, of the articles (the slow part)."""
+        chunk_texts = [
+            a.text[span.start : span.end]
+            for a, (chunks, _) in zip(articles, pieces, strict=True)
+            for span in chunks
+        ]
+        sentence_texts = [
+            a.text[span.start : span.end]
+            for a, (_, sentences) in zip(articles, pieces, strict=True)
+            for span in sentences
+        ]
+        total, done = len(chunk_texts) + len(sentence_texts), 0
+        if progress:
+            progress(0, total)
+        out = []
+        for texts in (chunk_texts, sentence_texts):
+            parts = [np.zeros((0, self.embeddings.dim), np.float32)]
+            for i in range(0, len(texts), EMBED_BATCH):
+                parts.append(self.embeddings.encode_passages(texts[i : i + EMBED_BATCH]))
+                done += len(parts[-1])
+                if progress:
+                    progress(done, total)
+            out.append(np.vstack(parts))
+        return out[0], out[1]
+
     def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
-            found.update(
-                r[0]
-                for r in self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", part)
-            )
+            query = f"SELECT id FROM articles WHERE id IN ({marks})"
+            found.update(r[0] for r in self._db.execute(query, part))
         return found
 
-    def _commit_add(self, new, pieces, chunk_vectors, sentence_vectors) -> None:
+    def _insert(
+        self,
+        articles,
+        pieces,
+        chunk_vectors,
+        sentence_vectors,
+        chunk_index,
+        sentence_index,
+        next_id,
+        added_at=None,
+        rows=None,
+    ) -> int:
+        """Write rows for the articles and add their vectors; returns the next free id."""
         from datetime import UTC, datetime
 
         now = datetime.now(UTC).isoformat(timespec="seconds")
-
-        def change(chunk_index: faiss.Index, sentence_index: faiss.Index, next_id: int) -> int:
-            # Another process may have added the same article meanwhile: skip those.
-            known = self._existing_ids([a.id for a in new])
-            chunk_rows, sentence_rows, chunk_keep, sentence_keep = [], [], [], []
-            c_pos = s_pos = 0
-            for article, (chunk_spans, sentence_spans) in zip(new, pieces, strict=True):
-                fresh = article.id not in known
-                if fresh:
-                    self._db.execute(
-                        "INSERT INTO articles (id, key, title, source, date, lang, text, added_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            article.id,
-                            article.key,
-                            article.title,
-                            article.source,
-                            article.date,
-                            article.lang,
-                            article.text,
-                            now,
-                        ),
-                    )
-                for ordinal, span in enumerate(chunk_spans):
-                    if fresh:
-                        chunk_rows.append((next_id, article.id, ordinal, span.start, span.end))
-                        chunk_keep.append(c_pos)
-                        next_id += 1
-                    c_pos += 1
-                for span in sentence_spans:
-                    if fresh:
-                        sentence_rows.append((next_id, article.id, span.start, span.end))
-                        sentence_keep.append(s_pos)
-                        next_id += 1
-                    s_pos += 1
-            self._db.executemany(
-                'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?, ?, ?, ?, ?)',
-                chunk_rows,
+        added = {r["id"]: r["added_at"] for r in rows} if rows else {}
+        chunk_rows, sentence_rows = [], []
+        for article, (chunk_spans, sentence_spans) in zip(articles, pieces, strict=True):
+            self._db.execute(
+                "INSERT INTO articles (id, key, title, source, date, lang, text, added_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    article.id,
+                    article.key,
+                    article.title,
+                    article.source,
+                    article.date,
+                    article.lang,
+                    article.text,
+                    added.get(article.id, added_at or now),
+                ),
             )
-            self._db.executemany(
-                'INSERT INTO sentences (id, article_id, start, "end") VALUES (?, ?, ?, ?)',
-                sentence_rows,
-            )
-            if chunk_rows:
-                chunk_index.add_with_ids(
-                    chunk_vectors[chunk_keep], np.array([r[0] for r in chunk_rows], dtype=np.int64)
-                )
-            if sentence_rows:
-                sentence_index.add_with_ids(
-                    sentence_vectors[sentence_keep],
-                    np.array([r[0] for r in sentence_rows], dtype=np.int64),
-                )
-            return next_id
-
-        self._transaction(change)
+            for ordinal, span in enumerate(chunk_spans):
+                chunk_rows.append((next_id, article.id, ordinal, span.start, span.end))
+                next_id += 1
+            for span in sentence_spans:
+                sentence_rows.append((next_id, article.id, span.start, span.end))
+                next_id += 1
+        self._db.executemany(
+            'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?, ?, ?, ?, ?)',
+            chunk_rows,
+        )
+        self._db.executemany(
+            'INSERT INTO sentences (id, article_id, start, "end") VALUES (?, ?, ?, ?)',
+            sentence_rows,
+        )
+        for index, vectors, ids in (
+            (chunk_index, chunk_vectors, [r[0] for r in chunk_rows]),
+            (sentence_index, sentence_vectors, [r[0] for r in sentence_rows]),
+        ):
+            if ids:
+                index.add_with_ids(vectors, np.array(ids, dtype=np.int64))
+        return next_id
 
     def remove(self, article_id: str) -> Article:
         """Remove an article (by id or unique id prefix); raises StoreError if there is none."""
@@ -467,17 +495,29 @@ class ArticleStore:
             self._transaction(change)
         return article
 
-    def _transaction(self, change) -> None:
-        """Apply ``change`` to copies of the indexes and to the database, atomically."""
+    def _transaction(self, change, fresh: bool = False) -> None:
+        """Apply ``change`` to copies of the indexes and to the database, atomically.
+
+        With ``fresh``, ``change`` starts from empty indexes of this store's embedder and
+        the store's recorded embedder becomes this one.
+        """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._refresh()
                 meta = self._meta()
-                self._check_embedder(meta)
                 generation = int(meta["generation"]) + 1
-                chunk_index = faiss.clone_index(self._chunk_index)
-                sentence_index = faiss.clone_index(self._sentence_index)
+                if fresh:
+                    self._db.executemany(
+                        "UPDATE meta SET value = ? WHERE key = ?",
+                        [(v, k) for k, v in self._embedder_meta().items()],
+                    )
+                    chunk_index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.embeddings.dim))
+                    sentence_index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.embeddings.dim))
+                else:
+                    self._check_embedder(meta)
+                    chunk_index = faiss.clone_index(self._chunk_index)
+                    sentence_index = faiss.clone_index(self._sentence_index)
                 next_id = change(chunk_index, sentence_index, int(meta["next_id"]))
                 self._write_index(chunk_index, self._index_file("chunks", generation))
                 self._write_index(sentence_index, self._index_file("sentences", generation))
@@ -507,6 +547,44 @@ class ArticleStore:
             os.fsync(handle.fileno())
         os.replace(tmp, file)
 
+    def reembed(self, progress: ProgressFn | None = None) -> None:
+        """Re-chunk and re-embed every article with this store's embedder, atomically."""
+        with self._write_lock:
+            with self._lock:
+                rows = self._db.execute("SELECT * FROM articles ORDER BY added_at, id").fetchall()
+            articles = [
+                Article(
+                    text=r["text"],
+                    title=r["title"],
+                    source=r["source"],
+                    lang=r["lang"],
+                    date=r["date"],
+                    key=r["key"],
+                    id=r["id"],
+                )
+                for r in rows
+            ]
+            pieces = [self._split(a) for a in articles]
+            chunk_vectors, sentence_vectors = self._embed(articles, pieces, progress)
+
+            def change(chunk_index, sentence_index, next_id):
+                self._db.execute("DELETE FROM chunks")
+                self._db.execute("DELETE FROM sentences")
+                self._db.execute("DELETE FROM articles")
+                return self._insert(
+                    articles,
+                    pieces,
+                    chunk_vectors,
+                    sentence_vectors,
+                    chunk_index,
+                    sentence_index,
+                    next_id,
+                    added_at=None,
+                    rows=rows,
+                )
+
+            self._transaction(change, fresh=True)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -518,46 +596,14 @@ def rebuild(
     progress: ProgressFn | None = None,
     **options,
 ) -> ArticleStore:
-    """Re-embed every article of the store in ``path`` with ``embeddings``.
+    """Re-chunk and re-embed every article of the store in ``path`` with ``embeddings``.
 
-    The new store is built beside the old one and swapped in only when complete.
+    One transaction switches the store to the new vectors and model, so a crash or an
+    error part way leaves the old index as it was.
     """
-    path = Path(path)
-    db = sqlite3.connect(path / DB_NAME)
-    db.row_factory = sqlite3.Row
-    try:
-        rows = db.execute("SELECT * FROM articles ORDER BY added_at, id").fetchall()
-    finally:
-        db.close()
-    articles = [
-        Article(
-            text=r["text"],
-            title=r["title"],
-            source=r["source"],
-            lang=r["lang"],
-            date=r["date"],
-            key=r["key"],
-            id=r["id"],
-        )
-        for r in rows
-    ]
-    staging = path.with_name(path.name + ".rebuild")
-    if staging.exists():
-        import shutil
-
-        shutil.rmtree(staging)
-    store = ArticleStore(staging, embeddings, **options)
-    store.add(articles, progress)
-    store.close()
-    old = path.with_name(path.name + ".old")
-    import shutil
-
-    if old.exists():
-        shutil.rmtree(old)
-    os.replace(path, old)
-    os.replace(staging, path)
-    shutil.rmtree(old)
-    return ArticleStore(path, embeddings, **options)
+    store = ArticleStore(path, embeddings, check_embedder=False, **options)
+    store.reembed(progress)
+    return store
 
 
 def _spec(backend: str, model: str) -> str:

@@ -178,7 +178,34 @@ def test_rebuild_reembeds_every_article_with_the_new_model(data_dir):
     store = rebuild(data_dir, minilm)
     assert len(store) == 1 and store.stats()["embeddings"].startswith("sentence-transformers:")
     assert store.stats()["chunks"] > 0
-    assert not any(p.name.endswith((".rebuild", ".old")) for p in data_dir.parent.iterdir())
+    hits = store.search(minilm.encode_query("What vaccine did Russia sell to Pakistan?"), 3)
+    assert any("Sputnik V" in h.chunk.text for h in hits)
+    store.close()
+    with pytest.raises(StoreMismatchError):
+        ArticleStore(data_dir, load_embeddings("e5-small-q4"))
+
+
+def test_rebuild_that_fails_part_way_leaves_the_old_index(data_dir, embeddings):
+    from index.store import rebuild
+
+    class FailingEmbeddings(CountingEmbeddings):
+        backend, model, dim = "failing", "failing", 8
+
+        def encode_passages(self, texts):
+            if self.passages > 20:
+                raise RuntimeError("model crashed")
+            self.passages += len(texts)
+            import numpy as np
+
+            return np.ones((len(texts), 8), dtype=np.float32) / np.sqrt(8)
+
+    before = ArticleStore(data_dir, embeddings).stats()
+    with pytest.raises(RuntimeError, match="model crashed"):
+        rebuild(data_dir, FailingEmbeddings(embeddings))
+    store = ArticleStore(data_dir, embeddings)
+    assert store.stats() == before
+    hits = store.search(embeddings.encode_query(VACCINE_Q), 3)
+    assert any("Sputnik V" in h.chunk.text for h in hits)
 
 
 @pytest.fixture(autouse=True)
