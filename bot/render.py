@@ -20,15 +20,27 @@ def use_bidi(setting: str, stream=None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def display(text: str, bidi: bool) -> str:
-    """``text`` in visual order, line by line, when ``bidi`` is on; stored text is never changed."""
+def display(text: str, bidi: bool, width: int | None = None) -> str:
+    """``text`` in visual order, line by line, when ``bidi`` is on; stored text is never changed.
+
+    Right-to-left lines are wrapped to the terminal's width first: a terminal wrapping an
+    already reordered line would show its end first.
+    """
     if not bidi or not _ARABIC.search(text):
         return text
+    import shutil
+    import textwrap
+
     from bidi import get_display
 
-    return "\n".join(
-        get_display(line) if _ARABIC.search(line) else line for line in text.split("\n")
-    )
+    width = width or shutil.get_terminal_size().columns
+    out = []
+    for line in text.split("\n"):
+        if not _ARABIC.search(line):
+            out.append(line)
+            continue
+        out.extend(get_display(part) for part in textwrap.wrap(line, width) or [""])
+    return "\n".join(out)
 
 
 def answer_text(answer: Answer) -> str:
