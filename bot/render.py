@@ -39,7 +39,11 @@ def display(text: str, bidi: bool, width: int | None = None) -> str:
         if not _ARABIC.search(line):
             out.append(line)
             continue
-        out.extend(get_display(part) for part in textwrap.wrap(line, width) or [""])
+        out.extend(
+            get_display(part)
+            for part in textwrap.wrap(line, width, break_on_hyphens=False, break_long_words=False)
+            or [""]
+        )
     return "\n".join(out)
 
 
