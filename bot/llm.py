@@ -21,15 +21,17 @@ import os
 import re
 import threading
 import time
+import unicodedata
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langdetect import LangDetectException, detect_langs
 
-from index.language import detect_language
 from index.types import Hit
 
 from . import prompts
@@ -150,9 +152,21 @@ def passage_text(text: str) -> str:
 
 
 def language_name(question: str, lang: str) -> str:
-    """The language to answer in: that of the question ("English" if unsure)."""
-    code = detect_language(question)
-    return prompts.LANGUAGE_NAMES.get(code) or prompts.LANGUAGE_NAMES.get(lang, "English")
+    """The language to answer in: that of the question.
+
+    ``lang`` is the chain's reading of the question (a language with translated texts, else
+    English). Another language wins only when langdetect is sure of it: names in a short
+    English question easily pass for Dutch.
+    """
+    try:
+        best = detect_langs(question)[0]
+    except (LangDetectException, IndexError):
+        best = None
+    # The chain reads any language without texts as English; only then can another win.
+    sure = best is not None and best.prob >= 0.95 and best.lang in prompts.LANGUAGE_NAMES
+    if sure and lang == "en" and best.lang not in prompts.TEXTS:
+        return prompts.LANGUAGE_NAMES[best.lang]
+    return prompts.LANGUAGE_NAMES.get(lang, "English")
 
 
 def answer_messages(question: str, passages: list[Hit], language: str) -> list[BaseMessage]:
@@ -225,6 +239,27 @@ def check_citations(text: str, passages: int) -> CitationCheck:
 
     cleaned = _MARKER.sub(replace, text)
     return CitationCheck(cleaned.strip(), cited, sorted(set(removed)))
+
+
+def script(text: str) -> str | None:
+    """The writing system of most letters in ``text`` (LATIN, ARABIC, CYRILLIC, CJK...)."""
+    counts: Counter[str] = Counter(
+        unicodedata.name(ch, "UNKNOWN").split()[0] for ch in text if ch.isalpha()
+    )
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def wrong_language(answer: str, question: str) -> str | None:
+    """The answer's script when it is clearly not the question's, else None.
+
+    Scripts, not languages: langdetect misjudges short questions, and an answer in the
+    passages' language instead of the question's nearly always changes script too.
+    """
+    prose = _MARKER.sub("", answer)
+    if sum(ch.isalpha() for ch in prose) < 20:
+        return None  # too short to tell
+    asked, written = script(question), script(prose)
+    return written if asked and written and asked != written else None
 
 
 def is_refusal(text: str) -> bool:
@@ -379,9 +414,14 @@ class LLMGenerator:
             return self._fall_back(
                 extractive, "llm_reason_no_citation", lang, f"no citation in {reply[:200]!r}"
             )
+        written = wrong_language(check.text, question)
+        if written:
+            return self._fall_back(
+                extractive, "llm_reason_language", lang, f"answered in {written} script"
+            )
         text = check.text
         if check.removed:
-            numbers = ", ".join(f"[{n}]" for n in check.removed)
+            numbers = ", ".join(str(n) for n in check.removed)  # no [n]: not citations
             text += "\n\n" + prompts.text("llm_removed", lang, numbers=numbers)
         citations = [_citation(n, passages[n - 1]) for n in sorted(check.cited)]
         answer = Answer(

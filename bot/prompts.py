@@ -198,6 +198,7 @@ LLM_TEXTS: dict[str, dict[str, str]] = {
         "llm_reason_timeout": "it did not answer in time",
         "llm_reason_error": "it could not be reached",
         "llm_reason_empty": "it gave an empty reply",
+        "llm_reason_language": "it answered in another language",
         "llm_removed": "(Removed citations that match no passage: {numbers}.)",
     },
     "ar": {
@@ -207,6 +208,7 @@ LLM_TEXTS: dict[str, dict[str, str]] = {
         "llm_reason_timeout": "لم يُجب في الوقت المحدد",
         "llm_reason_error": "تعذّر الوصول إليه",
         "llm_reason_empty": "جاء رده فارغًا",
+        "llm_reason_language": "أجاب بلغة أخرى",
         "llm_removed": "(حُذفت إشارات لا تطابق أي مقطع: {numbers}.)",
     },
 }

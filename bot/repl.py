@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,15 +33,18 @@ class Session:
     settings: Settings
     history: list[Answer] = field(default_factory=list)
 
-    def handle(self, line: str) -> str | None:
-        """The reply to one input line; None means quit."""
+    def handle(self, line: str, write: Callable[[str], None] | None = None) -> str | None:
+        """The reply to one input line; None means quit.
+
+        With ``write``, an answer's text is passed to it piece by piece as a language model
+        writes it, and the reply holds what is left to show: the sources, or the whole
+        checked answer if it differs from what was streamed.
+        """
         line = line.strip()
         if not line:
             return ""
         if not line.startswith("/"):
-            answer = self.answerer.ask(line)
-            self.history.append(answer)
-            return answer_text(answer)
+            return self.ask(line, write)
         command, _, argument = line.partition(" ")
         command = command.lower()
         if command in ("/quit", "/exit", "/q"):
@@ -57,6 +61,27 @@ class Session:
             self.history.clear()
             return "Conversation cleared."
         return f"Unknown command {command}. /help lists the commands."
+
+    def ask(self, question: str, write: Callable[[str], None] | None = None) -> str:
+        """Answer ``question`` as a follow-up of this conversation."""
+        turns = [(a.question, a.text) for a in self.history]
+        streamed = ""
+        answer = None
+        for piece in self.answerer.stream(question, turns):
+            if isinstance(piece, Answer):
+                answer = piece
+            elif write is not None:
+                write(piece)
+                streamed += piece
+        assert answer is not None
+        self.history.append(answer)
+        full = answer_text(answer)
+        if not streamed:
+            return full
+        if streamed.strip() == answer.text:
+            return full[len(answer.text) :]  # the sources
+        # Citations were removed, or the model's text was replaced by quotes.
+        return "\n\n" + full
 
     def articles(self) -> str:
         articles = self.answerer.store.articles()
@@ -89,7 +114,8 @@ def run_repl(settings: Settings) -> int:
             line = input("? " if interactive else "")
         except EOFError:
             break
-        reply = session.handle(line)
+        # Tokens print as they come; right-to-left text is reordered only whole, so not then.
+        reply = session.handle(line, write=None if bidi else _write)
         if reply is None:
             break
         if reply:
@@ -98,6 +124,10 @@ def run_repl(settings: Settings) -> int:
     if interactive:
         _save_readline(history_file)
     return 0
+
+
+def _write(piece: str) -> None:
+    print(piece, end="", flush=True)
 
 
 def _start_readline(history_file: Path) -> None:
