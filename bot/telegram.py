@@ -133,7 +133,14 @@ class Desk:
         def work() -> tuple[Answer, int]:
             history = self.chats.history(chat_id, self.settings.telegram_history_turns)
             answer = self.answerer.ask(question, history)
-            return answer, self.chats.record(chat_id, answer)
+            turn = self.chats.record(chat_id, answer)
+            logger.info(
+                "chat %s: %s in %.0f ms",
+                chat_id,
+                "refused" if answer.refused else f"{len(answer.citations)} citations",
+                answer.timings.get("total", 0.0),
+            )
+            return answer, turn
 
         return await self._run(self._answering, work)
 
