@@ -274,6 +274,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def test_webhook_mode_accepts_the_right_secret_and_rejects_a_wrong_one(prepared_dir, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(prepared_dir, data_dir)
@@ -291,6 +296,8 @@ def test_webhook_mode_accepts_the_right_secret_and_rejects_a_wrong_one(prepared_
     try:
         fake.wait_for(lambda: fake.webhook, 90, "setWebhook")
         assert fake.webhook["secret_token"] == "s3cret-token"
+        # python-telegram-bot sets the webhook before its server starts listening.
+        fake.wait_for(lambda: _listening(port), 30, "the webhook server")
         message = fake._message(301, 301, "private", "en", text=VACCINE_QUESTION)
         wrong = fake.deliver_webhook({"message": message}, "wrong")
         assert wrong.status_code == 403
