@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -208,16 +209,25 @@ def evaluate(
         base = Path(workdir) if workdir else Path(tmp)
         layout = f"{settings.embeddings}-{settings.chunk_size}-{settings.chunk_overlap}"
         base = base / re.sub(r"[^\w.-]+", "_", layout)
-        predictions = _ask_over(settings, docs, questions, base / "all", make_answerer)
-        if unanswerable:
-            indexed, held_out = split_halves(docs)
-            held_keys = {d.key for d in held_out}
-            asked = [
-                Question(q.id, q.question, q.doc_id, q.golds, answerable=False)
-                for q in questions
-                if q.doc_id in held_keys
-            ]
-            predictions += _ask_over(settings, indexed, asked, base / "half", make_answerer)
+        if not unanswerable:
+            return _finish(_ask_over(settings, docs, questions, base / "all", make_answerer))
+        # Index half of the articles and ask the other half's questions; then add the rest
+        # to a copy of that index (embedding each document once) and ask every question.
+        indexed, held_out = split_halves(docs)
+        held_keys = {d.key for d in held_out}
+        asked = [
+            Question(q.id, q.question, q.doc_id, q.golds, answerable=False)
+            for q in questions
+            if q.doc_id in held_keys
+        ]
+        refusals = _ask_over(settings, indexed, asked, base / "half", make_answerer)
+        if not (base / "all").exists():
+            shutil.copytree(base / "half", base / "all")
+        answers = _ask_over(settings, docs, questions, base / "all", make_answerer)
+        return _finish(answers + refusals)
+
+
+def _finish(predictions: list[dict]) -> EvalRun:
     return EvalRun(predictions, metrics(predictions))
 
 

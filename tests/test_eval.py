@@ -111,16 +111,18 @@ def test_eval_command_writes_predictions_and_metrics(tmp_path):
 # ---- the quality floor --------------------------------------------------------------------
 
 # A little under what the shipped pipeline reaches on this sample (docs/eval.md), so that a
-# change that hurts retrieval, quotes or refusals fails here.
+# change that hurts retrieval, quotes or refusals fails here. The full eval stays a command.
+# On this sample the shipped pipeline reaches hit@1 0.86, hit@5 0.98, MRR 0.91, first
+# citation 0.76, one of three 0.87, refusals 0.72 of unanswerable and 0.03 of answerable.
 FLOORS = {
-    "hit@1": 0.80,
+    "hit@1": 0.82,
     "hit@5": 0.95,
-    "mrr": 0.86,
-    "first_citation_gold": 0.62,
+    "mrr": 0.88,
+    "first_citation_gold": 0.70,
     "top3_citations_gold": 0.82,
-    "refused_unanswerable": 0.55,
+    "refused_unanswerable": 0.62,
 }
-CEILINGS = {"refused_answerable": 0.10}
+CEILINGS = {"refused_answerable": 0.08}
 
 
 @pytest.fixture(scope="module")
