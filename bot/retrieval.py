@@ -18,12 +18,20 @@ from index.types import Chunk, Hit
 
 
 class ArticleRetriever(BaseRetriever):
-    """A LangChain retriever over an ArticleStore: dense search with the store's embedder."""
+    """A LangChain retriever over an ArticleStore: dense search with the store's embedder.
+
+    The nearest ``candidates`` chunks are re-scored with their best-matching sentence, so
+    a chunk that holds one sentence close to the question beats a chunk that is vaguely
+    close as a whole; the best ``k`` are returned.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     store: ArticleStore
     k: int = 6
+    candidates: int = 30
+    # The share of a chunk's score that comes from its best sentence (0: chunk vector only).
+    sentence_weight: float = 0.5
     _vectors: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
     _vectors_lock: Lock = PrivateAttr(default_factory=Lock)
 
@@ -42,7 +50,17 @@ class ArticleRetriever(BaseRetriever):
 
     def retrieve(self, question: str) -> list[Hit]:
         """The top-k chunks for the question, best first."""
-        return self.store.search(self.query_vector(question), self.k)
+        query = self.query_vector(question)
+        if not self.sentence_weight:
+            return self.store.search(query, self.k)
+        hits = self.store.search(query, max(self.k, self.candidates))
+        for hit in hits:
+            _, vectors = self.store.chunk_sentences(hit.chunk)
+            if len(vectors):
+                best = float((vectors @ query).max())
+                hit.score = (1 - self.sentence_weight) * hit.score + self.sentence_weight * best
+        hits.sort(key=lambda hit: -hit.score)
+        return hits[: self.k]
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

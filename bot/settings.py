@@ -32,8 +32,8 @@ class Settings(BaseSettings):
     # The index
     data_dir: Path = Field(Path("data"), **_env("ARTICLEBOT_DATA_DIR"))
     embeddings: str = Field(DEFAULT_EMBEDDINGS, **_env("ARTICLEBOT_EMBEDDINGS"))
-    chunk_size: int = Field(500, ge=100, le=8000, **_env("ARTICLEBOT_CHUNK_SIZE"))
-    chunk_overlap: int = Field(50, ge=0, le=2000, **_env("ARTICLEBOT_CHUNK_OVERLAP"))
+    chunk_size: int = Field(1000, ge=100, le=8000, **_env("ARTICLEBOT_CHUNK_SIZE"))
+    chunk_overlap: int = Field(100, ge=0, le=2000, **_env("ARTICLEBOT_CHUNK_OVERLAP"))
     seed_sample: bool = Field(True, **_env("ARTICLEBOT_SEED_SAMPLE"))
     max_article_chars: int = Field(1_000_000, ge=1000, **_env("ARTICLEBOT_MAX_ARTICLE_CHARS"))
     max_file_bytes: int = Field(20 * 1024 * 1024, ge=1024, **_env("ARTICLEBOT_MAX_FILE_BYTES"))
@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, value: int, info) -> int:
-        size = info.data.get("chunk_size", 500)
+        size = info.data.get("chunk_size", 1000)
         if value >= size:
             raise ValueError(
                 f"ARTICLEBOT_CHUNK_OVERLAP ({value}) must be below the chunk size ({size})"
