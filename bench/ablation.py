@@ -1,0 +1,185 @@
+"""The ablation table of docs/eval.md: each retrieval and answer change, measured in one run.
+
+    python bench/ablation.py --docs ../shared/eval/xquad-ar-en-dev/docs.jsonl \\
+        --questions ../shared/eval/xquad-ar-en-dev/questions.jsonl
+
+Rows: (a) the LangChain tutorial pipeline (RecursiveCharacterTextSplitter 1000/200, FAISS
+similarity search k=4, same embedder); (b) dense only with our chunking and the original
+sentence scoring; then each addition; the last row is the shipped pipeline (the defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.answering import Answerer, ExtractiveGenerator
+from bot.core import build_answerer
+from bot.evaluation import (
+    Question,
+    evaluate,
+    load_documents,
+    load_questions,
+    metrics,
+    sample,
+)
+from bot.retrieval import ArticleRetriever
+from bot.settings import Settings
+from index.embeddings import load_embeddings
+from index.store import ArticleStore
+from index.types import Article
+
+COLUMNS = [
+    "hit@1",
+    "hit@5",
+    "mrr",
+    "answer_contains_gold",
+    "first_citation_gold",
+    "top3_citations_gold",
+    "refused_answerable",
+    "refused_unanswerable",
+    "latency_p50_ms",
+    "latency_p95_ms",
+]
+
+
+def tutorial_predictions(settings: Settings, docs: list[Article], questions: list[Question]):
+    """Retrieval of the LangChain RAG tutorial: 1000/200 chunks, FAISS, top 4."""
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+    pieces = splitter.split_documents(
+        [Document(page_content=d.text, metadata={"doc_id": d.key}) for d in docs]
+    )
+    store = FAISS.from_documents(pieces, load_embeddings(settings.embeddings))
+    retriever = store.as_retriever()
+    predictions = []
+    for q in questions:
+        started = time.perf_counter()
+        found = retriever.invoke(q.question)
+        latency = (time.perf_counter() - started) * 1000
+        predictions.append(
+            {
+                "id": q.id,
+                "doc_id": q.doc_id,
+                "answerable": True,
+                "retrieved": [{"doc_id": d.metadata["doc_id"]} for d in found],
+                "answer": "",
+                "citations": [],
+                "refused": False,
+                "latency_ms": latency,
+                "golds": q.golds,
+            }
+        )
+    result = metrics(predictions)
+    for key in ("answer_contains_gold", "first_citation_gold", "top3_citations_gold"):
+        result.pop(key, None)  # the tutorial hands whole chunks to an LLM: no quotes to score
+    return result
+
+
+def pipeline(
+    retriever_options: dict, generator_options: dict
+) -> Callable[[Settings, ArticleStore], Answerer]:
+    """An answer chain like build_answerer's, with some parts switched off."""
+
+    def make(settings: Settings, store: ArticleStore) -> Answerer:
+        defaults = build_answerer(settings, store)
+        r = defaults.retriever
+        options = {"k": r.k, "candidates": r.candidates, "sentence_weight": r.sentence_weight}
+        retriever = ArticleRetriever(store=store, **{**options, **retriever_options})
+        g = defaults.generator
+        options = {
+            name: getattr(g, name)
+            for name in ExtractiveGenerator.__dataclass_fields__
+            if name not in ("store", "retriever")
+        }
+        generator = ExtractiveGenerator(
+            store=store, retriever=retriever, **{**options, **generator_options}
+        )
+        return Answerer(store, retriever, generator)
+
+    return make
+
+
+# (label, settings overrides, retriever options, generator options); each row adds one change.
+OLD_CHUNKS = {"chunk_size": 500, "chunk_overlap": 50}
+ROWS: list[tuple[str, dict, dict, dict]] = [
+    (
+        "(b) dense only, 500/50 chunks (the previous defaults)",
+        OLD_CHUNKS,
+        {"sentence_weight": 0.0},
+        {"quote_neighbours": False, "quote_margin": 0.03},
+    ),
+    (
+        "(c1) + 1000/100 chunks",
+        {},
+        {"sentence_weight": 0.0},
+        {"quote_neighbours": False, "quote_margin": 0.03},
+    ),
+    (
+        "(c2) + chunks re-scored by their best sentence",
+        {},
+        {},
+        {"quote_neighbours": False, "quote_margin": 0.03},
+    ),
+    (
+        "(c3) + quote a sentence with its closer neighbour",
+        {},
+        {},
+        {"quote_margin": 0.03},
+    ),
+    ("(d) final: + quote sentences within 0.06 of the best (was 0.03)", {}, {}, {}),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", required=True, type=Path)
+    parser.add_argument("--questions", required=True, type=Path)
+    parser.add_argument("--sample", type=int)
+    parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    args = parser.parse_args(argv)
+    settings = Settings(_env_file=None, seed_sample=False)
+    docs = load_documents(args.docs)
+    questions = sample(load_questions(args.questions), args.sample)
+    table: list[tuple[str, dict]] = []
+    label = "(a) LangChain tutorial: splitter 1000/200, FAISS top 4"
+    table.append((label, tutorial_predictions(settings, docs, questions)))
+    print(label, table[-1][1], file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="articlebot-ablation-") as workdir:
+        for label, overrides, retriever_options, generator_options in ROWS:
+            run = evaluate(
+                settings.model_copy(update=overrides),
+                docs,
+                questions,
+                make_answerer=pipeline(retriever_options, generator_options),
+                workdir=Path(workdir),
+            )
+            table.append((label, run.metrics))
+            print(label, run.metrics, file=sys.stderr)
+    print(markdown(table))
+    if args.json:
+        args.json.write_text(json.dumps(dict(table), indent=2))
+    return 0
+
+
+def markdown(table: list[tuple[str, dict]]) -> str:
+    lines = [
+        "| pipeline | " + " | ".join(COLUMNS) + " |",
+        "|---" * (len(COLUMNS) + 1) + "|",
+    ]
+    for label, values in table:
+        cells = [f"{values[c]:g}" if c in values else "n/a" for c in COLUMNS]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
