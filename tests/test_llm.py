@@ -53,7 +53,15 @@ Tickets for the festival cost 12 euros and are sold at the harbour office.
 """
 
 # Small contexts and short answers keep the real model's part of this file near a minute.
-LLM = {"llm_max_tokens": 48, "llm_n_ctx": 2048, "llm_max_passages": 2, "llm_timeout": 30.0}
+# One thread: llama.cpp's threads wait for each other when the cores are shared (pytest-xdist,
+# other jobs), which made a 48-token answer take 90 s instead of 5.
+LLM = {
+    "llm_max_tokens": 48,
+    "llm_n_ctx": 2048,
+    "llm_max_passages": 2,
+    "llm_timeout": 30.0,
+    "llm_n_threads": 1,
+}
 
 
 def free_port() -> int:
@@ -109,7 +117,8 @@ def llama_server():
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path())]
         + ["--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--n_ctx", "2048", "--n_batch", "512", "--seed", "0", "--verbose", "False"],
+        + ["--n_ctx", "2048", "--n_batch", "512", "--n_threads", "1", "--seed", "0"]
+        + ["--verbose", "False"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
