@@ -18,7 +18,7 @@ from typing import Protocol
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from index.language import detect_language
+from index.language import detect_language, dominant_script
 from index.store import ArticleStore
 from index.types import Hit, Sentence
 
@@ -177,12 +177,16 @@ def anchor_overlap(question_anchors: set[str], text: str) -> float:
 # ---- the extractive generator -------------------------------------------------------
 
 
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")  # a quote never spans two paragraphs
+
+
 @dataclass
 class _Context:
     """What ranking learnt about the retrieved chunks, reused to pick neighbour sentences."""
 
     sentences: dict[int, list[Sentence]] = field(default_factory=dict)  # by chunk id
     similarity: dict[int, float] = field(default_factory=dict)  # by sentence id
+    quotable: set[int] = field(default_factory=set)  # ids of sentences long enough to quote
 
 
 @dataclass
@@ -212,7 +216,7 @@ class ExtractiveGenerator:
         top = max(hits, key=lambda hit: hit.score, default=None)
         evidence = top.score if top else 0.0
         threshold = self.min_evidence
-        if top and top.chunk.lang == lang:
+        if top and self._same_language(question, top, context):
             threshold = self.min_evidence_same_language
         if not ranked or evidence < threshold:
             return Answer(
@@ -266,6 +270,20 @@ class ExtractiveGenerator:
             mode=self.mode,
         )
 
+    @staticmethod
+    def _same_language(question: str, top: Hit, context: _Context) -> bool:
+        """Whether the question and the passage it matched best share a script.
+
+        Scores within one language run higher than across languages, so they meet a higher
+        threshold. The passage's own text decides, not its article's language: an English
+        line in an Arabic page (a caption, "Leave a comment") is English.
+        """
+        sentences = [
+            s for s in context.sentences.get(top.chunk.id) or [] if s.id in context.quotable
+        ]
+        best = max(sentences, key=lambda s: context.similarity.get(s.id, -1.0), default=None)
+        return dominant_script(question) == dominant_script(best.text if best else top.chunk.text)
+
     def rank_sentences(self, question: str, hits: list[Hit]) -> list[tuple[Sentence, float, Hit]]:
         """Sentences of the retrieved chunks, best answer first, with their scores."""
         return self._rank(question, hits)[0]
@@ -289,6 +307,7 @@ class ExtractiveGenerator:
                 context.similarity[sentence.id] = float(sim)
                 if len(sentence.text) < self.min_quote_chars or len(sentence.text.split()) < 4:
                     continue
+                context.quotable.add(sentence.id)
                 score = (
                     self.sentence_weight * float(sim)
                     + (1 - self.sentence_weight) * hit.score
@@ -315,6 +334,12 @@ class ExtractiveGenerator:
             and s.start >= hit.chunk.start
             and s.end <= hit.chunk.end
             and max(s.end, sentence.end) - min(s.start, sentence.start) <= self.max_quote_chars
+            and not _PARAGRAPH_BREAK.search(
+                hit.chunk.text[
+                    min(s.end, sentence.end) - hit.chunk.start : max(s.start, sentence.start)
+                    - hit.chunk.start
+                ]
+            )
         ]
         if not candidates or not (
             hit.chunk.start <= sentence.start < sentence.end <= hit.chunk.end

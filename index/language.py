@@ -27,3 +27,18 @@ def detect_language(text: str) -> str:
         # Short Arabic questions confuse langdetect; the script does not lie.
         return "ar"
     return code
+
+
+_SCRIPTS = {
+    "arabic": _ARABIC,
+    "latin": re.compile(r"[A-Za-z\u00C0-\u024F]"),
+    "cyrillic": re.compile(r"[\u0400-\u04FF]"),
+    "cjk": re.compile(r"[\u3040-\u30FF\u4E00-\u9FFF\uAC00-\uD7AF]"),
+}
+
+
+def dominant_script(text: str) -> str:
+    """The writing system most of ``text``'s letters are in ("other" if none of ours)."""
+    counts = {name: len(pattern.findall(text)) for name, pattern in _SCRIPTS.items()}
+    name, count = max(counts.items(), key=lambda item: item[1])
+    return name if count else "other"

@@ -24,9 +24,9 @@ def test_repl_answers_shows_sources_lists_articles_and_resets(data_dir):
     # /sources shows the whole passage behind citation 1, more than the quote.
     sources = rest.split("\n\n", 1)[1].split("\nConversation cleared.")[0]
     assert sources.startswith("[1] أفغانستان تتصدر")
-    passage = sources.split("\n", 1)[1].split("\na3972d5a")[0]
+    passage = sources.split("\n", 1)[1].split("\nd9e8e8c0")[0]
     assert "ستوفر 150.000 جرعة أخرى" in passage and len(passage) > 300
-    assert "a3972d5a  [ar] أفغانستان تتصدر" in out  # /articles
+    assert "d9e8e8c0  [ar] أفغانستان تتصدر" in out  # /articles
     assert "Conversation cleared." in out
     assert out.count("Ask a question first") == 1  # /sources after /reset
     assert "Unknown command /bogus" in out
