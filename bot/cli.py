@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from index.embeddings import EmbeddingError
 from index.store import StoreError
 
+from .llm import LLMUnavailable
 from .settings import Settings
 
 # Subcommands register here: name -> (add_arguments, run). Keeps this module thin.
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         print(f"articlebot: bad setting: {problems}", file=sys.stderr)
         return 2
-    except (StoreError, EmbeddingError) as exc:
+    except (StoreError, EmbeddingError, LLMUnavailable) as exc:
         print(f"articlebot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,14 +8,11 @@ with a scripted text, hang, trickle, or are not there at all.
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,6 +28,9 @@ from bot.settings import Settings  # noqa: E402
 from bot.types import Answer  # noqa: E402
 from index.ingest import ingest  # noqa: E402
 from index.language import detect_language  # noqa: E402
+
+from .conftest import run_cli  # noqa: E402
+from .scripted_llm import ScriptedServer  # noqa: E402
 
 TRAM = """Riverton approves tram line
 
@@ -136,77 +136,18 @@ def llama_server():
     proc.wait(timeout=10)
 
 
-class ScriptedServer(ThreadingHTTPServer):
-    """An OpenAI-compatible chat endpoint on 127.0.0.1 that streams scripted replies.
-
-    ``behaviour`` is "reply" (stream ``replies`` in order), "hang" (read the request, then
-    say nothing) or "trickle" (send a piece every half second, forever). Requests are kept.
-    """
-
-    daemon_threads = True
-
-    def __init__(self, behaviour: str = "reply", replies: list[str] | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _ScriptedHandler)
-        self.behaviour = behaviour
-        self.replies = list(replies or [])
-        self.requests: list[dict] = []
-        self.stopped = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-
-class _ScriptedHandler(BaseHTTPRequestHandler):
-    server: ScriptedServer
-
-    def log_message(self, *args) -> None:  # keep test output clean
-        pass
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(body)
-        if self.server.behaviour == "hang":
-            self.server.stopped.wait(30)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        if self.server.behaviour == "trickle":
-            while not self.server.stopped.wait(0.5):
-                self._send_piece("word ")
-            return
-        reply = self.server.replies.pop(0)
-        for piece in re.findall(r"\S+\s*", reply):
-            self._send_piece(piece)
-        self._send({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-        self.wfile.write(b"data: [DONE]\n\n")
-
-    def _send_piece(self, text: str) -> None:
-        delta = {"role": "assistant", "content": text}
-        self._send({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-
-    def _send(self, chunk: dict) -> None:
-        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m", **chunk}
-        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        self.wfile.flush()
-
-
 @pytest.fixture
 def scripted():
     servers: list[ScriptedServer] = []
 
     def start(behaviour: str = "reply", replies: list[str] | None = None) -> ScriptedServer:
-        server = ScriptedServer(behaviour, replies)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server = ScriptedServer(behaviour, replies).start()
         servers.append(server)
         return server
 
     yield start
     for server in servers:
-        server.stopped.set()
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def remote(data_dir: Path, url: str, **overrides) -> Answerer:
@@ -424,6 +365,21 @@ def test_failed_rewrite_still_answers_the_follow_up(news_dir, scripted):
         in answer.notes
     )
     assert answer.citations
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LLM_BACKEND": "openai", "LLM_MODEL": ""}, "LLM_BACKEND=openai needs LLM_MODEL"),
+        ({"LLM_BACKEND": "llamacpp", "LLM_MODEL_PATH": "missing.gguf"}, "no GGUF file at"),
+    ],
+)
+def test_backend_that_cannot_be_built_is_a_one_line_error(data_dir, env, message):
+    result = run_cli("ask", "How much do festival tickets cost?", data_dir=data_dir, env=env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("articlebot: ")]
+    assert message in line
 
 
 # ---- the REPL: streaming, history, /reset ---------------------------------------------

@@ -1,0 +1,82 @@
+"""A stand-in for an OpenAI-compatible chat server on 127.0.0.1 that streams scripted replies.
+
+Shared by tests/test_llm.py (the answer chain) and tests/test_telegram_llm.py (the bot).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class ScriptedServer(ThreadingHTTPServer):
+    """An OpenAI-compatible chat endpoint that streams scripted replies, word by word.
+
+    ``behaviour`` is "reply" (stream ``replies`` in order, ``piece_delay`` seconds before
+    each word), "hang" (read the request, then say nothing) or "trickle" (send a piece every
+    half second, forever). Requests are kept.
+    """
+
+    daemon_threads = True
+
+    def __init__(
+        self, behaviour: str = "reply", replies: list[str] | None = None, piece_delay: float = 0.0
+    ) -> None:
+        super().__init__(("127.0.0.1", 0), _ScriptedHandler)
+        self.behaviour = behaviour
+        self.replies = list(replies or [])
+        self.piece_delay = piece_delay
+        self.requests: list[dict] = []
+        self.stopped = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def start(self) -> ScriptedServer:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.shutdown()
+        self.server_close()
+
+
+class _ScriptedHandler(BaseHTTPRequestHandler):
+    server: ScriptedServer
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(body)
+        if self.server.behaviour == "hang":
+            self.server.stopped.wait(30)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        if self.server.behaviour == "trickle":
+            while not self.server.stopped.wait(0.5):
+                self._send_piece("word ")
+            return
+        reply = self.server.replies.pop(0)
+        for piece in re.findall(r"\S+\s*", reply):
+            time.sleep(self.server.piece_delay)
+            self._send_piece(piece)
+        self._send({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def _send_piece(self, text: str) -> None:
+        delta = {"role": "assistant", "content": text}
+        self._send({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+
+    def _send(self, chunk: dict) -> None:
+        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m", **chunk}
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.flush()
