@@ -269,18 +269,6 @@ class ArticleStore:
             chunks = self._chunks([i for i, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
 
-    def search_sentences(self, query: np.ndarray, k: int) -> list[tuple[Sentence, float]]:
-        """The k sentences nearest to a query vector, best first."""
-        with self._lock:
-            self._refresh()
-            if self._sentence_index.ntotal == 0:
-                return []
-            n = min(k, self._sentence_index.ntotal)
-            scores, ids = self._sentence_index.search(query.reshape(1, -1), n)
-            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-            sentences = self._sentences_by_id([i for i, _ in found])
-        return [(sentences[i], score) for i, score in found if i in sentences]
-
     def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
         """The sentences that lie within a chunk, and their vectors."""
         with self._lock:
@@ -309,18 +297,6 @@ class ArticleStore:
             ids,
         ).fetchall()
         return {r["id"]: Chunk(**dict(r)) for r in rows}
-
-    def _sentences_by_id(self, ids: list[int]) -> dict[int, Sentence]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._db.execute(
-            'SELECT s.id, s.article_id, s.start, s."end", '
-            'substr(a.text, s.start + 1, s."end" - s.start) AS text '
-            f"FROM sentences s JOIN articles a ON a.id = s.article_id WHERE s.id IN ({marks})",
-            ids,
-        ).fetchall()
-        return {r["id"]: Sentence(**dict(r)) for r in rows}
 
     # ---- writing -------------------------------------------------------------------
 
