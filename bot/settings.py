@@ -65,11 +65,12 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = Field("127.0.0.1", **_env("TELEGRAM_WEBHOOK_LISTEN"))
     telegram_webhook_port: int = Field(8443, ge=1, le=65535, **_env("TELEGRAM_WEBHOOK_PORT"))
     telegram_webhook_secret: SecretStr | None = Field(None, **_env("TELEGRAM_WEBHOOK_SECRET"))
-    telegram_questions_per_minute: int = Field(
-        10, ge=1, **_env("TELEGRAM_QUESTIONS_PER_MINUTE")
-    )
+    telegram_questions_per_minute: int = Field(10, ge=1, **_env("TELEGRAM_QUESTIONS_PER_MINUTE"))
     # Telegram allows about one message a second per chat; more draws 429 errors.
     telegram_chat_interval: float = Field(1.0, ge=0, **_env("TELEGRAM_CHAT_INTERVAL"))
+    # An LLM answer is shown as it is written: one message, edited at most this often.
+    # 0 sends it only when it is done.
+    telegram_stream_edit_interval: float = Field(1.5, ge=0, **_env("TELEGRAM_STREAM_EDIT_INTERVAL"))
     telegram_max_retries: int = Field(5, ge=0, le=20, **_env("TELEGRAM_MAX_RETRIES"))
     telegram_workers: int = Field(2, ge=1, le=32, **_env("TELEGRAM_WORKERS"))
     telegram_history_turns: int = Field(6, ge=0, le=50, **_env("TELEGRAM_HISTORY_TURNS"))

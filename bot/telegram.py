@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -31,7 +32,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, MessageLimit, ParseMode
-from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -63,6 +64,8 @@ UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
 PROGRESS_EVERY = 2.0  # seconds between edits of an indexing progress message
 TYPING_EVERY = 4.5  # a chat action shows for about 5 seconds
+DRAFT_LIMIT = 4000  # characters of an answer shown while it is written; the final one is split
+DRAFT_POLL = 0.25  # seconds between looks at the text so far
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 
@@ -127,18 +130,34 @@ class Desk:
         self._refused.add(user_id)
         return True
 
-    async def ask(self, chat_id: int, question: str) -> tuple[Answer, int]:
-        """The answer to a question in a chat's context, stored as the chat's latest turn."""
+    async def ask(
+        self, chat_id: int, question: str, on_text: Callable[[str], None] | None = None
+    ) -> tuple[Answer, int]:
+        """The answer to a question in a chat's context, stored as the chat's latest turn.
+
+        ``on_text`` gets the model's text so far each time a piece of it arrives, in the
+        answering thread (LLM answers only: an extractive answer comes whole).
+        """
 
         def work() -> tuple[Answer, int]:
             history = self.chats.history(chat_id, self.settings.telegram_history_turns)
-            answer = self.answerer.ask(question, history)
+            text, answer = "", None
+            for piece in self.answerer.stream(question, history):
+                if isinstance(piece, Answer):
+                    answer = piece
+                elif on_text is not None:
+                    text += piece
+                    on_text(text)
+            if answer is None:
+                raise RuntimeError("the answer chain ended without an answer")
             turn = self.chats.record(chat_id, answer)
             logger.info(
-                "chat %s: %s in %.0f ms",
+                "chat %s: %s by %s in %.0f ms (first text at %s ms)",
                 chat_id,
                 "refused" if answer.refused else f"{len(answer.citations)} citations",
+                answer.mode,
                 answer.timings.get("total", 0.0),
+                f"{answer.timings['first_token']:.0f}" if "first_token" in answer.timings else "-",
             )
             return answer, turn
 
@@ -326,6 +345,17 @@ def say(update: Update, key: str, **values: str) -> str:
 _PACED = {"sendMessage", "editMessageText", "sendDocument", "sendPhoto", "copyMessage"}
 # Methods that must not be repeated after a timeout: the first try may have arrived.
 _NOT_REPEATABLE = {"sendMessage", "sendDocument", "sendPhoto", "copyMessage"}
+# rate_limit_args of an edit that newer text will replace: a 429 drops it (DraftDropped)
+# instead of waiting it out and then showing stale text.
+DRAFT = -1
+
+
+class DraftDropped(TelegramError):
+    """A draft edit that Telegram refused with a 429; the next one may go ``retry_after`` on."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"draft dropped: flood control, retry in {retry_after:g} s")
+        self.retry_after = retry_after
 
 
 class ChatPacedRateLimiter(AIORateLimiter):
@@ -351,8 +381,20 @@ class ChatPacedRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Any:
+        draft = rate_limit_args == DRAFT
+        if draft:
+            rate_limit_args = None
+
         async def attempt(*a: Any, **kw: Any) -> Any:
-            return await self._with_network_retries(endpoint, callback, *a, **kw)
+            try:
+                return await self._with_network_retries(endpoint, callback, *a, **kw)
+            except RetryAfter as exc:
+                if not draft:
+                    raise  # AIORateLimiter waits it out and retries
+                wait = exc.retry_after
+                raise DraftDropped(
+                    wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+                ) from exc
 
         chat_id = data.get("chat_id")
         if endpoint not in _PACED or chat_id is None or self._interval <= 0:
@@ -460,7 +502,18 @@ async def _send(
     markup: InlineKeyboardMarkup | None = None,
 ) -> Message:
     """Send HTML to a chat, split into as many messages as it takes; the markup goes last."""
-    parts = split_html(text)
+    return await _send_parts(context, chat_id, split_html(text), reply_to=reply_to, markup=markup)
+
+
+async def _send_parts(
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    parts: list[str],
+    *,
+    reply_to: Message | None = None,
+    markup: InlineKeyboardMarkup | None = None,
+) -> Message:
+    """Send messages in order; the first replies to ``reply_to``, the last has the markup."""
     sent = None
     for n, part in enumerate(parts):
         sent = await context.bot.send_message(
@@ -493,22 +546,126 @@ async def _reply(
     )
 
 
+def draft_html(text: str) -> str:
+    """The model's text so far as Telegram HTML, cut to fit one message."""
+    text = text.strip()
+    if _utf16_len(text) > DRAFT_LIMIT:
+        cut = text.encode("utf-16-le")[: 2 * DRAFT_LIMIT].decode("utf-16-le", errors="ignore")
+        text = cut.rstrip() + " …"
+    return html.escape(text)
+
+
+def _not_modified(exc: BadRequest) -> bool:
+    return "message is not modified" in str(exc).lower()
+
+
+class _Draft:
+    """An answer shown while it is written: sent with the first text, edited with newer text
+    at most every ``interval`` seconds, and at the end replaced by the finished answer.
+
+    Drafts are best effort: one that fails is skipped (a 429 is not waited out), and if the
+    first cannot be sent the finished answer is sent as usual.
+    """
+
+    def __init__(self, update: Update, context: ContextTypes.DEFAULT_TYPE, interval: float):
+        self.update, self.context, self.interval = update, context, interval
+        self.text = ""  # the text so far, set by the answering thread
+        self.message: Message | None = None
+        self.failed = False
+        self._shown = ""
+        self._next_at = float("-inf")  # loop time before which the message is not edited
+
+    def on_text(self, text: str) -> None:
+        # Runs in the answering thread; a str assignment is atomic, the loop reads it later.
+        self.text = text
+
+    async def follow(self, job: asyncio.Future) -> None:
+        """Show the text so far until ``job`` is done."""
+        loop = asyncio.get_running_loop()
+        while not job.done():
+            wait = max(DRAFT_POLL, self._next_at - loop.time())
+            await asyncio.wait([job], timeout=wait)
+            text = self.text
+            due = loop.time() >= self._next_at
+            if not job.done() and not self.failed and due and text.strip() and text != self._shown:
+                await self._show(text)
+
+    async def _show(self, text: str) -> None:
+        loop = asyncio.get_running_loop()
+        chat_id = self.update.effective_chat.id
+        try:
+            if self.message is None:
+                self.message = await _reply(self.update, self.context, draft_html(text))
+            else:
+                await self.context.bot.edit_message_text(
+                    draft_html(text),
+                    chat_id,
+                    self.message.message_id,
+                    parse_mode=ParseMode.HTML,
+                    rate_limit_args=DRAFT,
+                )
+        except DraftDropped as exc:
+            self._next_at = loop.time() + max(self.interval, exc.retry_after)
+            return
+        except BadRequest as exc:
+            if not _not_modified(exc):
+                logger.warning("chat %s: draft not shown: %s", chat_id, exc)
+        except TelegramError as exc:
+            logger.warning("chat %s: draft not shown: %s", chat_id, exc)
+            self.failed = self.message is None
+        self._shown, self._next_at = text, loop.time() + self.interval
+
+    async def finish(self, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Replace the draft with the finished answer (split if long), or send it anew."""
+        if self.message is None:
+            await _reply(self.update, self.context, text, markup)
+            return
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(max(0.0, self._next_at - loop.time()))
+        chat_id = self.update.effective_chat.id
+        first, *rest = split_html(text)
+        try:
+            await self.context.bot.edit_message_text(
+                first,
+                chat_id,
+                self.message.message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=None if rest else markup,
+            )
+        except BadRequest as exc:
+            if not _not_modified(exc):
+                # E.g. the user deleted the draft: the answer still arrives.
+                logger.warning("chat %s: draft not replaced (%s); sending the answer", chat_id, exc)
+                await _reply(self.update, self.context, text, markup)
+                return
+        if rest:
+            await _send_parts(self.context, chat_id, rest, markup=markup)
+
+
 async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
-    """Answer a question with citations and a Sources button, within the user's quota."""
+    """Answer a question with citations and a Sources button, within the user's quota.
+
+    LLM answers are shown as they are written, then replaced by the checked answer.
+    """
     desk = _desk(context)
     wait = desk.quota.take(update.effective_user.id)
     if wait:
         await _reply(update, context, say(update, "tg_rate_limited", seconds=str(int(wait) + 1)))
         return
-    async with _typing(context, update.effective_chat.id):
-        answer, turn = await desk.ask(update.effective_chat.id, question)
+    chat_id = update.effective_chat.id
+    draft = _Draft(update, context, desk.settings.telegram_stream_edit_interval)
+    on_text = draft.on_text if draft.interval > 0 else None
+    async with _typing(context, chat_id):
+        job = asyncio.create_task(desk.ask(chat_id, question, on_text))
+        await draft.follow(job)
+        answer, turn = job.result()
     button = None
     if answer.hits:
         label = prompts.text("sources", answer.lang)
         button = InlineKeyboardMarkup(
             [[InlineKeyboardButton(label, callback_data=f"sources:{turn}")]]
         )
-    await _reply(update, context, answer_html(answer), button)
+    await draft.finish(answer_html(answer), button)
 
 
 async def _index(

@@ -349,19 +349,29 @@ class FakeTelegram:
         )
         if message is None:
             raise ApiError(400, "Bad Request: message to edit not found")
-        if message["text"] == shown:
+        if message["text"] == shown and message["reply_markup"] == (
+            params.get("reply_markup") or None
+        ):
             raise ApiError(400, "Bad Request: message is not modified")
         self._pace("editMessageText", chat_id)
-        message["text"], message["html"] = shown, params["text"]
+        # An edit without reply_markup removes the message's inline keyboard, as in Telegram.
+        markup = params.get("reply_markup") or None
+        message["text"], message["html"], message["reply_markup"] = shown, params["text"], markup
+        message["raw"] = {k: v for k, v in message["raw"].items() if k != "reply_markup"}
+        message["raw"] |= {"text": shown, "edit_date": int(time.time())}
+        if markup:
+            message["raw"]["reply_markup"] = markup
         self.edits.append(
             {
                 "chat_id": chat_id,
                 "message_id": message["message_id"],
                 "text": shown,
+                "html": params["text"],
+                "reply_markup": markup,
                 "at": time.monotonic(),
             }
         )
-        return message["raw"] | {"text": shown, "edit_date": int(time.time())}
+        return message["raw"]
 
     def _api_sendChatAction(self, params: dict) -> bool:
         return True
