@@ -64,6 +64,7 @@ UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
 PROGRESS_EVERY = 2.0  # seconds between edits of an indexing progress message
 TYPING_EVERY = 4.5  # a chat action shows for about 5 seconds
+TYPING_DELAY = 0.4  # show "typing…" only for answers that take longer than this
 DRAFT_LIMIT = 4000  # characters of an answer shown while it is written; the final one is split
 DRAFT_POLL = 0.25  # seconds between looks at the text so far
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
@@ -478,9 +479,12 @@ def _without_mention(text: str, username: str) -> str:
 
 @contextlib.asynccontextmanager
 async def _typing(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> AsyncIterator[None]:
-    """Show "typing…" in the chat until the block ends."""
+    """Show "typing…" in the chat until the block ends, if it lasts over TYPING_DELAY."""
 
     async def keep_typing() -> None:
+        # Most extractive answers are sent before a "typing…" would show; sending one anyway
+        # spends the bot's overall request budget (about 30 a second) in a burst of chats.
+        await asyncio.sleep(TYPING_DELAY)
         while True:
             with contextlib.suppress(TelegramError):
                 await context.bot.send_chat_action(chat_id, ChatAction.TYPING)

@@ -85,8 +85,6 @@ def test_vaccine_question_is_answered_with_the_sputnik_citation(fake, bot):
     assert reply["html"].count("<b>") == 1  # the Sources heading; article text is escaped
     assert button_data(reply).startswith("sources:")
     assert reply["reply_markup"]["inline_keyboard"][0][0]["text"] == "Sources"
-    typing = [p for m, p in fake.calls if m == "sendChatAction" and int(p["chat_id"]) == 101]
-    assert typing and typing[0]["action"] == "typing"
 
 
 def test_arabic_question_is_answered_in_arabic(fake, bot):

@@ -111,6 +111,9 @@ def test_llm_answer_is_shown_as_it_is_written_then_with_its_citation(fake, llm, 
     (_, passages) = fake.wait_for_messages(501, 2)
     assert passages["text"].startswith("[1] ") and "Sputnik V" in passages["text"]
     assert not [r for r in fake.rejected if r[1] == 400]
+    # A slow answer shows "typing…" while it is being worked on.
+    typing = [p for m, p in fake.calls if m == "sendChatAction" and int(p["chat_id"]) == 501]
+    assert typing and typing[0]["action"] == "typing"
 
 
 def test_a_draft_refused_with_429_is_skipped_not_sent_late(fake, llm, bot):
