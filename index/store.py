@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS sentences (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sentences_article ON sentences(article_id, start);
+CREATE TABLE IF NOT EXISTS chunk_terms (
+    id INTEGER PRIMARY KEY REFERENCES chunks(id), idx BLOB NOT NULL, val BLOB NOT NULL
+);
 """
 
 
@@ -286,6 +289,19 @@ class ArticleStore:
             vectors = np.vstack([self._sentence_index.reconstruct(s.id) for s in sentences])
         return sentences, vectors
 
+    def chunk_terms(self, ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """The latent terms (indices, unit-length weights) of these chunks, where stored."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, idx, val FROM chunk_terms WHERE id IN ({marks})", ids
+            ).fetchall()
+        return {
+            r["id"]: (np.frombuffer(r["idx"], "<i4"), np.frombuffer(r["val"], "<f4")) for r in rows
+        }
+
     def _chunks(self, ids: list[int]) -> dict[int, Chunk]:
         if not ids:
             return {}
@@ -318,21 +334,23 @@ class ArticleStore:
             if not new:
                 return AddResult([], skipped, 0)
             pieces = [self._split(a) for a in new]
-            chunk_vectors, sentence_vectors = self._embed(new, pieces, progress)
+            chunk_vectors, sentence_vectors, chunk_terms = self._embed(new, pieces, progress)
 
             def change(chunk_index, sentence_index, next_id):
                 # Another process may have added some of them meanwhile: skip those.
                 known = self._existing_ids([a.id for a in new])
                 keep = [i for i, a in enumerate(new) if a.id not in known]
                 c_rows, s_rows = self._vector_rows(pieces)
+                kept_chunks = [r for i in keep for r in c_rows[i]]
                 return self._insert(
                     [new[i] for i in keep],
                     [pieces[i] for i in keep],
-                    chunk_vectors[[r for i in keep for r in c_rows[i]]],
+                    chunk_vectors[kept_chunks],
                     sentence_vectors[[r for i in keep for r in s_rows[i]]],
                     chunk_index,
                     sentence_index,
                     next_id,
+                    chunk_terms=[chunk_terms[r] for r in kept_chunks] if chunk_terms else None,
                 )
 
             self._transaction(change)
@@ -356,7 +374,8 @@ class ArticleStore:
         return c_rows, s_rows
 
     def _embed(self, articles, pieces, progress: ProgressFn | None):
-        """Vectors of every chunk, then of every sentence, of the articles (the slow part)."""
+        """Vectors of every chunk, then of every sentence, of the articles (the slow part),
+        and the chunks' latent terms if the embedder has them (else None)."""
         chunk_texts = [
             a.text[span.start : span.end]
             for a, (chunks, _) in zip(articles, pieces, strict=True)
@@ -367,7 +386,9 @@ class ArticleStore:
             for a, (_, sentences) in zip(articles, pieces, strict=True)
             for span in sentences
         ]
-        total, done = len(chunk_texts) + len(sentence_texts), 0
+        has_terms = self.embeddings.encode_terms([]) is not None
+        total = len(chunk_texts) * (2 if has_terms else 1) + len(sentence_texts)
+        done = 0
         if progress:
             progress(0, total)
         out = []
@@ -379,7 +400,13 @@ class ArticleStore:
                 if progress:
                     progress(done, total)
             out.append(np.vstack(parts))
-        return out[0], out[1]
+        terms = [] if has_terms else None
+        for i in range(0, len(chunk_texts) if has_terms else 0, EMBED_BATCH):
+            terms.extend(self.embeddings.encode_terms(chunk_texts[i : i + EMBED_BATCH]))
+            done += len(chunk_texts[i : i + EMBED_BATCH])
+            if progress:
+                progress(done, total)
+        return out[0], out[1], terms
 
     def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -401,6 +428,7 @@ class ArticleStore:
         next_id,
         added_at=None,
         rows=None,
+        chunk_terms=None,
     ) -> int:
         """Write rows for the articles and add their vectors; returns the next free id."""
         from datetime import UTC, datetime
@@ -437,6 +465,14 @@ class ArticleStore:
             'INSERT INTO sentences (id, article_id, start, "end") VALUES (?, ?, ?, ?)',
             sentence_rows,
         )
+        if chunk_terms is not None:
+            self._db.executemany(
+                "INSERT INTO chunk_terms (id, idx, val) VALUES (?, ?, ?)",
+                [
+                    (row[0], idx.astype("<i4").tobytes(), val.astype("<f4").tobytes())
+                    for row, (idx, val) in zip(chunk_rows, chunk_terms, strict=True)
+                ],
+            )
         for index, vectors, ids in (
             (chunk_index, chunk_vectors, [r[0] for r in chunk_rows]),
             (sentence_index, sentence_vectors, [r[0] for r in sentence_rows]),
@@ -464,6 +500,12 @@ class ArticleStore:
                     ]
                     if ids:
                         index.remove_ids(np.array(ids, dtype=np.int64))
+                    if table == "chunks":
+                        self._db.execute(
+                            "DELETE FROM chunk_terms WHERE id IN "
+                            "(SELECT id FROM chunks WHERE article_id = ?)",
+                            (article.id,),
+                        )
                     self._db.execute(f"DELETE FROM {table} WHERE article_id = ?", (article.id,))
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article.id,))
                 return next_id
@@ -541,9 +583,10 @@ class ArticleStore:
                 for r in rows
             ]
             pieces = [self._split(a) for a in articles]
-            chunk_vectors, sentence_vectors = self._embed(articles, pieces, progress)
+            chunk_vectors, sentence_vectors, chunk_terms = self._embed(articles, pieces, progress)
 
             def change(chunk_index, sentence_index, next_id):
+                self._db.execute("DELETE FROM chunk_terms")
                 self._db.execute("DELETE FROM chunks")
                 self._db.execute("DELETE FROM sentences")
                 self._db.execute("DELETE FROM articles")
@@ -557,6 +600,7 @@ class ArticleStore:
                     next_id,
                     added_at=None,
                     rows=rows,
+                    chunk_terms=chunk_terms,
                 )
 
             self._transaction(change, fresh=True)

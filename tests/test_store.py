@@ -78,6 +78,10 @@ def test_remove_takes_the_article_out_of_search(data_dir, embeddings):
     assert [a.id for a in store.articles()] == [ENGLISH_ARTICLE.id]
     hits = store.search(embeddings.encode_query(VACCINE_Q), 10)
     assert {h.chunk.article_id for h in hits} == {ENGLISH_ARTICLE.id}
+    # Its chunks' latent terms went with it; the remaining article keeps its own.
+    remaining = [h.chunk.id for h in hits]
+    assert set(store.chunk_terms(remaining)) == set(remaining)
+    assert len(store.chunk_terms(list(range(1, 10_000)))) == store.stats()["chunks"]
     with pytest.raises(Exception, match="no article with id"):
         store.remove("nosuchid")
 
