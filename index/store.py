@@ -226,16 +226,7 @@ class ArticleStore:
             ).fetchall()
         if len(rows) != 1 or not article_id:
             return None
-        row = rows[0]
-        return Article(
-            text=row["text"],
-            title=row["title"],
-            source=row["source"],
-            lang=row["lang"],
-            date=row["date"],
-            key=row["key"],
-            id=row["id"],
-        )
+        return _article(rows[0])
 
     def stats(self) -> dict[str, object]:
         """Counts and sizes, for `index stats`."""
@@ -570,18 +561,7 @@ class ArticleStore:
         with self._write_lock:
             with self._lock:
                 rows = self._db.execute("SELECT * FROM articles ORDER BY added_at, id").fetchall()
-            articles = [
-                Article(
-                    text=r["text"],
-                    title=r["title"],
-                    source=r["source"],
-                    lang=r["lang"],
-                    date=r["date"],
-                    key=r["key"],
-                    id=r["id"],
-                )
-                for r in rows
-            ]
+            articles = [_article(r) for r in rows]
             pieces = [self._split(a) for a in articles]
             chunk_vectors, sentence_vectors, chunk_terms = self._embed(articles, pieces, progress)
 
@@ -624,6 +604,19 @@ def rebuild(
     store = ArticleStore(path, embeddings, check_embedder=False, **options)
     store.reembed(progress)
     return store
+
+
+def _article(row: sqlite3.Row) -> Article:
+    """An Article from its row in the articles table."""
+    return Article(
+        text=row["text"],
+        title=row["title"],
+        source=row["source"],
+        lang=row["lang"],
+        date=row["date"],
+        key=row["key"],
+        id=row["id"],
+    )
 
 
 def _spec(backend: str, model: str) -> str:
