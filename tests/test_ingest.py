@@ -106,8 +106,13 @@ def test_add_markdown_jsonl_and_folder_then_list_and_remove(tmp_path, data_dir):
     (folder / "solar.md").write_text("# Solar plant opens\n\n" + SOLAR_TEXT, encoding="utf-8")
     (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff not an article")  # skipped: not a type
     records = [
-        {"id": "n1", "title": "Rain in Lagos", "text": "Heavy rain flooded Lagos on Friday.",
-         "source": "https://example.org/n1", "date": "2026-11-20"},
+        {
+            "id": "n1",
+            "title": "Rain in Lagos",
+            "text": "Heavy rain flooded Lagos on Friday.",
+            "source": "https://example.org/n1",
+            "date": "2026-11-20",
+        },
         {"id": "n2", "title": "مطر في القاهرة", "text": "هطلت أمطار غزيرة على القاهرة يوم السبت."},
     ]
     jsonl = folder / "feed.jsonl"
@@ -126,7 +131,9 @@ def test_add_markdown_jsonl_and_folder_then_list_and_remove(tmp_path, data_dir):
     removed = run_cli("index", "remove", articles["Rain in Lagos"]["id"], data_dir=data_dir)
     assert removed.returncode == 0 and "removed" in removed.stdout
     assert "Rain in Lagos" not in {a["title"] for a in listing(data_dir)}
-    asked = run_cli("ask", "How many homes will the solar plant power?", "--json", data_dir=data_dir)
+    asked = run_cli(
+        "ask", "How many homes will the solar plant power?", "--json", data_dir=data_dir
+    )
     assert "70,000 homes" in json.loads(asked.stdout)["citations"][0]["quote"]
 
 
@@ -151,7 +158,8 @@ BAD_INPUTS = {
     "binary.txt": (bytes(range(256)) * 40, "binary file"),
     "broken.pdf": (b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ngarbage" * 20, "not a readable PDF"),
     "script.html": (
-        b"<html><head><script>alert('x')</script></head><body><script>var a=1;</script></body></html>",
+        b"<html><head><script>alert('x')</script></head>"
+        b"<body><script>var a=1;</script></body></html>",
         "no article text found",
     ),
     "huge.txt": (("Lorem ipsum dolor sit amet. " * 380_000).encode(), "the limit is 1,000,000"),
@@ -184,8 +192,12 @@ def test_unreachable_url_and_missing_file_are_refused_and_the_good_file_still_ad
     good.write_text("Solar plant\n\n" + SOLAR_TEXT, encoding="utf-8")
     before = state(data_dir)
     result = run_cli(
-        "index", "add", f"http://127.0.0.1:{port}/story.html", str(tmp_path / "nope.txt"),
-        str(good), data_dir=data_dir,
+        "index",
+        "add",
+        f"http://127.0.0.1:{port}/story.html",
+        str(tmp_path / "nope.txt"),
+        str(good),
+        data_dir=data_dir,
     )
     assert result.returncode == 1
     assert f"http://127.0.0.1:{port}/story.html: could not fetch it (ConnectError" in result.stderr

@@ -49,10 +49,18 @@ def test_repl_add_indexes_a_file_and_answers_from_it(tmp_path, data_dir):
 
 def test_arabic_is_printed_in_visual_order_when_bidi_is_on(sample_dir):
     title_word = "أفغانستان"
-    on = run_cli("ask", "what did Russia promise on vaccines?", data_dir=sample_dir,
-                 env={"ARTICLEBOT_BIDI": "on"})
-    off = run_cli("ask", "what did Russia promise on vaccines?", data_dir=sample_dir,
-                  env={"ARTICLEBOT_BIDI": "off"})
+    on = run_cli(
+        "ask",
+        "what did Russia promise on vaccines?",
+        data_dir=sample_dir,
+        env={"ARTICLEBOT_BIDI": "on"},
+    )
+    off = run_cli(
+        "ask",
+        "what did Russia promise on vaccines?",
+        data_dir=sample_dir,
+        env={"ARTICLEBOT_BIDI": "off"},
+    )
     assert title_word in off.stdout and title_word[::-1] not in off.stdout
     assert title_word[::-1] in on.stdout
     # Text that is all left-to-right is left alone.

@@ -32,7 +32,7 @@ def test_env_example_copied_to_dot_env_gives_the_defaults(tmp_path, monkeypatch)
     from_example = Settings()
     monkeypatch.chdir(REPO / "tests")  # no .env here
     defaults = Settings(_env_file=None)
-    for name, field in Settings.model_fields.items():
+    for name in Settings.model_fields:
         if name in ("telegram_bot_token",):
             continue
         assert getattr(from_example, name) == getattr(defaults, name), name
