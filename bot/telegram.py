@@ -64,7 +64,7 @@ UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
 PROGRESS_EVERY = 2.0  # seconds between edits of an indexing progress message
 TYPING_EVERY = 4.5  # a chat action shows for about 5 seconds
-TYPING_DELAY = 0.4  # show "typing…" only for answers that take longer than this
+TYPING_DELAY = 1.0  # show "typing…" only for answers that take longer than this
 DRAFT_LIMIT = 4000  # characters of an answer shown while it is written; the final one is split
 DRAFT_POLL = 0.25  # seconds between looks at the text so far
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
@@ -482,8 +482,10 @@ async def _typing(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> AsyncIter
     """Show "typing…" in the chat until the block ends, if it lasts over TYPING_DELAY."""
 
     async def keep_typing() -> None:
-        # Most extractive answers are sent before a "typing…" would show; sending one anyway
-        # spends the bot's overall request budget (about 30 a second) in a burst of chats.
+        # Most extractive answers are sent before a "typing…" would show. Sending one anyway
+        # spends the bot's overall request budget (30 a second) in a burst of chats: with
+        # 0.4 s here, 50 chats at once had p95 1.54 s; with 1 s, 1.00-1.14 s
+        # (bench/telegram_load.py).
         await asyncio.sleep(TYPING_DELAY)
         while True:
             with contextlib.suppress(TelegramError):
