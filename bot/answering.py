@@ -298,10 +298,6 @@ class ExtractiveGenerator:
         best = max(sentences, key=lambda s: context.similarity.get(s.id, -1.0), default=None)
         return dominant_script(question) == dominant_script(best.text if best else top.chunk.text)
 
-    def rank_sentences(self, question: str, hits: list[Hit]) -> list[tuple[Sentence, float, Hit]]:
-        """Sentences of the retrieved chunks, best answer first, with their scores."""
-        return self._rank(question, hits)[0]
-
     def _rank(
         self, question: str, hits: list[Hit]
     ) -> tuple[list[tuple[Sentence, float, Hit]], _Context]:

@@ -20,7 +20,6 @@ class Citation:
     chunk_id: int
     start: int  # character offsets of the quote in the article's text
     end: int
-    article_key: str | None = None
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 def article_id(text: str) -> str:
@@ -62,4 +62,3 @@ class Hit:
 
     chunk: Chunk
     score: float
-    sentences: list[tuple[Sentence, float]] = field(default_factory=list)
