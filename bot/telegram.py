@@ -46,8 +46,8 @@ from telegram.ext import (
     filters,
 )
 
-from index.ingest import IngestReport, ingest
-from index.readers import ReadError, is_url, read_bytes
+from index.ingest import IngestReport, add_loaded, ingest
+from index.readers import Loaded, ReadError, is_url, read_bytes
 from index.store import ArticleInfo, ArticleStore, ProgressFn, StoreError
 from index.types import Article
 
@@ -180,15 +180,14 @@ class Desk:
         """Index an uploaded file in the background."""
 
         def work() -> IngestReport:
-            path = Path(name)
+            path, source = Path(name), f"telegram:{name}"
             try:
-                articles = read_bytes(
-                    data, path.suffix.lower(), f"telegram:{name}", path.stem, self.limits
+                loaded = Loaded(
+                    source, read_bytes(data, path.suffix.lower(), source, path.stem, self.limits)
                 )
-            except ReadError as exc:
-                return IngestReport(errors=[str(exc)])
-            result = self.store.add(articles, progress)
-            return IngestReport(result.added, result.skipped, [], result.chunks)
+            except ReadError as exc:  # the reply names the file already
+                loaded = Loaded(source, [], str(exc))
+            return add_loaded(self.store, [loaded], progress)
 
         return asyncio.wrap_future(self._indexing.submit(work))
 

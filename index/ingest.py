@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .readers import Limits, load
+from .readers import Limits, Loaded, load
 from .store import AddResult, ArticleStore, ProgressFn
 from .types import Article
 
@@ -23,14 +24,21 @@ def ingest(
     limits: Limits | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestReport:
-    """Read the targets and add their articles to the store.
+    """Read the targets (files, folders, URLs) and add their articles to the store.
 
     An input that cannot be read is reported in ``errors`` and adds nothing; the others
     are still added, all in one atomic step.
     """
+    return add_loaded(store, load(targets, limits), progress)
+
+
+def add_loaded(
+    store: ArticleStore, loads: Iterable[Loaded], progress: ProgressFn | None = None
+) -> IngestReport:
+    """Add what was read (see ``readers.load``) to the store, in one atomic step."""
     report = IngestReport()
     articles: list[Article] = []
-    for loaded in load(targets, limits):
+    for loaded in loads:
         if loaded.error:
             report.errors.append(loaded.error)
         articles.extend(loaded.articles)
