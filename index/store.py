@@ -50,6 +50,9 @@ CREATE INDEX IF NOT EXISTS sentences_article ON sentences(article_id, start);
 CREATE TABLE IF NOT EXISTS chunk_terms (
     id INTEGER PRIMARY KEY REFERENCES chunks(id), idx BLOB NOT NULL, val BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sentence_terms (
+    id INTEGER PRIMARY KEY REFERENCES sentences(id), idx BLOB NOT NULL, val BLOB NOT NULL
+);
 """
 
 
@@ -149,21 +152,35 @@ class ArticleStore:
 
     def _embedder_meta(self) -> dict[str, str]:
         e = self.embeddings
-        return {"embed_backend": e.backend, "embed_model": e.model, "embed_dim": str(e.dim)}
+        return {
+            "embed_backend": e.backend,
+            "embed_model": e.model,
+            "embed_dim": str(e.dim),
+            "sentence_role": e.sentence_role,
+        }
 
     def _check_embedder(self, meta: dict[str, str]) -> None:
         ours = self._embedder_meta()
-        theirs = {k: meta.get(k, "?") for k in ours}
-        if ours != theirs:
-            built = _spec(theirs["embed_backend"], theirs["embed_model"])
+        # Indexes made before sentence roles existed embedded sentences as passages.
+        theirs = {k: meta.get(k, "passage" if k == "sentence_role" else "?") for k in ours}
+        if ours == theirs:
+            return
+        if ours | {"sentence_role": ""} == theirs | {"sentence_role": ""}:
             raise StoreMismatchError(
-                f"The index in {self.path} was built with embeddings {built!r} "
-                f"({theirs['embed_dim']} dimensions), but the settings ask for "
-                f"{self.embeddings.spec!r} ({self.embeddings.dim} dimensions). Vectors of "
-                "different models cannot be mixed. Either set ARTICLEBOT_EMBEDDINGS="
-                f"{built}, or re-embed every article with the new model: "
-                "articlebot index rebuild"
+                f"The index in {self.path} was built by an earlier version of articlebot "
+                f"(sentences embedded as {theirs['sentence_role']}s; this version embeds them "
+                f"as {ours['sentence_role']}s, which answers better). Re-embed every article "
+                "once: articlebot index rebuild"
             )
+        built = _spec(theirs["embed_backend"], theirs["embed_model"])
+        raise StoreMismatchError(
+            f"The index in {self.path} was built with embeddings {built!r} "
+            f"({theirs['embed_dim']} dimensions), but the settings ask for "
+            f"{self.embeddings.spec!r} ({self.embeddings.dim} dimensions). Vectors of "
+            "different models cannot be mixed. Either set ARTICLEBOT_EMBEDDINGS="
+            f"{built}, or re-embed every article with the new model: "
+            "articlebot index rebuild"
+        )
 
     def _load_indexes(self) -> None:
         self._generation = int(self._meta()["generation"])
@@ -282,12 +299,19 @@ class ArticleStore:
 
     def chunk_terms(self, ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """The latent terms (indices, unit-length weights) of these chunks, where stored."""
+        return self._terms("chunk_terms", ids)
+
+    def sentence_terms(self, ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """The latent terms (indices, unit-length weights) of these sentences, where stored."""
+        return self._terms("sentence_terms", ids)
+
+    def _terms(self, table: str, ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
         with self._lock:
             rows = self._db.execute(
-                f"SELECT id, idx, val FROM chunk_terms WHERE id IN ({marks})", ids
+                f"SELECT id, idx, val FROM {table} WHERE id IN ({marks})", ids
             ).fetchall()
         return {
             r["id"]: (np.frombuffer(r["idx"], "<i4"), np.frombuffer(r["val"], "<f4")) for r in rows
@@ -325,7 +349,9 @@ class ArticleStore:
             if not new:
                 return AddResult([], skipped, 0)
             pieces = [self._split(a) for a in new]
-            chunk_vectors, sentence_vectors, chunk_terms = self._embed(new, pieces, progress)
+            chunk_vectors, sentence_vectors, chunk_terms, sentence_terms = self._embed(
+                new, pieces, progress
+            )
 
             def change(chunk_index, sentence_index, next_id):
                 # Another process may have added some of them meanwhile: skip those.
@@ -333,15 +359,19 @@ class ArticleStore:
                 keep = [i for i, a in enumerate(new) if a.id not in known]
                 c_rows, s_rows = self._vector_rows(pieces)
                 kept_chunks = [r for i in keep for r in c_rows[i]]
+                kept_sentences = [r for i in keep for r in s_rows[i]]
                 return self._insert(
                     [new[i] for i in keep],
                     [pieces[i] for i in keep],
                     chunk_vectors[kept_chunks],
-                    sentence_vectors[[r for i in keep for r in s_rows[i]]],
+                    sentence_vectors[kept_sentences],
                     chunk_index,
                     sentence_index,
                     next_id,
                     chunk_terms=[chunk_terms[r] for r in kept_chunks] if chunk_terms else None,
+                    sentence_terms=(
+                        [sentence_terms[r] for r in kept_sentences] if sentence_terms else None
+                    ),
                 )
 
             self._transaction(change)
@@ -366,7 +396,7 @@ class ArticleStore:
 
     def _embed(self, articles, pieces, progress: ProgressFn | None):
         """Vectors of every chunk, then of every sentence, of the articles (the slow part),
-        and the chunks' latent terms if the embedder has them (else None)."""
+        and the latent terms of both if the embedder has them (else None)."""
         chunk_texts = [
             a.text[span.start : span.end]
             for a, (chunks, _) in zip(articles, pieces, strict=True)
@@ -377,27 +407,34 @@ class ArticleStore:
             for a, (_, sentences) in zip(articles, pieces, strict=True)
             for span in sentences
         ]
-        has_terms = self.embeddings.encode_terms([]) is not None
-        total = len(chunk_texts) * (2 if has_terms else 1) + len(sentence_texts)
+        e = self.embeddings
+        has_terms = e.encode_terms([]) is not None
+        total = (len(chunk_texts) + len(sentence_texts)) * (2 if has_terms else 1)
         done = 0
         if progress:
             progress(0, total)
-        out = []
-        for texts in (chunk_texts, sentence_texts):
-            parts = [np.zeros((0, self.embeddings.dim), np.float32)]
+
+        def batches(texts, encode):
+            nonlocal done
             for i in range(0, len(texts), EMBED_BATCH):
-                parts.append(self.embeddings.encode_passages(texts[i : i + EMBED_BATCH]))
-                done += len(parts[-1])
+                part = texts[i : i + EMBED_BATCH]
+                yield encode(part)
+                done += len(part)
                 if progress:
                     progress(done, total)
-            out.append(np.vstack(parts))
-        terms = [] if has_terms else None
-        for i in range(0, len(chunk_texts) if has_terms else 0, EMBED_BATCH):
-            terms.extend(self.embeddings.encode_terms(chunk_texts[i : i + EMBED_BATCH]))
-            done += len(chunk_texts[i : i + EMBED_BATCH])
-            if progress:
-                progress(done, total)
-        return out[0], out[1], terms
+
+        def vectors(texts, encode):
+            return np.vstack([np.zeros((0, e.dim), np.float32), *batches(texts, encode)])
+
+        def terms(texts):
+            return [t for part in batches(texts, e.encode_terms) for t in part]
+
+        return (
+            vectors(chunk_texts, e.encode_passages),
+            vectors(sentence_texts, e.encode_sentences),
+            terms(chunk_texts) if has_terms else None,
+            terms(sentence_texts) if has_terms else None,
+        )
 
     def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -420,6 +457,7 @@ class ArticleStore:
         added_at=None,
         rows=None,
         chunk_terms=None,
+        sentence_terms=None,
     ) -> int:
         """Write rows for the articles and add their vectors; returns the next free id."""
         from datetime import UTC, datetime
@@ -456,14 +494,18 @@ class ArticleStore:
             'INSERT INTO sentences (id, article_id, start, "end") VALUES (?, ?, ?, ?)',
             sentence_rows,
         )
-        if chunk_terms is not None:
-            self._db.executemany(
-                "INSERT INTO chunk_terms (id, idx, val) VALUES (?, ?, ?)",
-                [
-                    (row[0], idx.astype("<i4").tobytes(), val.astype("<f4").tobytes())
-                    for row, (idx, val) in zip(chunk_rows, chunk_terms, strict=True)
-                ],
-            )
+        for table, terms, owners in (
+            ("chunk_terms", chunk_terms, chunk_rows),
+            ("sentence_terms", sentence_terms, sentence_rows),
+        ):
+            if terms is not None:
+                self._db.executemany(
+                    f"INSERT INTO {table} (id, idx, val) VALUES (?, ?, ?)",
+                    [
+                        (row[0], idx.astype("<i4").tobytes(), val.astype("<f4").tobytes())
+                        for row, (idx, val) in zip(owners, terms, strict=True)
+                    ],
+                )
         for index, vectors, ids in (
             (chunk_index, chunk_vectors, [r[0] for r in chunk_rows]),
             (sentence_index, sentence_vectors, [r[0] for r in sentence_rows]),
@@ -491,12 +533,11 @@ class ArticleStore:
                     ]
                     if ids:
                         index.remove_ids(np.array(ids, dtype=np.int64))
-                    if table == "chunks":
-                        self._db.execute(
-                            "DELETE FROM chunk_terms WHERE id IN "
-                            "(SELECT id FROM chunks WHERE article_id = ?)",
-                            (article.id,),
-                        )
+                    self._db.execute(
+                        f"DELETE FROM {table[:-1]}_terms WHERE id IN "
+                        f"(SELECT id FROM {table} WHERE article_id = ?)",
+                        (article.id,),
+                    )
                     self._db.execute(f"DELETE FROM {table} WHERE article_id = ?", (article.id,))
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article.id,))
                 return next_id
@@ -518,8 +559,8 @@ class ArticleStore:
                 generation = int(meta["generation"]) + 1
                 if fresh:
                     self._db.executemany(
-                        "UPDATE meta SET value = ? WHERE key = ?",
-                        [(v, k) for k, v in self._embedder_meta().items()],
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                        list(self._embedder_meta().items()),
                     )
                     chunk_index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.embeddings.dim))
                     sentence_index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.embeddings.dim))
@@ -563,10 +604,13 @@ class ArticleStore:
                 rows = self._db.execute("SELECT * FROM articles ORDER BY added_at, id").fetchall()
             articles = [_article(r) for r in rows]
             pieces = [self._split(a) for a in articles]
-            chunk_vectors, sentence_vectors, chunk_terms = self._embed(articles, pieces, progress)
+            chunk_vectors, sentence_vectors, chunk_terms, sentence_terms = self._embed(
+                articles, pieces, progress
+            )
 
             def change(chunk_index, sentence_index, next_id):
                 self._db.execute("DELETE FROM chunk_terms")
+                self._db.execute("DELETE FROM sentence_terms")
                 self._db.execute("DELETE FROM chunks")
                 self._db.execute("DELETE FROM sentences")
                 self._db.execute("DELETE FROM articles")
@@ -581,6 +625,7 @@ class ArticleStore:
                     added_at=None,
                     rows=rows,
                     chunk_terms=chunk_terms,
+                    sentence_terms=sentence_terms,
                 )
 
             self._transaction(change, fresh=True)
