@@ -341,7 +341,7 @@ class ExtractiveGenerator:
                 context.quotable.add(sentence.id)
                 score = (
                     self.sentence_weight * self._closeness(sentence.id, context)
-                    + (1 - self.sentence_weight) * hit.score
+                    + (1 - self.sentence_weight) * hit.rank_score
                     + self.anchor_weight * anchor_overlap(q_anchors, sentence.text)
                 )
                 if sentence.id not in best or best[sentence.id][1] < score:

@@ -110,7 +110,9 @@ class ArticleRetriever(BaseRetriever):
             for chunk_id, ids in sentence_ids.items():
                 best = max((overlap.get(i, 0.0) for i in ids), default=0.0)
                 rank[chunk_id] += self.sentence_terms_weight * best
-        hits.sort(key=lambda hit: -rank[hit.chunk.id])
+        for hit in hits:
+            hit.rank = rank[hit.chunk.id]
+        hits.sort(key=lambda hit: -hit.rank)
         return hits[: self.k]
 
     def _get_relevant_documents(
@@ -136,6 +138,7 @@ def hit_to_document(hit: Hit, **extra: Any) -> Document:
             "source": c.source,
             "lang": c.lang,
             "score": hit.score,
+            "rank": hit.rank,
             **extra,
         },
     )
@@ -154,4 +157,4 @@ def document_to_hit(doc: Document) -> Hit:
         source=m["source"],
         lang=m["lang"],
     )
-    return Hit(chunk, m["score"])
+    return Hit(chunk, m["score"], m.get("rank"))

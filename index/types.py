@@ -58,7 +58,16 @@ class Sentence:
 
 @dataclass
 class Hit:
-    """A retrieved chunk with its similarity to the question."""
+    """A retrieved chunk with its similarity to the question.
+
+    ``score`` is dense similarity (the refusal thresholds are measured on it); ``rank`` is
+    what the retriever ordered by, with lexical-like signals added (None: the same).
+    """
 
     chunk: Chunk
     score: float
+    rank: float | None = None
+
+    @property
+    def rank_score(self) -> float:
+        return self.score if self.rank is None else self.rank
