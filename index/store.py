@@ -168,9 +168,9 @@ class ArticleStore:
         if ours | {"sentence_role": ""} == theirs | {"sentence_role": ""}:
             raise StoreMismatchError(
                 f"The index in {self.path} was built by an earlier version of articlebot "
-                f"(sentences embedded as {theirs['sentence_role']}s; this version embeds them "
-                f"as {ours['sentence_role']}s, which answers better). Re-embed every article "
-                "once: articlebot index rebuild"
+                f"(sentences embedded in the {theirs['sentence_role']} role; this version "
+                f"embeds them in the {ours['sentence_role']} role, which answers better). "
+                "Re-embed every article once: articlebot index rebuild"
             )
         built = _spec(theirs["embed_backend"], theirs["embed_model"])
         raise StoreMismatchError(

@@ -30,7 +30,7 @@ ENGLISH_ARTICLE = Article(
 
 
 class CountingEmbeddings:
-    """The real embedder, counting the passages it is asked to embed."""
+    """The real embedder, counting the passages and sentences it is asked to embed."""
 
     def __init__(self, inner):
         self._inner = inner
@@ -42,6 +42,10 @@ class CountingEmbeddings:
     def encode_passages(self, texts):
         self.passages += len(texts)
         return self._inner.encode_passages(texts)
+
+    def encode_sentences(self, texts):
+        self.passages += len(texts)
+        return self._inner.encode_sentences(texts)
 
 
 def test_adding_the_same_content_twice_is_a_no_op(data_dir, embeddings):
@@ -72,16 +76,19 @@ def test_incremental_add_embeds_only_the_new_article(data_dir, embeddings):
 def test_remove_takes_the_article_out_of_search(data_dir, embeddings):
     store = ArticleStore(data_dir, embeddings)
     store.add([ENGLISH_ARTICLE])
-    sample_id = store.articles()[0].id
+    sample_id = next(a.id for a in store.articles() if a.id != ENGLISH_ARTICLE.id)
     removed = store.remove(sample_id[:6])  # a unique prefix is enough
     assert removed.id == sample_id
     assert [a.id for a in store.articles()] == [ENGLISH_ARTICLE.id]
     hits = store.search(embeddings.encode_query(VACCINE_Q), 10)
     assert {h.chunk.article_id for h in hits} == {ENGLISH_ARTICLE.id}
-    # Its chunks' latent terms went with it; the remaining article keeps its own.
+    # Its chunks' and sentences' latent terms went with it; the remaining article keeps its own.
     remaining = [h.chunk.id for h in hits]
     assert set(store.chunk_terms(remaining)) == set(remaining)
     assert len(store.chunk_terms(list(range(1, 10_000)))) == store.stats()["chunks"]
+    sentences = [s.id for h in hits for s in store.chunk_sentences(h.chunk)[0]]
+    assert sentences and set(store.sentence_terms(sentences)) == set(sentences)
+    assert len(store.sentence_terms(list(range(1, 10_000)))) == store.stats()["sentences"]
     with pytest.raises(Exception, match="no article with id"):
         store.remove("nosuchid")
 
@@ -203,6 +210,8 @@ def test_rebuild_that_fails_part_way_leaves_the_old_index(data_dir, embeddings):
 
             return np.ones((len(texts), 8), dtype=np.float32) / np.sqrt(8)
 
+        encode_sentences = encode_passages
+
     before = ArticleStore(data_dir, embeddings).stats()
     with pytest.raises(RuntimeError, match="model crashed"):
         rebuild(data_dir, FailingEmbeddings(embeddings))
@@ -216,3 +225,27 @@ def test_rebuild_that_fails_part_way_leaves_the_old_index(data_dir, embeddings):
 def _offline_hub(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+def test_an_index_from_before_sentence_roles_asks_for_a_rebuild(data_dir):
+    """Indexes built before sentences were embedded as queries hold passage vectors: the
+    store refuses them with the command that fixes it, and that command works."""
+    import sqlite3
+
+    from .conftest import ask_json, run_cli
+
+    with sqlite3.connect(data_dir / "store.sqlite") as db:
+        db.execute("DELETE FROM meta WHERE key = 'sentence_role'")
+        db.execute("DELETE FROM sentence_terms")
+    files = {p.name: p.stat().st_mtime_ns for p in data_dir.iterdir()}
+    refused = run_cli("ask", VACCINE_Q, data_dir=data_dir)
+    assert refused.returncode == 2
+    assert "earlier version of articlebot" in refused.stderr
+    assert "articlebot index rebuild" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in data_dir.iterdir()} == files
+
+    rebuilt = run_cli("index", "rebuild", data_dir=data_dir)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    answer = ask_json(VACCINE_Q, data_dir)
+    assert not answer["refused"] and "Sputnik V" in answer["citations"][0]["quote"]
