@@ -212,6 +212,8 @@ class ExtractiveGenerator:
     # to the chunk's score as evidence (docs/eval.md).
     terms_weight: float = 0.4
     evidence_terms_weight: float = 0.2
+    # Dense evidence this close under the threshold is worth the terms (see _wants_terms).
+    terms_window: float = 0.1
     quote_margin: float = 0.1  # quote sentences within this much of the best one
     min_quote_chars: int = 25
     # Quote a sentence together with its closer neighbour when both fit in max_quote_chars:
@@ -221,30 +223,16 @@ class ExtractiveGenerator:
     mode: str = "extractive"
 
     def generate(self, question: str, hits: list[Hit], lang: str) -> Answer:
-        ranked, context = self._rank(question, hits)
-
-        # The evidence is the best retrieval score (chunk and best sentence together), plus
-        # the latent-term overlap of that chunk's best sentence: on the XQuAD half split it
-        # separates answerable from unanswerable questions better than the quoted
-        # sentence's own score or the dense score alone (docs/eval.md).
-        def chunk_evidence(hit: Hit) -> float:
-            sentences = context.sentences.get(hit.chunk.id, [])
-            best_terms = max((context.terms.get(s.id, 0.0) for s in sentences), default=0.0)
-            return hit.score + self.evidence_terms_weight * best_terms
-
-        top = max(hits, key=chunk_evidence, default=None)
-        evidence = chunk_evidence(top) if top else 0.0
-        # A chunk that mixes unrelated stories dilutes its score; one sentence matching the
-        # question closely is evidence too (costs nothing on XQuAD, where paragraphs are
-        # whole stories: docs/eval.md).
-        best_sentence = (
-            max((context.similarity[i] for i in context.quotable), default=0.0)
-            - self.sentence_evidence_discount
-        )
-        evidence = max(evidence, best_sentence)
+        context = self._context(question, hits)
+        top = max(hits, key=lambda hit: hit.score, default=None)
         threshold = self.min_evidence
         if top and self._same_language(question, top, context):
             threshold = self.min_evidence_same_language
+        if self._wants_terms(hits, self._evidence(hits, context), threshold):
+            ids = list({s.id for sentences in context.sentences.values() for s in sentences})
+            context.terms = self.retriever.term_overlap(question, self.store.sentence_terms(ids))
+        evidence = self._evidence(hits, context)
+        ranked = self._rank(question, hits, context)
         if not ranked or evidence < threshold:
             return Answer(
                 question=question,
@@ -297,6 +285,43 @@ class ExtractiveGenerator:
             mode=self.mode,
         )
 
+    def _evidence(self, hits: list[Hit], context: _Context) -> float:
+        """How well the passages seem to answer: compared with the refusal threshold.
+
+        The best retrieval score (chunk and best sentence together), plus the latent-term
+        overlap of that chunk's best sentence where known: on the XQuAD half split this
+        separates answerable from unanswerable questions better than the quoted sentence's
+        own score or the dense score alone (docs/eval.md).
+        """
+
+        def chunk_evidence(hit: Hit) -> float:
+            sentences = context.sentences.get(hit.chunk.id, [])
+            best_terms = max((context.terms.get(s.id, 0.0) for s in sentences), default=0.0)
+            return hit.score + self.evidence_terms_weight * best_terms
+
+        evidence = max((chunk_evidence(hit) for hit in hits), default=0.0)
+        # A chunk that mixes unrelated stories dilutes its score; one sentence matching the
+        # question closely is evidence too (costs nothing on XQuAD, where paragraphs are
+        # whole stories: docs/eval.md).
+        best_sentence = (
+            max((context.similarity[i] for i in context.quotable), default=0.0)
+            - self.sentence_evidence_discount
+        )
+        return max(evidence, best_sentence)
+
+    def _wants_terms(self, hits: list[Hit], evidence: float, threshold: float) -> bool:
+        """Whether to weigh the sentences' latent terms for this answer.
+
+        They cost a second pass of the model for the question, so only when they can change
+        something: the retriever already paid for them (a close call between articles), or
+        the dense evidence falls just short of the threshold (terms only ever add to it).
+        """
+        if not (self.terms_weight or self.evidence_terms_weight):
+            return False
+        if any(hit.rank is not None for hit in hits):
+            return True
+        return threshold - self.terms_window <= evidence < threshold
+
     @staticmethod
     def _same_language(question: str, top: Hit, context: _Context) -> bool:
         """Whether the question and the passage it matched best share a script.
@@ -311,34 +336,31 @@ class ExtractiveGenerator:
         best = max(sentences, key=lambda s: context.similarity.get(s.id, -1.0), default=None)
         return dominant_script(question) == dominant_script(best.text if best else top.chunk.text)
 
-    def _rank(
-        self, question: str, hits: list[Hit]
-    ) -> tuple[list[tuple[Sentence, float, Hit]], _Context]:
+    def _context(self, question: str, hits: list[Hit]) -> _Context:
+        """The sentences of the hits and their similarity to the question."""
         context = _Context()
-        if not hits:
-            return [], context
-        query = self.retriever.query_vector(question)
-        q_anchors = anchors(question)
-        best: dict[int, tuple[Sentence, float, Hit]] = {}
-        vectors_of = {}
+        query = self.retriever.query_vector(question) if hits else None
         for hit in hits:
             sentences, vectors = self.store.chunk_sentences(hit.chunk)
-            if sentences:
-                context.sentences[hit.chunk.id] = sentences
-                vectors_of[hit.chunk.id] = vectors
-        if self.terms_weight or self.evidence_terms_weight:
-            ids = list({s.id for sentences in context.sentences.values() for s in sentences})
-            context.terms = self.retriever.term_overlap(question, self.store.sentence_terms(ids))
-        for hit in hits:
-            sentences = context.sentences.get(hit.chunk.id)
             if not sentences:
                 continue
-            similarity = vectors_of[hit.chunk.id] @ query
-            for sentence, sim in zip(sentences, similarity, strict=True):
+            context.sentences[hit.chunk.id] = sentences
+            for sentence, sim in zip(sentences, vectors @ query, strict=True):
                 context.similarity[sentence.id] = float(sim)
-                if len(sentence.text) < self.min_quote_chars or len(sentence.text.split()) < 4:
+                if len(sentence.text) >= self.min_quote_chars and len(sentence.text.split()) >= 4:
+                    context.quotable.add(sentence.id)
+        return context
+
+    def _rank(
+        self, question: str, hits: list[Hit], context: _Context
+    ) -> list[tuple[Sentence, float, Hit]]:
+        """The quotable sentences of the hits, best answer first, with their scores."""
+        q_anchors = anchors(question)
+        best: dict[int, tuple[Sentence, float, Hit]] = {}
+        for hit in hits:
+            for sentence in context.sentences.get(hit.chunk.id, []):
+                if sentence.id not in context.quotable:
                     continue
-                context.quotable.add(sentence.id)
                 score = (
                     self.sentence_weight * self._closeness(sentence.id, context)
                     + (1 - self.sentence_weight) * hit.rank_score
@@ -346,7 +368,7 @@ class ExtractiveGenerator:
                 )
                 if sentence.id not in best or best[sentence.id][1] < score:
                     best[sentence.id] = (sentence, score, hit)
-        return sorted(best.values(), key=lambda item: -item[1]), context
+        return sorted(best.values(), key=lambda item: -item[1])
 
     def _neighbour(
         self, sentence: Sentence, hit: Hit, quoted: set[int], context: _Context

@@ -40,6 +40,9 @@ class ArticleRetriever(BaseRetriever):
     # the chunk's best sentence, in the ranking only; 0 turns either off.
     chunk_terms_weight: float = 0.3
     sentence_terms_weight: float = 0.15
+    # The terms cost a second pass of the model for the question: they are computed only
+    # when another article comes within this of the best one (a close call).
+    terms_gate: float = 0.05
     _vectors: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
     _terms: OrderedDict[str, Terms | None] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: Lock = PrivateAttr(default_factory=Lock)
@@ -68,6 +71,14 @@ class ArticleRetriever(BaseRetriever):
             while len(cache) > 256:
                 cache.popitem(last=False)
         return value
+
+    def _close_call(self, hits: list[Hit]) -> bool:
+        """Whether another article comes within ``terms_gate`` of the best (hits sorted)."""
+        if not hits:
+            return False
+        best = hits[0]
+        rival = next((h for h in hits if h.chunk.article_id != best.chunk.article_id), None)
+        return rival is not None and best.score - rival.score < self.terms_gate
 
     def term_overlap(self, question: str, terms: dict[int, Terms]) -> dict[int, float]:
         """The cosine of each item's latent terms with the question's (0 where there are none).
@@ -99,6 +110,10 @@ class ArticleRetriever(BaseRetriever):
             if len(vectors):
                 best = float((vectors @ query).max())
                 hit.score = (1 - self.sentence_weight) * hit.score + self.sentence_weight * best
+        hits.sort(key=lambda hit: -hit.score)
+        weigh_terms = self.chunk_terms_weight or self.sentence_terms_weight
+        if not (weigh_terms and self._close_call(hits)):
+            return hits[: self.k]
         rank = {hit.chunk.id: hit.score for hit in hits}
         if self.chunk_terms_weight:
             chunk_overlap = self.term_overlap(question, self.store.chunk_terms(list(rank)))
