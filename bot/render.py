@@ -70,11 +70,16 @@ def sources_text(answer: Answer | None) -> str:
         return prompts.text("cannot_answer", answer.lang)
     cited = {c.chunk_id for c in answer.citations}
     lines = []
+    # Each passage once, with the numbers of every citation quoting it.
+    by_chunk: dict[int | None, list] = {}
     for c in answer.citations:
-        hit = next((h for h in answer.hits if h.chunk.id == c.chunk_id), None)
+        by_chunk.setdefault(c.chunk_id, []).append(c)
+    for chunk_id, group in by_chunk.items():
+        hit = next((h for h in answer.hits if h.chunk.id == chunk_id), None)
         if hit is None:
             continue
-        lines += [f"[{c.number}] {c.title} — {c.source}", hit.chunk.text.strip(), ""]
+        numbers = "".join(f"[{c.number}]" for c in group)
+        lines += [f"{numbers} {group[0].title} — {group[0].source}", hit.chunk.text.strip(), ""]
     others = [h for h in answer.hits if h.chunk.id not in cited]
     if others and not cited:
         for n, hit in enumerate(others, start=1):

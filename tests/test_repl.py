@@ -21,9 +21,11 @@ def test_repl_answers_shows_sources_lists_articles_and_resets(data_dir):
     out = result.stdout
     answer, _, rest = out.partition("Sources:")
     assert "[1] “فيما يتعلق بلقاحات فيروس كورونا" in answer and "Sputnik V" in answer
-    # /sources shows the whole passage behind citation 1, more than the quote.
+    # /sources shows the whole passage behind citation 1, more than the quote, once for
+    # all the citations that quote it.
     sources = rest.split("\n\n", 1)[1].split("\nConversation cleared.")[0]
-    assert sources.startswith("[1] أفغانستان تتصدر")
+    assert sources.startswith("[1][2][3] أفغانستان تتصدر")
+    assert sources.count("ستوفر 150.000 جرعة أخرى") == 1
     passage = sources.split("\n", 1)[1].split("\nd9e8e8c0")[0]
     assert "ستوفر 150.000 جرعة أخرى" in passage and len(passage) > 300
     assert "d9e8e8c0  [ar] أفغانستان تتصدر" in out  # /articles

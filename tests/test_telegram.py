@@ -116,7 +116,9 @@ def test_sources_button_and_command_show_the_full_passages(fake, bot):
     (from_command,) = ask(fake, 105, "/sources")
     assert from_button["text"] == from_command["text"]
     passages = from_command["text"]
-    assert passages.startswith("[1] ") and "Sputnik V" in passages
+    assert passages.startswith("[1]") and "Sputnik V" in passages
+    # Each passage once, under the numbers of all the citations that quote it.
+    assert passages.count("50000") == 1
     # The full chunk, not only the quoted sentence: more text than the answer's quote.
     assert len(passages) > len(answer["text"].split("[1]", 1)[1].split("\n")[0])
 
