@@ -60,11 +60,12 @@ def test_factual_questions_cite_the_right_passage_first(answerer, question, expe
 
 @pytest.mark.parametrize(
     "question",
-    # Off-topic questions. Across languages about 1 in 4 still gets quotes (docs/eval.md:
-    # refusal of unanswerable English questions is 0.77), e.g. "What is the boiling point
-    # of water?" over the sample; these three are refused.
+    # Off-topic questions. Across languages about 1 in 5 still gets quotes (docs/eval.md:
+    # 0.81 of unanswerable English questions are refused), e.g. "What is the price of
+    # bitcoin today?" over the sample quotes the trade figures; these are refused.
     [
         "Who won the 2018 football World Cup?",
+        "What is the boiling point of water?",
         "ما هي عاصمة فرنسا؟",
         "Quelle est la capitale du Japon ?",
     ],
