@@ -88,17 +88,16 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         self._pending: list[tuple[str, Future]] = []
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            vectors = self._model.passage(list(texts))
-        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        return self._encode_many(texts, is_query=False)
 
     def encode_sentences(self, texts: list[str]) -> np.ndarray:
+        return self._encode_many(texts, is_query=True)
+
+    def _encode_many(self, texts: list[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            vectors = self._model.query(list(texts))
+            vectors = self._model.encode(list(texts), is_query)
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
     def encode_query(self, text: str) -> np.ndarray:
