@@ -86,3 +86,33 @@ def test_quotes_are_verbatim_passages_of_the_article(answerer):
         assert text[citation.start : citation.end] == citation.quote
         assert len(citation.quote) <= 400
     assert article_id(text) == answer.citations[0].article_id
+
+
+@pytest.mark.parametrize(
+    ("question", "refused", "passes"),
+    [
+        # One article, strong evidence: nothing the terms could change.
+        ("what did Russia promise on vaccines?", False, 0),
+        # Dense evidence just under the threshold: the terms might lift it, so they count.
+        ("What is the boiling point of water?", True, 1),
+    ],
+)
+def test_latent_terms_cost_a_model_pass_only_when_they_can_change_the_answer(
+    sample_dir, monkeypatch, question, refused, passes
+):
+    from bot.core import build_answerer, open_store
+    from bot.settings import Settings
+
+    settings = Settings(data_dir=sample_dir)
+    answerer = build_answerer(settings, open_store(settings))  # nothing cached yet
+    embeddings = answerer.store.embeddings
+    calls = []
+
+    def counting(texts, query=False):
+        calls.append(list(texts))
+        return type(embeddings).encode_terms(embeddings, texts, query)
+
+    monkeypatch.setattr(embeddings, "encode_terms", counting)
+    answer = answerer.ask(question)
+    assert answer.refused is refused
+    assert len(calls) == passes
