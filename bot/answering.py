@@ -228,10 +228,10 @@ class ExtractiveGenerator:
         threshold = self.min_evidence
         if top and self._same_language(question, top, context):
             threshold = self.min_evidence_same_language
-        if self._wants_terms(hits, self._evidence(hits, context), threshold):
-            ids = list({s.id for sentences in context.sentences.values() for s in sentences})
-            context.terms = self.retriever.term_overlap(question, self.store.sentence_terms(ids))
         evidence = self._evidence(hits, context)
+        context.terms = self._sentence_terms(question, hits, context, evidence, threshold)
+        if context.terms:
+            evidence = self._evidence(hits, context)
         ranked = self._rank(question, hits, context)
         if not ranked or evidence < threshold:
             return Answer(
@@ -309,18 +309,24 @@ class ExtractiveGenerator:
         )
         return max(evidence, best_sentence)
 
-    def _wants_terms(self, hits: list[Hit], evidence: float, threshold: float) -> bool:
-        """Whether to weigh the sentences' latent terms for this answer.
+    def _sentence_terms(
+        self, question: str, hits: list[Hit], context: _Context, evidence: float, threshold: float
+    ) -> dict[int, float]:
+        """The latent-term overlap of the hits' sentences with the question, where worth it.
 
-        They cost a second pass of the model for the question, so only when they can change
-        something: the retriever already paid for them (a close call between articles), or
-        the dense evidence falls just short of the threshold (terms only ever add to it).
+        The question's terms cost a second pass of the model, so they are weighed only when
+        they can change something: the retriever already computed them (a close call between
+        articles), or the dense evidence falls just short of the threshold (terms only ever
+        add to it). Otherwise none ({}).
         """
         if not (self.terms_weight or self.evidence_terms_weight):
-            return False
-        if any(hit.rank is not None for hit in hits):
-            return True
-        return threshold - self.terms_window <= evidence < threshold
+            return {}
+        if any(hit.terms is not None for hit in hits):
+            return {i: v for hit in hits for i, v in (hit.terms or {}).items()}
+        if not threshold - self.terms_window <= evidence < threshold:
+            return {}
+        ids = list({s.id for sentences in context.sentences.values() for s in sentences})
+        return self.retriever.term_overlap(question, self.store.sentence_terms(ids))
 
     @staticmethod
     def _same_language(question: str, top: Hit, context: _Context) -> bool:

@@ -119,14 +119,13 @@ class ArticleRetriever(BaseRetriever):
             chunk_overlap = self.term_overlap(question, self.store.chunk_terms(list(rank)))
             for chunk_id, overlap in chunk_overlap.items():
                 rank[chunk_id] += self.chunk_terms_weight * overlap
-        if self.sentence_terms_weight:
-            every = [i for ids in sentence_ids.values() for i in ids]
-            overlap = self.term_overlap(question, self.store.sentence_terms(every))
-            for chunk_id, ids in sentence_ids.items():
-                best = max((overlap.get(i, 0.0) for i in ids), default=0.0)
-                rank[chunk_id] += self.sentence_terms_weight * best
+        # The sentences' overlaps go with the hits: the answer weighs them too.
+        every = [i for ids in sentence_ids.values() for i in ids]
+        overlap = self.term_overlap(question, self.store.sentence_terms(every))
         for hit in hits:
-            hit.rank = rank[hit.chunk.id]
+            hit.terms = {i: overlap.get(i, 0.0) for i in sentence_ids[hit.chunk.id]}
+            best = max(hit.terms.values(), default=0.0)
+            hit.rank = rank[hit.chunk.id] + self.sentence_terms_weight * best
         hits.sort(key=lambda hit: -hit.rank)
         return hits[: self.k]
 
@@ -154,6 +153,7 @@ def hit_to_document(hit: Hit, **extra: Any) -> Document:
             "lang": c.lang,
             "score": hit.score,
             "rank": hit.rank,
+            "terms": hit.terms,
             **extra,
         },
     )
@@ -172,4 +172,4 @@ def document_to_hit(doc: Document) -> Hit:
         source=m["source"],
         lang=m["lang"],
     )
-    return Hit(chunk, m["score"], m.get("rank"))
+    return Hit(chunk, m["score"], m.get("rank"), m.get("terms"))

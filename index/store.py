@@ -524,7 +524,10 @@ class ArticleStore:
                 raise StoreError(f"no article with id {article_id!r} (see: articlebot index list)")
 
             def change(chunk_index: faiss.Index, sentence_index: faiss.Index, next_id: int) -> int:
-                for table, index in (("chunks", chunk_index), ("sentences", sentence_index)):
+                for table, terms, index in (
+                    ("chunks", "chunk_terms", chunk_index),
+                    ("sentences", "sentence_terms", sentence_index),
+                ):
                     ids = [
                         r[0]
                         for r in self._db.execute(
@@ -534,7 +537,7 @@ class ArticleStore:
                     if ids:
                         index.remove_ids(np.array(ids, dtype=np.int64))
                     self._db.execute(
-                        f"DELETE FROM {table[:-1]}_terms WHERE id IN "
+                        f"DELETE FROM {terms} WHERE id IN "
                         f"(SELECT id FROM {table} WHERE article_id = ?)",
                         (article.id,),
                     )

@@ -62,11 +62,14 @@ class Hit:
 
     ``score`` is dense similarity (the refusal thresholds are measured on it); ``rank`` is
     what the retriever ordered by, with lexical-like signals added (None: the same).
+    ``terms`` is the latent-term overlap of each of the chunk's sentences with the question
+    (by sentence id), where the retriever computed it (None: it did not).
     """
 
     chunk: Chunk
     score: float
     rank: float | None = None
+    terms: dict[int, float] | None = None
 
     @property
     def rank_score(self) -> float:
