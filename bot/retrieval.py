@@ -17,6 +17,8 @@ from index.embeddings import Terms
 from index.store import ArticleStore
 from index.types import Chunk, Hit
 
+from .anchors import name_overlap, names
+
 
 class ArticleRetriever(BaseRetriever):
     """A LangChain retriever over an ArticleStore: dense search with the store's embedder.
@@ -43,6 +45,9 @@ class ArticleRetriever(BaseRetriever):
     # The terms cost a second pass of the model for the question: they are computed only
     # when another article comes within this of the best one (a close call).
     terms_gate: float = 0.05
+    # Weight of the share of the question's capitalised names that a chunk holds, matched
+    # across scripts by consonant skeleton (bot/anchors.py), in the ranking only.
+    names_weight: float = 0.05
     _vectors: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
     _terms: OrderedDict[str, Terms | None] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: Lock = PrivateAttr(default_factory=Lock)
@@ -111,10 +116,16 @@ class ArticleRetriever(BaseRetriever):
                 best = float((vectors @ query).max())
                 hit.score = (1 - self.sentence_weight) * hit.score + self.sentence_weight * best
         hits.sort(key=lambda hit: -hit.score)
+        question_names = names(question) if self.names_weight else ()
+        if question_names:
+            for hit in hits:
+                overlap = name_overlap(question_names, hit.chunk.text)
+                hit.rank = hit.score + self.names_weight * overlap
         weigh_terms = self.chunk_terms_weight or self.sentence_terms_weight
         if not (weigh_terms and self._close_call(hits)):
+            hits.sort(key=lambda hit: -hit.rank_score)
             return hits[: self.k]
-        rank = {hit.chunk.id: hit.score for hit in hits}
+        rank = {hit.chunk.id: hit.rank_score for hit in hits}
         if self.chunk_terms_weight:
             chunk_overlap = self.term_overlap(question, self.store.chunk_terms(list(rank)))
             for chunk_id, overlap in chunk_overlap.items():

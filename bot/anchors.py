@@ -1,0 +1,247 @@
+"""Anchors: what a question and a passage can share across scripts.
+
+Numbers and Latin-script words are written the same way in any script. Names are not:
+"Lavrov" is لافروف in an Arabic article. A name's consonant skeleton survives the
+transliteration (Lavrov and لافروف are both L-F-R-F: vowels dropped, similar sounds
+merged), so the Latin-script names of a question are matched against the Arabic-script
+words of a passage by skeleton. The retriever ranks chunks by the share of the
+question's names they hold (docs/eval.md).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+_NUMBER = re.compile(r"\d+(?:[.,\u066b\u066c]\d{3})*(?:[.,]\d+)?")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
+_STOPWORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "are",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "how",
+        "did",
+        "does",
+        "do",
+        "has",
+        "have",
+        "had",
+        "with",
+        "from",
+        "that",
+        "this",
+        "these",
+        "those",
+        "into",
+        "over",
+        "under",
+        "about",
+        "after",
+        "before",
+        "than",
+        "then",
+        "there",
+        "their",
+        "they",
+        "them",
+        "his",
+        "her",
+        "its",
+        "our",
+        "your",
+        "you",
+        "not",
+        "but",
+        "any",
+        "all",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "much",
+        "many",
+        "more",
+        "most",
+        "some",
+        "such",
+        "only",
+        "own",
+        "same",
+        "other",
+        "also",
+        "just",
+        "very",
+        "being",
+        "been",
+        "between",
+        "during",
+        "each",
+        "few",
+        "while",
+        "until",
+        "against",
+        "among",
+        "upon",
+        "per",
+        "via",
+        "one",
+        "two",
+    ]
+)
+
+
+def _number_key(token: str) -> str:
+    return re.sub(r"[.,\u066b\u066c](?=\d{3}\b)", "", token)
+
+
+def anchors(question: str) -> set[str]:
+    """Tokens written the same way in any script: numbers and Latin-script words."""
+    q = question.translate(_ARABIC_DIGITS)
+    found = {_number_key(n) for n in _NUMBER.findall(q)}
+    found |= {w.lower() for w in _LATIN_WORD.findall(q) if w.lower() not in _STOPWORDS}
+    return found
+
+
+def anchor_overlap(question_anchors: set[str], text: str) -> float:
+    """The share of the question's anchors that appear in ``text``."""
+    if not question_anchors:
+        return 0.0
+    t = unicodedata.normalize("NFC", text).translate(_ARABIC_DIGITS)
+    present = {_number_key(n) for n in _NUMBER.findall(t)}
+    present |= {w.lower() for w in _LATIN_WORD.findall(t)}
+    return len(question_anchors & present) / len(question_anchors)
+
+
+# ---- names across scripts -----------------------------------------------------------
+
+# Latin spellings of one sound, replaced before the letters are mapped.
+_LATIN_DIGRAPHS = (
+    ("sch", "s"),
+    ("tch", "s"),
+    ("sh", "s"),
+    ("ch", "s"),
+    ("zh", "s"),
+    ("th", "t"),
+    ("dh", "d"),
+    ("ph", "f"),
+    ("gh", "k"),
+    ("kh", "h"),
+    ("ck", "k"),
+    ("qu", "k"),
+)
+# Consonant classes shared by both scripts; vowels, w and y (long vowels in Arabic script)
+# and letters with no Latin counterpart (ع, hamza) are dropped.
+_SKELETON = str.maketrans(
+    {
+        **dict.fromkeys("bp", "B"),
+        **dict.fromkeys("fv", "F"),
+        **dict.fromkeys("t", "T"),
+        **dict.fromkeys("d", "D"),
+        **dict.fromkeys("kqgjc", "K"),
+        **dict.fromkeys("sz", "S"),
+        "x": "KS",
+        "h": "H",
+        "l": "L",
+        "m": "M",
+        "n": "N",
+        "r": "R",
+        **dict.fromkeys("بپ", "B"),
+        **dict.fromkeys("فڤ", "F"),
+        **dict.fromkeys("تطث", "T"),
+        **dict.fromkeys("دضذظ", "D"),
+        **dict.fromkeys("كقغجگ", "K"),
+        **dict.fromkeys("سصزشچژ", "S"),
+        **dict.fromkeys("هحخ", "H"),
+        "ل": "L",
+        "م": "M",
+        "ن": "N",
+        "ر": "R",
+    }
+)
+_SKELETON_LETTERS = frozenset("BFTDKSHLMNR")
+# Clitics written onto Arabic words: "and", "with", "to", "the" and their combinations.
+_ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل")
+_ARABIC_WORD = re.compile(r"[\u0621-\u064a\u0671-\u06d3]+")
+_ARABIC_MARKS = re.compile(r"[\u064b-\u0652\u0640]")  # diacritics and tatweel
+_LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:['\-][A-Za-z]+)*")
+_MIN_SKELETON = 3  # shorter skeletons (Li, Gaga) match too many ordinary words
+
+
+def _squeeze(skeleton: str) -> str:
+    """The skeleton with doubled consonants written once (Manning, Pittsburgh)."""
+    return re.sub(r"(.)\1+", r"\1", "".join(c for c in skeleton if c in _SKELETON_LETTERS))
+
+
+def latin_skeleton(word: str) -> str:
+    """The consonant skeleton of a Latin-script word: "Lavrov" -> "LFRF"."""
+    word = unicodedata.normalize("NFKD", word.lower())
+    word = "".join(c for c in word if "a" <= c <= "z")
+    word = re.sub(r"c(?=[eiy])", "s", word)
+    for spelling, sound in _LATIN_DIGRAPHS:
+        word = word.replace(spelling, sound.upper())
+    return _squeeze(word.translate(_SKELETON))
+
+
+def arabic_skeletons(word: str) -> set[str]:
+    """The consonant skeletons of an Arabic-script word, with and without its clitics."""
+    word = _ARABIC_MARKS.sub("", word)
+    forms = {word}
+    forms |= {
+        word[len(p) :] for p in _ARABIC_PREFIXES if word.startswith(p) and len(word) - len(p) >= 3
+    }
+    return {_squeeze(form.translate(_SKELETON)) for form in forms}
+
+
+def names(question: str) -> tuple[str, ...]:
+    """The skeletons of the capitalised Latin-script words of a question (not its stopwords)."""
+    found = []
+    for token in _LATIN_NAME.findall(question):
+        if token.lower() in _STOPWORDS:
+            continue
+        for part in re.split(r"['\-]", token):
+            skeleton = latin_skeleton(part)
+            if len(part) >= 3 and len(skeleton) >= _MIN_SKELETON:
+                found.append(skeleton)
+    return tuple(found)
+
+
+@lru_cache(maxsize=4096)
+def name_forms(text: str) -> frozenset[str]:
+    """The skeletons of a passage's names: its Arabic-script words, adjacent pairs of them
+    (إسلام آباد is one name in two words), and its capitalised Latin-script words, so
+    that an English article naming Lavrov matches as well as an Arabic one. Cached: the
+    same chunks come back often."""
+    words = [arabic_skeletons(w) for w in _ARABIC_WORD.findall(text)]
+    forms: set[str] = set().union(*words) if words else set()
+    for first, second in zip(words, words[1:], strict=False):
+        forms |= {a + b for a in first for b in second}
+    forms |= {
+        latin_skeleton(part) for w in _LATIN_NAME.findall(text) for part in re.split(r"['\-]", w)
+    }
+    return frozenset(forms)
+
+
+def name_overlap(question_names: tuple[str, ...], text: str) -> float:
+    """The share of the question's names that ``text`` holds, in either script."""
+    if not question_names:
+        return 0.0
+    forms = name_forms(text)
+    return sum(name in forms for name in question_names) / len(question_names)

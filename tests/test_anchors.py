@@ -1,0 +1,44 @@
+"""Names in an English question found in Arabic text, by their consonant skeleton."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.anchors import name_overlap, names
+
+# Sentences of the bundled sample article and of Arabic Wikipedia (XQuAD), as written.
+LAVROV = "وقال وزير الخارجية الروسي سيرغي لافروف إن موسكو مستعدة لتزويد باكستان باللقاح."
+TALKS = "أجرى لافروف وقريشي محادثات في إسلام أباد."
+BRONCOS = "هزم فريق دنفر برونكوس فريق بيتسبرغ ستيلرز في الدور الفاصل."
+
+
+@pytest.mark.parametrize(
+    ("question", "text"),
+    [
+        ("What did Lavrov say?", LAVROV),
+        ("Which country will Moscow supply?", LAVROV),
+        ("Who did Qureshi meet?", TALKS),  # written وقريشي: "and Qureshi"
+        ("Where did the talks take place, Islamabad?", TALKS),  # two words in Arabic
+        ("Who did the Broncos beat?", BRONCOS),
+        ("Did Pittsburgh lose?", BRONCOS),  # doubled consonants, "gh"
+    ],
+)
+def test_a_name_in_the_question_is_found_in_its_arabic_spelling(question, text):
+    assert name_overlap(names(question), text) == 1.0
+
+
+def test_the_share_of_the_names_found_is_the_overlap():
+    question = "What did Lavrov tell Blinken about Sputnik?"
+    assert name_overlap(names(question), LAVROV) == pytest.approx(1 / 3)
+    assert name_overlap(names(question), BRONCOS) == 0.0
+
+
+def test_a_name_matches_in_an_english_article_too():
+    english = "Russian Foreign Minister Sergei Lavrov said Moscow was ready."
+    assert name_overlap(names("What did Lavrov promise?"), english) == 1.0
+
+
+def test_only_capitalised_words_that_are_not_question_words_count_as_names():
+    assert names("what did the minister promise on vaccines?") == ()
+    assert names("How many Which What") == ()
+    assert names("When did Lavrov arrive?") == ("LFRF",)
