@@ -200,14 +200,16 @@ def latin_skeleton(word: str) -> str:
     return _squeeze(word.translate(_SKELETON))
 
 
-def arabic_skeletons(word: str) -> set[str]:
-    """The consonant skeletons of an Arabic-script word, with and without its clitics."""
+@lru_cache(maxsize=65536)
+def arabic_skeletons(word: str) -> frozenset[str]:
+    """The consonant skeletons of an Arabic-script word, with and without its clitics.
+    Cached: a corpus repeats its words, and this is most of the matching's time."""
     word = _ARABIC_MARKS.sub("", word)
     forms = {word}
     forms |= {
         word[len(p) :] for p in _ARABIC_PREFIXES if word.startswith(p) and len(word) - len(p) >= 3
     }
-    return {_squeeze(form.translate(_SKELETON)) for form in forms}
+    return frozenset(_squeeze(form.translate(_SKELETON)) for form in forms)
 
 
 def names(question: str) -> tuple[str, ...]:
