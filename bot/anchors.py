@@ -104,6 +104,20 @@ _STOPWORDS = frozenset(
         "via",
         "one",
         "two",
+        # Requests open with these, capitalised: not names.
+        "tell",
+        "list",
+        "name",
+        "describe",
+        "explain",
+        "give",
+        "show",
+        "summarize",
+        "summarise",
+        "please",
+        "find",
+        "compare",
+        "define",
     ]
 )
 

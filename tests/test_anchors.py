@@ -42,3 +42,5 @@ def test_only_capitalised_words_that_are_not_question_words_count_as_names():
     assert names("what did the minister promise on vaccines?") == ()
     assert names("How many Which What") == ()
     assert names("When did Lavrov arrive?") == ("LFRF",)
+    # A request opens with a capital: "List" would match ليست ("is not").
+    assert names("List the ministers Lavrov met") == ("LFRF",)
