@@ -196,7 +196,9 @@ _ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال", "و"
 _ARABIC_WORD = re.compile(r"[\u0621-\u064a\u0671-\u06d3]+")
 _ARABIC_MARKS = re.compile(r"[\u064b-\u0652\u0640]")  # diacritics and tatweel
 _LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:['\-][A-Za-z]+)*")
+_LATIN_WORD_ANY = re.compile(r"\b[A-Za-z]+(?:['\-][A-Za-z]+)*")
 _MIN_SKELETON = 3  # shorter skeletons (Li, Gaga) match too many ordinary words
+_MIN_SKELETON_UNCASED = 4  # when every word is a candidate, fewer chance matches
 
 
 def _squeeze(skeleton: str) -> str:
@@ -227,14 +229,20 @@ def arabic_skeletons(word: str) -> frozenset[str]:
 
 
 def names(question: str) -> tuple[str, ...]:
-    """The skeletons of the capitalised Latin-script words of a question (not its stopwords)."""
+    """The skeletons of the names in a question: its capitalised Latin-script words that
+    are not stopwords. A question typed without any capital ("what did lavrov say?", as
+    people often type in a chat) has every content word taken as a possible name, if its
+    skeleton has four consonants or more (docs/eval.md)."""
+    uncased = not any(c.isupper() for c in question)
+    words = _LATIN_WORD_ANY.findall(question) if uncased else _LATIN_NAME.findall(question)
+    shortest = _MIN_SKELETON_UNCASED if uncased else _MIN_SKELETON
     found = []
-    for token in _LATIN_NAME.findall(question):
+    for token in words:
         if token.lower() in _STOPWORDS:
             continue
         for part in re.split(r"['\-]", token):
             skeleton = latin_skeleton(part)
-            if len(part) >= 3 and len(skeleton) >= _MIN_SKELETON:
+            if len(part) >= 3 and len(skeleton) >= shortest:
                 found.append(skeleton)
     return tuple(found)
 
