@@ -247,25 +247,29 @@ def names(question: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-@lru_cache(maxsize=4096)
-def name_forms(text: str) -> frozenset[str]:
-    """The skeletons of a passage's names: its Arabic-script words, adjacent pairs of them
-    (إسلام آباد is one name in two words), and its capitalised Latin-script words, so
-    that an English article naming Lavrov matches as well as an Arabic one. Cached: the
-    same chunks come back often."""
-    words = [arabic_skeletons(w) for w in _ARABIC_WORD.findall(text)]
-    forms: set[str] = set().union(*words) if words else set()
-    for first, second in zip(words, words[1:], strict=False):
-        forms |= {a + b for a in first for b in second}
-    forms |= {
-        latin_skeleton(part) for w in _LATIN_NAME.findall(text) for part in re.split(r"['\-]", w)
-    }
-    return frozenset(forms)
-
-
 def name_overlap(question_names: tuple[str, ...], text: str) -> float:
-    """The share of the question's names that ``text`` holds, in either script."""
+    """The share of the question's names that ``text`` holds, in either script.
+
+    A name matches a word of the text, with or without its clitics, or two adjacent
+    Arabic-script words (إسلام أباد is one name in two words); capitalised Latin-script
+    words count too, so an English article naming Lavrov matches as well as an Arabic one.
+    """
     if not question_names:
         return 0.0
-    forms = name_forms(text)
-    return sum(name in forms for name in question_names) / len(question_names)
+    words = [arabic_skeletons(w) for w in _ARABIC_WORD.findall(text)]
+    forms = set().union(*words)
+    forms.update(
+        latin_skeleton(part) for w in _LATIN_NAME.findall(text) for part in re.split(r"['\-]", w)
+    )
+    held = sum(name in forms or _spans_two_words(name, words) for name in question_names)
+    return held / len(question_names)
+
+
+def _spans_two_words(name: str, words: list[frozenset[str]]) -> bool:
+    """Whether ``name`` is the skeleton of one word followed by that of the next."""
+    return any(
+        name.startswith(head) and name[len(head) :] in second
+        for first, second in zip(words, words[1:], strict=False)
+        for head in first
+        if 0 < len(head) < len(name)
+    )
