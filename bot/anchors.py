@@ -199,6 +199,7 @@ _LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:['\-][A-Za-z]+)*")
 _LATIN_WORD_ANY = re.compile(r"\b[A-Za-z]+(?:['\-][A-Za-z]+)*")
 _MIN_SKELETON = 3  # shorter skeletons (Li, Gaga) match too many ordinary words
 _MIN_SKELETON_UNCASED = 4  # when every word is a candidate, fewer chance matches
+_MAX_NAMES = 16  # a pasted paragraph as a question must not cost a search per word
 
 
 def _squeeze(skeleton: str) -> str:
@@ -232,7 +233,7 @@ def names(question: str) -> tuple[str, ...]:
     """The skeletons of the names in a question: its capitalised Latin-script words that
     are not stopwords. A question typed without any capital ("what did lavrov say?", as
     people often type in a chat) has every content word taken as a possible name, if its
-    skeleton has four consonants or more (docs/eval.md)."""
+    skeleton has four consonants or more (docs/eval.md). Each name once, at most 16."""
     uncased = not any(c.isupper() for c in question)
     words = _LATIN_WORD_ANY.findall(question) if uncased else _LATIN_NAME.findall(question)
     shortest = _MIN_SKELETON_UNCASED if uncased else _MIN_SKELETON
@@ -242,9 +243,9 @@ def names(question: str) -> tuple[str, ...]:
             continue
         for part in re.split(r"['\-]", token):
             skeleton = latin_skeleton(part)
-            if len(part) >= 3 and len(skeleton) >= shortest:
+            if len(part) >= 3 and len(skeleton) >= shortest and skeleton not in found:
                 found.append(skeleton)
-    return tuple(found)
+    return tuple(found[:_MAX_NAMES])
 
 
 def name_overlap(question_names: tuple[str, ...], text: str) -> float:

@@ -50,3 +50,11 @@ def test_a_question_typed_without_capitals_still_finds_the_names():
     question = "what did lavrov say about islamabad?"
     assert name_overlap(names(question), TALKS) == 1.0
     assert names("what did he say?") == ()  # no word of four consonants or more
+
+
+def test_a_long_question_is_matched_on_its_first_sixteen_names_each_once():
+    made_up = [f"Ba{b}o{c}" for b in "dfklmnrst" for c in "dfklmnrst"]  # BDD, BDF, ...
+    question = "Did Lavrov meet Lavrov? " + " ".join(made_up)
+    found = names(question)
+    assert found[0] == "LFRF" and found.count("LFRF") == 1
+    assert len(found) == 16
