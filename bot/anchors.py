@@ -207,8 +207,10 @@ def _squeeze(skeleton: str) -> str:
     return re.sub(r"(.)\1+", r"\1", "".join(c for c in skeleton if c in _SKELETON_LETTERS))
 
 
+@lru_cache(maxsize=65536)
 def latin_skeleton(word: str) -> str:
-    """The consonant skeleton of a Latin-script word: "Lavrov" -> "LFRF"."""
+    """The consonant skeleton of a Latin-script word: "Lavrov" -> "LFRF". Cached like
+    ``arabic_skeletons``: an English passage's capitalised words are matched each time."""
     word = unicodedata.normalize("NFKD", word.lower())
     word = "".join(c for c in word if "a" <= c <= "z")
     word = re.sub(r"c(?=[eiy])", "s", word)
