@@ -83,9 +83,11 @@ class ExtractiveGenerator:
 
     store: ArticleStore
     retriever: ArticleRetriever
+    # Refusal thresholds: measured per embedder (ArticleEmbeddings.evidence_thresholds),
+    # which build_answerer passes unless the settings override them.
+    min_evidence: float  # when question and passage are in different languages
+    min_evidence_same_language: float
     max_quotes: int = 3
-    min_evidence: float = 0.757  # when question and passage are in different languages
-    min_evidence_same_language: float = 0.82
     sentence_evidence_discount: float = 0.02
     sentence_weight: float = 0.5  # the rest of a sentence's score is its chunk's score
     anchor_weight: float = 0.1
