@@ -14,7 +14,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+from index.language import ARABIC_DIACRITICS, ARABIC_DIGITS
+
 _NUMBER = re.compile(r"\d+(?:[.,\u066b\u066c]\d{3})*(?:[.,]\d+)?")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
 _STOPWORDS = frozenset(
@@ -128,7 +129,7 @@ def _number_key(token: str) -> str:
 
 def anchors(question: str) -> set[str]:
     """Tokens written the same way in any script: numbers and Latin-script words."""
-    q = question.translate(_ARABIC_DIGITS)
+    q = question.translate(ARABIC_DIGITS)
     found = {_number_key(n) for n in _NUMBER.findall(q)}
     found |= {w.lower() for w in _LATIN_WORD.findall(q) if w.lower() not in _STOPWORDS}
     return found
@@ -138,7 +139,7 @@ def anchor_overlap(question_anchors: set[str], text: str) -> float:
     """The share of the question's anchors that appear in ``text``."""
     if not question_anchors:
         return 0.0
-    t = unicodedata.normalize("NFC", text).translate(_ARABIC_DIGITS)
+    t = unicodedata.normalize("NFC", text).translate(ARABIC_DIGITS)
     present = {_number_key(n) for n in _NUMBER.findall(t)}
     present |= {w.lower() for w in _LATIN_WORD.findall(t)}
     return len(question_anchors & present) / len(question_anchors)
@@ -194,7 +195,6 @@ _SKELETON_LETTERS = frozenset("BFTDKSHLMNR")
 # Clitics written onto Arabic words: "and", "with", "to", "the" and their combinations.
 _ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل")
 _ARABIC_WORD = re.compile(r"[\u0621-\u064a\u0671-\u06d3]+")
-_ARABIC_MARKS = re.compile(r"[\u064b-\u0652\u0640]")  # diacritics and tatweel
 _LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:['\-][A-Za-z]+)*")
 _LATIN_WORD_ANY = re.compile(r"\b[A-Za-z]+(?:['\-][A-Za-z]+)*")
 _MIN_SKELETON = 3  # shorter skeletons (Li, Gaga) match too many ordinary words
@@ -223,7 +223,7 @@ def latin_skeleton(word: str) -> str:
 def arabic_skeletons(word: str) -> frozenset[str]:
     """The consonant skeletons of an Arabic-script word, with and without its clitics.
     Cached: a corpus repeats its words, and this is most of the matching's time."""
-    word = _ARABIC_MARKS.sub("", word)
+    word = ARABIC_DIACRITICS.sub("", word)
     forms = {word}
     forms |= {
         word[len(p) :] for p in _ARABIC_PREFIXES if word.startswith(p) and len(word) - len(p) >= 3

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.language import ARABIC_DIACRITICS, ARABIC_DIGITS
 from index.readers import Limits, read_file
 from index.store import ArticleStore
 from index.types import Article
@@ -42,7 +43,6 @@ AnswererFactory = Callable[[Settings, ArticleStore], Answerer]
 
 # ---- normalization ----------------------------------------------------------------------
 
-_ARABIC_DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
 _ARABIC_LETTERS = str.maketrans(
     {
         "أ": "ا",
@@ -57,7 +57,6 @@ _ARABIC_LETTERS = str.maketrans(
         "ی": "ي",
     }
 )
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _ENGLISH_ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
@@ -65,7 +64,7 @@ def normalize(text: str) -> str:
     """Text for answer matching: case, punctuation, Arabic diacritics and letter variants,
     digits and English articles (as SQuAD does) folded away; spaces collapsed."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = _ARABIC_DIACRITICS.sub("", text).translate(_ARABIC_LETTERS).translate(_DIGITS)
+    text = ARABIC_DIACRITICS.sub("", text).translate(_ARABIC_LETTERS).translate(ARABIC_DIGITS)
     text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
     text = _ENGLISH_ARTICLES.sub(" ", text)
     return " ".join(text.split())

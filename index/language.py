@@ -9,6 +9,10 @@ from langdetect import DetectorFactory, LangDetectException, detect
 DetectorFactory.seed = 0  # langdetect is random by default; the same text gets the same answer
 
 _ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
+# Marks written over or under Arabic letters (harakat, Quranic marks, tatweel): text that
+# is compared word for word leaves them out.
+ARABIC_DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")  # and Persian
 _LETTER = re.compile(r"[^\W\d_]")
 
 
