@@ -194,7 +194,8 @@ _SKELETON = str.maketrans(
 _SKELETON_LETTERS = frozenset("BFTDKSHLMNR")
 # Clitics written onto Arabic words: "and", "with", "to", "the" and their combinations.
 _ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل")
-_ARABIC_WORD = re.compile(r"[\u0621-\u064a\u0671-\u06d3]+")
+# Letters and the marks written on them (harakat, shadda: لافْرُوف is one word).
+_ARABIC_WORD = re.compile(r"(?:[\u0621-\u064a\u0671-\u06d3]|" + ARABIC_DIACRITICS.pattern + ")+")
 _LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:['\-][A-Za-z]+)*")
 _LATIN_WORD_ANY = re.compile(r"\b[A-Za-z]+(?:['\-][A-Za-z]+)*")
 _MIN_SKELETON = 3  # shorter skeletons (Li, Gaga) match too many ordinary words

@@ -21,6 +21,7 @@ BRONCOS = "هزم فريق دنفر برونكوس فريق بيتسبرغ ست�
         ("Where did the talks take place, Islamabad?", TALKS),  # two words in Arabic
         ("Who did the Broncos beat?", BRONCOS),
         ("Did Pittsburgh lose?", BRONCOS),  # doubled consonants, "gh"
+        ("What did Lavrov say?", "قال لافْرُوف إنّ موسكو مستعدة"),  # with harakat
     ],
 )
 def test_a_name_in_the_question_is_found_in_its_arabic_spelling(question, text):
