@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,7 +23,7 @@ from index.types import Hit, Sentence
 
 from . import prompts
 from .anchors import anchor_overlap, anchors
-from .retrieval import ArticleRetriever, document_to_hit
+from .retrieval import ArticleRetriever
 from .types import Answer, Citation
 
 # One earlier exchange of a chat: (question, answer text).
@@ -31,23 +31,26 @@ Turn = tuple[str, str]
 
 
 class Generator(Protocol):
-    """Turns a question and its retrieved chunks into an Answer."""
+    """Turns a question and its retrieved chunks into an Answer, as a stream.
+
+    ``stream`` yields pieces of text as they are written (an LLM's; the extractive
+    generator writes none), then ends with the Answer. Generators that understand
+    follow-up questions also have ``condense(question, history) -> str``.
+    """
 
     mode: str
 
-    def generate(self, question: str, hits: list[Hit], lang: str) -> Answer: ...
+    def stream(self, question: str, hits: list[Hit], lang: str) -> Iterator[str | Answer]: ...
 
 
-class ConversationalGenerator(Generator, Protocol):
-    """A generator that also understands follow-ups and streams its text (bot/llm.py)."""
-
-    def condense(self, question: str, history: list[Turn]) -> str:
-        """The follow-up ``question`` rewritten to stand alone, in its own language."""
-        ...
-
-    def stream(self, question: str, hits: list[Hit], lang: str) -> Iterator[str | Answer]:
-        """Pieces of the answer's text as they are written, then the final Answer."""
-        ...
+def drain(stream: Iterator[str | Answer], on_text: Callable[[str], None] | None = None) -> Answer:
+    """The Answer that ends ``stream``; each piece of text before it goes to ``on_text``."""
+    for piece in stream:
+        if isinstance(piece, Answer):
+            return piece
+        if on_text is not None:
+            on_text(piece)
+    raise RuntimeError("the answer stream ended without an Answer")
 
 
 def question_language(question: str) -> str:
@@ -106,7 +109,12 @@ class ExtractiveGenerator:
     max_quote_chars: int = 400
     mode: str = "extractive"
 
+    def stream(self, question: str, hits: list[Hit], lang: str) -> Iterator[str | Answer]:
+        """The whole answer at once: quotes have no pieces to show before they are chosen."""
+        yield self.generate(question, hits, lang)
+
     def generate(self, question: str, hits: list[Hit], lang: str) -> Answer:
+        """The quotes that answer ``question`` from ``hits``, or a refusal."""
         context = self._context(question, hits)
         top = max(hits, key=lambda hit: hit.score, default=None)
         threshold = self.min_evidence
@@ -253,7 +261,7 @@ class ExtractiveGenerator:
                     continue
                 score = (
                     self.sentence_weight * self._closeness(sentence.id, context)
-                    + (1 - self.sentence_weight) * hit.rank_score
+                    + (1 - self.sentence_weight) * hit.rank
                     + self.anchor_weight * anchor_overlap(q_anchors, sentence.text)
                 )
                 if sentence.id not in best or best[sentence.id][1] < score:
@@ -314,14 +322,17 @@ def render_quotes(citations: list[Citation], lang: str) -> str:
 
 
 class Answerer:
-    """The answer chain for one store: ``ask(question, history) -> Answer``."""
+    """The answer chain for one store: the only path from a question to an Answer.
+
+    ``stream`` runs the LangChain chain ``condense | retrieve`` and then the generator;
+    ``ask`` drains it. Every front end and the evaluation go through here.
+    """
 
     def __init__(self, store: ArticleStore, retriever: ArticleRetriever, generator: Generator):
         self.store = store
         self.retriever = retriever
         self.generator = generator
         self.prepare = build_prepare(retriever, generator)
-        self.chain = build_chain(retriever, generator, self.prepare)
 
     def ask(self, question: str, history: list[Turn] | None = None) -> Answer:
         """Answer one question (blocking: embedding, search and generation).
@@ -329,33 +340,29 @@ class Answerer:
         ``history`` holds the chat's earlier turns, oldest first, for generators that
         understand follow-up questions; the extractive generator ignores it.
         """
-        return self.chain.invoke({"question": question, "history": history or []})
+        return drain(self.stream(question, history))
 
     def stream(self, question: str, history: list[Turn] | None = None) -> Iterator[str | Answer]:
-        """Like ``ask``, but yields pieces of text as a generator produces them, then the Answer.
+        """Pieces of text as the generator writes them, then the Answer to show.
 
-        The pieces are the model's raw text; the final Answer is what to show (its citations
+        The pieces are a model's raw text; the final Answer is what to show (its citations
         checked, or the extractive answer with a note). The extractive generator has no
         pieces: it yields the Answer alone.
         """
         inputs = self.prepare.invoke({"question": question, "history": history or []})
-        stream = getattr(self.generator, "stream", None)
         started = time.perf_counter()
-        if stream is None:
-            answer = self.generator.generate(inputs["question"], inputs["hits"], inputs["lang"])
-            yield finish(inputs, answer, started)
-            return
-        first_token = None
-        for piece in stream(inputs["question"], inputs["hits"], inputs["lang"]):
+        first_piece = None
+        for piece in self.generator.stream(inputs["question"], inputs["hits"], inputs["lang"]):
             if isinstance(piece, Answer):
                 answer = finish(inputs, piece, started)
-                if first_token is not None:
-                    answer.timings["first_token"] = first_token
+                if first_piece is not None:
+                    answer.timings["first_token"] = first_piece
                 yield answer
                 return
-            if first_token is None:
-                first_token = (time.perf_counter() - inputs["started"]) * 1000
+            if first_piece is None:
+                first_piece = (time.perf_counter() - inputs["started"]) * 1000
             yield piece
+        raise RuntimeError(f"the {self.generator.mode} generator ended without an Answer")
 
 
 def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable:
@@ -380,10 +387,9 @@ def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable
 
     def retrieve(inputs: dict) -> dict:
         started = time.perf_counter()
-        docs = retriever.invoke(inputs["question"])
         return {
             **inputs,
-            "hits": [document_to_hit(d) for d in docs],
+            "hits": retriever.retrieve(inputs["question"]),
             "retrieval_ms": (time.perf_counter() - started) * 1000,
         }
 
@@ -403,23 +409,5 @@ def finish(inputs: dict, answer: Answer, generation_started: float) -> Answer:
     }
     if inputs.get("history") and "condense_ms" in inputs:
         timings["condense"] = inputs["condense_ms"]
-    if "first_token" in answer.timings:  # the generator's, from its own start
-        timings["first_token"] = (
-            answer.timings["first_token"] + (generation_started - inputs["started"]) * 1000
-        )
     answer.timings = timings
     return answer
-
-
-def build_chain(
-    retriever: ArticleRetriever, generator: Generator, prepare: Runnable | None = None
-) -> Runnable:
-    """{question, history} -> standalone question -> hits -> Answer, with timings."""
-    prepare = prepare or build_prepare(retriever, generator)
-
-    def generate(inputs: dict) -> Answer:
-        started = time.perf_counter()
-        answer = generator.generate(inputs["question"], inputs["hits"], inputs["lang"])
-        return finish(inputs, answer, started)
-
-    return prepare | RunnableLambda(generate, name="answer")

@@ -41,7 +41,6 @@ from .types import Answer, Citation
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("llamacpp", "openai", "ollama")
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -326,15 +325,6 @@ class LLMGenerator:
 
     # -- answers --
 
-    def generate(self, question: str, hits: list[Hit], lang: str) -> Answer:
-        """The checked answer (or the extractive one with a note), without streaming."""
-        answer = None
-        for piece in self.stream(question, hits, lang):
-            if isinstance(piece, Answer):
-                answer = piece
-        assert answer is not None
-        return answer
-
     def stream(self, question: str, hits: list[Hit], lang: str) -> Iterator[str | Answer]:
         """Pieces of the model's text as they come, then the checked Answer.
 
@@ -351,11 +341,8 @@ class LLMGenerator:
         messages = answer_messages(question, passages, language_name(question, lang))
         reply = ""
         held = ""  # text not yet shown: it may still become the refusal sentinel
-        first_token: float | None = None
         try:
             for piece in self._pieces(messages, started):
-                if first_token is None:
-                    first_token = time.monotonic() - started
                 reply += piece
                 held += piece
                 if not _may_become_refusal(reply):
@@ -369,7 +356,7 @@ class LLMGenerator:
             reason = "llm_reason_timeout" if "timeout" in repr(exc).lower() else "llm_reason_error"
             yield self._fall_back(extractive, reason, lang, f"{type(exc).__name__}: {exc}")
             return
-        yield self._checked(question, lang, reply, passages, hits, extractive, first_token)
+        yield self._checked(question, lang, reply, passages, hits, extractive)
 
     def _pieces(self, messages: list[BaseMessage], started: float) -> Iterator[str]:
         """The model's reply in pieces; raises _Deadline once ``max_seconds`` have passed."""
@@ -399,7 +386,6 @@ class LLMGenerator:
         passages: list[Hit],
         hits: list[Hit],
         extractive: Answer,
-        first_token: float | None,
     ) -> Answer:
         if not reply.strip():
             return self._fall_back(extractive, "llm_reason_empty", lang, "empty reply")
@@ -424,7 +410,7 @@ class LLMGenerator:
             numbers = ", ".join(str(n) for n in check.removed)  # no [n]: not citations
             text += "\n\n" + prompts.text("llm_removed", lang, numbers=numbers)
         citations = [_citation(n, passages[n - 1]) for n in sorted(check.cited)]
-        answer = Answer(
+        return Answer(
             question=question,
             lang=lang,
             text=text,
@@ -434,9 +420,6 @@ class LLMGenerator:
             mode=self.mode,
             notes=notes,
         )
-        if first_token is not None:
-            answer.timings["first_token"] = first_token * 1000
-        return answer
 
     def _fall_back(self, extractive: Answer, reason_key: str, lang: str, detail: str) -> Answer:
         """The extractive answer, introduced by a short note on why the model's was not used."""

@@ -115,7 +115,8 @@ class ArticleRetriever(BaseRetriever):
             sentence_ids[hit.chunk.id] = [s.id for s in sentences]
             if len(vectors):
                 best = float((vectors @ query).max())
-                hit.score = (1 - self.sentence_weight) * hit.score + self.sentence_weight * best
+                hit.score = (1 - self.sentence_weight) * hit.similarity + self.sentence_weight * best
+            hit.rank = hit.score
         hits.sort(key=lambda hit: -hit.score)
         question_names = names(question) if self.names_weight else ()
         if question_names:
@@ -124,9 +125,9 @@ class ArticleRetriever(BaseRetriever):
                 hit.rank = hit.score + self.names_weight * overlap
         weigh_terms = self.chunk_terms_weight or self.sentence_terms_weight
         if not (weigh_terms and self._close_call(hits)):
-            hits.sort(key=lambda hit: -hit.rank_score)
+            hits.sort(key=lambda hit: -hit.rank)
             return hits[: self.k]
-        rank = {hit.chunk.id: hit.rank_score for hit in hits}
+        rank = {hit.chunk.id: hit.rank for hit in hits}
         if self.chunk_terms_weight:
             chunk_overlap = self.term_overlap(question, self.store.chunk_terms(list(rank)))
             for chunk_id, overlap in chunk_overlap.items():
@@ -163,6 +164,7 @@ def hit_to_document(hit: Hit, **extra: Any) -> Document:
             "title": c.title,
             "source": c.source,
             "lang": c.lang,
+            "similarity": hit.similarity,
             "score": hit.score,
             "rank": hit.rank,
             "terms": hit.terms,
@@ -184,4 +186,4 @@ def document_to_hit(doc: Document) -> Hit:
         source=m["source"],
         lang=m["lang"],
     )
-    return Hit(chunk, m["score"], m.get("rank"), m.get("terms"))
+    return Hit(chunk, m["similarity"], m["score"], m["rank"], m["terms"])

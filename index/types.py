@@ -58,19 +58,25 @@ class Sentence:
 
 @dataclass
 class Hit:
-    """A retrieved chunk with its similarity to the question.
+    """A retrieved chunk and how well it matches the question, each measure in its own field.
 
-    ``score`` is dense similarity (the refusal thresholds are measured on it); ``rank`` is
-    what the retriever ordered by, with lexical-like signals added (None: the same).
-    ``terms`` is the latent-term overlap of each of the chunk's sentences with the question
-    (by sentence id), where the retriever computed it (None: it did not).
+    ``similarity`` is the cosine of the chunk's vector with the question's, as the store's
+    search found it. ``score`` is the dense evidence the refusal thresholds are measured on
+    (docs/eval.md): the chunk's similarity blended with its best sentence's, as the retriever
+    computes it; the similarity itself where no sentence was weighed. ``rank`` is what the
+    retriever ordered by: ``score`` plus lexical signals (names, latent terms); ``score``
+    where none applied. ``terms`` is the latent-term overlap of each of the chunk's sentences
+    with the question (by sentence id), where the retriever computed it (None: it did not).
     """
 
     chunk: Chunk
-    score: float
+    similarity: float
+    score: float | None = None
     rank: float | None = None
     terms: dict[int, float] | None = None
 
-    @property
-    def rank_score(self) -> float:
-        return self.score if self.rank is None else self.rank
+    def __post_init__(self) -> None:
+        if self.score is None:
+            self.score = self.similarity
+        if self.rank is None:
+            self.rank = self.score
