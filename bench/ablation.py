@@ -101,7 +101,9 @@ def pipeline(
             "sentence_terms_weight": r.sentence_terms_weight,
             "names_weight": r.names_weight,
         }
-        retriever = ArticleRetriever(store=store, **{**options, **retriever_options})
+        retriever = ArticleRetriever(
+            store=store, embeddings=r.embeddings, **{**options, **retriever_options}
+        )
         g = defaults.generator
         options = {
             name: getattr(g, name)

@@ -12,10 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from index.types import Chunk, Hit
-
 from .answering import Turn
-from .types import Answer, Citation
+from .types import Answer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -91,7 +89,7 @@ class ChatHistory:
                     "SELECT answer_json FROM turns WHERE chat_id = ? AND id = ?",
                     (chat_id, turn_id),
                 ).fetchone()
-        return answer_from_dict(json.loads(row[0])) if row else None
+        return Answer.from_dict(json.loads(row[0])) if row else None
 
     def forget(self, chat_id: int) -> int:
         """Delete the chat's history; returns how many turns were dropped."""
@@ -102,34 +100,3 @@ class ChatHistory:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def answer_from_dict(data: dict) -> Answer:
-    """The Answer that ``Answer.to_dict()`` described (timings and notes as stored)."""
-    hits = [
-        Hit(
-            Chunk(
-                id=r["chunk_id"],
-                article_id=r["article_id"],
-                ordinal=r.get("ordinal", 0),
-                start=r["start"],
-                end=r["end"],
-                text=r["text"],
-                title=r["title"],
-                source=r["source"],
-            ),
-            r["score"],
-        )
-        for r in data.get("retrieved", [])
-    ]
-    return Answer(
-        question=data["question"],
-        lang=data["lang"],
-        text=data["answer"],
-        citations=[Citation(**c) for c in data.get("citations", [])],
-        hits=hits,
-        refused=data["refused"],
-        mode=data.get("mode", "extractive"),
-        timings=dict(data.get("timings_ms", {})),
-        notes=list(data.get("notes", [])),
-    )

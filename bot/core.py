@@ -46,7 +46,7 @@ def open_store(settings: Settings, *, seed: bool | None = None) -> ArticleStore:
 
 def build_answerer(settings: Settings, store: ArticleStore) -> Answerer:
     """The answer chain over ``store`` with the generator the settings choose."""
-    retriever = ArticleRetriever(store=store, k=settings.top_k)
+    retriever = ArticleRetriever(store=store, embeddings=store.embeddings, k=settings.top_k)
     cross, same = store.embeddings.evidence_thresholds
     generator = ExtractiveGenerator(
         store=store,

@@ -13,9 +13,9 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
-from index.embeddings import Terms
+from index.embeddings import ArticleEmbeddings, Terms
 from index.store import ArticleStore
-from index.types import Chunk, Hit
+from index.types import Hit
 
 from .anchors import name_overlap, names
 
@@ -35,6 +35,7 @@ class ArticleRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     store: ArticleStore
+    embeddings: ArticleEmbeddings  # the model the store's vectors were made with
     k: int = 6
     candidates: int = 30
     # The share of a chunk's score that comes from its best sentence (0: chunk vector only).
@@ -55,13 +56,13 @@ class ArticleRetriever(BaseRetriever):
 
     def query_vector(self, question: str) -> np.ndarray:
         """The question's embedding; recent ones are cached (the answerer needs it too)."""
-        return self._cached(self._vectors, question, self.store.embeddings.encode_query)
+        return self._cached(self._vectors, question, self.embeddings.encode_query)
 
     def query_terms(self, question: str) -> Terms | None:
         """The question's latent terms, or None if the embedder has none (cached too)."""
 
         def encode(text: str) -> Terms | None:
-            terms = self.store.embeddings.encode_terms([text], query=True)
+            terms = self.embeddings.encode_terms([text], query=True)
             return terms[0] if terms else None
 
         return self._cached(self._terms, question, encode)
@@ -152,38 +153,11 @@ class ArticleRetriever(BaseRetriever):
 
 
 def hit_to_document(hit: Hit, **extra: Any) -> Document:
-    c = hit.chunk
-    return Document(
-        page_content=c.text,
-        metadata={
-            "chunk_id": c.id,
-            "article_id": c.article_id,
-            "ordinal": c.ordinal,
-            "start": c.start,
-            "end": c.end,
-            "title": c.title,
-            "source": c.source,
-            "lang": c.lang,
-            "similarity": hit.similarity,
-            "score": hit.score,
-            "rank": hit.rank,
-            "terms": hit.terms,
-            **extra,
-        },
-    )
+    """A LangChain Document for a hit: the chunk's text, and every other field as metadata."""
+    metadata = hit.to_dict()
+    return Document(page_content=metadata.pop("text"), metadata={**metadata, **extra})
 
 
 def document_to_hit(doc: Document) -> Hit:
-    m = doc.metadata
-    chunk = Chunk(
-        id=m["chunk_id"],
-        article_id=m["article_id"],
-        ordinal=m["ordinal"],
-        start=m["start"],
-        end=m["end"],
-        text=doc.page_content,
-        title=m["title"],
-        source=m["source"],
-        lang=m["lang"],
-    )
-    return Hit(chunk, m["similarity"], m["score"], m["rank"], m["terms"])
+    """The Hit that ``hit_to_document`` made ``doc`` from (extra metadata is ignored)."""
+    return Hit.from_dict({**doc.metadata, "text": doc.page_content})

@@ -37,7 +37,10 @@ class Answer:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        """A JSON-ready form: the answer, its citations, the retrieved chunks and timings."""
+        """A JSON-ready form: what ``ask --json`` prints and chat histories keep.
+
+        Lossless: ``Answer.from_dict(answer.to_dict()) == answer``.
+        """
         return {
             "question": self.question,
             "lang": self.lang,
@@ -45,19 +48,22 @@ class Answer:
             "refused": self.refused,
             "mode": self.mode,
             "citations": [asdict(c) for c in self.citations],
-            "retrieved": [
-                {
-                    "chunk_id": h.chunk.id,
-                    "article_id": h.chunk.article_id,
-                    "title": h.chunk.title,
-                    "source": h.chunk.source,
-                    "score": round(h.score, 4),
-                    "start": h.chunk.start,
-                    "end": h.chunk.end,
-                    "text": h.chunk.text,
-                }
-                for h in self.hits
-            ],
-            "timings_ms": {k: round(v, 1) for k, v in self.timings.items()},
-            "notes": self.notes,
+            "retrieved": [h.to_dict() for h in self.hits],
+            "timings_ms": dict(self.timings),
+            "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Answer:
+        """The Answer that ``to_dict`` described."""
+        return cls(
+            question=data["question"],
+            lang=data["lang"],
+            text=data["answer"],
+            citations=[Citation(**c) for c in data["citations"]],
+            hits=[Hit.from_dict(h) for h in data["retrieved"]],
+            refused=data["refused"],
+            mode=data["mode"],
+            timings=dict(data["timings_ms"]),
+            notes=list(data["notes"]),
+        )

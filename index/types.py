@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 def article_id(text: str) -> str:
@@ -28,6 +28,14 @@ class Article:
     def __post_init__(self) -> None:
         if not self.id:
             self.id = article_id(self.text)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready form that ``from_dict`` reads back unchanged."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Article:
+        return cls(**data)
 
 
 @dataclass
@@ -80,3 +88,45 @@ class Hit:
             self.score = self.similarity
         if self.rank is None:
             self.rank = self.score
+
+    def to_dict(self) -> dict:
+        """A flat JSON-ready form (the chunk's fields beside the scores), read by ``from_dict``."""
+        c = self.chunk
+        return {
+            "chunk_id": c.id,
+            "article_id": c.article_id,
+            "ordinal": c.ordinal,
+            "title": c.title,
+            "source": c.source,
+            "lang": c.lang,
+            "start": c.start,
+            "end": c.end,
+            "text": c.text,
+            "similarity": self.similarity,
+            "score": self.score,
+            "rank": self.rank,
+            # JSON keys are strings: the sentence ids go back to ints in from_dict.
+            "terms": None if self.terms is None else {str(k): v for k, v in self.terms.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Hit:
+        chunk = Chunk(
+            id=data["chunk_id"],
+            article_id=data["article_id"],
+            ordinal=data["ordinal"],
+            start=data["start"],
+            end=data["end"],
+            text=data["text"],
+            title=data["title"],
+            source=data["source"],
+            lang=data["lang"],
+        )
+        terms = data["terms"]
+        return cls(
+            chunk,
+            data["similarity"],
+            data["score"],
+            data["rank"],
+            None if terms is None else {int(k): v for k, v in terms.items()},
+        )
