@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.answering import Answerer, ExtractiveGenerator
+from bot.answering import Answerer
 from bot.core import build_answerer
 from bot.evaluation import (
     Question,
@@ -28,7 +28,6 @@ from bot.evaluation import (
     metrics,
     sample,
 )
-from bot.retrieval import ArticleRetriever
 from bot.settings import Settings
 from index import embeddings as embedders
 from index.embeddings import E5SmallQ4Embeddings, load_embeddings
@@ -88,32 +87,11 @@ def tutorial_predictions(settings: Settings, docs: list[Article], questions: lis
 def pipeline(
     retriever_options: dict, generator_options: dict
 ) -> Callable[[Settings, ArticleStore], Answerer]:
-    """An answer chain like build_answerer's, with some parts switched off."""
+    """An answer chain like build_answerer's, with some of the tuning switched off."""
 
     def make(settings: Settings, store: ArticleStore) -> Answerer:
-        defaults = build_answerer(settings, store)
-        r = defaults.retriever
-        options = {
-            "k": r.k,
-            "candidates": r.candidates,
-            "sentence_weight": r.sentence_weight,
-            "chunk_terms_weight": r.chunk_terms_weight,
-            "sentence_terms_weight": r.sentence_terms_weight,
-            "names_weight": r.names_weight,
-        }
-        retriever = ArticleRetriever(
-            store=store, embeddings=r.embeddings, **{**options, **retriever_options}
-        )
-        g = defaults.generator
-        options = {
-            name: getattr(g, name)
-            for name in ExtractiveGenerator.__dataclass_fields__
-            if name not in ("store", "retriever")
-        }
-        generator = ExtractiveGenerator(
-            store=store, retriever=retriever, **{**options, **generator_options}
-        )
-        return Answerer(store, retriever, generator)
+        tuning = settings.tuning.model_copy(update={**retriever_options, **generator_options})
+        return build_answerer(settings.model_copy(update={"tuning": tuning}), store)
 
     return make
 
@@ -142,7 +120,7 @@ OLD = {"embeddings": PASSAGE_SENTENCES}
 OLD_CHUNKS = {**OLD, "chunk_size": 500, "chunk_overlap": 50}
 NO_NAMES = {"names_weight": 0.0}
 NO_TERMS = {**NO_NAMES, "chunk_terms_weight": 0.0, "sentence_terms_weight": 0.0}
-OLD_ANSWERS = {"terms_weight": 0.0, "evidence_terms_weight": 0.0, "quote_margin": 0.06}
+OLD_ANSWERS = {"quote_terms_weight": 0.0, "evidence_terms_weight": 0.0, "quote_margin": 0.06}
 ROWS: list[tuple[str, dict, dict, dict]] = [
     (
         "(b) dense only, 500/50 chunks (the first defaults)",
@@ -180,13 +158,13 @@ ROWS: list[tuple[str, dict, dict, dict]] = [
         "latent-term overlap (thresholds measured anew)",
         {},
         {**NO_NAMES, "sentence_terms_weight": 0.0},
-        {"terms_weight": 0.0, "quote_margin": 0.06},
+        {"quote_terms_weight": 0.0, "quote_margin": 0.06},
     ),
     (
         "(c7) + latent-term overlap of the best sentence in the ranking",
         {},
         NO_NAMES,
-        {"terms_weight": 0.0, "quote_margin": 0.06},
+        {"quote_terms_weight": 0.0, "quote_margin": 0.06},
     ),
     ("(c8) + latent-term overlap in the quotes' ranking, margin 0.1", {}, NO_NAMES, {}),
     (

@@ -24,6 +24,7 @@ from index.types import Hit, Sentence
 from . import prompts
 from .anchors import anchor_overlap, anchors
 from .retrieval import ArticleRetriever
+from .settings import Tuning
 from .types import Answer, Citation
 
 # One earlier exchange of a chat: (question, answer text).
@@ -91,22 +92,8 @@ class ExtractiveGenerator:
     min_evidence: float  # when question and passage are in different languages
     min_evidence_same_language: float
     max_quotes: int = 3
-    sentence_evidence_discount: float = 0.02
-    sentence_weight: float = 0.5  # the rest of a sentence's score is its chunk's score
-    anchor_weight: float = 0.1
-    # Latent-term overlap of a sentence with the question (embedders with a sparse head):
-    # added to its similarity when ranking quotes, and, for the best sentence of a chunk,
-    # to the chunk's score as evidence (docs/eval.md).
-    terms_weight: float = 0.4
-    evidence_terms_weight: float = 0.2
-    # Dense evidence this close under the threshold is worth the terms (see _wants_terms).
-    terms_window: float = 0.1
-    quote_margin: float = 0.1  # quote sentences within this much of the best one
-    min_quote_chars: int = 25
-    # Quote a sentence together with its closer neighbour when both fit in max_quote_chars:
-    # the answer often sits in the sentence next to the one that matches the question best.
-    quote_neighbours: bool = True
-    max_quote_chars: int = 400
+    # The measured weights (docs/eval.md), one group for the whole chain.
+    tuning: Tuning = field(default_factory=Tuning)
     mode: str = "extractive"
 
     def stream(self, question: str, hits: list[Hit], lang: str) -> Iterator[str | Answer]:
@@ -137,7 +124,9 @@ class ExtractiveGenerator:
                 notes=[f"{prompts.CANNOT_ANSWER}: best evidence {evidence:.3f} < {threshold:.3f}"],
             )
         best = ranked[0][1]
-        chosen = [(s, score, hit) for s, score, hit in ranked if score >= best - self.quote_margin]
+        chosen = [
+            (s, score, hit) for s, score, hit in ranked if score >= best - self.tuning.quote_margin
+        ]
         citations: list[Citation] = []
         quoted: set[int] = set()
         for sentence, score, hit in chosen:
@@ -148,7 +137,7 @@ class ExtractiveGenerator:
             quoted.add(sentence.id)
             start, end, text = sentence.start, sentence.end, sentence.text
             neighbour = None
-            if self.quote_neighbours:
+            if self.tuning.quote_neighbours:
                 neighbour = self._neighbour(sentence, hit, quoted, context)
             if neighbour is not None:
                 quoted.add(neighbour.id)
@@ -189,7 +178,7 @@ class ExtractiveGenerator:
         def chunk_evidence(hit: Hit) -> float:
             sentences = context.sentences.get(hit.chunk.id, [])
             best_terms = max((context.terms.get(s.id, 0.0) for s in sentences), default=0.0)
-            return hit.score + self.evidence_terms_weight * best_terms
+            return hit.score + self.tuning.evidence_terms_weight * best_terms
 
         evidence = max((chunk_evidence(hit) for hit in hits), default=0.0)
         # A chunk that mixes unrelated stories dilutes its score; one sentence matching the
@@ -197,7 +186,7 @@ class ExtractiveGenerator:
         # whole stories: docs/eval.md).
         best_sentence = (
             max((context.similarity[i] for i in context.quotable), default=0.0)
-            - self.sentence_evidence_discount
+            - self.tuning.sentence_evidence_discount
         )
         return max(evidence, best_sentence)
 
@@ -211,11 +200,11 @@ class ExtractiveGenerator:
         articles), or the dense evidence falls just short of the threshold (terms only ever
         add to it). Otherwise none ({}).
         """
-        if not (self.terms_weight or self.evidence_terms_weight):
+        if not (self.tuning.quote_terms_weight or self.tuning.evidence_terms_weight):
             return {}
         if any(hit.terms is not None for hit in hits):
             return {i: v for hit in hits for i, v in (hit.terms or {}).items()}
-        if not threshold - self.terms_window <= evidence < threshold:
+        if not threshold - self.tuning.terms_window <= evidence < threshold:
             return {}
         ids = list({s.id for sentences in context.sentences.values() for s in sentences})
         return self.retriever.term_overlap(question, self.store.sentence_terms(ids))
@@ -245,7 +234,10 @@ class ExtractiveGenerator:
             context.sentences[hit.chunk.id] = sentences
             for sentence, sim in zip(sentences, vectors @ query, strict=True):
                 context.similarity[sentence.id] = float(sim)
-                if len(sentence.text) >= self.min_quote_chars and len(sentence.text.split()) >= 4:
+                if (
+                    len(sentence.text) >= self.tuning.min_quote_chars
+                    and len(sentence.text.split()) >= 4
+                ):
                     context.quotable.add(sentence.id)
         return context
 
@@ -260,9 +252,9 @@ class ExtractiveGenerator:
                 if sentence.id not in context.quotable:
                     continue
                 score = (
-                    self.sentence_weight * self._closeness(sentence.id, context)
-                    + (1 - self.sentence_weight) * hit.rank
-                    + self.anchor_weight * anchor_overlap(q_anchors, sentence.text)
+                    self.tuning.quote_sentence_weight * self._closeness(sentence.id, context)
+                    + (1 - self.tuning.quote_sentence_weight) * hit.rank
+                    + self.tuning.anchor_weight * anchor_overlap(q_anchors, sentence.text)
                 )
                 if sentence.id not in best or best[sentence.id][1] < score:
                     best[sentence.id] = (sentence, score, hit)
@@ -284,7 +276,8 @@ class ExtractiveGenerator:
             and s.id not in quoted
             and s.start >= hit.chunk.start
             and s.end <= hit.chunk.end
-            and max(s.end, sentence.end) - min(s.start, sentence.start) <= self.max_quote_chars
+            and max(s.end, sentence.end) - min(s.start, sentence.start)
+            <= self.tuning.max_quote_chars
             and not _PARAGRAPH_BREAK.search(
                 hit.chunk.text[
                     min(s.end, sentence.end) - hit.chunk.start : max(s.start, sentence.start)
@@ -300,9 +293,9 @@ class ExtractiveGenerator:
 
     def _closeness(self, sentence_id: int, context: _Context) -> float:
         """How close a sentence is to the question: similarity plus weighted term overlap."""
-        return context.similarity.get(sentence_id, -1.0) + self.terms_weight * context.terms.get(
-            sentence_id, 0.0
-        )
+        return context.similarity.get(
+            sentence_id, -1.0
+        ) + self.tuning.quote_terms_weight * context.terms.get(sentence_id, 0.0)
 
 
 def render_quotes(citations: list[Citation], lang: str) -> str:
@@ -328,10 +321,17 @@ class Answerer:
     ``ask`` drains it. Every front end and the evaluation go through here.
     """
 
-    def __init__(self, store: ArticleStore, retriever: ArticleRetriever, generator: Generator):
+    def __init__(
+        self,
+        store: ArticleStore,
+        retriever: ArticleRetriever,
+        generator: Generator,
+        max_question_chars: int = 500,
+    ):
         self.store = store
         self.retriever = retriever
         self.generator = generator
+        self.max_question_chars = max_question_chars
         self.prepare = build_prepare(retriever, generator)
 
     def ask(self, question: str, history: list[Turn] | None = None) -> Answer:
@@ -349,12 +349,29 @@ class Answerer:
         checked, or the extractive answer with a note). The extractive generator has no
         pieces: it yields the Answer alone.
         """
+        question = " ".join(question.split())
+        if not _WORD.search(question):
+            yield not_a_question(question)
+            return
+        cut = len(question) > self.max_question_chars
+        length = len(question)
+        if cut:
+            question = question[: self.max_question_chars].rsplit(" ", 1)[0]
         inputs = self.prepare.invoke({"question": question, "history": history or []})
         started = time.perf_counter()
         first_piece = None
         for piece in self.generator.stream(inputs["question"], inputs["hits"], inputs["lang"]):
             if isinstance(piece, Answer):
                 answer = finish(inputs, piece, started)
+                if cut:
+                    notice = prompts.text(
+                        "question_cut",
+                        answer.lang,
+                        length=str(length),
+                        limit=str(self.max_question_chars),
+                    )
+                    answer.text = f"{notice}\n\n{answer.text}"
+                    answer.notes.append(f"question cut from {length} characters")
                 if first_piece is not None:
                     answer.timings["first_token"] = first_piece
                 yield answer
@@ -363,6 +380,24 @@ class Answerer:
                 first_piece = (time.perf_counter() - inputs["started"]) * 1000
             yield piece
         raise RuntimeError(f"the {self.generator.mode} generator ended without an Answer")
+
+
+# A question needs a letter or a digit in some script; emoji and punctuation alone are not one.
+_WORD = re.compile(r"[^\W_]")
+
+
+def not_a_question(question: str) -> Answer:
+    """The reply to an empty, blank or wordless message: ask for a question, quote nothing."""
+    lang = question_language(question)
+    return Answer(
+        question=question,
+        lang=lang,
+        text=prompts.text("not_a_question", lang),
+        citations=[],
+        hits=[],
+        refused=True,
+        notes=[prompts.NOT_A_QUESTION],
+    )
 
 
 def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -23,7 +24,11 @@ Command = tuple[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except CommandUnavailable as exc:
+        print(f"articlebot: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -85,21 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class CommandUnavailable(RuntimeError):
+    """A command's module failed to import: articlebot is installed incompletely."""
+
+
 def extra_commands() -> dict[str, Command]:
-    """Front ends that live in their own modules (Telegram, evaluation)."""
+    """Front ends that live in their own modules (Telegram, evaluation).
+
+    A module that fails to import is an error that names it, not a command that silently
+    disappears from ``articlebot --help``.
+    """
     commands: dict[str, Command] = {}
-    try:
-        from .telegram import COMMAND as telegram_command
-    except ImportError:
-        pass
-    else:
-        commands["telegram"] = telegram_command
-    try:
-        from .evaluation import COMMAND as eval_command
-    except ImportError:
-        pass
-    else:
-        commands["eval"] = eval_command
+    for name, module in (("telegram", "bot.telegram"), ("eval", "bot.evaluation")):
+        try:
+            commands[name] = importlib.import_module(module).COMMAND
+        except ImportError as exc:
+            raise CommandUnavailable(
+                f"the {name!r} command cannot load ({module}: {exc}); "
+                "reinstall articlebot: pip install -e ."
+            ) from exc
     return commands
 
 

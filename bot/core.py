@@ -46,12 +46,15 @@ def open_store(settings: Settings, *, seed: bool | None = None) -> ArticleStore:
 
 def build_answerer(settings: Settings, store: ArticleStore) -> Answerer:
     """The answer chain over ``store`` with the generator the settings choose."""
-    retriever = ArticleRetriever(store=store, embeddings=store.embeddings, k=settings.top_k)
+    retriever = ArticleRetriever(
+        store=store, embeddings=store.embeddings, k=settings.top_k, tuning=settings.tuning
+    )
     cross, same = store.embeddings.evidence_thresholds
     generator = ExtractiveGenerator(
         store=store,
         retriever=retriever,
         max_quotes=settings.max_quotes,
+        tuning=settings.tuning,
         min_evidence=cross if settings.min_evidence is None else settings.min_evidence,
         min_evidence_same_language=(
             same
@@ -59,8 +62,8 @@ def build_answerer(settings: Settings, store: ArticleStore) -> Answerer:
             else settings.min_evidence_same_language
         ),
     )
-    if settings.llm_backend == "extractive":
-        return Answerer(store, retriever, generator)
-    from .llm import build_llm_generator  # the llm extra's packages load only when asked for
+    if settings.llm_backend != "extractive":
+        from .llm import build_llm_generator  # the llm extra's packages load only when asked
 
-    return Answerer(store, retriever, build_llm_generator(settings, fallback=generator))
+        generator = build_llm_generator(settings, fallback=generator)
+    return Answerer(store, retriever, generator, settings.max_question_chars)

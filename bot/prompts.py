@@ -5,8 +5,9 @@ English is the fallback for languages without a translation here.
 
 from __future__ import annotations
 
-# The sentinel that code and tests use to recognise a refusal, whatever the language.
+# The sentinels that code and tests use to recognise a refusal, whatever the language.
 CANNOT_ANSWER = "cannot-answer"
+NOT_A_QUESTION = "not-a-question"
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -16,6 +17,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "sources": "Sources",
         "no_articles": "No articles are indexed yet. Add some with: articlebot index add PATH",
         "no_sources": "Ask a question first; /sources then shows the passages behind the answer.",
+        "not_a_question": "Please ask a question in words: what would you like to know?",
+        "question_cut": (
+            "(Your question was {length} characters long; I read only its first {limit}.)"
+        ),
         # The Telegram bot
         "tg_start": (
             "Hello! I answer questions about the news articles I have indexed, quoting the "
@@ -64,6 +69,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sources": "المصادر",
         "no_articles": "لم تُضف أي مقالات بعد. أضفها بالأمر: articlebot index add PATH",
         "no_sources": "اطرح سؤالًا أولًا؛ ثم يعرض /sources المقاطع التي بُنيت عليها الإجابة.",
+        "not_a_question": "من فضلك اكتب سؤالك بالكلمات: ماذا تريد أن تعرف؟",
+        "question_cut": "(كان طول سؤالك {length} حرفًا؛ قرأت أول {limit} منها فقط.)",
         "tg_start": (
             "مرحبًا! أجيب عن الأسئلة حول المقالات الإخبارية المفهرسة لديّ، مع اقتباس المقاطع "
             "التي أستند إليها حرفيًا.\n\nأرسل سؤالك فقط. يعرض /help قائمة الأوامر."

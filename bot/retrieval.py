@@ -11,13 +11,14 @@ import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from index.embeddings import ArticleEmbeddings, Terms
 from index.store import ArticleStore
 from index.types import Hit
 
 from .anchors import name_overlap, names
+from .settings import Tuning
 
 
 class ArticleRetriever(BaseRetriever):
@@ -37,19 +38,9 @@ class ArticleRetriever(BaseRetriever):
     store: ArticleStore
     embeddings: ArticleEmbeddings  # the model the store's vectors were made with
     k: int = 6
-    candidates: int = 30
-    # The share of a chunk's score that comes from its best sentence (0: chunk vector only).
-    sentence_weight: float = 0.5
-    # Weights of the latent-term overlap (cosine) of the question with the chunk, and with
-    # the chunk's best sentence, in the ranking only; 0 turns either off.
-    chunk_terms_weight: float = 0.3
-    sentence_terms_weight: float = 0.15
-    # The terms cost a second pass of the model for the question: they are computed only
-    # when another article comes within this of the best one (a close call).
-    terms_gate: float = 0.05
-    # Weight of the share of the question's capitalised names that a chunk holds, matched
-    # across scripts by consonant skeleton (bot/anchors.py), in the ranking only.
-    names_weight: float = 0.05
+    # The measured weights (docs/eval.md): candidates, sentence_weight, chunk_terms_weight,
+    # sentence_terms_weight, terms_gate, names_weight.
+    tuning: Tuning = Field(default_factory=Tuning)
     _vectors: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
     _terms: OrderedDict[str, Terms | None] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: Lock = PrivateAttr(default_factory=Lock)
@@ -85,7 +76,7 @@ class ArticleRetriever(BaseRetriever):
             return False
         best = hits[0]
         rival = next((h for h in hits if h.chunk.article_id != best.chunk.article_id), None)
-        return rival is not None and best.score - rival.score < self.terms_gate
+        return rival is not None and best.score - rival.score < self.tuning.terms_gate
 
     def term_overlap(self, question: str, terms: dict[int, Terms]) -> dict[int, float]:
         """The cosine of each item's latent terms with the question's (0 where there are none).
@@ -107,39 +98,41 @@ class ArticleRetriever(BaseRetriever):
     def retrieve(self, question: str) -> list[Hit]:
         """The top-k chunks for the question, best first."""
         query = self.query_vector(question)
-        if not self.sentence_weight:
+        if not self.tuning.sentence_weight:
             return self.store.search(query, self.k)
-        hits = self.store.search(query, max(self.k, self.candidates))
+        hits = self.store.search(query, max(self.k, self.tuning.candidates))
         sentence_ids: dict[int, list[int]] = {}
         for hit in hits:
             sentences, vectors = self.store.chunk_sentences(hit.chunk)
             sentence_ids[hit.chunk.id] = [s.id for s in sentences]
             if len(vectors):
                 best = float((vectors @ query).max())
-                hit.score = (1 - self.sentence_weight) * hit.similarity + self.sentence_weight * best
+                hit.score = (
+                    1 - self.tuning.sentence_weight
+                ) * hit.similarity + self.tuning.sentence_weight * best
             hit.rank = hit.score
         hits.sort(key=lambda hit: -hit.score)
-        question_names = names(question) if self.names_weight else ()
+        question_names = names(question) if self.tuning.names_weight else ()
         if question_names:
             for hit in hits:
                 overlap = name_overlap(question_names, hit.chunk.text)
-                hit.rank = hit.score + self.names_weight * overlap
-        weigh_terms = self.chunk_terms_weight or self.sentence_terms_weight
+                hit.rank = hit.score + self.tuning.names_weight * overlap
+        weigh_terms = self.tuning.chunk_terms_weight or self.tuning.sentence_terms_weight
         if not (weigh_terms and self._close_call(hits)):
             hits.sort(key=lambda hit: -hit.rank)
             return hits[: self.k]
         rank = {hit.chunk.id: hit.rank for hit in hits}
-        if self.chunk_terms_weight:
+        if self.tuning.chunk_terms_weight:
             chunk_overlap = self.term_overlap(question, self.store.chunk_terms(list(rank)))
             for chunk_id, overlap in chunk_overlap.items():
-                rank[chunk_id] += self.chunk_terms_weight * overlap
+                rank[chunk_id] += self.tuning.chunk_terms_weight * overlap
         # The sentences' overlaps go with the hits: the answer weighs them too.
         every = [i for ids in sentence_ids.values() for i in ids]
         overlap = self.term_overlap(question, self.store.sentence_terms(every))
         for hit in hits:
             hit.terms = {i: overlap.get(i, 0.0) for i in sentence_ids[hit.chunk.id]}
             best = max(hit.terms.values(), default=0.0)
-            hit.rank = rank[hit.chunk.id] + self.sentence_terms_weight * best
+            hit.rank = rank[hit.chunk.id] + self.tuning.sentence_terms_weight * best
         hits.sort(key=lambda hit: -hit.rank)
         return hits[: self.k]
 

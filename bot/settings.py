@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.embeddings import DEFAULT_EMBEDDINGS
@@ -16,6 +16,41 @@ def _env(name: str):
 
 
 IdList = Annotated[list[int], NoDecode]
+
+
+class Tuning(BaseModel):
+    """Every measured weight and threshold of retrieval and answers, in one place.
+
+    Each field names the part of docs/eval.md where it was measured. The retriever and the
+    extractive generator read them from here, so the library's defaults are these. The
+    refusal thresholds are measured per embedding model (index/embeddings.py) and may be
+    overridden with ARTICLEBOT_MIN_EVIDENCE*.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    # Each comment names the entry of docs/eval.md, "What helped (kept)" unless it says
+    # otherwise, that measured the value.
+    # -- retrieval (bot/retrieval.py) --
+    candidates: int = 30  # session 1, "Chunks re-scored by their best sentence"
+    sentence_weight: float = 0.5  # session 1, "Chunks re-scored by their best sentence"
+    chunk_terms_weight: float = 0.3  # session 1, "Latent-term overlap in the ranking" (c5)
+    sentence_terms_weight: float = 0.15  # session 2, "Latent terms per sentence": ranking (c7)
+    terms_gate: float = 0.05  # session 2, "The terms only where they can change something"
+    names_weight: float = 0.05  # session 3, "Names matched across scripts" (row d)
+    # -- answers (bot/answering.py) --
+    evidence_terms_weight: float = 0.2  # session 2, "Latent terms per sentence": evidence (c6)
+    terms_window: float = 0.1  # session 2, "The terms only where they can change something"
+    sentence_evidence_discount: float = 0.02  # session 1, "A sentence rescues a diluted chunk"
+    # "What did not help": answer-side weights (sentence vs chunk 0.33-0.6, anchors 0-0.2)
+    # moved the first citation by under 0.01.
+    quote_sentence_weight: float = 0.5
+    anchor_weight: float = 0.1
+    quote_terms_weight: float = 0.4  # session 2, "Latent terms per sentence": quotes (c8)
+    quote_margin: float = 0.1  # session 2, quotes (row c8); 0.06 in session 1 (row c4)
+    quote_neighbours: bool = True  # session 1, "Quote the best sentence with its closer
+    max_quote_chars: int = 400  # neighbour" (row c3): the pair fits in 400 characters
+    min_quote_chars: int = 25  # not tuned: shorter sentences (or under four words) are not quotes
 
 
 class Settings(BaseSettings):
@@ -41,7 +76,12 @@ class Settings(BaseSettings):
 
     # Answers
     top_k: int = Field(6, ge=1, le=50, **_env("ARTICLEBOT_TOP_K"))
+    # Longer questions are cut here, with a notice, before any model reads them: a chat
+    # question is a sentence or two, and embedding cost grows with length (a 4,096-character
+    # question took 14 s before this limit).
+    max_question_chars: int = Field(500, ge=50, le=10_000, **_env("ARTICLEBOT_MAX_QUESTION_CHARS"))
     max_quotes: int = Field(3, ge=1, le=10, **_env("ARTICLEBOT_MAX_QUOTES"))
+    tuning: Tuning = Field(default_factory=Tuning)
     # Below these scores the articles "do not seem to answer". Empty means the values measured
     # for the embedding model (index/embeddings.py, docs/eval.md). Scores across languages run
     # lower than within one, hence two thresholds.

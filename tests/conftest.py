@@ -16,6 +16,13 @@ from bot.settings import Settings
 from index.embeddings import load_embeddings
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Tests see articlebot's defaults, never a developer's .env or exported settings: in this
+# process (Settings would read ./.env) and in every process the tests start.
+Settings.model_config["env_file"] = None
+for _name in list(os.environ):
+    if _name.startswith(("ARTICLEBOT_", "TELEGRAM_", "LLM_", "ADMIN_", "ALLOWED_")):
+        del os.environ[_name]
 SAMPLE = REPO / "index" / "corpus" / "russia-pakistan-talks-islamabad.ar.txt"
 
 

@@ -116,3 +116,43 @@ def test_latent_terms_cost_a_model_pass_only_when_they_can_change_the_answer(
     answer = answerer.ask(question)
     assert answer.refused is refused
     assert len(calls) == passes
+
+
+@pytest.mark.parametrize("question", ["", "   ", "😀🙏", "?!...", "؟؟"])
+def test_a_message_without_words_gets_asked_for_a_question_not_quotes(sample_dir, question):
+    result = ask_json(question, sample_dir)
+    assert result["refused"] and result["citations"] == [] and result["retrieved"] == []
+    assert result["answer"] == prompts.text("not_a_question", result["lang"])
+    assert prompts.NOT_A_QUESTION in result["notes"]
+
+
+def test_a_pasted_wall_of_text_is_cut_with_a_notice_and_still_answered(answerer):
+    question = "What did Russia promise on vaccines? " + "and also tell me more " * 300
+    answer = answerer.ask(question)
+    limit = answerer.max_question_chars
+    notice = prompts.text("question_cut", "en", length=str(len(question.strip())), limit=str(limit))
+    assert answer.text.startswith(notice)
+    assert len(answer.question) <= limit
+    assert not answer.refused and "Sputnik V" in answer.citations[0].quote
+
+
+def test_an_answer_survives_json_and_back_unchanged(answerer):
+    import json
+
+    from bot.types import Answer
+
+    answer = answerer.ask("Who did Lavrov meet in Islamabad?")
+    assert answer.hits and answer.citations
+    again = Answer.from_dict(json.loads(json.dumps(answer.to_dict(), ensure_ascii=False)))
+    assert again == answer
+    # The dense similarity, the evidence score and the rank stay three separate fields.
+    assert all(h.similarity != h.score for h in again.hits)
+
+
+def test_a_langchain_document_carries_every_field_of_a_hit(answerer):
+    from bot.retrieval import document_to_hit, hit_to_document
+
+    hits = answerer.retriever.retrieve("What did the two countries agree about Afghanistan?")
+    assert [document_to_hit(hit_to_document(h, retrieval_ms=1.0)) for h in hits] == hits
+    docs = answerer.retriever.invoke("What did the two countries agree about Afghanistan?")
+    assert [document_to_hit(d) for d in docs] == hits
