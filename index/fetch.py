@@ -120,6 +120,7 @@ def fetch(
             try:
                 location = response.headers.get("location")
                 if response.is_redirect and location:
+                    # (httpx has checked the Location already, to offer response.next_request.)
                     current = str(target.join(location))
                     continue
                 if response.status_code >= 400:

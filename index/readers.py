@@ -102,7 +102,8 @@ def _load(source: str, get: Callable[[], Content], limits: Limits) -> list[Loade
 def read_file(path: Path, limits: Limits | None = None) -> list[Article]:
     """Articles from one file, chosen by its suffix."""
     limits = limits or Limits()
-    return read_bytes(*_file(path, limits)[:2], str(path), path.stem, limits)
+    data, suffix, fallback_title = _file(path, limits)
+    return read_bytes(data, suffix, str(path), fallback_title, limits)
 
 
 def read_url(url: str, limits: Limits | None = None) -> list[Article]:

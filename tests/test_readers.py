@@ -85,6 +85,7 @@ def site():
         "/broken": (500, {}, b"oops"),
         "/moved": redirect("/story.txt", 301),
         "/to-file": redirect("file:///etc/passwd"),
+        "/to-nowhere": redirect("http://[zz]/"),
         "/loop": redirect("/loop"),
     }
     server = serve(routes)
@@ -321,8 +322,12 @@ def test_a_redirect_to_a_private_address_is_refused(site):
         outer.shutdown()
 
 
-def test_a_redirect_away_from_http_is_refused(site):
+def test_a_redirect_away_from_http_or_to_no_valid_url_is_refused(site):
     base, _ = site
+    assert only_error(f"{base}/to-nowhere") == (
+        f"{base}/to-nowhere: could not fetch it (RemoteProtocolError: Invalid URL in location "
+        "header: Invalid IPv6 address: '[zz]'.)"
+    )
     assert only_error(f"{base}/to-file") == (
         f"{base}/to-file: refused the redirect to file:/etc/passwd: only http and https URLs "
         "are fetched"
