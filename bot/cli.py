@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -37,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
-        return args.run(args, settings)
+        status = args.run(args, settings)
+        sys.stdout.flush()  # a reader gone away shows here, where it is handled, not at exit
+        return status
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         print(f"articlebot: bad setting: {problems}", file=sys.stderr)
@@ -47,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `articlebot ask ... | head -1`: the reader has what it wanted. Stop quietly, with
+        # stdout pointed at /dev/null so that Python's flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a program stopped by SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,7 @@ def limits(settings: Settings) -> Limits:
         max_chars=settings.max_article_chars,
         max_bytes=settings.max_file_bytes,
         fetch_timeout=settings.fetch_timeout,
+        allow_private_urls=settings.allow_private_urls,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from index.cleaning import clean_text
 from index.language import _ARABIC
 
 from . import prompts
@@ -21,11 +22,16 @@ def use_bidi(setting: str, stream=None) -> bool:
 
 
 def display(text: str, bidi: bool, width: int | None = None) -> str:
-    """``text`` in visual order, line by line, when ``bidi`` is on; stored text is never changed.
+    """``text`` as a terminal gets it: without control characters, escape sequences, bidi
+    overrides or invisible characters (index/cleaning.py), and in visual order, line by line,
+    when ``bidi`` is on. Stored text is never changed.
 
-    Right-to-left lines are wrapped to the terminal's width first: a terminal wrapping an
-    already reordered line would show its end first.
+    Everything printed for a person goes through here: text from articles and models is data,
+    and an escape sequence in it must not reach the terminal, which would obey it. Right-to-left
+    lines are wrapped to the terminal's width first: a terminal wrapping an already reordered
+    line would show its end first.
     """
+    text = clean_text(text)
     if not bidi or not _ARABIC.search(text):
         return text
     import shutil

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     max_article_chars: int = Field(1_000_000, ge=1000, **_env("ARTICLEBOT_MAX_ARTICLE_CHARS"))
     max_file_bytes: int = Field(20 * 1024 * 1024, ge=1024, **_env("ARTICLEBOT_MAX_FILE_BYTES"))
     fetch_timeout: float = Field(20.0, gt=0, **_env("ARTICLEBOT_FETCH_TIMEOUT"))
+    # URLs that resolve to private, loopback, link-local... addresses are refused (SSRF).
+    allow_private_urls: bool = Field(False, **_env("ARTICLEBOT_ALLOW_PRIVATE_URLS"))
 
     # Answers
     top_k: int = Field(6, ge=1, le=50, **_env("ARTICLEBOT_TOP_K"))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
-
+from .cleaning import clean_line, clean_text
+from .fetch import FetchError, fetch
 from .types import Article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -20,7 +21,10 @@ SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".jsonl"}
 
 DEFAULT_MAX_CHARS = 1_000_000
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-USER_AGENT = "articlebot/0.1 (+https://github.com/articlebot)"
+
+# trafilatura warns "discarding data: None" on stderr for a page without article text; the
+# ReadError says so already, in words a person understands.
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 
 class ReadError(ValueError):
@@ -34,15 +38,21 @@ class Limits:
     max_chars: int = DEFAULT_MAX_CHARS
     max_bytes: int = DEFAULT_MAX_BYTES
     fetch_timeout: float = 20.0
+    allow_private_urls: bool = False  # ARTICLEBOT_ALLOW_PRIVATE_URLS; see index/fetch.py
 
 
 @dataclass
 class Loaded:
-    """The outcome of reading one input: articles, or an error for that input."""
+    """The outcome of reading one input: articles, or an error for that input (for a JSONL
+    file, its good lines give one Loaded and each bad line another, with its error)."""
 
     source: str
     articles: list[Article]
     error: str | None = None
+
+
+# What an input gives before it is parsed: its bytes, its suffix and a title to fall back on.
+Content = tuple[bytes, str, str]
 
 
 def is_url(target: str) -> bool:
@@ -54,7 +64,7 @@ def load(targets: list[str], limits: Limits | None = None) -> Iterator[Loaded]:
     limits = limits or Limits()
     for target in targets:
         if is_url(target):
-            yield _guard(target, lambda t=target: read_url(t, limits))
+            yield from _load(target, lambda t=target: _fetched(t, limits), limits)
             continue
         path = Path(target).expanduser()
         if path.is_dir():
@@ -62,25 +72,59 @@ def load(targets: list[str], limits: Limits | None = None) -> Iterator[Loaded]:
             if not files:
                 yield Loaded(str(path), [], f"{path}: no {', '.join(sorted(SUFFIXES))} files")
             for file in files:
-                yield _guard(str(file), lambda f=file: read_file(f, limits))
+                yield from _load(str(file), lambda f=file: _file(f, limits), limits)
         else:
-            yield _guard(str(path), lambda p=path: read_file(p, limits))
+            yield from _load(str(path), lambda p=path: _file(p, limits), limits)
+
+
+def load_bytes(
+    data: bytes, suffix: str, source: str, fallback_title: str, limits: Limits | None = None
+) -> list[Loaded]:
+    """What the content of a file of the given suffix holds (an upload, say), as ``load``
+    gives it: the bad lines of a JSONL file are reported one by one and the good ones kept."""
+    return _load(source, lambda: (data, suffix, fallback_title), limits or Limits())
 
 
 def _wanted(path: Path) -> bool:
     return path.suffix.lower() in SUFFIXES and not path.name.startswith(".")
 
 
-def _guard(source: str, read) -> Loaded:
+def _load(source: str, get: Callable[[], Content], limits: Limits) -> list[Loaded]:
     try:
-        return Loaded(source, read())
+        data, suffix, fallback_title = get()
+        articles, problems = _parse(data, suffix, source, fallback_title, limits)
     except ReadError as exc:
-        return Loaded(source, [], f"{source}: {exc}")
+        return [Loaded(source, [], f"{source}: {exc}")]
+    loads = [Loaded(source, articles)] if articles else []
+    return loads + [Loaded(source, [], f"{source}: {problem}") for problem in problems]
 
 
 def read_file(path: Path, limits: Limits | None = None) -> list[Article]:
     """Articles from one file, chosen by its suffix."""
     limits = limits or Limits()
+    data, suffix, fallback_title = _file(path, limits)
+    return read_bytes(data, suffix, str(path), fallback_title, limits)
+
+
+def read_url(url: str, limits: Limits | None = None) -> list[Article]:
+    """The article at an http(s) URL: HTML pages, PDFs and plain text (see ``index.fetch``)."""
+    limits = limits or Limits()
+    data, suffix, fallback_title = _fetched(url, limits)
+    return read_bytes(data, suffix, url, fallback_title, limits)
+
+
+def read_bytes(
+    data: bytes, suffix: str, source: str, fallback_title: str, limits: Limits | None = None
+) -> list[Article]:
+    """Articles from the content of a file of the given suffix; ReadError if any of it (any
+    line of a JSONL file) cannot be read. ``load_bytes`` keeps the good lines instead."""
+    articles, problems = _parse(data, suffix, source, fallback_title, limits or Limits())
+    if problems:
+        raise ReadError("; ".join(problems))
+    return articles
+
+
+def _file(path: Path, limits: Limits) -> Content:
     if not path.exists():
         raise ReadError("no such file")
     suffix = path.suffix.lower()
@@ -93,66 +137,49 @@ def read_file(path: Path, limits: Limits | None = None) -> list[Article]:
         raise ReadError("the file is empty")
     if size > limits.max_bytes:
         raise ReadError(f"the file is {size:,} bytes; the limit is {limits.max_bytes:,}")
-    return read_bytes(path.read_bytes(), suffix, str(path), path.stem, limits)
+    return path.read_bytes(), suffix, path.stem
 
 
-def read_bytes(
-    data: bytes, suffix: str, source: str, fallback_title: str, limits: Limits | None = None
-) -> list[Article]:
-    """Articles from the content of a file of the given suffix (used for uploads and URLs too)."""
-    limits = limits or Limits()
-    if not data.strip():
-        raise ReadError("the file is empty")
-    if suffix in TEXT_SUFFIXES:
-        articles = [_text_article(_decode(data), source, fallback_title)]
-    elif suffix in HTML_SUFFIXES:
-        articles = [_html_article(_decode(data), source, fallback_title)]
-    elif suffix == ".pdf":
-        articles = [_pdf_article(data, source, fallback_title)]
-    elif suffix == ".jsonl":
-        articles = _jsonl_articles(_decode(data), source)
-    else:
-        raise ReadError(f"unsupported file type {suffix}")
-    for article in articles:
-        _check_text(article.text, limits)
-    return articles
-
-
-def read_url(url: str, limits: Limits | None = None) -> list[Article]:
-    """The article at an http(s) URL: HTML pages, PDFs and plain text."""
-    limits = limits or Limits()
+def _fetched(url: str, limits: Limits) -> Content:
     try:
-        with (
-            httpx.Client(
-                follow_redirects=True,
-                timeout=limits.fetch_timeout,
-                headers={"User-Agent": USER_AGENT},
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code >= 400:
-                raise ReadError(f"the server answered HTTP {response.status_code}")
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > limits.max_bytes:
-                    raise ReadError(f"the page is over the {limits.max_bytes:,}-byte limit")
-                chunks.append(chunk)
-            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    except httpx.HTTPError as exc:
-        raise ReadError(f"could not fetch it ({type(exc).__name__}: {exc or 'no answer'})") from exc
-    data = b"".join(chunks)
-    path_suffix = Path(urlparse(url).path).suffix.lower()
-    if content_type == "application/pdf" or path_suffix == ".pdf":
+        page = fetch(
+            url,
+            max_bytes=limits.max_bytes,
+            timeout=limits.fetch_timeout,
+            allow_private=limits.allow_private_urls,
+        )
+    except FetchError as exc:
+        raise ReadError(str(exc)) from exc
+    path_suffix = Path(urlparse(page.url).path).suffix.lower()
+    if page.content_type == "application/pdf" or path_suffix == ".pdf":
         suffix = ".pdf"
-    elif content_type in ("text/plain", "text/markdown"):
+    elif page.content_type in ("text/plain", "text/markdown"):
         suffix = ".txt"
     elif path_suffix == ".jsonl":
         suffix = ".jsonl"
     else:
         suffix = ".html"
-    fallback = Path(urlparse(url).path).stem or urlparse(url).netloc
-    return read_bytes(data, suffix, url, fallback, limits)
+    return page.data, suffix, Path(urlparse(url).path).stem or urlparse(url).netloc
+
+
+def _parse(
+    data: bytes, suffix: str, source: str, fallback_title: str, limits: Limits
+) -> tuple[list[Article], list[str]]:
+    """The articles in ``data`` and, for JSONL, a problem for each line that gave none."""
+    if not data.strip():
+        raise ReadError("the file is empty")
+    if suffix == ".jsonl":
+        return _jsonl_articles(_decode(data), source, limits)
+    if suffix in TEXT_SUFFIXES:
+        article = _text_article(_decode(data), source, fallback_title)
+    elif suffix in HTML_SUFFIXES:
+        article = _html_article(_decode(data), source, fallback_title)
+    elif suffix == ".pdf":
+        article = _pdf_article(data, source, fallback_title)
+    else:
+        raise ReadError(f"unsupported file type {suffix}")
+    _check_text(article.text, limits)
+    return [article], []
 
 
 def _decode(data: bytes) -> str:
@@ -162,7 +189,8 @@ def _decode(data: bytes) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ReadError(f"not UTF-8 text (bad byte at offset {exc.start})") from exc
-    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    # Terminal escapes (ESC ... BEL) are text that clean_text tidies, not signs of a binary file.
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f\x1b\x07")
     if controls > 0.01 * min(len(text), 8192):
         raise ReadError("this looks like a binary file, not text")
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -179,7 +207,7 @@ def _check_text(text: str, limits: Limits) -> None:
 
 
 def _text_article(text: str, source: str, fallback_title: str) -> Article:
-    text = text.strip()
+    text = clean_text(text).strip()  # before the title is taken from its first line
     first_line = next((line for line in text.split("\n") if line.strip()), "")
     title = re.sub(r"^#+\s*", "", first_line).strip()[:200] or fallback_title
     return _article(text, title, source)
@@ -188,8 +216,12 @@ def _text_article(text: str, source: str, fallback_title: str) -> Article:
 def _html_article(html: str, source: str, fallback_title: str) -> Article:
     import trafilatura
 
+    # Cleaned first: the HTML parser drops an escape character but keeps what follows it.
     extracted = trafilatura.bare_extraction(
-        html, url=source if is_url(source) else None, include_comments=False, with_metadata=True
+        clean_text(html),
+        url=source if is_url(source) else None,
+        include_comments=False,
+        with_metadata=True,
     )
     text = (getattr(extracted, "text", None) or "").strip() if extracted else ""
     if not text:
@@ -219,40 +251,56 @@ def _pdf_article(data: bytes, source: str, fallback_title: str) -> Article:
     return _article(text, title, source, date)
 
 
-def _jsonl_articles(content: str, source: str) -> list[Article]:
-    articles = []
+def _jsonl_articles(content: str, source: str, limits: Limits) -> tuple[list[Article], list[str]]:
+    articles, problems = [], []
     for number, line in enumerate(content.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReadError(f"line {number} is not JSON ({exc.msg})") from exc
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise ReadError(f'line {number} needs a "text" string')
-        text = record["text"].strip()
-        if not text:
-            raise ReadError(f'line {number} has an empty "text"')
-        title = str(record.get("title") or record.get("id") or f"{source} line {number}")
-        line_source = str(record.get("source") or f"{source}#{record.get('id', number)}")
-        article = _article(text, title, line_source, record.get("date"), record.get("lang"))
-        if record.get("id") is not None:
-            article.key = str(record["id"])
+            article = _jsonl_article(line, number, source)
+            _check_text(article.text, limits)
+        except ReadError as exc:
+            problems.append(f"line {number}: {exc}")
+            continue
         articles.append(article)
-    if not articles:
+    if not articles and not problems:
         raise ReadError("no articles in this JSONL file")
-    return articles
+    return articles, problems
+
+
+def _jsonl_article(line: str, number: int, source: str) -> Article:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        where = "the end" if exc.pos >= len(line.rstrip()) else f"character {exc.pos + 1}"
+        raise ReadError(f"not JSON ({exc.msg} at {where})") from exc
+    if not isinstance(record, dict):
+        raise ReadError(f'not a JSON object with a "text" string (a {type(record).__name__})')
+    if not isinstance(record.get("text"), str):
+        raise ReadError('no "text" string')
+    key = record.get("id")
+    title = str(record.get("title") or key or f"{source} line {number}")
+    line_source = str(record.get("source") or f"{source}#{key if key is not None else number}")
+    article = _article(record["text"], title, line_source, record.get("date"), record.get("lang"))
+    if not article.text:
+        raise ReadError('the "text" is empty')
+    if key is not None:
+        article.key = clean_line(str(key))
+    return article
 
 
 def _article(
     text: str, title: str, source: str, date: str | None = None, lang: str | None = None
 ) -> Article:
+    """An Article with every field cleaned (index/cleaning.py): nothing from an input reaches
+    the index with terminal escapes, bidi overrides or invisible characters."""
     from .language import detect_language
 
+    text = clean_text(text).strip()
     return Article(
         text=text,
-        title=" ".join(title.split()),
-        source=source,
-        date=str(date) if date else None,
-        lang=lang or detect_language(text),
+        title=clean_line(title),
+        source=clean_line(source),
+        date=clean_line(str(date)) or None if date else None,
+        lang=(clean_line(str(lang)) if lang else "") or detect_language(text),
     )

@@ -1,8 +1,12 @@
-"""Adding articles from files, folders and URLs; bad input is refused and changes nothing."""
+"""Adding articles from files, folders and URLs with the `articlebot` command; bad input is
+reported and changes nothing. Each reader's errors are tested in-process in test_readers.py."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -138,7 +142,14 @@ def test_add_markdown_jsonl_and_folder_then_list_and_remove(tmp_path, data_dir):
 
 
 def test_add_html_and_pdf_from_urls(site, data_dir):
-    result = run_cli("index", "add", f"{site}/solar.html", f"{site}/report.pdf", data_dir=data_dir)
+    result = run_cli(
+        "index",
+        "add",
+        f"{site}/solar.html",
+        f"{site}/report.pdf",
+        data_dir=data_dir,
+        env={"ARTICLEBOT_ALLOW_PRIVATE_URLS": "true"},  # the test site is on 127.0.0.1
+    )
     assert result.returncode == 0, result.stderr
     articles = {a["source"]: a for a in listing(data_dir)}
     html = articles[f"{site}/solar.html"]
@@ -152,62 +163,98 @@ def test_add_html_and_pdf_from_urls(site, data_dir):
     assert "tracking" not in passages and "color: red" not in passages
 
 
-BAD_INPUTS = {
-    "empty.txt": (b"", "the file is empty"),
-    "blank.md": (b"\n\n   \n", "the file is empty"),
-    "binary.txt": (bytes(range(256)) * 40, "binary file"),
-    "broken.pdf": (b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ngarbage" * 20, "not a readable PDF"),
-    "script.html": (
-        b"<html><head><script>alert('x')</script></head>"
-        b"<body><script>var a=1;</script></body></html>",
-        "no article text found",
-    ),
-    "huge.txt": (("Lorem ipsum dolor sit amet. " * 380_000).encode(), "the limit is 1,000,000"),
-    "latin1.txt": ("Café au lait à Paris.".encode("latin-1"), "not UTF-8 text"),
-}
-
-
-@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
-def test_bad_file_is_refused_with_a_clear_error_and_the_index_unchanged(tmp_path, data_dir, name):
-    content, message = BAD_INPUTS[name]
-    path = tmp_path / name
-    path.write_bytes(content)
-    before = state(data_dir)
-    result = run_cli("index", "add", str(path), data_dir=data_dir)
-    assert result.returncode == 1
-    assert f"error   {path}: " in result.stderr and message in result.stderr, result.stderr
-    assert "0 added" in result.stdout
-    assert state(data_dir) == before
-
-
-def test_unreachable_url_and_missing_file_are_refused_and_the_good_file_still_added(
-    tmp_path, data_dir
-):
-    import socket
-
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_a_mix_of_good_and_bad_inputs_is_reported_one_line_each(site, tmp_path, data_dir):
+    """What each input is told is tested in-process (tests/test_readers.py); here, the
+    command's report and exit status, and that only the good inputs reach the index."""
     good = tmp_path / "good.txt"
     good.write_text("Solar plant\n\n" + SOLAR_TEXT, encoding="utf-8")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "script.html").write_bytes(b"<html><body><script>var a=1;</script></body></html>")
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(
+        json.dumps({"id": "r1", "title": "Rain in Lagos", "text": "Heavy rain flooded Lagos."})
+        + '\n{"id": "r2", "text": "cut short"\n'
+        + json.dumps({"id": "r3", "title": "no text"}),
+        encoding="utf-8",
+    )
     before = state(data_dir)
     result = run_cli(
         "index",
         "add",
-        f"http://127.0.0.1:{port}/story.html",
-        str(tmp_path / "nope.txt"),
         str(good),
+        str(tmp_path / "empty.txt"),
+        str(tmp_path / "script.html"),
+        str(feed),
+        str(tmp_path / "nope.txt"),
+        f"{site}/missing.html",
         data_dir=data_dir,
+        env={"ARTICLEBOT_ALLOW_PRIVATE_URLS": "true"},
     )
     assert result.returncode == 1
-    assert f"http://127.0.0.1:{port}/story.html: could not fetch it (ConnectError" in result.stderr
-    assert "nope.txt: no such file" in result.stderr
-    assert "1 added" in result.stdout and "2 failed" in result.stdout
-    assert len(listing(data_dir)) == len(before["articles"]) + 1
+    assert result.stderr.splitlines() == [
+        f"error   {tmp_path / 'empty.txt'}: the file is empty",
+        f"error   {tmp_path / 'script.html'}: no article text found in this HTML page",
+        f"error   {feed}: line 2: not JSON (Expecting ',' delimiter at the end)",
+        f'error   {feed}: line 3: no "text" string',
+        f"error   {tmp_path / 'nope.txt'}: no such file",
+        f"error   {site}/missing.html: the server answered HTTP 404",
+    ]  # nothing else: no "discarding data" from trafilatura, no progress bar when piped
+    assert "2 added" in result.stdout and "6 failed" in result.stdout
+    titles = sorted(a["title"] for a in listing(data_dir))
+    assert titles == sorted(
+        [a["title"] for a in before["articles"]] + ["Solar plant", "Rain in Lagos"]
+    )
 
 
-def test_http_error_page_is_refused(site, data_dir):
+def test_urls_on_this_machine_are_refused_unless_allowed(site, data_dir):
     before = state(data_dir)
-    result = run_cli("index", "add", f"{site}/missing.html", data_dir=data_dir)
-    assert result.returncode == 1 and "the server answered HTTP 404" in result.stderr
+    result = run_cli("index", "add", f"{site}/solar.html", data_dir=data_dir)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error   {site}/solar.html: refused: 127.0.0.1 is a loopback address; "
+        "set ARTICLEBOT_ALLOW_PRIVATE_URLS=true to allow private addresses"
+    )
     assert state(data_dir) == before
+
+
+HOSTILE_ARTICLE = (
+    "# \x1b]0;owned\x07Bridge\u202e repairs\u202c \x1b[31mdone\x1b[0m\n\n"
+    "The\u200b bridge over the river\u200b was closed for \x1b[2Jrepairs that took "
+    "\u2066eleven weeks\u2069, the city said.\x1b[8m Traffic returned on Monday."
+)
+TERMINAL_CONTROLS = "\x1b\x07\u202e\u202c\u2066\u2069\u200b"
+
+
+def test_escape_sequences_and_invisible_characters_never_reach_the_index_or_the_terminal(
+    tmp_path, data_dir
+):
+    article = tmp_path / "bridge.md"
+    article.write_text(HOSTILE_ARTICLE, encoding="utf-8")
+    added = run_cli("index", "add", str(article), data_dir=data_dir)
+    assert added.returncode == 0, added.stderr
+    stored = next(a for a in listing(data_dir) if a["source"] == str(article))
+    assert stored["title"] == "Bridge repairs done"
+    assert not any(c in stored["title"] + stored["source"] for c in TERMINAL_CONTROLS)
+    listed = run_cli("index", "list", data_dir=data_dir, env={"ARTICLEBOT_BIDI": "off"})
+    assert "Bridge repairs done" in listed.stdout
+    assert not any(c in listed.stdout for c in TERMINAL_CONTROLS)
+    asked = run_cli("ask", "How long did the bridge repairs take?", data_dir=data_dir)
+    assert "bridge over the river was closed for repairs that took eleven weeks" in asked.stdout
+    assert "Bridge repairs done" in asked.stdout  # the source's title
+    assert not any(c in asked.stdout for c in TERMINAL_CONTROLS)
+
+
+def test_output_into_a_closed_pipe_ends_quietly(data_dir):
+    """`articlebot index list | head -0`: no BrokenPipeError traceback."""
+    full_env = {**os.environ, "ARTICLEBOT_DATA_DIR": str(data_dir)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "index", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full_env,
+        cwd=data_dir.parent,
+    )
+    process.stdout.close()  # the reader is gone before anything is written
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141
+    assert stderr == ""
