@@ -14,6 +14,7 @@ from index.embeddings import EmbeddingError
 from index.store import StoreError
 
 from .llm import LLMUnavailable
+from .redaction import hide_secrets
 from .settings import Settings
 
 # Subcommands register here: name -> (add_arguments, run). Keeps this module thin.
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+        hide_secrets(settings)
         return args.run(args, settings)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

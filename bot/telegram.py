@@ -392,33 +392,14 @@ def build_application(settings: Settings, desk: Desk, threads: DeskThreads) -> A
     return application
 
 
-class _HideSecrets(logging.Filter):
-    """Keep the bot token and the webhook secret out of every log line."""
+def _quiet_logs() -> None:
+    """Log what the bot does (INFO) even without -v, but not httpx's line a request.
 
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        for secret in self.secrets:
-            message = message.replace(secret, "<secret>")
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(secret, "<secret>")
-        record.msg, record.args = message, ()
-        return True
-
-
-def _quiet_logs(settings: Settings) -> None:
-    secrets = [settings.telegram_bot_token.get_secret_value()]
-    if settings.telegram_webhook_secret:
-        secrets.append(settings.telegram_webhook_secret.get_secret_value())
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_HideSecrets(secrets))
+    Secrets are redacted from every log line and from stderr (bot/redaction.py, set up by
+    the command line).
+    """
     if logging.getLogger().level > logging.INFO:
-        logging.getLogger(__name__).setLevel(logging.INFO)
+        logging.getLogger("bot").setLevel(logging.INFO)  # the desk's, the ledger's, ours
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -446,7 +427,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    _quiet_logs(settings)
+    _quiet_logs()
     store = open_store(settings)
     chats = ChatHistory(settings.telegram_chats_db or Path(settings.data_dir) / "chats.sqlite")
     quota = QuestionQuota(settings.telegram_questions_per_minute)
