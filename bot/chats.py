@@ -30,12 +30,16 @@ CREATE INDEX IF NOT EXISTS turns_chat ON turns(chat_id, id);
 KEEP_TURNS = 50  # per chat; older turns are dropped
 
 
+MEMORY = ":memory:"  # a history that lasts as long as the process (the REPL's)
+
+
 class ChatHistory:
     """The turns of every chat: question, answer text and the full Answer as JSON."""
 
-    def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: str | Path = MEMORY) -> None:
+        if str(path) != MEMORY:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()

@@ -16,6 +16,7 @@ from index.embeddings import EmbeddingError
 from index.store import StoreError
 
 from .llm import LLMUnavailable
+from .redaction import hide_secrets
 from .settings import Settings
 
 # Subcommands register here: name -> (add_arguments, run). Keeps this module thin.
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+        hide_secrets(settings)
         status = args.run(args, settings)
         sys.stdout.flush()  # a reader gone away shows here, where it is handled, not at exit
         return status

@@ -5,33 +5,34 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.ingest import ingest
-
 from .answering import Answerer
-from .core import build_answerer, limits, open_store
+from .chats import ChatHistory
+from .core import build_answerer, open_store
+from .desk import Desk
 from .render import answer_text, display, sources_text, use_bidi
 from .settings import Settings
-from .types import Answer
 
 HELP = """Type a question in any language and press Enter. Commands:
   /help          this help
   /sources       the full passages behind the last answer
   /articles      the indexed articles
   /add PATH|URL  index a file, folder or URL
+  /remove ID     remove an article (an id or a unique prefix of one)
   /reset         forget this conversation
   /quit          leave (or Ctrl-D)"""
 
+# The REPL's one conversation in the desk's chat history. The history is in memory: each
+# run of the REPL starts a new conversation, as a terminal session does.
+CHAT = 0
 
-@dataclass
+
 class Session:
-    """One REPL conversation: its answers so far."""
+    """One REPL conversation at the question desk, its history in memory."""
 
-    answerer: Answerer
-    settings: Settings
-    history: list[Answer] = field(default_factory=list)
+    def __init__(self, answerer: Answerer, settings: Settings) -> None:
+        self.desk = Desk(settings, answerer.store, answerer, ChatHistory())
 
     def handle(self, line: str, write: Callable[[str], None] | None = None) -> str | None:
         """The reply to one input line; None means quit.
@@ -46,45 +47,43 @@ class Session:
         if not line.startswith("/"):
             return self.ask(line, write)
         command, _, argument = line.partition(" ")
-        command = command.lower()
+        command, argument = command.lower(), argument.strip()
         if command in ("/quit", "/exit", "/q"):
             return None
         if command == "/help":
             return HELP
         if command == "/sources":
-            return sources_text(self.history[-1] if self.history else None)
+            return sources_text(self.desk.answer(CHAT))
         if command == "/articles":
             return self.articles()
         if command == "/add":
-            return self.add(argument.strip())
+            return self.add(argument)
+        if command == "/remove":
+            return self.remove(argument)
         if command == "/reset":
-            self.history.clear()
+            self.desk.forget(CHAT)
             return "Conversation cleared."
         return f"Unknown command {command}. /help lists the commands."
 
     def ask(self, question: str, write: Callable[[str], None] | None = None) -> str:
         """Answer ``question`` as a follow-up of this conversation."""
-        turns = [(a.question, a.text) for a in self.history]
-        streamed = ""
-        answer = None
-        for piece in self.answerer.stream(question, turns):
-            if isinstance(piece, Answer):
-                answer = piece
-            elif write is not None:
-                write(piece)
-                streamed += piece
-        assert answer is not None
-        self.history.append(answer)
+        streamed: list[str] = []
+
+        def on_text(piece: str) -> None:
+            streamed.append(piece)
+            write(piece)
+
+        answer, _ = self.desk.ask(CHAT, question, on_text if write is not None else None)
         full = answer_text(answer)
         if not streamed:
             return full
-        if streamed.strip() == answer.text:
+        if "".join(streamed).strip() == answer.text:
             return full[len(answer.text) :]  # the sources
         # Citations were removed, or the model's text was replaced by quotes.
         return "\n\n" + full
 
     def articles(self) -> str:
-        articles = self.answerer.store.articles()
+        articles = self.desk.articles()
         if not articles:
             return "No articles are indexed yet. /add PATH adds some."
         return "\n".join(f"{a.id[:8]}  [{a.lang}] {a.title}" for a in articles)
@@ -92,11 +91,19 @@ class Session:
     def add(self, target: str) -> str:
         if not target:
             return "Usage: /add PATH or /add URL"
-        report = ingest(self.answerer.store, [target], limits(self.settings))
+        report = self.desk.add(target)
         lines = [f"added {a.id[:8]} {a.title}" for a in report.added]
         lines += [f"already indexed: {a.title}" for a in report.skipped]
         lines += [f"error: {e}" for e in report.errors]
         return "\n".join(lines) or "nothing to add"
+
+    def remove(self, article_id: str) -> str:
+        if not article_id:
+            return "Usage: /remove ID (the id shown by /articles)"
+        article = self.desk.remove(article_id)
+        if article is None:
+            return f"There is no article with id {article_id}."
+        return f"removed {article.id[:8]} {article.title}; {self.desk.count()} articles are left"
 
 
 def run_repl(settings: Settings) -> int:
@@ -106,21 +113,25 @@ def run_repl(settings: Settings) -> int:
     if interactive:
         _start_readline(history_file)
     session = Session(build_answerer(settings, open_store(settings)), settings)
+    desk = session.desk
     bidi = use_bidi(settings.bidi)
     if interactive:
-        print(f"articlebot: {len(session.answerer.store)} articles indexed. /help for commands.")
-    while True:
-        try:
-            line = input("? " if interactive else "")
-        except EOFError:
-            break
-        # Tokens print as they come; right-to-left text is reordered only whole, so not then.
-        reply = session.handle(line, write=None if bidi else _write)
-        if reply is None:
-            break
-        if reply:
-            print(display(reply, bidi), flush=True)
-            print(flush=True)
+        print(f"articlebot: {desk.count()} articles indexed. /help for commands.")
+    try:
+        while True:
+            try:
+                line = input("? " if interactive else "")
+            except EOFError:
+                break
+            # Tokens print as they come; right-to-left text is reordered only whole, so not then.
+            reply = session.handle(line, write=None if bidi else _write)
+            if reply is None:
+                break
+            if reply:
+                print(display(reply, bidi), flush=True)
+                print(flush=True)
+    finally:
+        desk.close()
     if interactive:
         _save_readline(history_file)
     return 0

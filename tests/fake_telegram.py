@@ -33,6 +33,11 @@ _HTML_TOKEN = re.compile(r"<(/?)([^\s>/]*)([^>]*)>|&(#\d+|#x[0-9a-fA-F]+|lt|gt|a
 _LIMITED = {"sendMessage", "editMessageText"}
 
 
+# An error's description: a text, or made from the request's path and parameters (to echo
+# them, as some servers do).
+Description = str | Callable[[str, dict], str]
+
+
 class ApiError(Exception):
     def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
@@ -101,7 +106,7 @@ class FakeTelegram:
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
         self.commands: dict[str | None, list[dict]] = {}
         self.webhook: dict | None = None
-        self.failures: list[tuple[str, int, str, int | None]] = []
+        self.failures: list[tuple[str, int, Description, int | None]] = []
         self._last_message_at: dict[int, float] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -212,9 +217,13 @@ class FakeTelegram:
         )
 
     def fail_next(
-        self, method: str, code: int, description: str, retry_after: int | None = None
+        self, method: str, code: int, description: Description, retry_after: int | None = None
     ) -> None:
-        """Make the next call of ``method`` fail with this error."""
+        """Make the next call of ``method`` fail with this error.
+
+        A callable ``description`` gets the request's path (with the token in it) and its
+        parameters, so the error can echo them.
+        """
         with self.lock:
             self.failures.append((method, code, description, retry_after))
 
@@ -259,13 +268,15 @@ class FakeTelegram:
     def _bot_user(self) -> dict:
         return {"id": BOT_ID, "is_bot": True, "first_name": "Articles", "username": BOT_USERNAME}
 
-    def call(self, method: str, params: dict) -> Any:
+    def call(self, method: str, params: dict, path: str = "") -> Any:
         """Run one Bot API method; returns its result or raises ApiError."""
         with self.lock:
             self.calls.append((method, params))
             for n, (name, code, description, retry_after) in enumerate(self.failures):
                 if name == method:
                     del self.failures[n]
+                    if callable(description):
+                        description = description(path, params)
                     raise ApiError(code, description, retry_after)
         if method == "getUpdates":
             return self._get_updates(params)
@@ -440,7 +451,7 @@ class FakeTelegram:
                     return
                 try:
                     params = _parse(body, self.headers.get("Content-Type", ""))
-                    result = fake.call(path[len(prefix) :], params)
+                    result = fake.call(path[len(prefix) :], params, self.path)
                 except ApiError as exc:
                     with fake.lock:
                         fake.rejected.append((path[len(prefix) :], exc.code, exc.description))

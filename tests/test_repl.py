@@ -48,6 +48,16 @@ def test_repl_add_indexes_a_file_and_answers_from_it(tmp_path, data_dir):
     assert "took fourteen months" in result.stdout
     assert "error: " in result.stdout and "missing.txt: no such file" in result.stdout
 
+    # The next session finds the article indexed, and removes it.
+    article_id = result.stdout.split("added ", 1)[1].split()[0]
+    lines = f"/articles\n/remove {article_id}\n/articles\n/remove {article_id}\n"
+    out = run_cli("repl", data_dir=data_dir, stdin=lines, env={"ARTICLEBOT_BIDI": "off"}).stdout
+    listed, removed, after, again = out.strip().split("\n\n")
+    assert f"{article_id}  [en] Bridge reopens in Mostar" in listed
+    assert removed == f"removed {article_id} Bridge reopens in Mostar; 1 articles are left"
+    assert "Mostar" not in after and "d9e8e8c0  [ar]" in after
+    assert again == f"There is no article with id {article_id}."
+
 
 def test_arabic_is_printed_in_visual_order_when_bidi_is_on(sample_dir):
     title_word = "أفغانستان"

@@ -1,0 +1,167 @@
+"""The question desk: what the REPL and the Telegram bot do, whatever the front end.
+
+A desk answers questions in the context of a chat (its history of follow-ups, kept in
+``ChatHistory``), shows the answers again (/sources), forgets a chat (/reset), lists,
+adds and removes articles, and holds each user's question quota. Its calls block (embedding,
+search, generation, indexing): the REPL calls them directly, the Telegram front end runs
+them in its thread pools, off the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from index.ingest import IngestReport, add_loaded, ingest
+from index.readers import Loaded, ReadError, read_bytes
+from index.store import ArticleInfo, ArticleStore, ProgressFn, StoreError
+from index.types import Article
+
+from .answering import Answerer, drain
+from .chats import ChatHistory
+from .core import limits
+from .settings import Settings
+from .types import Answer
+
+logger = logging.getLogger(__name__)
+
+
+class QuestionQuota:
+    """At most ``per_minute`` questions from one user in any 60 seconds."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._asked: dict[int, deque[float]] = {}
+
+    def take(self, user_id: int, now: float | None = None) -> float:
+        """0 if the user may ask now (and counts the question); else seconds to wait."""
+        now = time.monotonic() if now is None else now
+        asked = self._asked.setdefault(user_id, deque())
+        while asked and asked[0] <= now - 60:
+            asked.popleft()
+        if len(asked) >= self.per_minute:
+            return asked[0] + 60 - now
+        asked.append(now)
+        return 0.0
+
+
+class Access:
+    """Who may use the bot and who may change its articles (Telegram user and chat ids)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.admins = set(settings.admin_user_ids)
+        self.users = set(settings.allowed_user_ids)
+        self.chats = set(settings.allowed_chat_ids)
+        self._refused: set[int] = set()
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admins
+
+    def is_allowed(self, user_id: int, chat_id: int | None) -> bool:
+        """Admins always; otherwise a listed user or a listed chat; no lists means everyone."""
+        if self.is_admin(user_id) or not (self.users or self.chats):
+            return True
+        return user_id in self.users or chat_id in self.chats
+
+    def first_refusal(self, user_id: int) -> bool:
+        """True the first time a user is turned away, so they hear it once."""
+        if user_id in self._refused:
+            return False
+        self._refused.add(user_id)
+        return True
+
+
+class Desk:
+    """Answer, remember, list, add and remove articles: every front end's domain side.
+
+    ``quota`` limits questions per user (None: no limit, as for the one local REPL user).
+    Safe to call from several threads: the store and the chat history lock themselves.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ArticleStore,
+        answerer: Answerer,
+        chats: ChatHistory,
+        quota: QuestionQuota | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.answerer = answerer
+        self.chats = chats
+        self.quota = quota
+        self.limits = limits(settings)
+
+    def wait_before_asking(self, user_id: int) -> float:
+        """0 if the user may ask now (the question is counted); else seconds to wait."""
+        return 0.0 if self.quota is None else self.quota.take(user_id)
+
+    def ask(
+        self, chat_id: int, question: str, on_text: Callable[[str], None] | None = None
+    ) -> tuple[Answer, int]:
+        """The answer to a question in a chat's context, stored as the chat's latest turn.
+
+        Returns the answer and its turn id (for /sources of that very answer). ``on_text``
+        gets each piece of a language model's text as it is written (an extractive answer
+        comes whole, with no pieces).
+        """
+        history = self.chats.history(chat_id, self.settings.telegram_history_turns)
+        answer = drain(self.answerer.stream(question, history), on_text)
+        turn = self.chats.record(chat_id, answer)
+        logger.info(
+            "chat %s: %s by %s in %.0f ms (first text at %s ms)",
+            chat_id,
+            "refused" if answer.refused else f"{len(answer.citations)} citations",
+            answer.mode,
+            answer.timings.get("total", 0.0),
+            f"{answer.timings['first_token']:.0f}" if "first_token" in answer.timings else "-",
+        )
+        return answer, turn
+
+    def answer(self, chat_id: int, turn_id: int | None = None) -> Answer | None:
+        """A stored answer of the chat (its latest if ``turn_id`` is None)."""
+        return self.chats.answer(chat_id, turn_id)
+
+    def forget(self, chat_id: int) -> None:
+        """Forget the chat's questions and answers."""
+        self.chats.forget(chat_id)
+
+    def articles(self) -> list[ArticleInfo]:
+        """Every indexed article, oldest first."""
+        return self.store.articles()
+
+    def count(self) -> int:
+        """How many articles are indexed."""
+        return len(self.store)
+
+    def add(self, target: str, progress: ProgressFn | None = None) -> IngestReport:
+        """Index a file, a folder or an http(s) URL; what failed is in the report's errors."""
+        return ingest(self.store, [target], self.limits, progress)
+
+    def add_upload(
+        self, data: bytes, name: str, progress: ProgressFn | None = None
+    ) -> IngestReport:
+        """Index the content of an uploaded file named ``name``."""
+        path, source = Path(name), f"telegram:{name}"
+        try:
+            articles = read_bytes(data, path.suffix.lower(), source, path.stem, self.limits)
+            loaded = Loaded(source, articles)
+        except ReadError as exc:  # the reply names the file already
+            loaded = Loaded(source, [], str(exc))
+        return add_loaded(self.store, [loaded], progress)
+
+    def remove(self, article_id: str) -> Article | None:
+        """Remove an article by id or unique id prefix; None if there is no such article."""
+        try:
+            return self.store.remove(article_id)
+        except StoreError:
+            return None
+
+    def close(self) -> None:
+        """Close the chat history and the store (after every call has returned)."""
+        self.chats.close()
+        self.store.close()

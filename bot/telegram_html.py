@@ -1,0 +1,168 @@
+"""Rendering for Telegram: answers, sources and lists as Telegram HTML, cut into messages.
+
+Pure functions of their inputs: every piece of article or user text is escaped, links are
+made only for http(s) sources, and ``split_html`` cuts a long text into messages that each
+parse on their own and fit Telegram's limit (counted in UTF-16 code units, as Telegram does).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from index.ingest import IngestReport
+from index.readers import is_url
+from index.store import ArticleInfo
+
+from . import prompts
+from .render import sources_text
+from .types import Answer
+
+MESSAGE_LIMIT = 4096  # Telegram's limit on a message's text, after entity parsing
+DRAFT_LIMIT = 4000  # characters of an answer shown while it is written; the final one is split
+
+_TOKEN = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);|.", re.DOTALL)
+_SENTENCE_END = set(".!?؟۔…")
+# Where a message may be cut, best first.
+_PARAGRAPH, _LINE, _SENTENCE, _WORD = range(4)
+
+
+def utf16_len(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units (an emoji outside the BMP is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def prompt_html(key: str, lang: str, **values: str) -> str:
+    """A fixed text of prompts.py in a language, its values filled in, escaped for HTML."""
+    return html.escape(prompts.text(key, lang, **values))
+
+
+def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Cut Telegram HTML into messages of at most ``limit`` visible characters.
+
+    Cuts at a paragraph break if one falls in the second half of a message, else at a
+    line break, a sentence end or a space; tags open at a cut are closed at the end of
+    one message and reopened at the start of the next, so every message parses.
+    """
+    tokens: list[tuple[str, int, tuple[str, str] | None]] = []  # raw, visible, tag
+    for m in _TOKEN.finditer(text):
+        if m.group(2):
+            tokens.append((m.group(0), 0, ("/" if m.group(1) else "", m.group(2).lower())))
+        else:
+            tokens.append((m.group(0), utf16_len(html.unescape(m.group(0))), None))
+
+    parts: list[str] = []
+    stack: list[tuple[str, str]] = []  # (name, opening tag) open where the part starts
+    start = 0
+    while start < len(tokens):
+        opened, open_stack = list(stack), list(stack)
+        visible, end = 0, start
+        cuts: dict[int, tuple[int, int, list[tuple[str, str]]]] = {}  # kind -> (end, vis, stack)
+        while end < len(tokens) and visible + tokens[end][1] <= limit:
+            raw, width, tag = tokens[end]
+            visible += width
+            if tag and tag[0] == "/":
+                for k in range(len(open_stack) - 1, -1, -1):
+                    if open_stack[k][0] == tag[1]:
+                        del open_stack[k]
+                        break
+            elif tag:
+                open_stack.append((tag[1], raw))
+            end += 1
+            following = tokens[end][0] if end < len(tokens) else ""
+            kind = None
+            if raw == "\n" and end >= 2 and tokens[end - 2][0] == "\n":
+                kind = _PARAGRAPH
+            elif raw == "\n":
+                kind = _LINE
+            elif raw in _SENTENCE_END and following.isspace():
+                kind = _SENTENCE
+            elif raw.isspace():
+                kind = _WORD
+            if kind is not None:
+                cuts[kind] = (end, visible, list(open_stack))
+        if end == len(tokens):
+            cut = (end, visible, open_stack)
+        else:
+            usable = [cuts[k] for k in sorted(cuts) if cuts[k][1] >= limit // 2]
+            fallback = [cuts[k] for k in sorted(cuts, reverse=True)]
+            cut = (usable or fallback or [(max(end, start + 1), visible, open_stack)])[0]
+        end, _, closing = cut
+        body = "".join(raw for raw, _, _ in tokens[start:end])
+        part = "".join(t for _, t in opened) + body + "".join(f"</{n}>" for n, _ in closing[::-1])
+        if html.unescape(re.sub(r"<[^>]*>", "", part)).strip():
+            parts.append(part.strip())
+        stack, start = closing, end
+    return parts
+
+
+def source_html(title: str, source: str) -> str:
+    """An article's title, linked to its source if that is an http(s) URL.
+
+    A local path says nothing to a chat user and need not be shown to one: only its file
+    name follows the title.
+    """
+    if is_url(source):
+        return f'<a href="{html.escape(source, quote=True)}">{html.escape(title)}</a>'
+    name = source.removeprefix("telegram:")
+    return f"{html.escape(title)} — {html.escape(Path(name).name)}"
+
+
+def answer_html(answer: Answer) -> str:
+    """An Answer as Telegram HTML: the quoted answer, then its numbered sources."""
+    lines = [html.escape(answer.text)]
+    if answer.citations:
+        lines += ["", f"<b>{prompt_html('sources', answer.lang)}:</b>"]
+        by_article: dict[str, list] = {}
+        for c in answer.citations:
+            by_article.setdefault(c.article_id, []).append(c)
+        for group in by_article.values():
+            c = group[0]
+            numbers = "".join(f"[{g.number}]" for g in group)
+            lines.append(
+                f"{numbers} {source_html(c.title, c.source)} (id <code>{c.article_id[:8]}</code>)"
+            )
+    return "\n".join(lines)
+
+
+def sources_html(answer: Answer | None, lang: str) -> str:
+    """The full passages behind an answer, escaped; a hint if there is no answer yet."""
+    if answer is None:
+        return prompt_html("no_sources", lang)
+    return html.escape(sources_text(answer))
+
+
+def articles_html(articles: list[ArticleInfo], lang: str) -> str:
+    """The indexed articles, one a line: id, language and linked title."""
+    if not articles:
+        return prompt_html("tg_no_articles", lang)
+    lines = [prompt_html("tg_articles", lang, count=str(len(articles)))]
+    for a in articles:
+        lines.append(
+            f"• <code>{a.id[:8]}</code> [{html.escape(a.lang)}] {source_html(a.title, a.source)}"
+        )
+    return "\n".join(lines)
+
+
+def report_html(report: IngestReport, name: str, count: int, lang: str) -> str:
+    """What indexing ``name`` did: articles added or already there, and errors."""
+    chunks, total = str(report.chunks), str(count)
+    lines = [
+        prompt_html("tg_added", lang, title=a.title, id=a.id[:8], chunks=chunks, count=total)
+        for a in report.added
+    ]
+    lines += [prompt_html("tg_already", lang, title=a.title, id=a.id[:8]) for a in report.skipped]
+    lines += [prompt_html("tg_add_failed", lang, name=name, error=e) for e in report.errors]
+    return "\n".join(lines) or prompt_html(
+        "tg_add_failed", lang, name=name, error="nothing to index"
+    )
+
+
+def draft_html(text: str) -> str:
+    """A model's text so far as Telegram HTML, cut to fit one message."""
+    text = text.strip()
+    if utf16_len(text) > DRAFT_LIMIT:
+        cut = text.encode("utf-16-le")[: 2 * DRAFT_LIMIT].decode("utf-16-le", errors="ignore")
+        text = cut.rstrip() + " …"
+    return html.escape(text)
