@@ -15,6 +15,7 @@ the model.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
@@ -100,13 +101,22 @@ def _llamacpp(settings: Settings) -> BaseChatModel:
     )
 
 
-def _openai(settings: Settings) -> BaseChatModel:
+def _served_model(settings: Settings, module: str, name: str, model_hint: str) -> type:
+    """The LangChain class ``name`` from ``module`` for a served model, once LLM_MODEL is set."""
+    backend = settings.llm_backend
     try:
-        from langchain_openai import ChatOpenAI
+        model_class = getattr(importlib.import_module(module), name)
     except ImportError as exc:
-        raise LLMUnavailable('LLM_BACKEND=openai needs: pip install -e ".[llm]"') from exc
+        raise LLMUnavailable(f'LLM_BACKEND={backend} needs: pip install -e ".[llm]"') from exc
     if not settings.llm_model:
-        raise LLMUnavailable("LLM_BACKEND=openai needs LLM_MODEL (the server's model name)")
+        raise LLMUnavailable(f"LLM_BACKEND={backend} needs LLM_MODEL ({model_hint})")
+    return model_class
+
+
+def _openai(settings: Settings) -> BaseChatModel:
+    ChatOpenAI = _served_model(
+        settings, "langchain_openai", "ChatOpenAI", "the server's model name"
+    )
     api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     return ChatOpenAI(
         model=settings.llm_model,
@@ -124,12 +134,7 @@ def _openai(settings: Settings) -> BaseChatModel:
 
 
 def _ollama(settings: Settings) -> BaseChatModel:
-    try:
-        from langchain_ollama import ChatOllama
-    except ImportError as exc:
-        raise LLMUnavailable('LLM_BACKEND=ollama needs: pip install -e ".[llm]"') from exc
-    if not settings.llm_model:
-        raise LLMUnavailable("LLM_BACKEND=ollama needs LLM_MODEL (e.g. qwen2.5:1.5b)")
+    ChatOllama = _served_model(settings, "langchain_ollama", "ChatOllama", "e.g. qwen2.5:1.5b")
     return ChatOllama(
         model=settings.llm_model,
         base_url=settings.llm_base_url or "http://127.0.0.1:11434",
