@@ -4,7 +4,6 @@ model, against a fake Bot API server on 127.0.0.1. Assertions are on what users 
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 from pathlib import Path
 
@@ -13,7 +12,15 @@ import pytest
 from bot import prompts
 
 from .fake_telegram import BOT_USERNAME, FakeTelegram
-from .telegram_harness import FACTS, GLACIER_QUESTION, TOKEN, BotProcess, add_test_articles
+from .telegram_harness import (
+    FACTS,
+    GLACIER_QUESTION,
+    TOKEN,
+    BotProcess,
+    add_test_articles,
+    free_port,
+    listening,
+)
 
 ADMIN = 1
 STRANGER = 666  # on no allow list
@@ -267,22 +274,11 @@ def test_the_fake_rejects_what_telegram_rejects(fake):
 # ---- other processes: webhook, shutdown, restart ------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_webhook_mode_accepts_the_right_secret_and_rejects_a_wrong_one(prepared_dir, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(prepared_dir, data_dir)
     fake = FakeTelegram(TOKEN).start()
-    port = _free_port()
+    port = free_port()
     bot = BotProcess.start(
         fake,
         data_dir,
@@ -296,7 +292,7 @@ def test_webhook_mode_accepts_the_right_secret_and_rejects_a_wrong_one(prepared_
         fake.wait_for(lambda: fake.webhook, 90, "setWebhook")
         assert fake.webhook["secret_token"] == "s3cret-token"
         # python-telegram-bot sets the webhook before its server starts listening.
-        fake.wait_for(lambda: _listening(port), 30, "the webhook server")
+        fake.wait_for(lambda: listening(port), 30, "the webhook server")
         message = fake._message(301, 301, "private", "en", text=VACCINE_QUESTION)
         wrong = fake.deliver_webhook({"message": message}, "wrong")
         assert wrong.status_code == 403
