@@ -2,7 +2,8 @@
 
 Handlers only translate between Telegram and the domain: the desk (bot/desk.py) answers,
 remembers and indexes, in thread pools off the event loop; replies are rendered by
-bot/telegram_html.py and sent by bot/telegram_replies.py, paced by bot/ratelimit.py.
+bot/telegram_html.py and sent by bot/telegram_replies.py, paced by bot/ratelimit.py; each
+update is answered exactly once, across crashes too (bot/ledger.py).
 ``articlebot telegram`` runs it with long polling, or behind a webhook.
 """
 
@@ -48,6 +49,7 @@ from index.store import ProgressFn
 from . import prompts
 from .chats import ChatHistory
 from .desk import Access, Desk, QuestionQuota
+from .ledger import Ledger, LedgerProcessor, LedgerQueue
 from .ratelimit import ChatPacedRateLimiter
 from .settings import Settings
 from .telegram_html import answer_html, articles_html, report_html, sources_html
@@ -354,8 +356,21 @@ async def register_commands(application: Application) -> None:
     logger.info("running as @%s", application.bot.username)
 
 
-def build_application(settings: Settings, desk: Desk, threads: DeskThreads) -> Application:
-    """The python-telegram-bot Application with every handler registered."""
+async def start_up(application: Application) -> None:
+    """Register the command menu; queue the updates a crash left unanswered, to go first."""
+    await register_commands(application)
+    replayed = application.update_queue.replay(application.bot)
+    if replayed:
+        logger.info("answering %d updates that arrived before the last stop", replayed)
+
+
+def build_application(
+    settings: Settings, desk: Desk, threads: DeskThreads, ledger: Ledger
+) -> Application:
+    """The python-telegram-bot Application with every handler registered.
+
+    Updates go through the ledger: recorded as they arrive, marked answered once handled.
+    """
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -364,8 +379,9 @@ def build_application(settings: Settings, desk: Desk, threads: DeskThreads) -> A
         .rate_limiter(
             ChatPacedRateLimiter(settings.telegram_chat_interval, settings.telegram_max_retries)
         )
-        .concurrent_updates(True)
-        .post_init(register_commands)
+        .update_queue(LedgerQueue(ledger))
+        .concurrent_updates(LedgerProcessor(ledger))
+        .post_init(start_up)
         .build()
     )
     application.bot_data.update(desk=desk, threads=threads, access=Access(settings))
@@ -429,11 +445,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     _quiet_logs()
     store = open_store(settings)
-    chats = ChatHistory(settings.telegram_chats_db or Path(settings.data_dir) / "chats.sqlite")
+    chats_db = settings.telegram_chats_db or Path(settings.data_dir) / "chats.sqlite"
+    chats, ledger = ChatHistory(chats_db), Ledger(chats_db)
     quota = QuestionQuota(settings.telegram_questions_per_minute)
     desk = Desk(settings, store, build_answerer(settings, store), chats, quota)
     threads = DeskThreads(settings.telegram_workers)
-    application = build_application(settings, desk, threads)
+    application = build_application(settings, desk, threads, ledger)
     logger.info("%d articles indexed; starting in %s mode", len(store), mode)
     try:
         if mode == "webhook":
@@ -453,6 +470,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         threads.close()
         desk.close()
+        ledger.close()
     logger.info("stopped")
     return 0
 

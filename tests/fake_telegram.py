@@ -3,7 +3,9 @@
 It serves ``/bot<token>/<method>`` and ``/file/bot<token>/<path>`` over plain HTTP and
 rejects what Telegram rejects: message text outside 1-4096 characters after entity
 parsing, malformed HTML, and more than about one message a second in one chat (429 with
-``retry_after``). Tests play the users: they queue updates and read what the bot sent.
+``retry_after``). Tests play the users: they queue updates and read what the bot sent. They
+can also make calls fail (``fail_next``, echoing the request if asked) or wait unanswered
+(``hold``), to stand for a Telegram that misbehaves or a bot that dies half-way.
 """
 
 from __future__ import annotations
@@ -108,6 +110,10 @@ class FakeTelegram:
         self.webhook: dict | None = None
         self.failures: list[tuple[str, int, Description, int | None]] = []
         self._last_message_at: dict[int, float] = {}
+        self.held: set[str] = set()  # methods whose calls wait for release()
+        self.holding: dict[str, int] = {}  # calls waiting, by method
+        self._hold_round = 0  # release() starts a new one
+        self._dropped_round = -1
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -122,8 +128,7 @@ class FakeTelegram:
         return self
 
     def stop(self) -> None:
-        with self.lock:
-            self.lock.notify_all()
+        self.release(drop=True)
         self.server.shutdown()
         self.server.server_close()
 
@@ -227,6 +232,21 @@ class FakeTelegram:
         with self.lock:
             self.failures.append((method, code, description, retry_after))
 
+    def hold(self, *methods: str) -> None:
+        """Make calls of these methods wait, unanswered, until release()."""
+        with self.lock:
+            self.held.update(methods)
+
+    def release(self, drop: bool = False) -> None:
+        """Let held calls go on; with ``drop``, they are refused without effect, as if they
+        never reached Telegram (their client has died)."""
+        with self.lock:
+            if drop:
+                self._dropped_round = self._hold_round
+            self._hold_round += 1
+            self.held.clear()
+            self.lock.notify_all()
+
     # ---- what the bot did -----------------------------------------------------------
 
     def messages(self, chat_id: int) -> list[dict]:
@@ -278,6 +298,15 @@ class FakeTelegram:
                     if callable(description):
                         description = description(path, params)
                     raise ApiError(code, description, retry_after)
+            if method in self.held:
+                round_ = self._hold_round
+                self.holding[method] = self.holding.get(method, 0) + 1
+                self.lock.notify_all()
+                while method in self.held and round_ == self._hold_round:
+                    self.lock.wait()
+                self.holding[method] -= 1
+                if round_ == self._dropped_round:
+                    raise ApiError(503, "dropped: the bot died while this call was held")
         if method == "getUpdates":
             return self._get_updates(params)
         handler = getattr(self, f"_api_{method}", None)
@@ -470,11 +499,13 @@ class FakeTelegram:
                 self._reply(code, json.dumps(data).encode(), "application/json")
 
             def _reply(self, code: int, body: bytes, content_type: str) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                # The bot may have been killed while it waited (a held or long-polling call).
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(code)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
 
         return Handler
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -159,6 +160,19 @@ def add_test_articles(data_dir: Path, source_dir: Path) -> None:
     report = ingest(store, [str(source_dir)])
     store.close()
     assert not report.errors, report.errors
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a webhook, or a dead server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on the port."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +20,7 @@ from bot.redaction import REDACTED, Redactor, secrets_of
 from bot.settings import Settings
 
 from .fake_telegram import FakeTelegram
-from .telegram_harness import TOKEN, BotProcess
+from .telegram_harness import TOKEN, BotProcess, free_port, listening
 
 HOOK_SECRET = "Hook-Secret-4711"
 API_KEY = "sk-Echoed/Key+0815"  # "/" and "+" change under URL encoding
@@ -114,12 +113,6 @@ def echo(marker: str, form: Callable[[str], str]) -> Callable[[str, dict], str]:
     return lambda path, params: f"Bad Request: {marker} {form(path)} {form(json.dumps(params))}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _webhook_env(port: int, **more: str) -> dict[str, str]:
     return {
         "TELEGRAM_MODE": "webhook",
@@ -151,7 +144,7 @@ def test_echoed_secrets_are_redacted_from_the_log_and_from_the_traceback_at_exit
         fake.fail_next(method, code, description)
         root = tmp_path / name
         root.mkdir()
-        env = _webhook_env(_free_port(), TELEGRAM_MAX_RETRIES="0")
+        env = _webhook_env(free_port(), TELEGRAM_MAX_RETRIES="0")
         dying.append(
             (fake, BotProcess.start(fake, _copy(sample_dir, root), root / "bot.log", **env))
         )
@@ -159,7 +152,7 @@ def test_echoed_secrets_are_redacted_from_the_log_and_from_the_traceback_at_exit
     # A bot at work: the LLM server and Telegram echo the secrets back in its errors.
     llm = EchoingLLM().start()
     fake = FakeTelegram(TOKEN).start()
-    port = _free_port()
+    port = free_port()
     env = _webhook_env(
         port, LLM_BACKEND="openai", LLM_BASE_URL=llm.url, LLM_MODEL="m", LLM_MAX_RETRIES="0"
     )
@@ -168,7 +161,7 @@ def test_echoed_secrets_are_redacted_from_the_log_and_from_the_traceback_at_exit
     bot = BotProcess.start(fake, _copy(sample_dir, root), root / "bot.log", "-v", **env)
     try:
         fake.wait_for(lambda: fake.webhook, 90, "setWebhook")
-        fake.wait_for(lambda: _listening(port), 30, "the webhook server")
+        fake.wait_for(lambda: listening(port), 30, "the webhook server")
         fake.fail_next("sendMessage", 400, echo("echo-upper", str.upper))
         message = fake._message(301, 301, "private", "en", text=QUESTION)
         assert fake.deliver_webhook({"message": message}, HOOK_SECRET).status_code == 200
@@ -202,8 +195,3 @@ def test_echoed_secrets_are_redacted_from_the_log_and_from_the_traceback_at_exit
     assert f"InvalidToken: The token `{REDACTED}` was rejected by the server." in getme
     assert "Traceback (most recent call last)" in hook and "echo-hook" in hook.lower()
     assert f"/bot{REDACTED}/setwebhook" in hook and f'"secret_token": "{REDACTED}"' in hook
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0

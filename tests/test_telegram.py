@@ -4,7 +4,6 @@ model, against a fake Bot API server on 127.0.0.1. Assertions are on what users 
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 from pathlib import Path
 
@@ -13,7 +12,15 @@ import pytest
 from bot import prompts
 
 from .fake_telegram import BOT_USERNAME, FakeTelegram
-from .telegram_harness import FACTS, GLACIER_QUESTION, TOKEN, BotProcess, add_test_articles
+from .telegram_harness import (
+    FACTS,
+    GLACIER_QUESTION,
+    TOKEN,
+    BotProcess,
+    add_test_articles,
+    free_port,
+    listening,
+)
 
 ADMIN = 1
 STRANGER = 666  # on no allow list
@@ -267,22 +274,11 @@ def test_the_fake_rejects_what_telegram_rejects(fake):
 # ---- other processes: webhook, shutdown, restart ------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_webhook_mode_accepts_the_right_secret_and_rejects_a_wrong_one(prepared_dir, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(prepared_dir, data_dir)
     fake = FakeTelegram(TOKEN).start()
-    port = _free_port()
+    port = free_port()
     bot = BotProcess.start(
         fake,
         data_dir,
@@ -296,7 +292,7 @@ def test_webhook_mode_accepts_the_right_secret_and_rejects_a_wrong_one(prepared_
         fake.wait_for(lambda: fake.webhook, 90, "setWebhook")
         assert fake.webhook["secret_token"] == "s3cret-token"
         # python-telegram-bot sets the webhook before its server starts listening.
-        fake.wait_for(lambda: _listening(port), 30, "the webhook server")
+        fake.wait_for(lambda: listening(port), 30, "the webhook server")
         message = fake._message(301, 301, "private", "en", text=VACCINE_QUESTION)
         wrong = fake.deliver_webhook({"message": message}, "wrong")
         assert wrong.status_code == 403
@@ -336,3 +332,73 @@ def test_sigterm_sends_in_flight_answers_and_history_survives_a_restart(prepared
     finally:
         bot.stop()
         fake.stop()
+
+
+def test_each_question_is_answered_exactly_once_across_a_crash(prepared_dir, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(prepared_dir, data_dir)
+    fake = FakeTelegram(TOKEN).start()
+    log = tmp_path / "bot.log"
+    bot = BotProcess.start(fake, data_dir, log)
+    questions: dict[int, list[str]] = {}  # chat -> what its answers must quote, in order
+
+    def queue(chats: list[int], facts: list[tuple[str, str, str]]) -> int:
+        """Users ask, one question each, all in one batch; returns the last update id."""
+        with fake.lock:  # a waiting getUpdates returns them together
+            for chat_id, (_, question, expected) in zip(chats, facts, strict=True):
+                fake.user_says(chat_id, question)
+                questions.setdefault(chat_id, []).append(expected)
+            return fake.next_update_id - 1
+
+    def crash() -> None:
+        bot.process.kill()
+        bot.process.wait()
+        fake.release(drop=True)  # the replies it was sending never arrive
+
+    try:
+        fake.wait_for(lambda: len(fake.commands) == 2, 90, "the bot to start")
+        (before,) = ask(fake, 700, FACTS[0][1])  # answered before the crash: never again
+        questions[700] = [FACTS[0][2]]
+
+        # A dozen questions from four chats are fetched, and Telegram is told so (the offset
+        # moves past them); the bot dies before any reply reaches Telegram.
+        fake.hold("sendMessage")
+        last = queue([701, 702, 703, 704] * 3, FACTS[1:13])
+        fake.wait_for(
+            lambda: any(
+                m == "getUpdates" and int(p.get("offset", 0)) > last for m, p in fake.calls
+            ),
+            60,
+            "the fetched updates to be confirmed",
+        )
+        fake.wait_for(lambda: fake.holding.get("sendMessage"), 60, "a reply on its way")
+        crash()
+        assert not fake.updates  # Telegram has let go of them: only the bot knows of them now
+
+        bot = BotProcess.start(fake, data_dir, log)
+        for chat_id in (701, 702, 703, 704):
+            fake.wait_for_messages(chat_id, 3, timeout=90)
+
+        # Four more are fetched and the bot dies before it confirms them: Telegram sends
+        # them again at the next start, and the bot has them on record too.
+        fake.hold("getUpdates", "sendMessage")
+        queue([705, 706, 707, 708], FACTS[13:17])
+        fake.wait_for(lambda: fake.holding.get("getUpdates"), 60, "the next getUpdates")
+        crash()
+        assert len(fake.updates) == 4
+
+        bot = BotProcess.start(fake, data_dir, log)
+        for chat_id in (705, 706, 707, 708):
+            fake.wait_for_messages(chat_id, 1, timeout=90)
+    finally:
+        code = bot.stop()  # SIGTERM: what is being answered is sent before the bot exits
+        fake.stop()
+    assert code == 0, bot.log_text()[-3000:]
+    for chat_id, expected in questions.items():
+        replies = [m["text"].split("[1]", 1)[1].split("\n")[0] for m in fake.messages(chat_id)]
+        assert len(replies) == len(expected), (chat_id, replies)
+        for quote in expected:  # each question's answer, once
+            assert sum(quote in r for r in replies) == 1, (chat_id, quote, replies)
+    assert fake.messages(700) == [before]
+    assert "answering 12 updates that arrived before the last stop" in bot.log_text()
+    assert "answering 4 updates" in bot.log_text() and "arrived again" in bot.log_text()

@@ -5,7 +5,6 @@ fake Bot API server. Assertions are on what users see, and when."""
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from bot import prompts
 
 from .fake_telegram import FakeTelegram
 from .scripted_llm import ScriptedServer
-from .telegram_harness import TOKEN, BotProcess
+from .telegram_harness import TOKEN, BotProcess, free_port
 
 pytest.importorskip("langchain_openai")
 
@@ -139,15 +138,9 @@ def test_streamed_reply_without_citations_is_replaced_by_the_quotes_and_a_note(f
     assert "50000" in answer["text"].split("[1]", 1)[1] and "Sources:" in answer["text"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_llm_server_still_gets_the_user_the_quoted_answer(sample_dir, tmp_path):
     fake = FakeTelegram(TOKEN).start()
-    bot = start_bot(fake, sample_dir, tmp_path, f"http://127.0.0.1:{_free_port()}/v1")
+    bot = start_bot(fake, sample_dir, tmp_path, f"http://127.0.0.1:{free_port()}/v1")
     try:
         fake.user_says(601, VACCINE_QUESTION)
         answer = finished(fake, 601)
