@@ -145,7 +145,9 @@ class Handler(BaseHTTPRequestHandler):
     site: FeedSite
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
-        site, route, arrived = self.site, self.site.routes.get(self.path), time.monotonic()
+        site, route = self.site, self.site.routes.get(self.path)
+        status, headers, body = self.answer(route)
+        site.requests.append(Request(self.path, dict(self.headers), status, time.monotonic()))
         with site.lock:
             site.in_flight += 1
             site.max_in_flight = max(site.max_in_flight, site.in_flight)
@@ -153,25 +155,26 @@ class Handler(BaseHTTPRequestHandler):
         # Counted out before answering: the client's fetch ends after this, never before.
         with site.lock:
             site.in_flight -= 1
-        if route is None:
-            status, headers, body = 404, {}, b"not found"
-        else:
-            headers = {"Content-Type": route.content_type}
-            if route.etag:
-                headers["ETag"] = route.etag
-            if route.last_modified:
-                headers["Last-Modified"] = route.last_modified
-            unchanged = (route.etag and self.headers["If-None-Match"] == route.etag) or (
-                route.last_modified and self.headers["If-Modified-Since"] == route.last_modified
-            )
-            status, body = (304, b"") if unchanged else (200, route.body)
-        site.requests.append(Request(self.path, dict(self.headers), status, arrived))
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def answer(self, route: Route | None) -> tuple[int, dict[str, str], bytes]:
+        """The route's page, or a 304 for a request whose validator matches."""
+        if route is None:
+            return 404, {}, b"not found"
+        headers = {"Content-Type": route.content_type}
+        if route.etag:
+            headers["ETag"] = route.etag
+        if route.last_modified:
+            headers["Last-Modified"] = route.last_modified
+        unchanged = (route.etag and self.headers["If-None-Match"] == route.etag) or (
+            route.last_modified and self.headers["If-Modified-Since"] == route.last_modified
+        )
+        return (304, headers, b"") if unchanged else (200, headers, route.body)
 
     def handle(self):
         # A client that gave up waiting (the slow feed) is no error of the site's.
