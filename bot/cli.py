@@ -246,7 +246,7 @@ def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         feed, parsed = follow(open_feeds(settings), args.url, poll_limits(settings))
-    except FetchError as exc:
+    except (FetchError, FeedError) as exc:
         print(f"articlebot: {args.url}: {exc}", file=sys.stderr)
         return 1
     print(f"following {feed.id}  {feed.title}  ({feed.url}): {len(parsed.entries)} entries now")

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -202,7 +202,7 @@ def _read_feed(
         poll.deferred = len(new) - len(chosen)
         loads = []
         for entry in chosen:
-            with slots.hold(entry.link or ""):
+            with slots.hold(entry.link) if entry.link else nullcontext():
                 loaded, why = read_entry(entry, limits.read)
             if why and loaded.articles:
                 poll.from_feed.append(f"{entry.key}: {why}")

@@ -127,11 +127,20 @@ def _entry(raw, feed_url: str) -> Entry:
     return Entry(
         key=clean_line(key),
         link=link,
-        title=clean_line(raw.get("title", "")),
+        title=clean_line(_plain(raw.get("title", ""), raw.get("title_detail") or {})),
         date=_iso(raw.get("published_parsed") or raw.get("updated_parsed")),
         text=text,
-        html=detail.get("type", "text/html") in ("text/html", "application/xhtml+xml"),
+        html=_is_html(detail),
     )
+
+
+def _is_html(detail: dict) -> bool:
+    return detail.get("type", "text/html") in ("text/html", "application/xhtml+xml")
+
+
+def _plain(text: str, detail: dict) -> str:
+    """A title as text: an Atom title may be HTML (type="html")."""
+    return fragment_text(text).replace("\n", " ") if text and _is_html(detail) else text
 
 
 def _with_entry(article: Article, entry: Entry) -> Article:

@@ -87,17 +87,21 @@ def rss(title: str, items: list[dict]) -> bytes:
 
 
 def atom(title: str, entries: list[dict]) -> bytes:
-    """An Atom feed; each entry has a title, link, date and summary."""
-    xml = "".join(
-        f'<entry><title>{escape(e["title"])}</title><link href="{e["link"]}"/>'
-        f"<id>urn:uuid:{abs(hash(e['link']))}</id><updated>{e['date'].isoformat()}</updated>"
-        f"<summary>{escape(e['summary'])}</summary></entry>"
-        for e in entries
-    )
+    """An Atom feed; each entry has a title (text, or HTML if "html" is set), link, date and
+    summary."""
+    xml = []
+    for e in entries:
+        kind = "html" if e.get("html") else "text"
+        xml.append(
+            f'<entry><title type="{kind}">{escape(e["title"])}</title>'
+            f'<link href="{e["link"]}"/><id>{e["link"]}</id>'
+            f"<updated>{e['date'].isoformat()}</updated>"
+            f"<summary>{escape(e['summary'])}</summary></entry>"
+        )
     return (
         '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
         f"<title>{escape(title)}</title><id>urn:uuid:mountain-post</id>"
-        f"<updated>2026-05-04T07:00:00Z</updated>{xml}</feed>"
+        f"<updated>2026-05-04T07:00:00Z</updated>{''.join(xml)}</feed>"
     ).encode()
 
 
@@ -229,7 +233,8 @@ def mountain_post(site: FeedSite) -> str:
             "summary": "The glacier is shrinking.",
         },
         {
-            "title": "Record apple harvest expected",
+            "title": "Record <em>apple</em> harvest expected",
+            "html": True,
             "link": site.url("/orchard.html"),
             "date": datetime(2026, 5, 2, 6, 0, tzinfo=UTC),
             "summary": "Apples.",
@@ -343,7 +348,12 @@ def test_a_second_poll_sends_the_validators_and_a_304_adds_nothing(site, tmp_pat
     registry.add(harbour_news(site), "Harbour News")
     registry.add(mountain_post(site), "Mountain Post")
     first = poll_due(store, registry, LIMITS, T0)
-    assert len(first.added) == 4
+    assert sorted(titles(first.added)) == [
+        "Ferry to Skarvik twice a day",
+        "Glacier lost 38 metres",
+        "Lighthouse restored",
+        "Record apple harvest expected",  # an HTML title, read as text
+    ]
     assert all("If-None-Match" not in r.headers for r in site.requests)
 
     site.requests.clear()
