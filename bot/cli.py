@@ -86,21 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = index_sub.add_parser("rebuild", help="re-embed every article with the configured model")
     p.set_defaults(run=cmd_index_rebuild)
 
-    feeds = sub.add_parser("feeds", help="follow RSS and Atom feeds; poll them (for cron)")
-    feeds_sub = feeds.add_subparsers(required=True, metavar="ACTION")
-    p = feeds_sub.add_parser("add", help="follow a feed (its entries are indexed when polled)")
-    p.add_argument("url")
-    p.set_defaults(run=cmd_feeds_add)
-    p = feeds_sub.add_parser("list", help="the followed feeds and how their polls went")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=cmd_feeds_list)
-    p = feeds_sub.add_parser("remove", help="stop following a feed (id, unique id prefix or URL)")
-    p.add_argument("id")
-    p.set_defaults(run=cmd_feeds_remove)
-    p = feeds_sub.add_parser("poll", help="index what is new in every due feed; 1 if one failed")
-    p.add_argument("ids", nargs="*", metavar="ID", help="poll these feeds now, due or not")
-    p.set_defaults(run=cmd_feeds_poll)
-
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="answer, citations, chunks, timings")
@@ -121,13 +106,14 @@ class CommandUnavailable(RuntimeError):
 
 
 def extra_commands() -> dict[str, Command]:
-    """Front ends that live in their own modules (Telegram, evaluation).
+    """Front ends that live in their own modules (Telegram, evaluation, feeds).
 
     A module that fails to import is an error that names it, not a command that silently
     disappears from ``articlebot --help``.
     """
     commands: dict[str, Command] = {}
-    for name, module in (("telegram", "bot.telegram"), ("eval", "bot.evaluation")):
+    modules = (("telegram", "bot.telegram"), ("eval", "bot.evaluation"), ("feeds", "bot.feeds"))
+    for name, module in modules:
         try:
             commands[name] = importlib.import_module(module).COMMAND
         except ImportError as exc:
@@ -233,97 +219,6 @@ def cmd_index_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(f"rebuilt {len(store)} articles with {settings.embeddings}")
     return 0
-
-
-# ---- feeds --------------------------------------------------------------------------
-
-
-def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
-    from index.feed_polling import follow
-    from index.fetch import FetchError
-
-    from .core import open_feeds, poll_limits
-
-    try:
-        feed, parsed = follow(open_feeds(settings), args.url, poll_limits(settings))
-    except (FetchError, FeedError) as exc:
-        print(f"articlebot: {args.url}: {exc}", file=sys.stderr)
-        return 1
-    print(f"following {feed.id}  {feed.title}  ({feed.url}): {len(parsed.entries)} entries now")
-    print("`articlebot feeds poll` indexes them (run it from cron, or the bot polls)")
-    return 0
-
-
-def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
-    from dataclasses import asdict
-
-    from .core import open_feeds, poll_limits
-
-    feeds, interval = open_feeds(settings).feeds(), poll_limits(settings).interval
-    if args.json:
-        print(json.dumps([asdict(f) for f in feeds], ensure_ascii=False, indent=2, default=str))
-        return 0
-    for f in feeds:
-        print(f"{f.id}  {f.title}  ({f.url})")
-        print(f"    {f.entries} entries taken; last read {_when(f.last_ok)}; ", end="")
-        print(f"next poll {_when(f.next_poll(interval)) if f.last_polled else 'due now'}")
-        if f.failures:
-            print(f"    failed {f.failures} time(s) in a row: {f.last_error}")
-    if not feeds:
-        print("no feeds followed; `articlebot feeds add URL` follows one")
-    return 0
-
-
-def cmd_feeds_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from .core import open_feeds
-
-    feed = open_feeds(settings).remove(args.id)
-    print(f"stopped following {feed.id}  {feed.title}; its articles stay indexed")
-    return 0
-
-
-def cmd_feeds_poll(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import UTC, datetime
-
-    from index.feed_polling import poll_due, poll_feeds
-
-    from .core import open_feeds, open_store, poll_limits
-
-    registry, limits, now = open_feeds(settings), poll_limits(settings), datetime.now(UTC)
-    if not args.ids and not registry.due(now, limits.interval):
-        print("no feed is due")  # and the embedding model need not load
-        return 0
-    store, bar = open_store(settings), progress_bar("embedding")
-    if args.ids:
-        report = poll_feeds(store, registry, args.ids, limits, now, bar)
-    else:
-        report = poll_due(store, registry, limits, now, bar)
-    for poll in report.polled:
-        head = f"feed {poll.feed.id}  {poll.feed.title}:"
-        if poll.error:
-            retry = _when(poll.feed.next_poll(limits.interval))
-            print(f"{head} failed: {poll.error}; next try {retry}")
-            continue
-        if poll.not_modified:
-            print(f"{head} not modified")
-            continue
-        left = f", {poll.deferred} left for the next poll" if poll.deferred else ""
-        print(f"{head} {len(poll.added)} added, {len(poll.skipped)} already indexed{left}")
-        for article in poll.added:
-            print(f"  added   {article.id}  {article.title}  ({article.source})")
-        for note in poll.from_feed:
-            print(f"  from the feed's own text (the page could not be read): {note}")
-        for error in poll.errors:
-            print(f"  error   {error}", file=sys.stderr)
-    print(
-        f"{len(report.polled)} feeds polled: {len(report.added)} articles added, "
-        f"{len(report.failed)} feeds failed; {len(report.waiting)} not due yet"
-    )
-    return 1 if report.failed else 0
-
-
-def _when(moment) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
 # ---- questions ----------------------------------------------------------------------
