@@ -34,7 +34,7 @@ from .readers import Limits, Loaded
 from .types import Article
 
 if TYPE_CHECKING:
-    from .store import ProgressFn
+    from .store import ArticleStore, ProgressFn
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def follow(
 
 
 def poll_due(
-    store,
+    store: ArticleStore,
     registry: FeedRegistry,
     limits: PollLimits,
     now: datetime | None = None,
@@ -145,7 +145,7 @@ def poll_due(
 
 
 def poll_feeds(
-    store,
+    store: ArticleStore,
     registry: FeedRegistry,
     ids: list[str],
     limits: PollLimits,
@@ -158,7 +158,14 @@ def poll_feeds(
         return _poll(store, registry, feeds, limits, now or datetime.now(UTC), progress)
 
 
-def _poll(store, registry, feeds, limits, now, progress) -> PollReport:
+def _poll(
+    store: ArticleStore,
+    registry: FeedRegistry,
+    feeds: list[Feed],
+    limits: PollLimits,
+    now: datetime,
+    progress: ProgressFn | None,
+) -> PollReport:
     if not feeds:
         return PollReport()
     slots = HostSlots(limits.per_host)
@@ -215,6 +222,7 @@ def _read_feed(
         poll.error = f"unexpected error ({type(exc).__name__}: {exc})"
         return poll, [], []
     poll.feed.title = parsed.title or feed.title
+    poll.feed.entries = feed.entries + len(chosen)
     keep = poll.deferred == 0  # else the next poll must read the feed, not get a 304
     poll.feed.etag = page.headers.get("etag") if keep else None
     poll.feed.last_modified = page.headers.get("last-modified") if keep else None
