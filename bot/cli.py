@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from index.embeddings import EmbeddingError
+from index.feed_registry import FeedError
 from index.store import StoreError
 
 from .llm import LLMUnavailable
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         print(f"articlebot: bad setting: {problems}", file=sys.stderr)
         return 2
-    except (StoreError, EmbeddingError, LLMUnavailable) as exc:
+    except (StoreError, EmbeddingError, LLMUnavailable, FeedError) as exc:
         print(f"articlebot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -105,13 +106,14 @@ class CommandUnavailable(RuntimeError):
 
 
 def extra_commands() -> dict[str, Command]:
-    """Front ends that live in their own modules (Telegram, evaluation).
+    """Front ends that live in their own modules (Telegram, evaluation, feeds).
 
     A module that fails to import is an error that names it, not a command that silently
     disappears from ``articlebot --help``.
     """
     commands: dict[str, Command] = {}
-    for name, module in (("telegram", "bot.telegram"), ("eval", "bot.evaluation")):
+    modules = (("telegram", "bot.telegram"), ("eval", "bot.evaluation"), ("feeds", "bot.feeds"))
+    for name, module in modules:
         try:
             commands[name] = importlib.import_module(module).COMMAND
         except ImportError as exc:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
 from index.embeddings import load_embeddings
+from index.feed_polling import PollLimits
+from index.feed_registry import FeedRegistry
 from index.readers import Limits, load
 from index.store import ArticleStore
 
@@ -26,6 +29,20 @@ def limits(settings: Settings) -> Limits:
         fetch_timeout=settings.fetch_timeout,
         allow_private_urls=settings.allow_private_urls,
     )
+
+
+def poll_limits(settings: Settings) -> PollLimits:
+    """How feeds are polled: every fetch as ``limits``, and the feed settings."""
+    return PollLimits(
+        read=limits(settings),
+        interval=timedelta(minutes=settings.feed_interval),
+        max_entries=settings.feed_max_entries,
+    )
+
+
+def open_feeds(settings: Settings) -> FeedRegistry:
+    """The followed feeds, in feeds.sqlite of the data directory."""
+    return FeedRegistry(settings.data_dir)
 
 
 def open_store(settings: Settings, *, seed: bool | None = None) -> ArticleStore:

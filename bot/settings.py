@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     fetch_timeout: float = Field(20.0, gt=0, **_env("ARTICLEBOT_FETCH_TIMEOUT"))
     # URLs that resolve to private, loopback, link-local... addresses are refused (SSRF).
     allow_private_urls: bool = Field(False, **_env("ARTICLEBOT_ALLOW_PRIVATE_URLS"))
+    # Feeds (index/feeds.py): minutes between two polls of a feed (a failing feed waits
+    # this times 2^failures, at most a day), and new entries taken from a feed per poll.
+    feed_interval: float = Field(15.0, gt=0, **_env("ARTICLEBOT_FEED_INTERVAL"))
+    feed_max_entries: int = Field(20, ge=1, le=1000, **_env("ARTICLEBOT_FEED_MAX_ENTRIES"))
 
     # Answers
     top_k: int = Field(6, ge=1, le=50, **_env("ARTICLEBOT_TOP_K"))

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -35,11 +35,18 @@ class FetchError(ValueError):
 
 @dataclass
 class Page:
-    """What a URL gave: the URL it was finally found at, its media type and its content."""
+    """What a URL gave: the URL it was finally found at, its media type and its content.
+
+    ``status`` is 304 (and ``data`` empty) when a conditional request (If-None-Match,
+    If-Modified-Since) found the page unchanged; ``headers`` are the response's, names in
+    lower case (``etag``, ``last-modified``).
+    """
 
     url: str
     content_type: str
     data: bytes
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -84,11 +91,14 @@ def fetch(
     allow_private: bool = False,
     resolver: Resolver = resolve,
     exempt: Callable[[Address, int], bool] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Page:
     """The page at an http(s) URL, redirects followed; FetchError says why there is none.
 
     Without ``allow_private``, a URL or redirect to an address the internet cannot reach is
     refused. ``exempt`` lets chosen addresses through all the same (address, port -> True).
+    ``headers`` go with every request (validators for a conditional GET, say); a 304 answer
+    gives a Page with ``status`` 304 and no data.
     """
     # An explicit transport: environment proxies off (see the module docstring); the
     # environment's CA certificates still count.
@@ -110,7 +120,7 @@ def fetch(
             request = client.build_request(
                 "GET",
                 target.copy_with(host=address),
-                headers={"Host": target.netloc.decode("ascii")},
+                headers={**(headers or {}), "Host": target.netloc.decode("ascii")},
                 extensions=_tls_name(target),
             )
             try:
@@ -125,7 +135,11 @@ def fetch(
                     continue
                 if response.status_code >= 400:
                     raise FetchError(f"the server answered HTTP {response.status_code}")
-                return Page(str(target), _media_type(response), _body(response, max_bytes))
+                found = dict(response.headers)  # httpx gives the names in lower case
+                if response.status_code == 304:  # not modified: no body to read
+                    return Page(str(target), _media_type(response), b"", 304, found)
+                data = _body(response, max_bytes)
+                return Page(str(target), _media_type(response), data, response.status_code, found)
             finally:
                 response.close()
     raise FetchError(f"too many redirects (more than {MAX_REDIRECTS})")

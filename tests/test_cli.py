@@ -21,5 +21,5 @@ def test_every_command_is_listed_in_help(capsys):
     except SystemExit as exit:
         assert exit.code == 0
     out = capsys.readouterr().out
-    for command in ("index", "ask", "repl", "telegram", "eval"):
+    for command in ("index", "ask", "repl", "telegram", "eval", "feeds"):
         assert command in out
