@@ -5,7 +5,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from index.chunking import Chunking
 from index.embeddings import load_embeddings
+from index.faiss_store import DB_NAME, FaissStore
+from index.ingest import Indexer
 from index.readers import Limits, load
 from index.store import ArticleStore
 
@@ -27,27 +30,45 @@ def limits(settings: Settings) -> Limits:
     )
 
 
-def open_store(settings: Settings, *, seed: bool | None = None) -> ArticleStore:
-    """The store in the data directory; a new one gets the bundled sample articles."""
-    is_new = not (Path(settings.data_dir) / "store.sqlite").exists()
-    store = ArticleStore(
+def open_store(
+    settings: Settings, *, seed: bool | None = None, verify: bool = True
+) -> ArticleStore:
+    """The store in the data directory; a new one gets the bundled sample articles.
+
+    ``verify=False`` opens a store even if it is of another embedder or schema or its
+    vector files are damaged: for ``check`` and ``indexer(...).rebuild``.
+    """
+    is_new = not (Path(settings.data_dir) / DB_NAME).exists()
+    store = FaissStore(
         settings.data_dir,
-        load_embeddings(settings.embeddings),
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
+        load_embeddings(settings.embeddings).identity,
+        verify=verify,
+        write_lock_timeout=settings.write_lock_timeout,
     )
     if is_new and (settings.seed_sample if seed is None else seed):
         articles = [a for loaded in load([str(sample_corpus())]) for a in loaded.articles]
         for article in articles:
             article.source = f"bundled sample: {Path(article.source).name}"
-        store.add(articles)
+        indexer(settings, store).add(articles)
     return store
+
+
+def indexer(settings: Settings, store: ArticleStore) -> Indexer:
+    """What adds articles to ``store``: the settings' embedder and chunk sizes."""
+    return Indexer(
+        store,
+        load_embeddings(settings.embeddings),
+        Chunking(settings.chunk_size, settings.chunk_overlap),
+    )
 
 
 def build_answerer(settings: Settings, store: ArticleStore) -> Answerer:
     """The answer chain over ``store`` with the generator the settings choose."""
-    retriever = ArticleRetriever(store=store, embeddings=store.embeddings, k=settings.top_k)
-    cross, same = store.embeddings.evidence_thresholds
+    # The embedder the store was opened for (open_store checked that its vectors are this
+    # model's); loaded once per process.
+    embeddings = load_embeddings(settings.embeddings)
+    retriever = ArticleRetriever(store=store, embeddings=embeddings, k=settings.top_k)
+    cross, same = embeddings.evidence_thresholds
     generator = ExtractiveGenerator(
         store=store,
         retriever=retriever,

@@ -11,7 +11,7 @@ from pathlib import Path
 from index.ingest import ingest
 
 from .answering import Answerer
-from .core import build_answerer, limits, open_store
+from .core import build_answerer, indexer, limits, open_store
 from .render import answer_text, display, sources_text, use_bidi
 from .settings import Settings
 from .types import Answer
@@ -92,7 +92,9 @@ class Session:
     def add(self, target: str) -> str:
         if not target:
             return "Usage: /add PATH or /add URL"
-        report = ingest(self.answerer.store, [target], limits(self.settings))
+        report = ingest(
+            indexer(self.settings, self.answerer.store), [target], limits(self.settings)
+        )
         lines = [f"added {a.id[:8]} {a.title}" for a in report.added]
         lines += [f"already indexed: {a.title}" for a in report.skipped]
         lines += [f"error: {e}" for e in report.errors]

@@ -46,9 +46,9 @@ from telegram.ext import (
     filters,
 )
 
-from index.ingest import IngestReport, add_loaded, ingest
+from index.ingest import IngestReport, ProgressFn, add_loaded, ingest
 from index.readers import Loaded, ReadError, is_url, read_bytes
-from index.store import ArticleInfo, ArticleStore, ProgressFn, StoreError
+from index.store import ArticleInfo, ArticleStore, StoreError
 from index.types import Article
 
 from . import prompts
@@ -102,10 +102,11 @@ class Desk:
     def __init__(
         self, settings: Settings, store: ArticleStore, answerer: Answerer, chats: ChatHistory
     ) -> None:
-        from .core import limits
+        from .core import indexer, limits
 
         self.settings = settings
         self.store = store
+        self.indexer = indexer(settings, store)
         self.answerer = answerer
         self.chats = chats
         self.limits = limits(settings)
@@ -187,14 +188,14 @@ class Desk:
                 )
             except ReadError as exc:  # the reply names the file already
                 loaded = Loaded(source, [], str(exc))
-            return add_loaded(self.store, [loaded], progress)
+            return add_loaded(self.indexer, [loaded], progress)
 
         return asyncio.wrap_future(self._indexing.submit(work))
 
     def add_url(self, url: str, progress: ProgressFn) -> asyncio.Future[IngestReport]:
         """Fetch and index the article at a URL in the background."""
         return asyncio.wrap_future(
-            self._indexing.submit(ingest, self.store, [url], self.limits, progress)
+            self._indexing.submit(ingest, self.indexer, [url], self.limits, progress)
         )
 
     async def remove(self, article_id: str) -> Article | None:
