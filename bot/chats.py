@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from index.sqlite import transaction
+
 from .answering import Turn
 from .types import Answer
 
@@ -49,23 +51,17 @@ class ChatHistory:
     def record(self, chat_id: int, answer: Answer) -> int:
         """Store an answer as the chat's latest turn; returns the turn's id."""
         data = json.dumps(answer.to_dict(), ensure_ascii=False)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = self._db.execute(
-                    "INSERT INTO turns (chat_id, asked_at, question, answer_text, answer_json) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (chat_id, time.time(), answer.question, answer.text, data),
-                )
-                self._db.execute(
-                    "DELETE FROM turns WHERE chat_id = ? AND id NOT IN "
-                    "(SELECT id FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?)",
-                    (chat_id, chat_id, KEEP_TURNS),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._db):
+            cursor = self._db.execute(
+                "INSERT INTO turns (chat_id, asked_at, question, answer_text, answer_json) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (chat_id, time.time(), answer.question, answer.text, data),
+            )
+            self._db.execute(
+                "DELETE FROM turns WHERE chat_id = ? AND id NOT IN "
+                "(SELECT id FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?)",
+                (chat_id, chat_id, KEEP_TURNS),
+            )
         return int(cursor.lastrowid)
 
     def history(self, chat_id: int, turns: int) -> list[Turn]:

@@ -83,8 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = index_sub.add_parser("stats", help="counts, languages, model and size")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_index_stats)
-    p = index_sub.add_parser("rebuild", help="re-embed every article with the configured model")
+    p = index_sub.add_parser(
+        "rebuild", help="re-chunk and re-embed every article with the configured model"
+    )
     p.set_defaults(run=cmd_index_rebuild)
+    p = index_sub.add_parser("check", help="check that the vector files and the database agree")
+    p.set_defaults(run=cmd_index_check)
 
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
@@ -148,10 +152,12 @@ def progress_bar(description: str):
 def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
     from index.ingest import ingest
 
-    from .core import limits, open_store
+    from .core import indexer, limits, open_store
 
     store = open_store(settings)
-    report = ingest(store, args.paths, limits(settings), progress_bar("embedding"))
+    report = ingest(
+        indexer(settings, store), args.paths, limits(settings), progress_bar("embedding")
+    )
     for article in report.added:
         print(f"added   {article.id}  [{article.lang}] {article.title}  ({article.source})")
     for article in report.skipped:
@@ -207,17 +213,31 @@ def cmd_index_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_index_rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    from index.embeddings import load_embeddings
-    from index.store import rebuild
+    from .core import indexer, open_store
 
-    store = rebuild(
-        settings.data_dir,
-        load_embeddings(settings.embeddings),
-        progress_bar("re-embedding"),
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
-    )
-    print(f"rebuilt {len(store)} articles with {settings.embeddings}")
+    # Not verified: a rebuild is how a store of another model or schema, or with damaged
+    # vector files, is made whole again.
+    store = open_store(settings, verify=False)
+    count = indexer(settings, store).rebuild(progress_bar("re-embedding"))
+    print(f"rebuilt {count} articles with {settings.embeddings}")
+    return 0
+
+
+def cmd_index_check(args: argparse.Namespace, settings: Settings) -> int:
+    from .core import open_store
+
+    store = open_store(settings, verify=False)
+    problems = store.check()
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    if problems:
+        print(
+            f"articlebot: the index in {settings.data_dir} has {len(problems)} problem(s); "
+            "articlebot index rebuild makes it again from its articles",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"OK: {len(store)} articles; vector files and database agree ({settings.data_dir})")
     return 0
 
 

@@ -6,9 +6,12 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
+from index.chunking import Chunking
 from index.embeddings import load_embeddings
+from index.faiss_store import DB_NAME, FaissStore
 from index.feed_polling import PollLimits
 from index.feed_registry import FeedRegistry
+from index.ingest import Indexer
 from index.readers import Limits, load
 from index.store import ArticleStore
 
@@ -45,29 +48,47 @@ def open_feeds(settings: Settings) -> FeedRegistry:
     return FeedRegistry(settings.data_dir)
 
 
-def open_store(settings: Settings, *, seed: bool | None = None) -> ArticleStore:
-    """The store in the data directory; a new one gets the bundled sample articles."""
-    is_new = not (Path(settings.data_dir) / "store.sqlite").exists()
-    store = ArticleStore(
+def open_store(
+    settings: Settings, *, seed: bool | None = None, verify: bool = True
+) -> ArticleStore:
+    """The store in the data directory; a new one gets the bundled sample articles.
+
+    ``verify=False`` opens a store even if it is of another embedder or schema or its
+    vector files are damaged: for ``check`` and ``indexer(...).rebuild``.
+    """
+    is_new = not (Path(settings.data_dir) / DB_NAME).exists()
+    store = FaissStore(
         settings.data_dir,
-        load_embeddings(settings.embeddings),
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
+        load_embeddings(settings.embeddings).identity,
+        verify=verify,
+        write_lock_timeout=settings.write_lock_timeout,
     )
     if is_new and (settings.seed_sample if seed is None else seed):
         articles = [a for loaded in load([str(sample_corpus())]) for a in loaded.articles]
         for article in articles:
             article.source = f"bundled sample: {Path(article.source).name}"
-        store.add(articles)
+        indexer(settings, store).add(articles)
     return store
+
+
+def indexer(settings: Settings, store: ArticleStore) -> Indexer:
+    """What adds articles to ``store``: the settings' embedder and chunk sizes."""
+    return Indexer(
+        store,
+        load_embeddings(settings.embeddings),
+        Chunking(settings.chunk_size, settings.chunk_overlap),
+    )
 
 
 def build_answerer(settings: Settings, store: ArticleStore) -> Answerer:
     """The answer chain over ``store`` with the generator the settings choose."""
+    # The embedder the store was opened for (open_store checked that its vectors are this
+    # model's); loaded once per process.
+    embeddings = load_embeddings(settings.embeddings)
     retriever = ArticleRetriever(
-        store=store, embeddings=store.embeddings, k=settings.top_k, tuning=settings.tuning
+        store=store, embeddings=embeddings, k=settings.top_k, tuning=settings.tuning
     )
-    cross, same = store.embeddings.evidence_thresholds
+    cross, same = embeddings.evidence_thresholds
     generator = ExtractiveGenerator(
         store=store,
         retriever=retriever,

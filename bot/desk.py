@@ -15,14 +15,14 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from index.ingest import IngestReport, add_loaded, ingest
+from index.ingest import IngestReport, ProgressFn, add_loaded, ingest
 from index.readers import Loaded, ReadError, read_bytes
-from index.store import ArticleInfo, ArticleStore, ProgressFn, StoreError
+from index.store import ArticleInfo, ArticleStore, StoreError
 from index.types import Article
 
 from .answering import Answerer, drain
 from .chats import ChatHistory
-from .core import limits
+from .core import indexer, limits
 from .settings import Settings
 from .types import Answer
 
@@ -95,6 +95,7 @@ class Desk:
         self.chats = chats
         self.quota = quota
         self.limits = limits(settings)
+        self.indexer = indexer(settings, store)
 
     def wait_before_asking(self, user_id: int) -> float:
         """0 if the user may ask now (the question is counted); else seconds to wait."""
@@ -140,7 +141,7 @@ class Desk:
 
     def add(self, target: str, progress: ProgressFn | None = None) -> IngestReport:
         """Index a file, a folder or an http(s) URL; what failed is in the report's errors."""
-        return ingest(self.store, [target], self.limits, progress)
+        return ingest(self.indexer, [target], self.limits, progress)
 
     def add_upload(
         self, data: bytes, name: str, progress: ProgressFn | None = None
@@ -152,7 +153,7 @@ class Desk:
             loaded = Loaded(source, articles)
         except ReadError as exc:  # the reply names the file already
             loaded = Loaded(source, [], str(exc))
-        return add_loaded(self.store, [loaded], progress)
+        return add_loaded(self.indexer, [loaded], progress)
 
     def remove(self, article_id: str) -> Article | None:
         """Remove an article by id or unique id prefix; None if there is no such article."""

@@ -136,10 +136,11 @@ def split_halves(docs: list[Article]) -> tuple[list[Article], list[Article]]:
 
 def build_store(settings: Settings, docs: list[Article], data_dir: Path) -> ArticleStore:
     """A fresh store in ``data_dir`` holding ``docs`` and nothing else."""
-    from .core import open_store
+    from .core import indexer, open_store
 
-    store = open_store(settings.model_copy(update={"data_dir": data_dir}), seed=False)
-    store.add(docs)  # documents already there (a reused workdir) are skipped
+    settings = settings.model_copy(update={"data_dir": data_dir})
+    store = open_store(settings, seed=False)
+    indexer(settings, store).add(docs)  # documents already there (a reused workdir) are skipped
     return store
 
 

@@ -88,7 +88,7 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
 
     from index.feed_polling import poll_due, poll_feeds
 
-    from .core import open_feeds, open_store, poll_limits
+    from .core import indexer, open_feeds, open_store, poll_limits
 
     registry, limits, now = open_feeds(settings), poll_limits(settings), datetime.now(UTC)
     if not args.ids and not registry.due(now, limits.interval):
@@ -97,10 +97,11 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
     from .cli import progress_bar
 
     store, bar = open_store(settings), progress_bar("embedding")
+    adder = indexer(settings, store)
     if args.ids:
-        report = poll_feeds(store, registry, args.ids, limits, now, bar)
+        report = poll_feeds(adder, registry, args.ids, limits, now, bar)
     else:
-        report = poll_due(store, registry, limits, now, bar)
+        report = poll_due(adder, registry, limits, now, bar)
     for poll in report.polled:
         head = f"feed {poll.feed.id}  {poll.feed.title}:"
         if poll.error:

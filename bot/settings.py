@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from index.chunking import CHUNK_OVERLAP, CHUNK_SIZE
 from index.embeddings import DEFAULT_EMBEDDINGS
 
 
@@ -67,8 +68,8 @@ class Settings(BaseSettings):
     # The index
     data_dir: Path = Field(Path("data"), **_env("ARTICLEBOT_DATA_DIR"))
     embeddings: str = Field(DEFAULT_EMBEDDINGS, **_env("ARTICLEBOT_EMBEDDINGS"))
-    chunk_size: int = Field(1000, ge=100, le=8000, **_env("ARTICLEBOT_CHUNK_SIZE"))
-    chunk_overlap: int = Field(100, ge=0, le=2000, **_env("ARTICLEBOT_CHUNK_OVERLAP"))
+    chunk_size: int = Field(CHUNK_SIZE, ge=100, le=8000, **_env("ARTICLEBOT_CHUNK_SIZE"))
+    chunk_overlap: int = Field(CHUNK_OVERLAP, ge=0, le=2000, **_env("ARTICLEBOT_CHUNK_OVERLAP"))
     seed_sample: bool = Field(True, **_env("ARTICLEBOT_SEED_SAMPLE"))
     max_article_chars: int = Field(1_000_000, ge=1000, **_env("ARTICLEBOT_MAX_ARTICLE_CHARS"))
     max_file_bytes: int = Field(20 * 1024 * 1024, ge=1024, **_env("ARTICLEBOT_MAX_FILE_BYTES"))
@@ -79,6 +80,8 @@ class Settings(BaseSettings):
     # this times 2^failures, at most a day), and new entries taken from a feed per poll.
     feed_interval: float = Field(15.0, gt=0, **_env("ARTICLEBOT_FEED_INTERVAL"))
     feed_max_entries: int = Field(20, ge=1, le=1000, **_env("ARTICLEBOT_FEED_MAX_ENTRIES"))
+    # Seconds a change to the index waits for another process that is writing to it.
+    write_lock_timeout: float = Field(300.0, ge=0, **_env("ARTICLEBOT_WRITE_LOCK_TIMEOUT"))
 
     # Answers
     top_k: int = Field(6, ge=1, le=50, **_env("ARTICLEBOT_TOP_K"))
@@ -155,7 +158,7 @@ class Settings(BaseSettings):
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, value: int, info) -> int:
-        size = info.data.get("chunk_size", 1000)
+        size = info.data.get("chunk_size", CHUNK_SIZE)
         if value >= size:
             raise ValueError(
                 f"ARTICLEBOT_CHUNK_OVERLAP ({value}) must be below the chunk size ({size})"

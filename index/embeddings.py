@@ -14,10 +14,9 @@ from concurrent.futures import Future
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-DEFAULT_EMBEDDINGS = "e5-small-q4"
+from .types import EmbedderIdentity, Terms
 
-# A sparse vector: term indices (int32) and their weights (float32).
-Terms = tuple[np.ndarray, np.ndarray]
+DEFAULT_EMBEDDINGS = "e5-small-q4"
 TERMS_PER_TEXT = 256
 
 
@@ -40,9 +39,14 @@ class ArticleEmbeddings(Embeddings):
     sentence_role: str = "passage"
 
     @property
+    def identity(self) -> EmbedderIdentity:
+        """What a store records of this embedder, to refuse mixing its vectors with another's."""
+        return EmbedderIdentity(self.backend, self.model, self.dim, self.sentence_role)
+
+    @property
     def spec(self) -> str:
         """The setting string that selects this embedder."""
-        return self.backend if self.backend == self.model else f"{self.backend}:{self.model}"
+        return self.identity.spec
 
     @abstractmethod
     def encode_passages(self, texts: list[str]) -> np.ndarray:

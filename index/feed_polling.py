@@ -34,7 +34,7 @@ from .readers import Limits, Loaded
 from .types import Article
 
 if TYPE_CHECKING:
-    from .store import ArticleStore, ProgressFn
+    from .ingest import Indexer, ProgressFn
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +124,13 @@ def follow(
 
 
 def poll_due(
-    store: ArticleStore,
+    indexer: Indexer,
     registry: FeedRegistry,
     limits: PollLimits,
     now: datetime | None = None,
     progress: ProgressFn | None = None,
 ) -> PollReport:
-    """Poll every feed that is due at ``now`` once and add what is new to ``store``.
+    """Poll every feed that is due at ``now`` once and add what is new to the indexer's store.
 
     Synchronous; meant for a worker thread (the bot's indexing thread, or cron's
     ``articlebot feeds poll``). Two polls in one process take turns.
@@ -139,13 +139,13 @@ def poll_due(
     with registry.polling:
         feeds = registry.feeds()
         due = [feed for feed in feeds if feed.is_due(now, limits.interval)]
-        report = _poll(store, registry, due, limits, now, progress)
+        report = _poll(indexer, registry, due, limits, now, progress)
     report.waiting = [feed for feed in feeds if feed not in due]
     return report
 
 
 def poll_feeds(
-    store: ArticleStore,
+    indexer: Indexer,
     registry: FeedRegistry,
     ids: list[str],
     limits: PollLimits,
@@ -155,11 +155,11 @@ def poll_feeds(
     """Poll the named feeds (ids, unique id prefixes or URLs) now, due or not."""
     feeds = [registry.find(key) for key in ids]  # FeedError before anything is fetched
     with registry.polling:
-        return _poll(store, registry, feeds, limits, now or datetime.now(UTC), progress)
+        return _poll(indexer, registry, feeds, limits, now or datetime.now(UTC), progress)
 
 
 def _poll(
-    store: ArticleStore,
+    indexer: Indexer,
     registry: FeedRegistry,
     feeds: list[Feed],
     limits: PollLimits,
@@ -175,7 +175,7 @@ def _poll(
     with ThreadPoolExecutor(workers, thread_name_prefix="feed") as pool:
         reads = list(pool.map(lambda feed: _read_feed(feed, registry, limits, slots), feeds))
     loads = [loaded for _, feed_loads, _ in reads for loaded in feed_loads]
-    stored = add_loaded(store, loads, progress)
+    stored = add_loaded(indexer, loads, progress)
     new_ids = {article.id for article in stored.added}
     for poll, feed_loads, _ in reads:
         _count(poll, feed_loads, new_ids)

@@ -6,6 +6,11 @@ import hashlib
 import unicodedata
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
+# A sparse "latent terms" vector: term indices (int32) and their weights (float32).
+Terms = tuple[np.ndarray, np.ndarray]
+
 
 def article_id(text: str) -> str:
     """A stable id for an article: a hash of its text, so the same content is indexed once."""
@@ -36,6 +41,60 @@ class Article:
     @classmethod
     def from_dict(cls, data: dict) -> Article:
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A piece of a text: character offsets ``start`` (inclusive) to ``end`` (exclusive)."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class EmbedderIdentity:
+    """What a store records of the embedder that made its vectors: vectors of another
+    model, size or sentence role cannot be mixed with them."""
+
+    backend: str
+    model: str
+    dim: int
+    sentence_role: str  # "passage" or "query": how sentences were embedded
+
+    @property
+    def spec(self) -> str:
+        """The setting string (ARTICLEBOT_EMBEDDINGS) that selects this embedder."""
+        return self.backend if self.backend == self.model else f"{self.backend}:{self.model}"
+
+
+@dataclass
+class PreparedArticle:
+    """An article chunked and embedded, ready for a store to keep as it is.
+
+    Row i of ``chunk_vectors`` (and item i of ``chunk_terms``) belongs to ``chunks[i]``;
+    likewise for sentences. The terms are None when the embedder has no sparse head.
+    """
+
+    article: Article
+    chunks: list[Span]
+    sentences: list[Span]
+    chunk_vectors: np.ndarray  # float32, (len(chunks), dim), unit length
+    sentence_vectors: np.ndarray  # float32, (len(sentences), dim), unit length
+    chunk_terms: list[Terms] | None = None
+    sentence_terms: list[Terms] | None = None
+    added_at: str | None = None  # ISO time it was first indexed; None: now (a rebuild keeps it)
+
+    def __post_init__(self) -> None:
+        if len(self.chunk_vectors) != len(self.chunks) or len(self.sentence_vectors) != len(
+            self.sentences
+        ):
+            raise ValueError(f"article {self.article.id}: one vector per chunk and sentence")
+        for terms, spans in (
+            (self.chunk_terms, self.chunks),
+            (self.sentence_terms, self.sentences),
+        ):
+            if terms is not None and len(terms) != len(spans):
+                raise ValueError(f"article {self.article.id}: one set of terms per piece")
 
 
 @dataclass

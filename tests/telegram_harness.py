@@ -147,7 +147,7 @@ def glacier_reports() -> dict[str, str]:
 
 def add_test_articles(data_dir: Path, source_dir: Path) -> None:
     """Index the fact digest and the glacier reports into ``data_dir``."""
-    from bot.core import open_store
+    from bot.core import indexer, open_store
     from bot.settings import Settings
     from index.ingest import ingest
 
@@ -156,8 +156,9 @@ def add_test_articles(data_dir: Path, source_dir: Path) -> None:
     (source_dir / "digest.txt").write_text(digest, encoding="utf-8")
     for name, text in glacier_reports().items():
         (source_dir / name).write_text(text, encoding="utf-8")
-    store = open_store(Settings(data_dir=data_dir))
-    report = ingest(store, [str(source_dir)])
+    settings = Settings(data_dir=data_dir)
+    store = open_store(settings)
+    report = ingest(indexer(settings, store), [str(source_dir)])
     store.close()
     assert not report.errors, report.errors
 

@@ -105,7 +105,7 @@ def test_latent_terms_cost_a_model_pass_only_when_they_can_change_the_answer(
 
     settings = Settings(data_dir=sample_dir)
     answerer = build_answerer(settings, open_store(settings))  # nothing cached yet
-    embeddings = answerer.store.embeddings
+    embeddings = answerer.retriever.embeddings
     calls = []
 
     def counting(texts, query=False):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import open_store
+from bot.core import indexer, open_store
 from bot.settings import Settings
 from index.feed_polling import PollLimits, follow, poll_due
 from index.feed_registry import FeedError, FeedRegistry, feed_id
@@ -248,8 +248,9 @@ def mountain_post(site: FeedSite) -> str:
 
 
 def open_index(data_dir: Path):
-    store = open_store(Settings(data_dir=data_dir, seed_sample=False))
-    return store, FeedRegistry(data_dir)
+    """What a poll adds articles with (the store is its ``.store``), and the feed registry."""
+    settings = Settings(data_dir=data_dir, seed_sample=False)
+    return indexer(settings, open_store(settings)), FeedRegistry(data_dir)
 
 
 def titles(articles) -> list[str]:
@@ -316,9 +317,9 @@ def test_feeds_on_this_machine_are_refused_unless_private_urls_are_allowed(site,
 
 
 def test_entry_articles_take_the_entrys_title_date_and_link(site, tmp_path):
-    store, registry = open_index(tmp_path / "data")
+    adder, registry = open_index(tmp_path / "data")
     registry.add(harbour_news(site), "Harbour News")
-    (poll,) = poll_due(store, registry, LIMITS, T0).polled
+    (poll,) = poll_due(adder, registry, LIMITS, T0).polled
     lighthouse, ferry = poll.added
     assert (lighthouse.title, lighthouse.source, lighthouse.date) == (
         "Lighthouse restored",  # the entry's, not the page's "Port Elin lighthouse - ..."
@@ -344,10 +345,10 @@ def test_entry_articles_take_the_entrys_title_date_and_link(site, tmp_path):
 
 
 def test_a_second_poll_sends_the_validators_and_a_304_adds_nothing(site, tmp_path):
-    store, registry = open_index(tmp_path / "data")
+    adder, registry = open_index(tmp_path / "data")
     registry.add(harbour_news(site), "Harbour News")
     registry.add(mountain_post(site), "Mountain Post")
-    first = poll_due(store, registry, LIMITS, T0)
+    first = poll_due(adder, registry, LIMITS, T0)
     assert sorted(titles(first.added)) == [
         "Ferry to Skarvik twice a day",
         "Glacier lost 38 metres",
@@ -357,24 +358,24 @@ def test_a_second_poll_sends_the_validators_and_a_304_adds_nothing(site, tmp_pat
     assert all("If-None-Match" not in r.headers for r in site.requests)
 
     site.requests.clear()
-    early = poll_due(store, registry, LIMITS, T0 + INTERVAL / 2)
+    early = poll_due(adder, registry, LIMITS, T0 + INTERVAL / 2)
     assert early.polled == [] and len(early.waiting) == 2 and site.requests == []
 
-    second = poll_due(store, registry, LIMITS, T0 + INTERVAL)
+    second = poll_due(adder, registry, LIMITS, T0 + INTERVAL)
     assert [(p.not_modified, p.added, p.error) for p in second.polled] == [(True, [], None)] * 2
     harbour, mountain = sorted(site.requests, key=lambda r: r.path)  # no article page
     assert (harbour.path, harbour.status) == ("/harbour.xml", 304)
     assert harbour.headers["If-None-Match"] == '"harbour-2"'
     assert (mountain.path, mountain.status) == ("/mountain.atom", 304)
     assert mountain.headers["If-Modified-Since"] == LAST_MODIFIED
-    assert len(store) == 4
+    assert len(adder.store) == 4
 
 
 def test_a_new_entry_is_added_at_the_next_poll_and_answers_questions(site, tmp_path):
     data = tmp_path / "data"
-    store, registry = open_index(data)
+    adder, registry = open_index(data)
     registry.add(harbour_news(site), "Harbour News")
-    assert len(poll_due(store, registry, LIMITS, T0).added) == 2
+    assert len(poll_due(adder, registry, LIMITS, T0).added) == 2
 
     # A new entry, and the lighthouse page rewritten: its link was taken, so it is not read
     # again (the new text would otherwise be a new article).
@@ -386,11 +387,11 @@ def test_a_new_entry_is_added_at_the_next_poll_and_answers_questions(site, tmp_p
     harbour_news(site, extra=[market])
     site.routes["/market.html"] = Route(page("A new fish market", MARKET))
     site.routes["/lighthouse.html"] = Route(page("Lighthouse", LIGHTHOUSE + " Updated."))
-    (poll,) = poll_due(store, registry, LIMITS, T0 + INTERVAL).polled
+    (poll,) = poll_due(adder, registry, LIMITS, T0 + INTERVAL).polled
     assert titles(poll.added) == ["Fish market for the north quay"] and poll.skipped == []
     assert site.paths().count("/lighthouse.html") == 1
     assert site.paths().count("/market.html") == 1
-    store.close()
+    adder.store.close()
 
     answer = ask_json("Where will Port Elin build its new fish market?", data)
     assert "north quay" in answer["citations"][0]["quote"]
@@ -415,11 +416,11 @@ def test_at_most_max_entries_are_read_per_poll_newest_first(site, tmp_path):
         for n, (title, text) in enumerate(news)
     ]
     site.routes["/town.xml"] = Route(rss("Town News", items[::-1]), "application/rss+xml", '"t"')
-    store, registry = open_index(tmp_path / "data")
+    adder, registry = open_index(tmp_path / "data")
     registry.add(site.url("/town.xml"), "Town News")
     limits = PollLimits(read=LIMITS.read, interval=INTERVAL, max_entries=2)
 
-    polls = [poll_due(store, registry, limits, T0 + n * INTERVAL).polled[0] for n in range(4)]
+    polls = [poll_due(adder, registry, limits, T0 + n * INTERVAL).polled[0] for n in range(4)]
     assert [titles(p.added) for p in polls] == [
         ["Bridge closed for repairs", "New bus line"],
         ["School gets solar roof", "Library extends hours"],
@@ -437,22 +438,22 @@ def test_a_broken_feed_is_reported_once_and_backed_off_while_others_are_read(sit
     site.routes["/broken.xml"] = Route(b"this is not a feed <<<", "application/rss+xml")
     with pytest.raises(FeedError, match=r"not an RSS or Atom feed \(XML: syntax error\)"):
         follow(FeedRegistry(tmp_path / "data"), site.url("/broken.xml"), LIMITS)
-    store, registry = open_index(tmp_path / "data")
+    adder, registry = open_index(tmp_path / "data")
     assert registry.feeds() == []
 
     broken = registry.add(site.url("/broken.xml"), "Broken")
     registry.add(harbour_news(site), "Harbour News")
-    first = poll_due(store, registry, LIMITS, T0)
+    first = poll_due(adder, registry, LIMITS, T0)
     failed, harbour = first.polled
     assert failed.error == "not an RSS or Atom feed (XML: syntax error)"
     assert (failed.newly_failed, first.newly_failed) == (True, [failed])
     assert len(harbour.added) == 2 and harbour.error is None
 
     # Not again at once, nor after one interval: the wait doubles with each failure.
-    assert poll_due(store, registry, LIMITS, T0).polled == []
-    assert poll_due(store, registry, LIMITS, T0 + INTERVAL).newly_failed == []
+    assert poll_due(adder, registry, LIMITS, T0).polled == []
+    assert poll_due(adder, registry, LIMITS, T0 + INTERVAL).newly_failed == []
     assert site.paths().count("/broken.xml") == 2  # follow's and the first poll's
-    second = poll_due(store, registry, LIMITS, T0 + 2 * INTERVAL)
+    second = poll_due(adder, registry, LIMITS, T0 + 2 * INTERVAL)
     assert [p.feed.id for p in second.failed] == [broken.id]
     assert second.newly_failed == []  # told once
     (feed,) = [f for f in registry.feeds() if f.id == broken.id]
@@ -461,7 +462,7 @@ def test_a_broken_feed_is_reported_once_and_backed_off_while_others_are_read(sit
     assert feed.next_poll(INTERVAL) == feed.last_polled + timedelta(days=1)
 
     site.routes["/broken.xml"] = Route(rss("Fixed", []), "application/rss+xml")
-    fixed = poll_due(store, registry, LIMITS, T0 + 6 * INTERVAL)
+    fixed = poll_due(adder, registry, LIMITS, T0 + 6 * INTERVAL)
     assert [(p.feed.title, p.recovered, p.feed.failures) for p in fixed.recovered] == [
         ("Fixed", True, 0)
     ]
@@ -469,12 +470,12 @@ def test_a_broken_feed_is_reported_once_and_backed_off_while_others_are_read(sit
 
 def test_a_slow_feed_times_out_without_holding_up_the_others(site, tmp_path):
     site.routes["/slow.xml"] = Route(rss("Slow", []), "application/rss+xml", delay=6)
-    store, registry = open_index(tmp_path / "data")
+    adder, registry = open_index(tmp_path / "data")
     registry.add(site.url("/slow.xml"), "Slow")
     registry.add(harbour_news(site), "Harbour News")
     registry.add(mountain_post(site), "Mountain Post")
     limits = PollLimits(read=Limits(allow_private_urls=True, fetch_timeout=1), interval=INTERVAL)
-    slow, harbour, mountain = poll_due(store, registry, limits, T0).polled
+    slow, harbour, mountain = poll_due(adder, registry, limits, T0).polled
     assert slow.error == "could not fetch it (ReadTimeout: timed out)" and slow.newly_failed
     assert (len(harbour.added), len(mountain.added)) == (2, 2)
     # The others were read alongside the slow feed: they started before it timed out, and
@@ -485,12 +486,12 @@ def test_a_slow_feed_times_out_without_holding_up_the_others(site, tmp_path):
 
 
 def test_no_more_than_two_fetches_at_once_go_to_one_host(site, tmp_path):
-    store, registry = open_index(tmp_path / "data")
+    adder, registry = open_index(tmp_path / "data")
     for n in range(4):
         item = {"title": f"Notice {n}", "guid": "x", "summary": f"Harbour notice number {n}."}
         site.routes[f"/n{n}.xml"] = Route(rss(f"N{n}", [item]), "application/rss+xml", delay=0.3)
         registry.add(site.url(f"/n{n}.xml"), f"N{n}")
-    report = poll_due(store, registry, LIMITS, T0)  # four feeds read at once, one host
+    report = poll_due(adder, registry, LIMITS, T0)  # four feeds read at once, one host
     assert len(report.added) == 4
     assert site.max_in_flight == 2
 

@@ -94,9 +94,9 @@ def state(data_dir) -> dict:
     from dataclasses import asdict
 
     from index.embeddings import load_embeddings
-    from index.store import ArticleStore
+    from index.faiss_store import FaissStore
 
-    store = ArticleStore(data_dir, load_embeddings())
+    store = FaissStore(data_dir, load_embeddings().identity)
     stats = store.stats()
     stats.pop("bytes_on_disk")
     articles = [asdict(a) for a in store.articles()]

@@ -21,7 +21,7 @@ pytest.importorskip("llama_cpp")
 
 from bot import prompts  # noqa: E402
 from bot.answering import Answerer  # noqa: E402
-from bot.core import build_answerer, open_store  # noqa: E402
+from bot.core import build_answerer, indexer, open_store  # noqa: E402
 from bot.llm import bundled_model_path, check_citations  # noqa: E402
 from bot.repl import Session  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -97,8 +97,9 @@ def news_dir(tmp_path_factory, embeddings) -> Path:
     (root / "tram.txt").write_text(TRAM, encoding="utf-8")
     (root / "festival.txt").write_text(INJECTION, encoding="utf-8")
     data = root / "data"
-    store = open_store(Settings(data_dir=data), seed=False)
-    report = ingest(store, [str(root / "tram.txt"), str(root / "festival.txt")])
+    settings = Settings(data_dir=data)
+    store = open_store(settings, seed=False)
+    report = ingest(indexer(settings, store), [str(root / "tram.txt"), str(root / "festival.txt")])
     assert len(report.added) == 2
     store.close()
     return data

