@@ -42,9 +42,8 @@ from telegram.ext import (
     filters,
 )
 
-from index.ingest import IngestReport
+from index.ingest import IngestReport, ProgressFn
 from index.readers import is_url
-from index.store import ProgressFn
 
 from . import prompts
 from .chats import ChatHistory
