@@ -16,6 +16,7 @@ from index.embeddings import EmbeddingError
 from index.feed_registry import FeedError
 from index.store import StoreError
 
+from . import render
 from .llm import LLMUnavailable
 from .redaction import hide_secrets
 from .settings import Settings
@@ -131,24 +132,6 @@ def extra_commands() -> dict[str, Command]:
 # ---- index ----------------------------------------------------------------------------
 
 
-def progress_bar(description: str):
-    """A progress callback drawing a tqdm bar on a terminal (nothing when piped)."""
-    from tqdm import tqdm
-
-    bar = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc=description, unit="piece", disable=None, file=sys.stderr)
-        bar.n = done
-        bar.refresh()
-        if done >= total:
-            bar.close()
-
-    return update
-
-
 def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
     from index.ingest import ingest
 
@@ -156,7 +139,7 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
 
     store = open_store(settings)
     report = ingest(
-        indexer(settings, store), args.paths, limits(settings), progress_bar("embedding")
+        indexer(settings, store), args.paths, limits(settings), render.progress_bar("embedding")
     )
     for article in report.added:
         print(f"added   {article.id}  [{article.lang}] {article.title}  ({article.source})")
@@ -218,7 +201,7 @@ def cmd_index_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     # Not verified: a rebuild is how a store of another model or schema, or with damaged
     # vector files, is made whole again.
     store = open_store(settings, verify=False)
-    count = indexer(settings, store).rebuild(progress_bar("re-embedding"))
+    count = indexer(settings, store).rebuild(render.progress_bar("re-embedding"))
     print(f"rebuilt {count} articles with {settings.embeddings}")
     return 0
 
@@ -248,7 +231,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from .core import build_answerer, open_store
     from .render import answer_text, display, use_bidi
 
-    answerer = build_answerer(settings, open_store(settings))
+    store = open_store(settings, seed=True, progress=render.seeding_progress)
+    answerer = build_answerer(settings, store)
     answer = answerer.ask(args.question)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
 from index.chunking import Chunking
 from index.embeddings import load_embeddings
-from index.faiss_store import DB_NAME, FaissStore
+from index.faiss_store import FaissStore
 from index.feed_polling import PollLimits
 from index.feed_registry import FeedRegistry
-from index.ingest import Indexer
+from index.ingest import Indexer, ProgressFn
 from index.readers import Limits, load
 from index.store import ArticleStore
 
 from .answering import Answerer, ExtractiveGenerator
 from .retrieval import ArticleRetriever
 from .settings import Settings
+
+SAMPLE_SOURCE = "bundled sample"  # the sample's source reads "bundled sample: FILE"
 
 
 def sample_corpus() -> Path:
@@ -49,25 +52,32 @@ def open_feeds(settings: Settings) -> FeedRegistry:
 
 
 def open_store(
-    settings: Settings, *, seed: bool | None = None, verify: bool = True
+    settings: Settings,
+    *,
+    seed: bool = False,
+    verify: bool = True,
+    progress: Callable[[], ProgressFn] | None = None,
 ) -> ArticleStore:
-    """The store in the data directory; a new one gets the bundled sample articles.
+    """The store in the data directory.
 
-    ``verify=False`` opens a store even if it is of another embedder or schema or its
-    vector files are damaged: for ``check`` and ``indexer(...).rebuild``.
+    With ``seed`` (a user is about to ask), an empty store first gets the bundled sample
+    article, unless ARTICLEBOT_SEED_SAMPLE is off; ``progress`` makes the callback that shows
+    it being indexed (called only then). Seeding is one atomic add, so an interrupted first
+    run leaves the store empty and the next one seeds again. ``verify=False`` opens a store
+    even if it is of another embedder or schema or its vector files are damaged: for
+    ``check`` and ``indexer(...).rebuild``.
     """
-    is_new = not (Path(settings.data_dir) / DB_NAME).exists()
     store = FaissStore(
         settings.data_dir,
         load_embeddings(settings.embeddings).identity,
         verify=verify,
         write_lock_timeout=settings.write_lock_timeout,
     )
-    if is_new and (settings.seed_sample if seed is None else seed):
+    if seed and settings.seed_sample and len(store) == 0:
         articles = [a for loaded in load([str(sample_corpus())]) for a in loaded.articles]
         for article in articles:
-            article.source = f"bundled sample: {Path(article.source).name}"
-        indexer(settings, store).add(articles)
+            article.source = f"{SAMPLE_SOURCE}: {Path(article.source).name}"
+        indexer(settings, store).add(articles, progress() if progress else None)
     return store
 
 

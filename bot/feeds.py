@@ -94,7 +94,7 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
     if not args.ids and not registry.due(now, limits.interval):
         print("no feed is due")  # and the embedding model need not load
         return 0
-    from .cli import progress_bar
+    from .render import progress_bar
 
     store, bar = open_store(settings), progress_bar("embedding")
     adder = indexer(settings, store)

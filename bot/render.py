@@ -95,3 +95,27 @@ def sources_text(answer: Answer | None) -> str:
                 "",
             ]
     return "\n".join(lines).rstrip()
+
+
+def progress_bar(description: str):
+    """A progress callback drawing a tqdm bar on a terminal (nothing when piped)."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=description, unit="piece", disable=None, file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def seeding_progress():
+    """What a terminal shows while the bundled sample is indexed on a first run."""
+    print("Indexing the bundled sample article (first run only)...", file=sys.stderr, flush=True)
+    return progress_bar("sample")

@@ -11,7 +11,7 @@ from .answering import Answerer
 from .chats import ChatHistory
 from .core import build_answerer, open_store
 from .desk import Desk
-from .render import answer_text, display, sources_text, use_bidi
+from .render import answer_text, display, seeding_progress, sources_text, use_bidi
 from .settings import Settings
 
 HELP = """Type a question in any language and press Enter. Commands:
@@ -112,7 +112,8 @@ def run_repl(settings: Settings) -> int:
     history_file = Path(settings.data_dir) / "repl_history"
     if interactive:
         _start_readline(history_file)
-    session = Session(build_answerer(settings, open_store(settings)), settings)
+    store = open_store(settings, seed=True, progress=seeding_progress)
+    session = Session(build_answerer(settings, store), settings)
     desk = session.desk
     bidi = use_bidi(settings.bidi)
     if interactive:

@@ -426,6 +426,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _seeding_logged() -> ProgressFn:
+    """Progress of indexing the bundled sample on a first run: a log line, not a bar."""
+    logger.info("indexing the bundled sample article (first run only)")
+    return lambda done, total: None
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """run the Telegram bot (long polling, or a webhook)"""
     from .core import build_answerer, open_store
@@ -443,7 +449,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     _quiet_logs()
-    store = open_store(settings)
+    store = open_store(settings, seed=True, progress=_seeding_logged)
     chats_db = settings.telegram_chats_db or Path(settings.data_dir) / "chats.sqlite"
     chats, ledger = ChatHistory(chats_db), Ledger(chats_db)
     quota = QuestionQuota(settings.telegram_questions_per_minute)

@@ -35,7 +35,7 @@ def embeddings():
 def sample_dir(tmp_path_factory) -> Path:
     """A data dir holding the bundled sample article, built once; copy it before changing it."""
     path = tmp_path_factory.mktemp("sample") / "data"
-    open_store(Settings(data_dir=path)).close()
+    open_store(Settings(data_dir=path), seed=True).close()
     return path
 
 
@@ -50,7 +50,7 @@ def data_dir(sample_dir, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def answerer(sample_dir):
     settings = Settings(data_dir=sample_dir)
-    return build_answerer(settings, open_store(settings))
+    return build_answerer(settings, open_store(settings, seed=True))
 
 
 def run_cli(*args: str, data_dir: Path, env: dict | None = None, stdin: str | None = None):

@@ -156,3 +156,34 @@ def test_a_langchain_document_carries_every_field_of_a_hit(answerer):
     assert [document_to_hit(hit_to_document(h, retrieval_ms=1.0)) for h in hits] == hits
     docs = answerer.retriever.invoke("What did the two countries agree about Afghanistan?")
     assert [document_to_hit(d) for d in docs] == hits
+
+
+def test_a_first_run_interrupted_while_indexing_the_sample_seeds_again(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import run_cli
+
+    data = tmp_path / "data"
+    env = {**os.environ, "ARTICLEBOT_DATA_DIR": str(data)}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "ask", "what did Russia promise on vaccines?"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    # Ctrl-C as soon as the first run says it is indexing the sample.
+    assert "Indexing the bundled sample article" in first.stderr.readline()
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=120) == 130
+    listed = run_cli("index", "list", data_dir=data)
+    assert listed.stdout.strip() == "no articles indexed"
+
+    again = run_cli("ask", "what did Russia promise on vaccines?", data_dir=data)
+    assert again.returncode == 0, again.stderr
+    assert "Indexing the bundled sample article" in again.stderr
+    assert "Sputnik V" in again.stdout
