@@ -1,25 +1,28 @@
-"""The article store in a data directory: FAISS files for vectors, SQLite for the rest.
+"""The article store in a data directory: FAISS segment files for vectors, SQLite for the rest.
 
 Layout of a data directory::
 
-    store.sqlite             articles, chunks, sentences, their latent terms, and meta
-                             (schema, embedder, generation, next id, files' checksums)
-    chunks-<gen>.faiss       one vector per chunk, FAISS id = chunk id
-    sentences-<gen>.faiss    one vector per sentence, FAISS id = sentence id
-    write.lock               flocked by the one process that writes (index/writelock.py)
+    store.sqlite          articles, chunks and sentences (each with the number of the
+                          segment holding its vector), their latent terms, the manifest of
+                          live segments (with their files' SHA-256), and meta (schema,
+                          embedder, generation, next id)
+    chunks-<n>.faiss      a segment of chunk vectors, FAISS id = chunk id (index/segments.py)
+    sentences-<n>.faiss   a segment of sentence vectors, FAISS id = sentence id
+    write.lock            flocked by the one process that writes (index/writelock.py)
 
-A writer holds the write lock, writes the next generation's FAISS files next to the
-current ones (a .tmp name, fsynced, then renamed), commits the SQLite rows, the new
-generation number and the files' SHA-256 in one transaction, then deletes every other
-generation's files. A crash at any point leaves a committed generation whose files and
-rows agree; the next writer deletes what the crashed one left. No pickle.
+Every change is a generation, numbered. Under the write lock, a writer writes the
+segments the change makes (numbered with the generation; a .tmp name, fsynced, renamed)
+and leaves every other file be; then it commits the rows, the new manifest and the
+generation number in one transaction, and only then deletes the files the manifest no
+longer names. A crash at any point leaves a committed generation whose files and rows
+agree; the next writer deletes what the crashed one left. No pickle.
 
-Readers never delete anything. A reader reads the generation number and loads that
-generation's files inside one SQLite read transaction, and the database stays in
+Readers never delete anything. A reader reads the manifest and loads the segments it has
+not loaded yet inside one SQLite read transaction, and the database stays in
 rollback-journal mode (not WAL) for this: an open read transaction holds SQLite's shared
-lock, so no writer can commit the next generation, and so delete the files the reader is
-loading, until the reader has them in memory. Every read (a search, a chunk's sentences)
-is one read transaction: it sees one generation's vectors and rows, whatever writers do.
+lock, so no writer can commit a manifest without those segments, and so delete their
+files, until the reader has them in memory. Every read (a search, a chunk's sentences) is
+one read transaction: it sees one generation's vectors and rows, whatever writers do.
 """
 
 from __future__ import annotations
@@ -28,46 +31,33 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
-import faiss
 import numpy as np
 
+from .faiss_schema import DB_NAME, SCHEMA, SCHEMA_VERSION, TABLES
+from .segments import (
+    KINDS,
+    REBUILD,
+    Live,
+    Segment,
+    SegmentFiles,
+    add_segment,
+    drop_ids,
+    new_index,
+    search,
+)
 from .sqlite import transaction
 from .store import ArticleInfo, StoreError, StoreMismatchError
 from .types import Article, Chunk, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
-from .vector_files import KINDS, REBUILD, VectorFiles
 from .writelock import WriteLock
 
-SCHEMA_VERSION = "1"
-DB_NAME = "store.sqlite"
-
-# One statement each: executescript would commit the transaction a rebuild runs them in.
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS articles (
-        id TEXT PRIMARY KEY, key TEXT, title TEXT NOT NULL, source TEXT NOT NULL,
-        date TEXT, lang TEXT NOT NULL, text TEXT NOT NULL, added_at TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS chunks (
-        id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
-        ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id)",
-    """CREATE TABLE IF NOT EXISTS sentences (
-        id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
-        start INTEGER NOT NULL, "end" INTEGER NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS sentences_article ON sentences(article_id, start)",
-    """CREATE TABLE IF NOT EXISTS chunk_terms (
-        id INTEGER PRIMARY KEY REFERENCES chunks(id), idx BLOB NOT NULL, val BLOB NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS sentence_terms (
-        id INTEGER PRIMARY KEY REFERENCES sentences(id), idx BLOB NOT NULL, val BLOB NOT NULL)""",
-)
-TABLES = ("chunk_terms", "sentence_terms", "chunks", "sentences", "articles")
-
-# A change: given copies of the chunk and sentence indexes and the next free id, change the
-# database and the copies; return the next free id, or None if there was nothing to change.
-Change = Callable[[faiss.Index, faiss.Index, int], int | None]
+# A change: given a copy of the live segments, the next free id and the change's number,
+# change the database and the copy (new segments are numbered with the change's number);
+# return the next free id, or None if there was nothing to change.
+Change = Callable[[Live, int, int], int | None]
 
 
 class FaissStore:
@@ -99,10 +89,9 @@ class FaissStore:
         self._db.execute("PRAGMA journal_mode=DELETE")
         self._lock = threading.RLock()  # guards the connection and the in-memory indexes
         self._write_lock = WriteLock(self.path, write_lock_timeout)
-        self._files = VectorFiles(self.path, identity.dim)
-        self._chunk_index: faiss.Index | None = None
-        self._sentence_index: faiss.Index | None = None
-        self._generation = -1  # of the indexes in memory; -1: none loaded
+        self._files = SegmentFiles(self.path, identity.dim)
+        self._live: Live = {kind: {} for kind in KINDS}  # the segments in memory
+        self._generation = -1  # of the segments in memory; -1: none loaded
         with self._lock:
             self._create()
             if verify:
@@ -176,26 +165,27 @@ class FaissStore:
         """A consistent view for the block: one read transaction, and with ``vectors`` the
         indexes of the generation it sees (loaded if another process changed them)."""
         with self._lock:
-            if self._db.in_transaction:  # inside a write, or a read already open
-                if vectors:
-                    self._sync()
-                yield
-                return
-            with transaction(self._db, "DEFERRED"):
+            # Inside a write, or a read already open, the transaction is there already.
+            opened = nullcontext() if self._db.in_transaction else transaction(self._db, "DEFERRED")
+            with opened:
                 if vectors:
                     self._sync()
                 yield
 
     def _sync(self) -> None:
+        """Load the segments another process added since we looked; forget dropped ones."""
         meta = self._meta()
-        if int(meta["generation"]) != self._generation:
-            self._check_meta(meta)
-            generation = int(meta["generation"])
-            chunks, sentences = (
-                self._files.read(kind, generation, meta.get(f"{kind}_sha256")) for kind in KINDS
-            )
-            self._chunk_index, self._sentence_index = chunks, sentences
-            self._generation = generation
+        generation = int(meta["generation"])
+        if generation == self._generation:
+            return
+        self._check_meta(meta)
+        live: Live = {kind: {} for kind in KINDS}
+        for kind, number, sha256 in self._db.execute(
+            "SELECT kind, number, sha256 FROM segments ORDER BY number"
+        ):
+            loaded = self._live[kind].get(number)
+            live[kind][number] = loaded or self._files.read(kind, number, sha256)
+        self._live, self._generation = live, generation
 
     def __len__(self) -> int:
         with self._reading():
@@ -246,6 +236,7 @@ class FaissStore:
                 self._db.execute("SELECT lang, count(*) FROM articles GROUP BY lang").fetchall()
             )
             generation = int(self._meta()["generation"])
+            segments = self._count("SELECT count(*) FROM segments")
         size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
         return {
             "data_dir": str(self.path),
@@ -254,25 +245,24 @@ class FaissStore:
             "embeddings": self.identity.spec,
             "dimensions": self.identity.dim,
             "generation": generation,
+            "segments": segments,
             "bytes_on_disk": size,
         }
 
     def search(self, vector: np.ndarray, k: int) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         with self._reading(vectors=True):
-            index = self._chunk_index
-            if index.ntotal == 0:
-                return []
-            scores, ids = index.search(query, min(k, index.ntotal))
-            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            segments = [s.index for _, s in sorted(self._live["chunks"].items())]
+            found = search(segments, query, k)
             chunks = self._chunks([i for i, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
 
     def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
         with self._reading(vectors=True):
             rows = self._db.execute(
-                'SELECT s.id, s.start, s."end", substr(a.text, s.start + 1, s."end" - s.start) '
-                "AS text FROM sentences s JOIN articles a ON a.id = s.article_id "
+                'SELECT s.id, s.start, s."end", s.segment, '
+                'substr(a.text, s.start + 1, s."end" - s.start) AS text '
+                "FROM sentences s JOIN articles a ON a.id = s.article_id "
                 'WHERE s.article_id = ? AND s."end" > ? AND s.start < ? ORDER BY s.start',
                 (chunk.article_id, chunk.start, chunk.end),
             ).fetchall()
@@ -281,7 +271,8 @@ class FaissStore:
             ]
             if not sentences:
                 return [], np.zeros((0, self.identity.dim), dtype=np.float32)
-            vectors = np.vstack([self._sentence_index.reconstruct(s.id) for s in sentences])
+            segments = self._live["sentences"]
+            vectors = np.vstack([segments[r["segment"]].index.reconstruct(r["id"]) for r in rows])
         return sentences, vectors
 
     def chunk_terms(self, ids: list[int]) -> dict[int, Terms]:
@@ -327,12 +318,18 @@ class FaissStore:
                 self._check_meta(meta)
             except StoreError as exc:
                 found.append(str(exc))
-            generation = int(meta["generation"])
+            segments = self._db.execute("SELECT kind, number, sha256 FROM segments").fetchall()
+            for kind, number, sha256 in segments:
+                query = f"SELECT id FROM {kind} WHERE segment = ?"
+                rows = {r[0] for r in self._db.execute(query, (number,))}
+                found += self._files.problems(kind, number, sha256, meta.get("embed_dim"), rows)
             for kind in KINDS:
-                rows = {r[0] for r in self._db.execute(f"SELECT id FROM {kind}")}
-                found += self._files.problems(
-                    kind, generation, meta.get(f"{kind}_sha256"), meta.get("embed_dim"), rows
+                lost = self._count(
+                    f"SELECT count(*) FROM {kind} WHERE segment NOT IN "
+                    f"(SELECT number FROM segments WHERE kind = '{kind}')"
                 )
+                if lost:
+                    found.append(f"{lost} {kind} have their vectors in no live segment")
             for kind, terms in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
                 orphans = self._count(
                     f"SELECT count(*) FROM {kind} WHERE article_id NOT IN (SELECT id FROM articles)"
@@ -364,7 +361,7 @@ class FaissStore:
         self._check_vectors(articles)
         added: list[Article] = []
 
-        def change(chunk_index: faiss.Index, sentence_index: faiss.Index, next_id: int):
+        def change(live: Live, next_id: int, number: int) -> int | None:
             # Skip what is stored already, by another process meanwhile or twice in the list.
             seen = self.known_ids(p.article.id for p in articles)
             new = []
@@ -372,12 +369,27 @@ class FaissStore:
                 if prepared.article.id not in seen:
                     seen.add(prepared.article.id)
                     new.append(prepared)
+            if not new:
+                return None
             added.extend(p.article for p in new)
-            return self._insert(new, chunk_index, sentence_index, next_id) if new else None
+            next_id, vectors = self._insert(new, next_id, number)
+            for kind in KINDS:
+                ids, kind_vectors = vectors[kind]
+                if len(ids):
+                    index = new_index(self.identity.dim, kind_vectors, ids)
+                    self._move_rows(kind, add_segment(live[kind], index, number), number)
+            return next_id
 
         if articles:
             self._change(change)
         return added
+
+    def _move_rows(self, kind: str, segments: list[int], number: int) -> None:
+        if segments:
+            marks = ",".join("?" * len(segments))
+            self._db.execute(
+                f"UPDATE {kind} SET segment = ? WHERE segment IN ({marks})", [number, *segments]
+            )
 
     def remove(self, article_id: str) -> Article:
         with self.writing():
@@ -385,17 +397,20 @@ class FaissStore:
             if article is None:
                 raise StoreError(f"no article with id {article_id!r} (see: articlebot index list)")
 
-            def change(chunk_index: faiss.Index, sentence_index: faiss.Index, next_id: int):
-                for table, terms, index in (
-                    ("chunks", "chunk_terms", chunk_index),
-                    ("sentences", "sentence_terms", sentence_index),
-                ):
-                    query = f"SELECT id FROM {table} WHERE article_id = ?"
-                    ids = [r[0] for r in self._db.execute(query, (article.id,))]
-                    if ids:
-                        index.remove_ids(np.array(ids, dtype=np.int64))
-                    self._db.execute(f"DELETE FROM {terms} WHERE id IN ({query})", (article.id,))
-                    self._db.execute(f"DELETE FROM {table} WHERE article_id = ?", (article.id,))
+            def change(live: Live, next_id: int, number: int) -> int:
+                # The segments holding the article's vectors are written anew without them.
+                for kind, terms in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
+                    query = f"SELECT id, segment FROM {kind} WHERE article_id = ?"
+                    rows = self._db.execute(query, (article.id,)).fetchall()
+                    ids = [r[0] for r in rows]
+                    held = sorted({r[1] for r in rows})
+                    in_article = f"SELECT id FROM {kind} WHERE article_id = ?"
+                    self._db.execute(
+                        f"DELETE FROM {terms} WHERE id IN ({in_article})", (article.id,)
+                    )
+                    self._db.execute(f"DELETE FROM {kind} WHERE article_id = ?", (article.id,))
+                    if held and drop_ids(live[kind], held, ids, number):
+                        self._move_rows(kind, held, number)
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article.id,))
                 return next_id
 
@@ -405,13 +420,21 @@ class FaissStore:
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
         self._check_vectors(articles)
 
-        def change(chunk_index: faiss.Index, sentence_index: faiss.Index, next_id: int):
+        def change(live: Live, next_id: int, number: int) -> int:
             # Dropped, not emptied: the tables may be of an older schema.
             for table in TABLES:
                 self._db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in SCHEMA[1:]:
                 self._db.execute(statement)
-            return self._insert(articles, chunk_index, sentence_index, next_id)
+            next_id, vectors = self._insert(articles, next_id, number)
+            for kind in KINDS:
+                ids, kind_vectors = vectors[kind]
+                live[kind] = (
+                    {number: Segment(new_index(self.identity.dim, kind_vectors, ids))}
+                    if len(ids)
+                    else {}
+                )
+            return next_id
 
         self._change(change, fresh=True)
 
@@ -426,33 +449,38 @@ class FaissStore:
                     )
 
     def _change(self, change: Change, fresh: bool = False) -> None:
-        """Apply ``change`` to copies of the indexes and to the database, atomically.
+        """Apply ``change`` to a copy of the live segments and to the database, atomically.
 
-        With ``fresh``, ``change`` starts from empty indexes and the store's embedder and
-        schema are recorded as the store's own.
+        With ``fresh``, ``change`` starts from no segments (whatever state the store is
+        in), and the store's embedder and schema are recorded as the store's own.
         """
         with self.writing(), self._lock:
-            generation = None
+            written: list[Path] = []
             try:
                 with transaction(self._db):
                     meta = self._meta()
-                    # Files a crashed writer left: only we write, and no reader loads them.
-                    self._files.delete_all_but(int(meta.get("generation", 0)))
-                    if fresh:
-                        chunk_index, sentence_index = self._files.empty(), self._files.empty()
-                    else:
+                    if not fresh:
                         self._sync()
-                        chunk_index = faiss.clone_index(self._chunk_index)
-                        sentence_index = faiss.clone_index(self._sentence_index)
-                    next_id = change(chunk_index, sentence_index, int(meta.get("next_id", 1)))
+                    live: Live = {kind: ({} if fresh else dict(self._live[kind])) for kind in KINDS}
+                    number = int(meta.get("generation", 0)) + 1
+                    next_id = change(live, int(meta.get("next_id", 1)), number)
                     if next_id is None:
                         return  # nothing changed: the transaction commits nothing
-                    generation = int(meta.get("generation", 0)) + 1
-                    values = {"generation": str(generation), "next_id": str(next_id)}
-                    for kind, index in zip(KINDS, (chunk_index, sentence_index), strict=True):
-                        values[f"{kind}_sha256"] = self._files.write(
-                            index, self._files.path(kind, generation)
-                        )
+                    manifest = []
+                    for kind in KINDS:
+                        for n, segment in live[kind].items():
+                            if segment.sha256 is None:  # made by this change
+                                written.append(self._files.path(kind, n))
+                                segment = live[kind][n] = Segment(
+                                    segment.index, self._files.write(segment.index, written[-1])
+                                )
+                            manifest.append((kind, n, segment.index.ntotal, segment.sha256))
+                    self._db.execute("DELETE FROM segments")
+                    self._db.executemany(
+                        "INSERT INTO segments (kind, number, vectors, sha256) VALUES (?, ?, ?, ?)",
+                        manifest,
+                    )
+                    values = {"generation": str(number), "next_id": str(next_id)}
                     if fresh:
                         values |= {"schema": SCHEMA_VERSION, **self._identity_meta()}
                     self._db.executemany(
@@ -460,21 +488,20 @@ class FaissStore:
                         [(k, v) for k, v in values.items()],
                     )
             except BaseException:
-                if generation is not None:
-                    self._files.delete(generation)
+                for file in written:
+                    file.unlink(missing_ok=True)
                 raise
-            self._chunk_index, self._sentence_index = chunk_index, sentence_index
-            self._generation = generation
-            self._files.delete_all_but(generation)
+            self._live, self._generation = live, number
+            # Files of segments no longer live, and what a crashed writer left.
+            self._files.delete_all_but(
+                {self._files.path(kind, n) for kind in KINDS for n in live[kind]}
+            )
 
     def _insert(
-        self,
-        articles: Sequence[PreparedArticle],
-        chunk_index: faiss.Index,
-        sentence_index: faiss.Index,
-        next_id: int,
-    ) -> int:
-        """Write the articles' rows and add their vectors; returns the next free id.
+        self, articles: Sequence[PreparedArticle], next_id: int, segment: int
+    ) -> tuple[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Write the articles' rows, their vectors to go in ``segment``; returns the next
+        free id and, for each kind, the new ids and their vectors.
 
         Ids are given in order: each article's chunks, then its sentences.
         """
@@ -496,32 +523,37 @@ class FaissStore:
                 next_id += len(spans)
                 for ordinal, (i, span) in enumerate(zip(ids, spans, strict=True)):
                     ordinal_column = (ordinal,) if kind == "chunks" else ()
-                    rows[kind].append((i, a.id, *ordinal_column, span.start, span.end))
+                    rows[kind].append((i, a.id, *ordinal_column, span.start, span.end, segment))
                 if pieces_terms is not None:
                     terms[kind] += [
                         (i, idx.astype("<i4").tobytes(), val.astype("<f4").tobytes())
                         for i, (idx, val) in zip(ids, pieces_terms, strict=True)
                     ]
         self._db.executemany(
-            'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?, ?, ?, ?, ?)',
+            'INSERT INTO chunks (id, article_id, ordinal, start, "end", segment) '
+            "VALUES (?, ?, ?, ?, ?, ?)",
             rows["chunks"],
         )
         self._db.executemany(
-            'INSERT INTO sentences (id, article_id, start, "end") VALUES (?, ?, ?, ?)',
+            'INSERT INTO sentences (id, article_id, start, "end", segment) VALUES (?, ?, ?, ?, ?)',
             rows["sentences"],
         )
         for kind, table in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
             self._db.executemany(
                 f"INSERT INTO {table} (id, idx, val) VALUES (?, ?, ?)", terms[kind]
             )
-        for kind, index, vectors in (
-            ("chunks", chunk_index, [p.chunk_vectors for p in articles]),
-            ("sentences", sentence_index, [p.sentence_vectors for p in articles]),
-        ):
-            ids = np.array([r[0] for r in rows[kind]], dtype=np.int64)
-            if len(ids):
-                index.add_with_ids(np.vstack(vectors).astype(np.float32, copy=False), ids)
-        return next_id
+        dim = self.identity.dim
+        vectors = {
+            "chunks": [p.chunk_vectors for p in articles],
+            "sentences": [p.sentence_vectors for p in articles],
+        }
+        return next_id, {
+            kind: (
+                np.array([r[0] for r in rows[kind]], dtype=np.int64),
+                np.vstack([np.zeros((0, dim), np.float32), *vectors[kind]]),
+            )
+            for kind in KINDS
+        }
 
     def close(self) -> None:
         with self._lock:

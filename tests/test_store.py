@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import faiss
+import numpy as np
 import pytest
 
 from index.embeddings import load_embeddings
@@ -33,6 +35,13 @@ ENGLISH_ARTICLE = Article(
     source="test://lighthouse",
     lang="en",
 )
+
+
+def live_segment_files(data_dir: Path) -> list[Path]:
+    """The vector files the store's manifest names."""
+    with sqlite3.connect(data_dir / "store.sqlite") as db:
+        rows = db.execute("SELECT kind, number FROM segments").fetchall()
+    return sorted(data_dir / f"{kind}-{number}.faiss" for kind, number in rows)
 
 
 def open_store(data_dir, embeddings, **options) -> FaissStore:
@@ -135,10 +144,10 @@ CRASH_SCRIPT = textwrap.dedent(
     from index.faiss_store import FaissStore
     from index.ingest import Indexer
     from index.types import Article
-    from index.vector_files import VectorFiles
+    from index.segments import SegmentFiles
 
     data_dir, step, operation = sys.argv[1:]
-    original_write = VectorFiles.write
+    original_write = SegmentFiles.write
     written = []
 
     def write_then_crash(index, file):
@@ -149,7 +158,7 @@ CRASH_SCRIPT = textwrap.dedent(
             os._exit(9)
         return digest
 
-    VectorFiles.write = staticmethod(write_then_crash)
+    SegmentFiles.write = staticmethod(write_then_crash)
     embeddings = load_embeddings()
     indexer = Indexer(FaissStore(data_dir, embeddings.identity, verify=False), embeddings)
     if operation == "add":
@@ -185,10 +194,7 @@ def test_crash_while_writing_leaves_the_old_index_loadable(data_dir, embeddings,
     assert len(list(data_dir.glob("*.faiss*"))) > 2
     add(store, embeddings, [ENGLISH_ARTICLE])
     assert len(store) == 2
-    assert sorted(p.name for p in data_dir.glob("*.faiss*")) == [
-        f"chunks-{before['generation'] + 1}.faiss",
-        f"sentences-{before['generation'] + 1}.faiss",
-    ]
+    assert sorted(data_dir.glob("*.faiss*")) == live_segment_files(data_dir)
 
 
 def test_opening_with_another_embedding_model_is_refused(data_dir):
@@ -377,3 +383,60 @@ def test_an_index_of_another_schema_asks_for_a_rebuild_which_converts_it(small_d
     assert run_cli("index", "check", data_dir=small_dir).returncode == 0
     answer = ask_json(SKERRYVORE_Q, small_dir)
     assert "4.2 million pounds" in answer["citations"][0]["quote"]
+
+
+# ---- adds write small segments --------------------------------------------------------
+
+
+def town_article(n: int) -> Article:
+    towns = ["Tromso", "Nuuk", "Hobart", "Windhoek", "Cusco", "Iqaluit", "Stanley", "Bergen"]
+    things = ["library", "bridge", "observatory", "fish market", "tram depot", "seed bank"]
+    town, thing = towns[n % len(towns)], things[n % len(things)]
+    return Article(
+        text=f"{town} opens a {thing}\n\nThe council of {town} opened a new {thing} on "
+        f"Monday. It cost {n + 2} million euros.",
+        title=f"{town} {thing}",
+        source=f"test://town/{n}",
+    )
+
+
+def test_an_add_writes_one_small_segment_and_rewrites_no_other_file(small_dir, embeddings):
+    """Adding must not cost more the bigger the index: no existing vector file is written
+    again until segments of one size are many enough to merge (index/segments.py)."""
+    from index.segments import MERGE_FACTOR
+
+    store = open_store(small_dir, embeddings)
+    prepared = Indexer(store, embeddings).prepare(
+        [town_article(n) for n in range(MERGE_FACTOR - 1)]
+    )
+
+    def files() -> dict[Path, tuple[int, int]]:
+        return {f: (f.stat().st_ino, f.stat().st_mtime_ns) for f in live_segment_files(small_dir)}
+
+    for p in prepared[:-1]:
+        before = files()
+        assert store.add([p]) == [p.article]
+        after = files()
+        assert {f: after[f] for f in before} == before  # untouched
+        new = sorted(set(after) - set(before))
+        assert [f.name.split("-")[0] for f in new] == ["chunks", "sentences"]
+        assert store.stats()["generation"] == int(new[0].stem.split("-")[1])
+        assert [faiss.read_index(str(f)).ntotal for f in new] == [len(p.chunks), len(p.sentences)]
+    assert store.stats()["segments"] == 2 * MERGE_FACTOR - 2
+
+    # The next small segment of each kind fills its tier: the tier merges into one segment.
+    store.add([prepared[-1]])
+    assert store.stats()["segments"] == 2 and store.check() == []
+    reopened = open_store(small_dir, embeddings)
+    for p in prepared:
+        (hit,) = reopened.search(p.chunk_vectors[0], 1)
+        assert hit.chunk.article_id == p.article.id and hit.similarity > 0.999
+        sentences, vectors = reopened.chunk_sentences(hit.chunk)
+        assert np.allclose(vectors, p.sentence_vectors)
+
+    # Removing an article writes its segment anew without it; the others stay findable.
+    gone = prepared[2].article
+    reopened.remove(gone.id)
+    assert reopened.check() == [] and gone.id not in {a.id for a in store.articles()}
+    hits = store.search(embeddings.encode_query("What did the council open?"), 20)
+    assert {h.chunk.article_id for h in hits} == {a.id for a in store.articles()}

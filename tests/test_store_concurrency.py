@@ -29,10 +29,10 @@ PAUSED_WRITER = textwrap.dedent(
     from index.faiss_store import FaissStore
     from index.ingest import Indexer
     from index.types import Article
-    from index.vector_files import VectorFiles
+    from index.segments import SegmentFiles
 
     data_dir, signals, text = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    original_write = VectorFiles.write
+    original_write = SegmentFiles.write
     written = []
 
     def write_then_pause(index, file):
@@ -44,7 +44,7 @@ PAUSED_WRITER = textwrap.dedent(
                 time.sleep(0.05)
         return digest
 
-    VectorFiles.write = staticmethod(write_then_pause)
+    SegmentFiles.write = staticmethod(write_then_pause)
     embeddings = load_embeddings()
     indexer = Indexer(FaissStore(data_dir, embeddings.identity), embeddings)
     print(len(indexer.add([Article(text=text, title="paused", source="paused")]).added))
