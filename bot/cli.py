@@ -141,12 +141,7 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
     report = ingest(
         indexer(settings, store), args.paths, limits(settings), render.progress_bar("embedding")
     )
-    for article in report.added:
-        print(f"added   {article.id}  [{article.lang}] {article.title}  ({article.source})")
-    for article in report.skipped:
-        print(f"skipped {article.id}  already indexed: {article.title}")
-    for error in report.errors:
-        print(f"error   {error}", file=sys.stderr)
+    render.print_indexed(report.added, report.skipped, report.errors)
     print(
         f"{len(report.added)} added ({report.chunks} chunks), {len(report.skipped)} already "
         f"indexed, {len(report.errors)} failed; {len(store)} articles in {settings.data_dir}"

@@ -11,6 +11,7 @@ import sys
 
 from index.feed_registry import FeedError
 
+from . import render
 from .settings import Settings
 
 
@@ -113,12 +114,9 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
             continue
         left = f", {poll.deferred} left for the next poll" if poll.deferred else ""
         print(f"{head} {len(poll.added)} added, {len(poll.skipped)} already indexed{left}")
-        for article in poll.added:
-            print(f"  added   {article.id}  {article.title}  ({article.source})")
+        render.print_indexed(poll.added, errors=poll.errors, indent="  ")
         for note in poll.from_feed:
             print(f"  from the feed's own text (the page could not be read): {note}")
-        for error in poll.errors:
-            print(f"  error   {error}", file=sys.stderr)
     print(
         f"{len(report.polled)} feeds polled: {len(report.added)} articles added, "
         f"{len(report.failed)} feeds failed; {len(report.waiting)} not due yet"

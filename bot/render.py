@@ -119,3 +119,14 @@ def seeding_progress():
     """What a terminal shows while the bundled sample is indexed on a first run."""
     print("Indexing the bundled sample article (first run only)...", file=sys.stderr, flush=True)
     return progress_bar("sample")
+
+
+def print_indexed(added, skipped=(), errors=(), indent: str = "") -> None:
+    """What ``index add`` and ``feeds poll`` print for the articles they added, the ones
+    already indexed, and the inputs they could not read (on stderr), cleaned for a terminal."""
+    for a in added:
+        print(clean_text(f"{indent}added   {a.id}  [{a.lang}] {a.title}  ({a.source})"))
+    for a in skipped:
+        print(clean_text(f"{indent}skipped {a.id}  already indexed: {a.title}"))
+    for error in errors:
+        print(clean_text(f"{indent}error   {error}"), file=sys.stderr)

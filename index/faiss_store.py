@@ -32,6 +32,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -562,15 +563,7 @@ class FaissStore:
 
 def _article(row: sqlite3.Row) -> Article:
     """An Article from its row in the articles table."""
-    return Article(
-        text=row["text"],
-        title=row["title"],
-        source=row["source"],
-        lang=row["lang"],
-        date=row["date"],
-        key=row["key"],
-        id=row["id"],
-    )
+    return Article.from_dict({f.name: row[f.name] for f in fields(Article)})
 
 
 def _spec(backend: str, model: str) -> str:

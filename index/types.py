@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -171,15 +171,7 @@ class Hit:
     @classmethod
     def from_dict(cls, data: dict) -> Hit:
         chunk = Chunk(
-            id=data["chunk_id"],
-            article_id=data["article_id"],
-            ordinal=data["ordinal"],
-            start=data["start"],
-            end=data["end"],
-            text=data["text"],
-            title=data["title"],
-            source=data["source"],
-            lang=data["lang"],
+            id=data["chunk_id"], **{f.name: data[f.name] for f in fields(Chunk) if f.name != "id"}
         )
         terms = data["terms"]
         return cls(
