@@ -31,6 +31,7 @@ HTML_TAGS = {
     "span", "tg-spoiler", "tg-emoji", "blockquote",
 }  # fmt: skip
 _HTML_TOKEN = re.compile(r"<(/?)([^\s>/]*)([^>]*)>|&(#\d+|#x[0-9a-fA-F]+|lt|gt|amp|quot);|([<>&])")
+_TOKEN_PATH = re.compile(r"/bot\d+:[\w-]+/")
 # Methods that put a message in a chat, and so count against the per-chat limit.
 _LIMITED = {"sendMessage", "editMessageText"}
 
@@ -476,7 +477,10 @@ class FakeTelegram:
                 prefix = f"/bot{fake.token}/"
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if not path.startswith(prefix):
-                    self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+                    # As Telegram: a well-formed token it does not know is 401, the rest 404.
+                    code = 401 if _TOKEN_PATH.match(path) else 404
+                    description = "Unauthorized" if code == 401 else "Not Found"
+                    self._json(code, {"ok": False, "error_code": code, "description": description})
                     return
                 try:
                     params = _parse(body, self.headers.get("Content-Type", ""))
