@@ -65,7 +65,7 @@ from .telegram_replies import (
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
