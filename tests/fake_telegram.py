@@ -14,6 +14,7 @@ import contextlib
 import html
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -115,8 +116,7 @@ class FakeTelegram:
         self.holding: dict[str, int] = {}  # calls waiting, by method
         self._hold_round = 0  # release() starts a new one
         self._dropped_round = -1
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -512,6 +512,15 @@ class FakeTelegram:
                     self.wfile.write(body)
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A bot killed on purpose resets its connections: no traceback for that.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _strip(message: dict) -> dict:
