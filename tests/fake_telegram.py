@@ -191,9 +191,15 @@ class FakeTelegram:
         return message
 
     def user_uploads(
-        self, chat_id: int, file_name: str, content: bytes, *, user_id: int | None = None
+        self,
+        chat_id: int,
+        file_name: str,
+        content: bytes,
+        *,
+        user_id: int | None = None,
+        file_size: int | None = None,
     ) -> dict:
-        """A user sends a document."""
+        """A user sends a document (``file_size``: the size announced, if not its own)."""
         with self.lock:
             file_id = f"file{len(self.files) + 1}"
             self.files[file_id] = (f"documents/{file_id}_{file_name}", content)
@@ -201,7 +207,7 @@ class FakeTelegram:
             "file_id": file_id,
             "file_unique_id": f"u{file_id}",
             "file_name": file_name,
-            "file_size": len(content),
+            "file_size": len(content) if file_size is None else file_size,
         }
         message = self._message(chat_id, user_id or chat_id, "private", "en", document=document)
         message["update_id"] = self._push({"message": message})

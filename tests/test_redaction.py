@@ -129,9 +129,7 @@ def _copy(sample_dir: Path, root: Path) -> Path:
     return root / "data"
 
 
-def test_echoed_secrets_are_redacted_from_the_log_and_from_the_traceback_at_exit(
-    sample_dir, tmp_path
-):
+def test_echoed_secrets_are_redacted_from_the_log_and_from_the_error_at_exit(sample_dir, tmp_path):
     # Two bots that die at start, concurrently: Telegram's refusal of the token (which
     # python-telegram-bot puts in its exception) and a setWebhook error echoing the path
     # and the parameters, the secret among them.

@@ -258,6 +258,17 @@ def test_a_jsonl_upload_adds_its_good_lines_and_reports_each_bad_one(fake, bot):
     assert "19 days" in reply["text"].split("[1]", 1)[1]
 
 
+def test_an_upload_of_another_type_or_too_big_is_refused_before_it_is_downloaded(fake, bot):
+    photo = fake.user_uploads(121, "photo.jpg", b"\xff\xd8\xff", user_id=ADMIN)
+    (reply,) = fake.wait_for_messages(121, 1)
+    assert reply["text"] == prompts.text("tg_file_type", "en", suffix=".jpg")
+    big = fake.user_uploads(121, "big.txt", b"text", user_id=ADMIN, file_size=21 << 20)
+    (_, reply) = fake.wait_for_messages(121, 2)
+    assert reply["text"] == prompts.text("tg_file_too_big", "en", limit="20")
+    file_ids = {photo["document"]["file_id"], big["document"]["file_id"]}
+    assert not [p for m, p in fake.calls if m == "getFile" and p["file_id"] in file_ids]
+
+
 def test_a_non_admin_upload_is_refused_and_not_downloaded(fake, bot):
     upload = fake.user_uploads(110, "notes.txt", b"Notes about the Zorbex plan.", user_id=110)
     (reply,) = fake.wait_for_messages(110, 1)
