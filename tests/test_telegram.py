@@ -269,6 +269,22 @@ def test_an_upload_of_another_type_or_too_big_is_refused_before_it_is_downloaded
     assert not [p for m, p in fake.calls if m == "getFile" and p["file_id"] in file_ids]
 
 
+def test_add_takes_only_public_urls_never_a_path_on_the_bots_machine(fake, bot):
+    (reply,) = ask(fake, 122, "/add /etc/passwd", user_id=ADMIN)
+    assert reply["text"] == prompts.text("tg_add_usage", "en")
+    url = f"http://127.0.0.1:{free_port()}/story.html"
+    fake.user_says(122, f"/add {url}", user_id=ADMIN)
+    report = fake.wait_for(
+        lambda: (m := fake.messages(122)[1:]) and m[0]["text"].startswith("Could") and m[0]["text"],
+        60,
+        "the report",
+    )
+    assert report == (
+        f"Could not add {url}: {url}: refused: 127.0.0.1 is a loopback address; set "
+        "ARTICLEBOT_ALLOW_PRIVATE_URLS=true to allow private addresses"
+    )
+
+
 def test_a_non_admin_upload_is_refused_and_not_downloaded(fake, bot):
     upload = fake.user_uploads(110, "notes.txt", b"Notes about the Zorbex plan.", user_id=110)
     (reply,) = fake.wait_for_messages(110, 1)
