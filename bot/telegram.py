@@ -488,6 +488,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     threads = DeskThreads(settings.telegram_workers)
     application = build_application(settings, desk, threads, ledger)
     logger.info("%d articles indexed; starting in %s mode", len(store), mode)
+    # No bootstrap retries: the rate limiter retries each call already (network errors with
+    # backoff, 429s), TELEGRAM_MAX_RETRIES times; retrying on top would square the tries.
     try:
         if mode == "webhook":
             application.run_webhook(
@@ -497,12 +499,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 webhook_url=settings.telegram_webhook_url,
                 secret_token=settings.telegram_webhook_secret.get_secret_value(),
                 allowed_updates=ALLOWED_UPDATES,
-                bootstrap_retries=settings.telegram_max_retries,
+                bootstrap_retries=0,
             )
         else:
-            application.run_polling(
-                allowed_updates=ALLOWED_UPDATES, bootstrap_retries=settings.telegram_max_retries
-            )
+            application.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=0)
     except TelegramError as exc:  # once started, the bot retries and logs what fails
         print(f"articlebot: {start_failure(exc, settings)}", file=sys.stderr)
         return 1 if _unreachable(exc) else 2  # 1: trying again later may work

@@ -17,12 +17,12 @@ import pytest
 from .fake_telegram import FakeTelegram
 from .telegram_harness import TOKEN, free_port, run_until_it_stops
 
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO ")
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (INFO|WARNING) ")
 QUESTION = "How many doses of the Sputnik V vaccine did Russia sell to Pakistan?"
 
 
 def the_one_line(result: subprocess.CompletedProcess) -> str:
-    """The error line on stderr, checked to be alone (besides INFO lines saying what the
+    """The error line on stderr, checked to be alone (besides log lines saying what the
     bot does) and without a traceback."""
     assert "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if not LOG_LINE.match(line)]
@@ -57,10 +57,13 @@ def test_a_token_telegram_refuses_is_one_line_naming_the_setting(fake, data_dir)
     assert "a-token-that-was-revoked" not in result.stderr + result.stdout
 
 
-def test_an_unreachable_bot_api_is_one_line_naming_the_address(data_dir):
+def test_an_unreachable_bot_api_is_one_line_naming_the_address_after_its_retries(data_dir):
     nowhere = f"http://127.0.0.1:{free_port()}/bot"
-    result = run_until_it_stops("telegram", cwd=data_dir.parent, **bot_env(nowhere, data_dir))
+    env = bot_env(nowhere, data_dir) | {"TELEGRAM_MAX_RETRIES": "1"}
+    result = run_until_it_stops("telegram", cwd=data_dir.parent, **env)
     assert result.returncode == 1  # trying again later may work
+    retried = [x for x in result.stderr.splitlines() if "getMe failed (httpx." in x]
+    assert len(retried) == 1 and retried[0].endswith("; retrying")  # two tries in all
     line = the_one_line(result)
     assert line.startswith(f"articlebot: cannot reach the Bot API at {nowhere} (httpx.")
     assert line.endswith("): check the network connection, or TELEGRAM_API_BASE_URL")
