@@ -7,8 +7,10 @@ import importlib
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -20,6 +22,7 @@ from . import render
 from .llm import LLMUnavailable
 from .redaction import hide_secrets
 from .settings import Settings
+from .startup import data_dir_problem
 
 # Subcommands register here: name -> (add_arguments, run). Keeps this module thin.
 Command = tuple[
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings: Settings | None = None
     try:
         settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
         hide_secrets(settings)
@@ -59,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         # stdout pointed at /dev/null so that Python's flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a program stopped by SIGPIPE
+    except (OSError, sqlite3.Error) as exc:  # most often, a data directory that cannot be used
+        logging.getLogger(__name__).debug("start-up failed", exc_info=True)
+        data_dir = settings.data_dir if settings else Path(args.data_dir or "data")
+        print(f"articlebot: {data_dir_problem(exc, data_dir)}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:

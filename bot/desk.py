@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from index.ingest import IngestReport, ProgressFn, add_loaded, ingest
-from index.readers import Loaded, ReadError, read_bytes
+from index.readers import load_bytes
 from index.store import ArticleInfo, ArticleStore, StoreError
 from index.types import Article
 
@@ -146,14 +146,17 @@ class Desk:
     def add_upload(
         self, data: bytes, name: str, progress: ProgressFn | None = None
     ) -> IngestReport:
-        """Index the content of an uploaded file named ``name``."""
+        """Index the content of an uploaded file named ``name``.
+
+        The good lines of a JSONL file are added and each bad one is in the report's
+        errors, as "line N: why"; the reply names the file already.
+        """
         path, source = Path(name), f"telegram:{name}"
-        try:
-            articles = read_bytes(data, path.suffix.lower(), source, path.stem, self.limits)
-            loaded = Loaded(source, articles)
-        except ReadError as exc:  # the reply names the file already
-            loaded = Loaded(source, [], str(exc))
-        return add_loaded(self.indexer, [loaded], progress)
+        loads = load_bytes(data, path.suffix.lower(), source, path.stem, self.limits)
+        for loaded in loads:
+            if loaded.error:
+                loaded.error = loaded.error.removeprefix(f"{source}: ")
+        return add_loaded(self.indexer, loads, progress)
 
     def remove(self, article_id: str) -> Article | None:
         """Remove an article by id or unique id prefix; None if there is no such article."""

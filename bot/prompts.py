@@ -35,7 +35,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/help – this help"
         ),
         "tg_help_admin": (
-            "Admins: send a document (txt, md, html, pdf) to add it, or use\n"
+            "Admins: send a document (txt, md, html, pdf, jsonl) to add it, or use\n"
             "/add URL – add the article at a web address\n"
             "/remove ID – remove an article"
         ),
@@ -49,13 +49,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "tg_admin_only": "Only the bot's admins can add or remove articles.",
         "tg_add_usage": "Usage: /add URL (an http or https address of an article)",
         "tg_remove_usage": "Usage: /remove ID (the id shown by /articles)",
-        "tg_file_type": "I can index .txt, .md, .html and .pdf files, not {suffix}.",
+        "tg_file_type": "I can index .txt, .md, .html, .pdf and .jsonl files, not {suffix}.",
         "tg_file_too_big": "That file is too big: I can download files up to {limit} MB.",
         "tg_indexing": "Indexing {name}…",
         "tg_indexing_progress": "Indexing {name}… {percent}%",
         "tg_added": "Added “{title}” (id {id}, {chunks} chunks). {count} articles are indexed.",
         "tg_already": "“{title}” is already indexed (id {id}).",
         "tg_add_failed": "Could not add {name}: {error}",
+        "tg_and_more": "…and {count} more.",
         "tg_removed": "Removed “{title}”. {count} articles are left.",
         "tg_no_article": "There is no article with id {id}.",
         "tg_reset": "Done: I have forgotten this chat's questions and answers.",
@@ -84,7 +85,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/help – هذه المساعدة"
         ),
         "tg_help_admin": (
-            "للمشرفين: أرسل مستندًا (txt أو md أو html أو pdf) لإضافته، أو استخدم\n"
+            "للمشرفين: أرسل مستندًا (txt أو md أو html أو pdf أو jsonl) لإضافته، أو استخدم\n"
             "/add URL – أضف المقال الموجود على عنوان ويب\n"
             "/remove ID – احذف مقالًا"
         ),
@@ -94,6 +95,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "tg_ask_usage": "اكتب سؤالك بعد الأمر، مثلًا: /ask ما الذي تم الاتفاق عليه؟",
         "tg_admin_only": "إضافة المقالات وحذفها متاحة لمشرفي البوت فقط.",
         "tg_reset": "تم: نسيت أسئلة هذه المحادثة وإجاباتها.",
+        "tg_and_more": "…و{count} غيرها.",
         "tg_articles": "المقالات المفهرسة ({count}):",
         "tg_no_articles": "لم تُفهرس أي مقالات بعد.",
     },

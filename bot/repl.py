@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from index.cleaning import clean_text
 
 from .answering import Answerer
 from .chats import ChatHistory
@@ -125,7 +128,10 @@ def run_repl(settings: Settings) -> int:
             except EOFError:
                 break
             # Tokens print as they come; right-to-left text is reordered only whole, so not then.
-            reply = session.handle(line, write=None if bidi else _write)
+            stream = None if bidi else TerminalStream()
+            reply = session.handle(line, write=stream.write if stream else None)
+            if stream:
+                stream.end()
             if reply is None:
                 break
             if reply:
@@ -138,8 +144,46 @@ def run_repl(settings: Settings) -> int:
     return 0
 
 
-def _write(piece: str) -> None:
-    print(piece, end="", flush=True)
+# The end of a text that may be the start of an escape sequence (see index/cleaning.py) or of
+# a \r\n line break, not yet finished: an ESC and intermediate bytes; a CSI without its final
+# byte; an OSC, DCS, APC, PM or SOS string without its BEL or ST (perhaps half an ST).
+_UNFINISHED = re.compile(
+    r"(?:\x1b[\x20-\x2f]*"
+    r"|(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]{0,4096}\x1b?"
+    r"|\r)\Z"
+)
+
+
+class TerminalStream:
+    """A language model's text printed as it is written, cleaned as everything the REPL
+    prints is (bot/render.py's ``display``): nothing from a model reaches the terminal raw.
+
+    A sequence split between two pieces is held back until it is finished, so that it is
+    taken out whole and none of its bytes show as text; ``end`` prints what is left.
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def write(self, piece: str) -> None:
+        """Print a piece of the text, cleaned."""
+        text = self._held + piece
+        unfinished = _UNFINISHED.search(text)
+        cut = unfinished.start() if unfinished else len(text)
+        text, self._held = text[:cut], text[cut:]
+        self._print(text)
+
+    def end(self) -> None:
+        """Print what was held back (a sequence that never finished loses its opener)."""
+        text, self._held = self._held, ""
+        self._print(text)
+
+    @staticmethod
+    def _print(text: str) -> None:
+        text = clean_text(text)
+        if text:
+            print(text, end="", flush=True)
 
 
 def _start_readline(history_file: Path) -> None:

@@ -29,7 +29,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -64,7 +64,7 @@ from .telegram_replies import (
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
@@ -407,6 +407,17 @@ def build_application(
     return application
 
 
+class _BootstrapFailure(logging.Filter):
+    """Drops python-telegram-bot's log of a failed start, traceback and all, unless -v:
+    ``run`` says what failed in one line that says what to fix (``start_failure``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        failed_start = record.levelno >= logging.ERROR and record.getMessage().startswith(
+            "Network Retry Loop (Bootstrap"
+        )
+        return not failed_start or logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 def _quiet_logs() -> None:
     """Log what the bot does (INFO) even without -v, but not httpx's line a request.
 
@@ -416,6 +427,31 @@ def _quiet_logs() -> None:
     if logging.getLogger().level > logging.INFO:
         logging.getLogger("bot").setLevel(logging.INFO)  # the desk's, the ledger's, ours
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("telegram.ext").addFilter(_BootstrapFailure())
+
+
+def start_failure(exc: TelegramError, settings: Settings) -> str:
+    """What kept the bot from starting (its first calls to the Bot API failed), in one line
+    that says what to fix."""
+    api = settings.telegram_api_base_url
+    if isinstance(exc, InvalidToken):
+        # "The token `…` was rejected": the server's own words are in the cause.
+        reason = exc.__cause__ if isinstance(exc.__cause__, TelegramError) else exc
+        return (
+            f"the Bot API at {api} refused the bot token ({reason}): set TELEGRAM_BOT_TOKEN "
+            "to the token @BotFather gave the bot"
+        )
+    if _unreachable(exc):
+        return (
+            f"cannot reach the Bot API at {api} ({exc}): check the network connection, "
+            "or TELEGRAM_API_BASE_URL"
+        )
+    return f"the Bot API at {api} refused to start the bot ({exc}): check the TELEGRAM_ settings"
+
+
+def _unreachable(exc: TelegramError) -> bool:
+    """A network error or no answer (python-telegram-bot counts a 400 as a network error)."""
+    return isinstance(exc, NetworkError) and not isinstance(exc, BadRequest)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -457,6 +493,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     threads = DeskThreads(settings.telegram_workers)
     application = build_application(settings, desk, threads, ledger)
     logger.info("%d articles indexed; starting in %s mode", len(store), mode)
+    # No bootstrap retries: the rate limiter retries each call already (network errors with
+    # backoff, 429s), TELEGRAM_MAX_RETRIES times; retrying on top would square the tries.
     try:
         if mode == "webhook":
             application.run_webhook(
@@ -466,12 +504,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 webhook_url=settings.telegram_webhook_url,
                 secret_token=settings.telegram_webhook_secret.get_secret_value(),
                 allowed_updates=ALLOWED_UPDATES,
-                bootstrap_retries=settings.telegram_max_retries,
+                bootstrap_retries=0,
             )
         else:
-            application.run_polling(
-                allowed_updates=ALLOWED_UPDATES, bootstrap_retries=settings.telegram_max_retries
-            )
+            application.run_polling(allowed_updates=ALLOWED_UPDATES, bootstrap_retries=0)
+    except TelegramError as exc:  # once started, the bot retries and logs what fails
+        print(f"articlebot: {start_failure(exc, settings)}", file=sys.stderr)
+        return 1 if _unreachable(exc) else 2  # 1: trying again later may work
+    except OSError as exc:
+        if mode != "webhook":
+            raise
+        where = f"{settings.telegram_webhook_listen}:{settings.telegram_webhook_port}"
+        print(
+            f"articlebot: cannot listen for the webhook on {where} ({exc.strerror or exc}): "
+            "set TELEGRAM_WEBHOOK_PORT to a port free on this machine",
+            file=sys.stderr,
+        )
+        return 2
     finally:
         threads.close()
         desk.close()

@@ -21,6 +21,7 @@ from .types import Answer
 
 MESSAGE_LIMIT = 4096  # Telegram's limit on a message's text, after entity parsing
 DRAFT_LIMIT = 4000  # characters of an answer shown while it is written; the final one is split
+REPORT_LINES = 20  # lines of each kind (added, already there, failed) in an indexing report
 
 _TOKEN = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);|.", re.DOTALL)
 _SENTENCE_END = set(".!?؟۔…")
@@ -146,17 +147,29 @@ def articles_html(articles: list[ArticleInfo], lang: str) -> str:
 
 
 def report_html(report: IngestReport, name: str, count: int, lang: str) -> str:
-    """What indexing ``name`` did: articles added or already there, and errors."""
+    """What indexing ``name`` did: articles added or already there, and errors.
+
+    At most REPORT_LINES lines of each kind, then how many more: a JSONL file may hold
+    thousands of articles, or of bad lines.
+    """
     chunks, total = str(report.chunks), str(count)
-    lines = [
+    added = [
         prompt_html("tg_added", lang, title=a.title, id=a.id[:8], chunks=chunks, count=total)
         for a in report.added
     ]
-    lines += [prompt_html("tg_already", lang, title=a.title, id=a.id[:8]) for a in report.skipped]
-    lines += [prompt_html("tg_add_failed", lang, name=name, error=e) for e in report.errors]
+    skipped = [prompt_html("tg_already", lang, title=a.title, id=a.id[:8]) for a in report.skipped]
+    failed = [prompt_html("tg_add_failed", lang, name=name, error=e) for e in report.errors]
+    lines = [line for kind in (added, skipped, failed) for line in _at_most(kind, lang)]
     return "\n".join(lines) or prompt_html(
         "tg_add_failed", lang, name=name, error="nothing to index"
     )
+
+
+def _at_most(lines: list[str], lang: str) -> list[str]:
+    if len(lines) <= REPORT_LINES:
+        return lines
+    more = prompt_html("tg_and_more", lang, count=str(len(lines) - REPORT_LINES))
+    return [*lines[:REPORT_LINES], more]
 
 
 def draft_html(text: str) -> str:

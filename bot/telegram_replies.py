@@ -208,8 +208,9 @@ class Draft:
 class ProgressMessage:
     """One message saying how far a job has got, edited at most every PROGRESS_EVERY s."""
 
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
         self.message = message
+        self.context = context
         self._shown = message.text_html
         self._last_edit = asyncio.get_running_loop().time()
         self._done_total = (0, 0)
@@ -219,7 +220,7 @@ class ProgressMessage:
         cls, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str
     ) -> ProgressMessage:
         """Reply to the update with the first text of the progress message."""
-        return cls(await reply(update, context, text))
+        return cls(await reply(update, context, text), context)
 
     def progress(self, done: int, total: int) -> None:
         """Note how far the job has got (called in the job's thread)."""
@@ -235,13 +236,17 @@ class ProgressMessage:
                 await self.show(text_at(str(min(99, 100 * done // total))))
 
     async def show(self, text: str) -> None:
-        """Edit the message to ``text`` (unless it says that already), in due time."""
+        """Edit the message to ``text`` (unless it says that already), in due time; what
+        does not fit in one message follows in new ones."""
         if text == self._shown:
             return
         loop = asyncio.get_running_loop()
         await asyncio.sleep(max(0.0, self._next_edit() - loop.time()))
-        await self.message.edit_text(text, parse_mode=ParseMode.HTML)
+        first, *rest = split_html(text)
+        await self.message.edit_text(first, parse_mode=ParseMode.HTML)
         self._last_edit, self._shown = loop.time(), text
+        if rest:
+            await send_parts(self.context, self.message.chat_id, rest)
 
     def _next_edit(self) -> float:
         return self._last_edit + PROGRESS_EVERY

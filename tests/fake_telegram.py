@@ -14,6 +14,7 @@ import contextlib
 import html
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ HTML_TAGS = {
     "span", "tg-spoiler", "tg-emoji", "blockquote",
 }  # fmt: skip
 _HTML_TOKEN = re.compile(r"<(/?)([^\s>/]*)([^>]*)>|&(#\d+|#x[0-9a-fA-F]+|lt|gt|amp|quot);|([<>&])")
+_TOKEN_PATH = re.compile(r"/bot\d+:[\w-]+/")
 # Methods that put a message in a chat, and so count against the per-chat limit.
 _LIMITED = {"sendMessage", "editMessageText"}
 
@@ -114,8 +116,7 @@ class FakeTelegram:
         self.holding: dict[str, int] = {}  # calls waiting, by method
         self._hold_round = 0  # release() starts a new one
         self._dropped_round = -1
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -190,9 +191,15 @@ class FakeTelegram:
         return message
 
     def user_uploads(
-        self, chat_id: int, file_name: str, content: bytes, *, user_id: int | None = None
+        self,
+        chat_id: int,
+        file_name: str,
+        content: bytes,
+        *,
+        user_id: int | None = None,
+        file_size: int | None = None,
     ) -> dict:
-        """A user sends a document."""
+        """A user sends a document (``file_size``: the size announced, if not its own)."""
         with self.lock:
             file_id = f"file{len(self.files) + 1}"
             self.files[file_id] = (f"documents/{file_id}_{file_name}", content)
@@ -200,7 +207,7 @@ class FakeTelegram:
             "file_id": file_id,
             "file_unique_id": f"u{file_id}",
             "file_name": file_name,
-            "file_size": len(content),
+            "file_size": len(content) if file_size is None else file_size,
         }
         message = self._message(chat_id, user_id or chat_id, "private", "en", document=document)
         message["update_id"] = self._push({"message": message})
@@ -476,7 +483,10 @@ class FakeTelegram:
                 prefix = f"/bot{fake.token}/"
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if not path.startswith(prefix):
-                    self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+                    # As Telegram: a well-formed token it does not know is 401, the rest 404.
+                    code = 401 if _TOKEN_PATH.match(path) else 404
+                    description = "Unauthorized" if code == 401 else "Not Found"
+                    self._json(code, {"ok": False, "error_code": code, "description": description})
                     return
                 try:
                     params = _parse(body, self.headers.get("Content-Type", ""))
@@ -508,6 +518,15 @@ class FakeTelegram:
                     self.wfile.write(body)
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A bot killed on purpose resets its connections: no traceback for that.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _strip(message: dict) -> dict:

@@ -176,6 +176,22 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def run_until_it_stops(
+    *args: str, cwd: Path, stdin: str = "", timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess:
+    """`articlebot ARGS` run to its end, its output captured: for a command that cannot
+    start, which must stop by itself, and quickly (TELEGRAM_MAX_RETRIES=0: no retries)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        env={**os.environ, "TELEGRAM_MAX_RETRIES": "0", **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
 @dataclass
 class BotProcess:
     """`articlebot telegram` running as a subprocess, logging to a file."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .conftest import run_cli
+from .scripted_llm import ScriptedServer
 
 SESSION = """what did Russia promise on vaccines?
 /sources
@@ -77,3 +78,31 @@ def test_arabic_is_printed_in_visual_order_when_bidi_is_on(sample_dir):
     assert title_word[::-1] in on.stdout
     # Text that is all left-to-right is left alone.
     assert "Here is what the articles say:" in on.stdout
+
+
+def test_a_models_escape_sequences_never_reach_the_terminal_even_split_between_pieces(data_dir):
+    # The scripted server streams word by word: the window-title sequence arrives in two
+    # pieces, "\x1b]0;pwned " and "title\x07 ".
+    reply = (
+        "Russia will sell \x1b]0;pwned title\x07 50,000 doses \x1b[2J\x1b[31mof Sputnik V "
+        "to \u202eHACKED Pakistan [1]."
+    )
+    server = ScriptedServer(replies=[reply]).start()
+    try:
+        env = {
+            "ARTICLEBOT_BIDI": "off",
+            "LLM_BACKEND": "openai",
+            "LLM_BASE_URL": server.url,
+            "LLM_MODEL": "scripted",
+            "LLM_MAX_RETRIES": "0",
+        }
+        question = "How many doses of the Sputnik V vaccine did Russia sell to Pakistan?"
+        result = run_cli("repl", data_dir=data_dir, stdin=question + "\n", env=env)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert server.requests, "the model was not asked"
+    out = result.stdout
+    assert "Russia will sell  50,000 doses of Sputnik V to HACKED Pakistan" in out
+    assert "pwned" not in out and "title" not in out
+    assert not [c for c in out if c in "\x1b\x07\x9b\u202e"]

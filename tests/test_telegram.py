@@ -3,6 +3,7 @@ model, against a fake Bot API server on 127.0.0.1. Assertions are on what users 
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -226,6 +227,62 @@ def test_admin_upload_is_indexed_with_progress_and_then_answered(fake, bot):
     assert "4711" in reply["text"].split("[1]", 1)[1] and "orvik.md" in reply["text"]
     (listing,) = ask(fake, ADMIN, "/articles")
     assert "Orvik tidal power station" in listing["text"]
+
+
+def test_a_jsonl_upload_adds_its_good_lines_and_reports_each_bad_one(fake, bot):
+    good = [
+        {"id": "w1", "title": "Pellam ferry strike ends", "text": "The Pellam ferry strike "
+         "ended on Friday after 19 days, when crews accepted a 6 percent raise."},
+        {"id": "w2", "title": "Oster lighthouse restored", "text": "The Oster lighthouse "
+         "shines again after a restoration that cost 840000 crowns."},
+    ]  # fmt: skip
+    lines = [json.dumps(good[0]), "{not json", json.dumps({"title": "no text"}), "[1, 2]"]
+    lines += [json.dumps(good[1])] + [f"broken line {n}" for n in range(22)]
+    fake.user_uploads(120, "wire.jsonl", "\n".join(lines).encode(), user_id=ADMIN)
+    report = fake.wait_for(
+        lambda: (m := fake.messages(120)) and m[0]["text"].startswith("Added") and m[0]["text"],
+        90,
+        "the report",
+    )
+    assert "Added “Pellam ferry strike ends”" in report
+    assert "Added “Oster lighthouse restored”" in report
+    failed = [line for line in report.split("\n") if line.startswith("Could not add")]
+    assert failed[:3] == [
+        "Could not add wire.jsonl: line 2: not JSON (Expecting property name enclosed in "
+        "double quotes at character 2)",
+        'Could not add wire.jsonl: line 3: no "text" string',
+        'Could not add wire.jsonl: line 4: not a JSON object with a "text" string (a list)',
+    ]
+    assert len(failed) == 20 and report.endswith("…and 5 more.")  # 25 bad lines in all
+    (reply,) = ask(fake, 120, "How long did the Pellam ferry strike last?")
+    assert "19 days" in reply["text"].split("[1]", 1)[1]
+
+
+def test_an_upload_of_another_type_or_too_big_is_refused_before_it_is_downloaded(fake, bot):
+    photo = fake.user_uploads(121, "photo.jpg", b"\xff\xd8\xff", user_id=ADMIN)
+    (reply,) = fake.wait_for_messages(121, 1)
+    assert reply["text"] == prompts.text("tg_file_type", "en", suffix=".jpg")
+    big = fake.user_uploads(121, "big.txt", b"text", user_id=ADMIN, file_size=21 << 20)
+    (_, reply) = fake.wait_for_messages(121, 2)
+    assert reply["text"] == prompts.text("tg_file_too_big", "en", limit="20")
+    file_ids = {photo["document"]["file_id"], big["document"]["file_id"]}
+    assert not [p for m, p in fake.calls if m == "getFile" and p["file_id"] in file_ids]
+
+
+def test_add_takes_only_public_urls_never_a_path_on_the_bots_machine(fake, bot):
+    (reply,) = ask(fake, 122, "/add /etc/passwd", user_id=ADMIN)
+    assert reply["text"] == prompts.text("tg_add_usage", "en")
+    url = f"http://127.0.0.1:{free_port()}/story.html"
+    fake.user_says(122, f"/add {url}", user_id=ADMIN)
+    report = fake.wait_for(
+        lambda: (m := fake.messages(122)[1:]) and m[0]["text"].startswith("Could") and m[0]["text"],
+        60,
+        "the report",
+    )
+    assert report == (
+        f"Could not add {url}: {url}: refused: 127.0.0.1 is a loopback address; set "
+        "ARTICLEBOT_ALLOW_PRIVATE_URLS=true to allow private addresses"
+    )
 
 
 def test_a_non_admin_upload_is_refused_and_not_downloaded(fake, bot):
