@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -199,7 +200,14 @@ def save_model(model: ConfidenceModel, path: Path) -> None:
     path = Path(path)
     models = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     models[model.embeddings] = model.to_json()
-    path.write_text(json.dumps(models, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(models, indent=2, ensure_ascii=False)
+    # A list of numbers or names on one line: a model reads as a table, not a column.
+    text = re.sub(
+        r"\[\s+([^\[\]{}]*?)\s+\]",
+        lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",\n")) + "]",
+        text,
+    )
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 # ---- fitting ------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from bot import prompts
+from bot import cli, prompts
 from bot.confidence import Fit, choose_cutoffs, cross_validate, fit_logistic
-from bot.core import build_answerer
+from bot.core import build_answerer, open_store
 from bot.evaluation import (
     build_store,
     evaluate,
@@ -115,11 +115,10 @@ def test_eval_command_writes_predictions_and_metrics(tmp_path):
     assert not (tmp_path / "unused").exists()  # the eval index is a throwaway
 
 
-def test_suite_prints_one_row_per_direction(tmp_path):
+def test_suite_prints_one_row_per_direction(capsys):
     # The tiny set's questions carry question_ar: a second direction, Arabic over Arabic.
-    result = run_cli("eval", "--suite", str(TINY), data_dir=tmp_path / "unused")
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
+    assert cli.main(["eval", "--suite", str(TINY)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("| direction ") and "hit@1" in lines[0]
     assert "unans. conf/unsure/ref" in lines[0]
     rows = [line.split("|")[1].strip() for line in lines[2:]]
@@ -127,11 +126,11 @@ def test_suite_prints_one_row_per_direction(tmp_path):
     assert all(line.split("|")[2].strip() == "4/1" for line in lines[2:])  # questions
 
 
-def test_folds_need_both_kinds_of_question_in_every_training_set(tmp_path):
+def test_folds_need_both_kinds_of_question_in_every_training_set(capsys):
     # Three articles in two folds: one fold's training set has no unanswerable question.
-    result = run_cli("eval", "--suite", str(TINY), "--folds", "2", data_dir=tmp_path / "x")
-    assert result.returncode == 2
-    assert "articlebot eval: fold" in result.stderr and "fewer folds" in result.stderr
+    assert cli.main(["eval", "--suite", str(TINY), "--folds", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("articlebot eval: fold") and "fewer folds" in err
 
 
 # ---- the refusal decision -------------------------------------------------------------------
@@ -213,16 +212,16 @@ def test_cutoffs_keep_every_group_within_its_budgets():
         assert np.mean(p[mine & ~answerable] >= confident_from) <= 0.07
 
 
-def test_vaccine_question_is_answered_confidently_and_off_topic_one_refused(sample_dir):
-    answered = ask_json("what did Russia promise on vaccines?", sample_dir)
+def test_vaccine_question_is_answered_confidently_and_off_topic_one_refused(sample_dir, answerer):
+    answered = ask_json("what did Russia promise on vaccines?", sample_dir)  # ask --json
     assert answered["confidence"] == "confident" and not answered["refused"]
     assert answered["answer"].startswith(prompts.text("intro", "en"))
     assert "Sputnik V" in answered["citations"][0]["quote"]
     assert 0.5 < answered["evidence"]["probability"] <= 1
-    refused = ask_json("Who won the 2018 football World Cup?", sample_dir)
-    assert refused["confidence"] == "refused" and refused["refused"]
-    assert refused["answer"] == prompts.text("cannot_answer", "en")
-    assert refused["citations"] == []
+    refused = answerer.ask("Who won the 2018 football World Cup?")
+    assert refused.confidence == "refused" and refused.refused
+    assert refused.text == prompts.text("cannot_answer", "en")
+    assert refused.citations == []
 
 
 def test_related_question_the_article_does_not_answer_comes_back_unsure(answerer):
@@ -239,16 +238,10 @@ def test_retired_threshold_settings_say_what_replaced_them(monkeypatch):
         Settings(_env_file=None)
 
 
-def test_cutoffs_setting_moves_the_bands(sample_dir, monkeypatch):
-    result = run_cli(
-        "ask",
-        "what did Russia promise on vaccines?",
-        "--json",
-        data_dir=sample_dir,
-        env={"ARTICLEBOT_CONFIDENCE_CUTOFFS": "0.999999,1"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["confidence"] == "refused"
+def test_cutoffs_setting_moves_the_bands(sample_dir):
+    settings = Settings(_env_file=None, data_dir=sample_dir, confidence_cutoffs="0.999999,1")
+    strict = build_answerer(settings, open_store(settings))
+    assert strict.ask("what did Russia promise on vaccines?").confidence == "refused"
 
 
 # ---- the quality floor --------------------------------------------------------------------
@@ -256,16 +249,20 @@ def test_cutoffs_setting_moves_the_bands(sample_dir, monkeypatch):
 # A little under what the shipped pipeline reaches on this sample (docs/eval.md), so that a
 # change that hurts retrieval, quotes or refusals fails here. The full eval stays a command.
 # On this sample the shipped pipeline reaches hit@1 0.91, hit@5 0.98, MRR 0.94, first
-# citation 0.82, one of three 0.89, refusals 0.78 of unanswerable and 0.03 of answerable.
+# citation 0.84, one of three 0.91; of the unanswerable questions it refuses 0.69 and answers
+# 0.02 confidently, of the answerable ones it refuses 0.01. The refusal bounds follow the
+# held-out figures of the full set (refused 0.65 / confident 0.02 / answerable refused 0.006)
+# and the targets (confident <= 0.10, answerable refused <= 0.05), not the sample: the
+# shipped model was fitted on these questions.
 FLOORS = {
     "hit@1": 0.86,
     "hit@5": 0.95,
     "mrr": 0.90,
     "first_citation_gold": 0.77,
     "top3_citations_gold": 0.85,
-    "refused_unanswerable": 0.72,
+    "refused_unanswerable": 0.60,
 }
-CEILINGS = {"refused_answerable": 0.07}
+CEILINGS = {"refused_answerable": 0.05, "unanswerable_confident": 0.10}
 
 
 def require_xquad() -> None:
@@ -290,7 +287,7 @@ def test_xquad_quality_does_not_drop_below_floor(xquad_sample, name):
 
 
 @pytest.mark.parametrize("name", sorted(CEILINGS))
-def test_xquad_answerable_questions_are_rarely_refused(xquad_sample, name):
+def test_xquad_refusals_stay_within_their_ceilings(xquad_sample, name):
     assert xquad_sample[name] <= CEILINGS[name], xquad_sample
 
 
