@@ -60,9 +60,9 @@ def test_factual_questions_cite_the_right_passage_first(answerer, question, expe
 
 @pytest.mark.parametrize(
     "question",
-    # Off-topic questions. Across languages about 1 in 5 still gets quotes (docs/eval.md:
-    # 0.81 of unanswerable English questions are refused), e.g. "What is the price of
-    # bitcoin today?" over the sample quotes the trade figures; these are refused.
+    # Off-topic questions. Some unanswerable questions still get quotes, with the "unsure"
+    # caveat (docs/eval.md: 0.65 of unanswerable English questions refused, 0.33 unsure),
+    # e.g. "What is the price of bitcoin today?" over the sample; these are refused.
     [
         "Who won the 2018 football World Cup?",
         "What is the boiling point of water?",
