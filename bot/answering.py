@@ -105,12 +105,14 @@ class ExtractiveGenerator:
         ("unsure"), or a refusal, as the confidence model decides."""
         context = self._context(question, hits)
         # The retriever computed the sentences' latent terms on a close call between
-        # articles; otherwise they cost a second model pass, paid when the model weighs them.
+        # articles, and the quotes weigh them then. The decision weighs them always: they
+        # cost a second model pass where the retriever did not pay it.
         context.terms = {i: v for hit in hits for i, v in (hit.terms or {}).items()}
+        terms = context.terms
         if hits and all(hit.terms is None for hit in hits) and self.confidence.weighs_terms:
             ids = list({s.id for sentences in context.sentences.values() for s in sentences})
-            context.terms = self.retriever.term_overlap(question, self.store.sentence_terms(ids))
-        evidence = self._measure(question, hits, context)
+            terms = self.retriever.term_overlap(question, self.store.sentence_terms(ids))
+        evidence = self._measure(question, hits, context, terms)
         probability = self.confidence.probability(evidence) if evidence else 0.0
         band = self.confidence.band(probability)
         evidence["probability"] = probability
@@ -178,14 +180,16 @@ class ExtractiveGenerator:
             evidence=evidence,
         )
 
-    def _measure(self, question: str, hits: list[Hit], context: _Context) -> dict[str, float]:
+    def _measure(
+        self, question: str, hits: list[Hit], context: _Context, terms: dict[int, float]
+    ) -> dict[str, float]:
         """What the confidence model weighs (bot/confidence.py)."""
         return measure(
             question,
             hits,
             context.sentences,
             context.similarity,
-            context.terms,
+            terms,
             context.quotable,
             evidence_terms_weight=self.tuning.evidence_terms_weight,
             sentence_evidence_discount=self.tuning.sentence_evidence_discount,
