@@ -151,7 +151,7 @@ class ConfidenceModel:
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
     def band(self, probability: float) -> str:
-        """ "confident", "unsure" or "refused"."""
+        """The band of ``probability``: "confident", "unsure" or "refused"."""
         if probability < self.refuse_below:
             return "refused"
         return "confident" if probability >= self.confident_from else "unsure"

@@ -473,7 +473,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.suite:
             directions = find_directions(args.suite)
         else:
-            directions = [Direction(args.questions.parent.name, args.docs, args.questions)]
+            name = args.questions.parent.name or args.questions.stem
+            directions = [Direction(name, args.docs, args.questions)]
         with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp:
             base = args.workdir or Path(tmp)
             base.mkdir(parents=True, exist_ok=True)

@@ -169,6 +169,13 @@ class Settings(BaseSettings):
             raise ValueError("need 0 <= REFUSE_BELOW <= CONFIDENT_FROM <= 1")
         return value
 
+    @field_validator("confidence_model")
+    @classmethod
+    def _model_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value} (make one with articlebot eval --fit)")
+        return value
+
     @field_validator("min_evidence", "min_evidence_same_language")
     @classmethod
     def _retired(cls, value: str | None, info) -> None:
