@@ -4,8 +4,9 @@ Numbers and Latin-script words are written the same way in any script. Names are
 "Lavrov" is لافروف in an Arabic article. A name's consonant skeleton survives the
 transliteration (Lavrov and لافروف are both L-F-R-F: vowels dropped, similar sounds
 merged), so the Latin-script names of a question are matched against the Arabic-script
-words of a passage by skeleton. The retriever ranks chunks by the share of the
-question's names they hold (docs/eval.md).
+words of a passage by skeleton, and the words of an Arabic question against the
+capitalised (Latin-script) names of an English passage. The retriever ranks chunks by the
+share of the question's names they hold (docs/eval.md).
 """
 
 from __future__ import annotations
@@ -123,6 +124,15 @@ _STOPWORDS = frozenset(
 )
 
 
+# Arabic question and function words with a skeleton of three consonants or more (shorter
+# ones never count as names): not names.
+_ARABIC_STOPWORDS = frozenset(
+    ["لماذا", "الذين", "اللذين", "اللتين", "كانت", "تكون", "عندما", "بينما", "أكثر", "اكثر"]
+    + ["يمكن", "هناك", "هنالك", "لكن", "لكنه", "لديه", "لديها", "منذ", "بسبب", "قبل"]
+    + ["هذه", "ذلك", "تلك", "نحن", "ليست"]
+)
+
+
 def _number_key(token: str) -> str:
     return re.sub(r"[.,\u066b\u066c](?=\d{3}\b)", "", token)
 
@@ -232,15 +242,23 @@ def arabic_skeletons(word: str) -> frozenset[str]:
     return frozenset(_squeeze(form.translate(_SKELETON)) for form in forms)
 
 
-def names(question: str) -> tuple[str, ...]:
-    """The skeletons of the names in a question: its capitalised Latin-script words that
-    are not stopwords. A question typed without any capital ("what did lavrov say?", as
-    people often type in a chat) has every content word taken as a possible name, if its
-    skeleton has four consonants or more (docs/eval.md). Each name once, at most 16."""
+# A name of a question: the skeleton of a Latin-script name, matched in either script; or
+# the skeletons of an Arabic-script word (with and without its clitics), matched against the
+# Latin-script names of a passage only (an Arabic question has no capitals to tell its names
+# from its other words; a passage's Latin-script capitals are names).
+Name = str | frozenset[str]
+
+
+def names(question: str) -> tuple[Name, ...]:
+    """The names in a question: its capitalised Latin-script words that are not stopwords,
+    as skeletons. A question typed without any capital ("what did lavrov say?", as people
+    often type in a chat) has every content word taken as a possible name, if its skeleton
+    has four consonants or more (docs/eval.md). The Arabic-script words that are not
+    stopwords count too, for passages in Latin script. Each name once, at most 16."""
     uncased = not any(c.isupper() for c in question)
     words = _LATIN_WORD_ANY.findall(question) if uncased else _LATIN_NAME.findall(question)
     shortest = _MIN_SKELETON_UNCASED if uncased else _MIN_SKELETON
-    found = []
+    found: list[Name] = []
     for token in words:
         if token.lower() in _STOPWORDS:
             continue
@@ -248,24 +266,38 @@ def names(question: str) -> tuple[str, ...]:
             skeleton = latin_skeleton(part)
             if len(part) >= 3 and len(skeleton) >= shortest and skeleton not in found:
                 found.append(skeleton)
+    for word in _ARABIC_WORD.findall(question):
+        bare = ARABIC_DIACRITICS.sub("", word)
+        if bare in _ARABIC_STOPWORDS:
+            continue
+        forms = frozenset(f for f in arabic_skeletons(bare) if len(f) >= _MIN_SKELETON)
+        if forms and forms not in found:
+            found.append(forms)
     return tuple(found[:_MAX_NAMES])
 
 
-def name_overlap(question_names: tuple[str, ...], text: str) -> float:
+def name_overlap(question_names: tuple[Name, ...], text: str) -> float:
     """The share of the question's names that ``text`` holds, in either script.
 
-    A name matches a word of the text, with or without its clitics, or two adjacent
-    Arabic-script words (إسلام أباد is one name in two words); capitalised Latin-script
-    words count too, so an English article naming Lavrov matches as well as an Arabic one.
+    A Latin-script name matches a word of the text, with or without its clitics, or two
+    adjacent Arabic-script words (إسلام أباد is one name in two words); capitalised
+    Latin-script words count too, so an English article naming Lavrov matches as well as
+    an Arabic one. An Arabic-script word of the question matches a capitalised Latin-script
+    word of the text (البانثرز, Panthers).
     """
     if not question_names:
         return 0.0
     words = [arabic_skeletons(w) for w in _ARABIC_WORD.findall(text)]
-    forms = set().union(*words)
-    forms.update(
+    latin = {
         latin_skeleton(part) for w in _LATIN_NAME.findall(text) for part in re.split(r"['\-]", w)
+    }
+    forms = latin.union(*words)
+    held = sum(
+        name in forms or _spans_two_words(name, words)
+        if isinstance(name, str)
+        else not name.isdisjoint(latin)
+        for name in question_names
     )
-    held = sum(name in forms or _spans_two_words(name, words) for name in question_names)
     return held / len(question_names)
 
 

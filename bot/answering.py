@@ -23,6 +23,7 @@ from index.types import Hit, Sentence
 
 from . import prompts
 from .anchors import anchor_overlap, anchors
+from .confidence import ConfidenceModel, measure
 from .retrieval import ArticleRetriever
 from .settings import Tuning
 from .types import Answer, Citation
@@ -87,10 +88,9 @@ class ExtractiveGenerator:
 
     store: ArticleStore
     retriever: ArticleRetriever
-    # Refusal thresholds: measured per embedder (ArticleEmbeddings.evidence_thresholds),
-    # which build_answerer passes unless the settings override them.
-    min_evidence: float  # when question and passage are in different languages
-    min_evidence_same_language: float
+    # The refusal decision: a calibrated model fitted per embedder (bot/confidence.py),
+    # which build_answerer loads.
+    confidence: ConfidenceModel
     max_quotes: int = 3
     # The measured weights (docs/eval.md), one group for the whole chain.
     tuning: Tuning = field(default_factory=Tuning)
@@ -101,18 +101,23 @@ class ExtractiveGenerator:
         yield self.generate(question, hits, lang)
 
     def generate(self, question: str, hits: list[Hit], lang: str) -> Answer:
-        """The quotes that answer ``question`` from ``hits``, or a refusal."""
+        """The quotes that answer ``question`` from ``hits``: confidently, with a caveat
+        ("unsure"), or a refusal, as the confidence model decides."""
         context = self._context(question, hits)
-        top = max(hits, key=lambda hit: hit.score, default=None)
-        threshold = self.min_evidence
-        if top and self._same_language(question, top, context):
-            threshold = self.min_evidence_same_language
-        evidence = self._evidence(hits, context)
-        context.terms = self._sentence_terms(question, hits, context, evidence, threshold)
-        if context.terms:
-            evidence = self._evidence(hits, context)
+        # The retriever computed the sentences' latent terms on a close call between
+        # articles, and the quotes weigh them then. The decision weighs them always: they
+        # cost a second model pass where the retriever did not pay it.
+        context.terms = {i: v for hit in hits for i, v in (hit.terms or {}).items()}
+        terms = context.terms
+        if hits and all(hit.terms is None for hit in hits) and self.confidence.weighs_terms:
+            ids = list({s.id for sentences in context.sentences.values() for s in sentences})
+            terms = self.retriever.term_overlap(question, self.store.sentence_terms(ids))
+        evidence = self._measure(question, hits, context, terms)
+        probability = self.confidence.probability(evidence) if evidence else 0.0
+        band = self.confidence.band(probability)
+        evidence["probability"] = probability
         ranked = self._rank(question, hits, context)
-        if not ranked or evidence < threshold:
+        if not ranked or band == "refused":
             return Answer(
                 question=question,
                 lang=lang,
@@ -121,7 +126,14 @@ class ExtractiveGenerator:
                 hits=hits,
                 refused=True,
                 mode=self.mode,
-                notes=[f"{prompts.CANNOT_ANSWER}: best evidence {evidence:.3f} < {threshold:.3f}"],
+                notes=[
+                    f"{prompts.CANNOT_ANSWER}: probability {probability:.3f} < "
+                    f"{self.confidence.refuse_below:.3f}"
+                    if ranked
+                    else f"{prompts.CANNOT_ANSWER}: no quotable sentence"
+                ],
+                confidence="refused",
+                evidence=evidence,
             )
         best = ranked[0][1]
         chosen = [
@@ -159,69 +171,29 @@ class ExtractiveGenerator:
         return Answer(
             question=question,
             lang=lang,
-            text=render_quotes(citations, lang),
+            text=render_quotes(citations, lang, band),
             citations=citations,
             hits=hits,
             refused=False,
             mode=self.mode,
+            confidence=band,
+            evidence=evidence,
         )
 
-    def _evidence(self, hits: list[Hit], context: _Context) -> float:
-        """How well the passages seem to answer: compared with the refusal threshold.
-
-        The best retrieval score (chunk and best sentence together), plus the latent-term
-        overlap of that chunk's best sentence where known: on the XQuAD half split this
-        separates answerable from unanswerable questions better than the quoted sentence's
-        own score or the dense score alone (docs/eval.md).
-        """
-
-        def chunk_evidence(hit: Hit) -> float:
-            sentences = context.sentences.get(hit.chunk.id, [])
-            best_terms = max((context.terms.get(s.id, 0.0) for s in sentences), default=0.0)
-            return hit.score + self.tuning.evidence_terms_weight * best_terms
-
-        evidence = max((chunk_evidence(hit) for hit in hits), default=0.0)
-        # A chunk that mixes unrelated stories dilutes its score; one sentence matching the
-        # question closely is evidence too (costs nothing on XQuAD, where paragraphs are
-        # whole stories: docs/eval.md).
-        best_sentence = (
-            max((context.similarity[i] for i in context.quotable), default=0.0)
-            - self.tuning.sentence_evidence_discount
+    def _measure(
+        self, question: str, hits: list[Hit], context: _Context, terms: dict[int, float]
+    ) -> dict[str, float]:
+        """What the confidence model weighs (bot/confidence.py)."""
+        return measure(
+            question,
+            hits,
+            context.sentences,
+            context.similarity,
+            terms,
+            context.quotable,
+            evidence_terms_weight=self.tuning.evidence_terms_weight,
+            sentence_evidence_discount=self.tuning.sentence_evidence_discount,
         )
-        return max(evidence, best_sentence)
-
-    def _sentence_terms(
-        self, question: str, hits: list[Hit], context: _Context, evidence: float, threshold: float
-    ) -> dict[int, float]:
-        """The latent-term overlap of the hits' sentences with the question, where worth it.
-
-        The question's terms cost a second pass of the model, so they are weighed only when
-        they can change something: the retriever already computed them (a close call between
-        articles), or the dense evidence falls just short of the threshold (terms only ever
-        add to it). Otherwise none ({}).
-        """
-        if not (self.tuning.quote_terms_weight or self.tuning.evidence_terms_weight):
-            return {}
-        if any(hit.terms is not None for hit in hits):
-            return {i: v for hit in hits for i, v in (hit.terms or {}).items()}
-        if not threshold - self.tuning.terms_window <= evidence < threshold:
-            return {}
-        ids = list({s.id for sentences in context.sentences.values() for s in sentences})
-        return self.retriever.term_overlap(question, self.store.sentence_terms(ids))
-
-    @staticmethod
-    def _same_language(question: str, top: Hit, context: _Context) -> bool:
-        """Whether the question and the passage it matched best share a script.
-
-        Scores within one language run higher than across languages, so they meet a higher
-        threshold. The passage's own text decides, not its article's language: an English
-        line in an Arabic page (a caption, "Leave a comment") is English.
-        """
-        sentences = [
-            s for s in context.sentences.get(top.chunk.id) or [] if s.id in context.quotable
-        ]
-        best = max(sentences, key=lambda s: context.similarity.get(s.id, -1.0), default=None)
-        return dominant_script(question) == dominant_script(best.text if best else top.chunk.text)
 
     def _context(self, question: str, hits: list[Hit]) -> _Context:
         """The sentences of the hits and their similarity to the question."""
@@ -298,9 +270,10 @@ class ExtractiveGenerator:
         ) + self.tuning.quote_terms_weight * context.terms.get(sentence_id, 0.0)
 
 
-def render_quotes(citations: list[Citation], lang: str) -> str:
-    """The answer body: the quotes grouped by article, each with its [n] marker."""
-    lines = [prompts.text("intro", lang)]
+def render_quotes(citations: list[Citation], lang: str, confidence: str = "confident") -> str:
+    """The answer body: the quotes grouped by article, each with its [n] marker, after an
+    introduction that says how sure the answer is."""
+    lines = [prompts.text("unsure_intro" if confidence == "unsure" else "intro", lang)]
     by_article: dict[str, list[Citation]] = {}
     for c in citations:
         by_article.setdefault(c.article_id, []).append(c)

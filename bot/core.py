@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,7 @@ from index.readers import Limits, load
 from index.store import ArticleStore
 
 from .answering import Answerer, ExtractiveGenerator
+from .confidence import ConfidenceModel, load_model
 from .retrieval import ArticleRetriever
 from .settings import Settings
 
@@ -90,29 +92,39 @@ def indexer(settings: Settings, store: ArticleStore) -> Indexer:
     )
 
 
-def build_answerer(settings: Settings, store: ArticleStore) -> Answerer:
-    """The answer chain over ``store`` with the generator the settings choose."""
+def build_answerer(
+    settings: Settings, store: ArticleStore, *, confidence: ConfidenceModel | None = None
+) -> Answerer:
+    """The answer chain over ``store`` with the generator the settings choose.
+
+    ``confidence`` replaces the refusal decision the settings name (the evaluation fits its
+    own); by default the model fitted for the store's embedder (bot/confidence.py).
+    """
     # The embedder the store was opened for (open_store checked that its vectors are this
     # model's); loaded once per process.
     embeddings = load_embeddings(settings.embeddings)
     retriever = ArticleRetriever(
         store=store, embeddings=embeddings, k=settings.top_k, tuning=settings.tuning
     )
-    cross, same = embeddings.evidence_thresholds
     generator = ExtractiveGenerator(
         store=store,
         retriever=retriever,
+        confidence=confidence or confidence_model(settings, embeddings.spec),
         max_quotes=settings.max_quotes,
         tuning=settings.tuning,
-        min_evidence=cross if settings.min_evidence is None else settings.min_evidence,
-        min_evidence_same_language=(
-            same
-            if settings.min_evidence_same_language is None
-            else settings.min_evidence_same_language
-        ),
     )
     if settings.llm_backend != "extractive":
         from .llm import build_llm_generator  # the llm extra's packages load only when asked
 
         generator = build_llm_generator(settings, fallback=generator)
     return Answerer(store, retriever, generator, settings.max_question_chars)
+
+
+def confidence_model(settings: Settings, embeddings: str) -> ConfidenceModel:
+    """The refusal decision for ``embeddings``: the shipped model, or the settings' file,
+    with the settings' cut-offs if they give any."""
+    model = load_model(embeddings, settings.confidence_model)
+    if settings.confidence_cutoffs:
+        refuse_below, confident_from = settings.confidence_cutoffs
+        model = replace(model, refuse_below=refuse_below, confident_from=confident_from)
+    return model

@@ -1,79 +1,57 @@
-"""`articlebot eval`: retrieval and answer quality on a JSONL set of articles and questions.
+"""`articlebot eval`: retrieval and answer quality on JSONL sets of articles and questions.
 
 Documents are one JSON object a line (``id``, ``title``, ``text``, ``lang``); questions are
-one a line (``id``, ``question``, ``doc_id``, ``answers`` and optionally ``answers_ar``).
-Every question goes through the chain the bot uses (``build_answerer`` -> ``Answerer.ask``)
-over a throwaway index of the documents.
+one a line (``id``, ``question``, ``doc_id``, ``answers`` and optionally ``answers_ar`` and
+``question_ar``). Every question goes through the chain the bot uses (``build_answerer`` ->
+``Answerer.ask``) over a throwaway index of the documents.
 
 Unanswerable questions are made from the same files: index half of the articles (grouped by
 title, so that sibling paragraphs do not give answers away) and ask the questions of the
 other half. The bot should refuse those.
+
+The chain runs with every measure of the refusal decision computed and every answer quoted
+(``ConfidenceModel.measuring``); the decision is applied afterwards to what was recorded,
+the same function the bot applies. That way one run serves any decision: the shipped model,
+or, with ``--folds K``, models fitted on the other folds' articles (cross-validation by
+title, pooled over every direction of a ``--suite``), so that the refusal figures are those
+of articles the model never saw. With ``--workdir`` the indexes and the recorded measures
+are kept and reused while the code and data stay the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import json
+import random
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from index.language import ARABIC_DIACRITICS, ARABIC_DIGITS
+import numpy as np
+
+import index.chunking
+import index.embeddings
+import index.store
 from index.readers import Limits, read_file
 from index.store import ArticleStore
 from index.types import Article
 
-from .answering import Answerer
+from . import anchors, answering, confidence, prompts, retrieval
+from .answering import Answerer, render_quotes
+from .confidence import ConfidenceModel, Decision, Fit, cross_validate, fit_model, save_model
+from .metrics import metrics, metrics_table, suite_table
 from .settings import Settings
+from .types import Citation
 
-# A citation quoting more than this is a chunk, not an answer: it does not count.
-MAX_QUOTE_CHARS = 400
-HIT_KS = (1, 3, 5, 10)
-
-# (settings, store) -> the answer chain to evaluate; the bot's own is core.build_answerer.
-AnswererFactory = Callable[[Settings, ArticleStore], Answerer]
-
-
-# ---- normalization ----------------------------------------------------------------------
-
-_ARABIC_LETTERS = str.maketrans(
-    {
-        "أ": "ا",
-        "إ": "ا",
-        "آ": "ا",
-        "ٱ": "ا",
-        "ى": "ي",
-        "ئ": "ي",
-        "ؤ": "و",
-        "ة": "ه",
-        "ک": "ك",
-        "ی": "ي",
-    }
-)
-_ENGLISH_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize(text: str) -> str:
-    """Text for answer matching: case, punctuation, Arabic diacritics and letter variants,
-    digits and English articles (as SQuAD does) folded away; spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = ARABIC_DIACRITICS.sub("", text).translate(_ARABIC_LETTERS).translate(ARABIC_DIGITS)
-    text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
-    text = _ENGLISH_ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def contains_answer(text: str, golds: Iterable[str]) -> bool:
-    """Whether ``text`` holds any of the gold answers, after normalization."""
-    haystack = normalize(text)
-    return any(g and g in haystack for g in (normalize(gold) for gold in golds))
+# (settings, store, confidence=...) -> the answer chain to evaluate; core.build_answerer.
+AnswererFactory = Callable[..., Answerer]
 
 
 # ---- data -------------------------------------------------------------------------------
@@ -88,6 +66,45 @@ class Question:
     answerable: bool = True
 
 
+@dataclass(frozen=True)
+class Direction:
+    """One language pair to measure: documents, questions, and which field to ask."""
+
+    name: str
+    docs: Path
+    questions: Path
+    field: str = "question"
+
+
+def find_directions(paths: Iterable[Path]) -> list[Direction]:
+    """The evaluation sets under ``paths``: each a folder holding docs.jsonl and
+    questions.jsonl, or a folder of such folders. A set whose questions also carry
+    ``question_ar`` is a second direction, asked in Arabic over the same documents."""
+    folders: list[Path] = []
+    for path in map(Path, paths):
+        if (path / "questions.jsonl").exists():
+            folders.append(path)
+        elif path.is_dir():
+            folders.extend(p for p in sorted(path.iterdir()) if (p / "questions.jsonl").exists())
+        else:
+            raise ValueError(f"{path}: not a folder")
+    if not folders:
+        raise ValueError("no evaluation set (a folder with docs.jsonl and questions.jsonl) found")
+    directions = []
+    for folder in folders:
+        docs, questions = folder / "docs.jsonl", folder / "questions.jsonl"
+        if not docs.exists():
+            raise ValueError(f"{folder}: questions.jsonl without docs.jsonl")
+        directions.append(Direction(folder.name, docs, questions))
+        with questions.open(encoding="utf-8") as handle:
+            first = json.loads(next((line for line in handle if line.strip()), "{}"))
+        if "question_ar" in first:
+            directions.append(
+                Direction(f"{folder.name} question_ar", docs, questions, "question_ar")
+            )
+    return directions
+
+
 def load_documents(path: Path) -> list[Article]:
     """The documents of a JSONL file, read by the same reader as `index add`."""
     big = Limits(max_chars=10_000_000, max_bytes=2 * 1024 * 1024 * 1024)
@@ -98,7 +115,8 @@ def load_documents(path: Path) -> list[Article]:
     return articles
 
 
-def load_questions(path: Path) -> list[Question]:
+def load_questions(path: Path, field: str = "question") -> list[Question]:
+    """The questions of a JSONL file; ``field`` names the text to ask."""
     questions = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -107,7 +125,7 @@ def load_questions(path: Path) -> list[Question]:
         try:
             golds = [*record.get("answers", []), *record.get("answers_ar", [])]
             questions.append(
-                Question(str(record["id"]), record["question"], str(record["doc_id"]), golds)
+                Question(str(record["id"]), record[field], str(record["doc_id"]), golds)
             )
         except KeyError as exc:
             raise ValueError(f"{path} line {number}: missing {exc}") from exc
@@ -129,6 +147,17 @@ def split_halves(docs: list[Article]) -> tuple[list[Article], list[Article]]:
         return docs[::2], docs[1::2]
     first = set(titles[::2])
     return [d for d in docs if d.title in first], [d for d in docs if d.title not in first]
+
+
+def title_folds(titles: Iterable[str], k: int, seed: int = 13) -> dict[str, int]:
+    """Each title's fold, 0..k-1: titles shuffled with a fixed seed, then dealt in turn.
+
+    Shuffled rather than dealt in sorted order, which would line the folds up with
+    ``split_halves`` (an even k would leave some folds without unanswerable questions).
+    """
+    order = sorted(set(titles))
+    random.Random(seed).shuffle(order)
+    return {title: i % k for i, title in enumerate(order)}
 
 
 # ---- running ----------------------------------------------------------------------------
@@ -158,6 +187,7 @@ def ask_all(answerer: Answerer, store: ArticleStore, questions: list[Question]) 
                 "question": q.question,
                 "doc_id": q.doc_id,
                 "answerable": q.answerable,
+                "lang": answer.lang,
                 "retrieved": [
                     {
                         "doc_id": keys.get(h.chunk.article_id),
@@ -168,16 +198,173 @@ def ask_all(answerer: Answerer, store: ArticleStore, questions: list[Question]) 
                 ],
                 "answer": answer.text,
                 "citations": [
-                    {"doc_id": keys.get(c.article_id), "quote": c.quote, "score": c.score}
-                    for c in answer.citations
+                    {**asdict(c), "doc_id": keys.get(c.article_id)} for c in answer.citations
                 ],
                 "cited_titles": sorted({c.title for c in answer.citations}),
                 "refused": answer.refused,
+                "confidence": answer.confidence,
+                "evidence": answer.evidence,
                 "latency_ms": round(latency, 1),
                 "golds": q.golds,
             }
         )
     return predictions
+
+
+def decide(predictions: list[dict], decision: Decision) -> list[dict]:
+    """The predictions as ``decision`` answers them: its band for each, from the recorded
+    measures, and the answer text that goes with it (the citations stay recorded)."""
+    decided = []
+    for p in predictions:
+        evidence = p["evidence"]
+        probability = decision.probability(evidence) if evidence else 0.0
+        band = decision.band(probability) if p["citations"] else "refused"
+        decided.append(_with_band(p, band, probability))
+    return decided
+
+
+def _with_band(prediction: dict, band: str, probability: float) -> dict:
+    citations = [
+        Citation(**{k: v for k, v in c.items() if k != "doc_id"}) for c in prediction["citations"]
+    ]
+    lang = prediction.get("lang", "en")
+    text = (
+        prompts.text("cannot_answer", lang)
+        if band == "refused"
+        else render_quotes(citations, lang, band)
+    )
+    return {
+        **prediction,
+        "answer": text,
+        "refused": band == "refused",
+        "confidence": band,
+        "probability": round(probability, 4),
+    }
+
+
+def measure_questions(
+    settings: Settings,
+    docs: list[Article],
+    questions: list[Question],
+    base: Path,
+    *,
+    unanswerable: bool = True,
+    make_answerer: AnswererFactory | None = None,
+) -> list[dict]:
+    """Every question asked over all of ``docs``, and, for refusals, the questions of half
+    of the articles asked over an index of the other half; each with the measures of the
+    refusal decision and the quotes it would give (nothing refused yet: see ``decide``).
+
+    Indexes go in ``base``, by documents and layout, and are reused when there.
+    """
+    from .core import build_answerer, confidence_model
+
+    make_answerer = make_answerer or build_answerer
+    settings = settings.model_copy(update={"seed_sample": False})
+    measuring = confidence_model(settings, settings.embeddings).measuring()
+    layout = f"{settings.embeddings}-{settings.chunk_size}-{settings.chunk_overlap}"
+    base = Path(base) / _slug(f"{_digest(docs)[:12]}-{layout}")
+    titles = {d.key: d.title for d in docs}
+
+    def ask_over(subset: list[Article], asked: list[Question], data_dir: Path) -> list[dict]:
+        store = build_store(settings, subset, data_dir)
+        try:
+            answerer = make_answerer(settings, store, confidence=measuring)
+            records = ask_all(answerer, store, asked)
+        finally:
+            store.close()
+        return [{**r, "title": titles.get(r["doc_id"], r["doc_id"])} for r in records]
+
+    if not unanswerable:
+        return ask_over(docs, questions, base / "all")
+    # Index half of the articles and ask the other half's questions; then add the rest to a
+    # copy of that index (embedding each document once) and ask every question.
+    indexed, held_out = split_halves(docs)
+    held_keys = {d.key for d in held_out}
+    asked = [
+        Question(q.id, q.question, q.doc_id, q.golds, answerable=False)
+        for q in questions
+        if q.doc_id in held_keys
+    ]
+    refusals = ask_over(indexed, asked, base / "half")
+    if not (base / "all").exists():
+        shutil.copytree(base / "half", base / "all")
+    return ask_over(docs, questions, base / "all") + refusals
+
+
+def measured(
+    settings: Settings,
+    direction: Direction,
+    base: Path,
+    *,
+    sample_size: int | None = None,
+    unanswerable: bool = True,
+    make_answerer: AnswererFactory | None = None,
+) -> list[dict]:
+    """``measure_questions`` for a direction, cached in ``base`` beside the indexes: kept
+    while the data, the settings and the code that measures stay the same."""
+    docs = load_documents(direction.docs)
+    questions = sample(load_questions(direction.questions, direction.field), sample_size)
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                _digest(docs),
+                [asdict(q) for q in questions],
+                settings.model_dump(mode="json", include=_MEASURED_SETTINGS),
+                unanswerable,
+                make_answerer is None,
+                _code_version(),
+            ]
+        ).encode()
+    ).hexdigest()[:16]
+    cache = Path(base) / f"{_slug(direction.name)}-{key}.jsonl"
+    if cache.exists():
+        lines = cache.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+    records = measure_questions(
+        settings, docs, questions, base, unanswerable=unanswerable, make_answerer=make_answerer
+    )
+    records = [{**r, "direction": direction.name} for r in records]
+    if make_answerer is None:  # another chain's records are not this one's to reuse
+        partial = cache.with_suffix(".partial")
+        partial.write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+        )
+        partial.replace(cache)
+    return records
+
+
+# The settings that change what the chain measures (the data dir does not).
+_MEASURED_SETTINGS = {
+    "embeddings",
+    "chunk_size",
+    "chunk_overlap",
+    "top_k",
+    "max_quotes",
+    "max_question_chars",
+    "tuning",
+    "llm_backend",
+}
+
+
+def _digest(docs: list[Article]) -> str:
+    payload = json.dumps([[d.key, d.title, d.text] for d in docs], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _code_version() -> str:
+    """A hash of the code behind the recorded measures: retrieval, answers, chunking."""
+    modules = (answering, retrieval, anchors, index.chunking, index.embeddings, index.store)
+    sources = [inspect.getsource(m) for m in modules]
+    sources += [inspect.getsource(confidence.measure), repr(confidence.MEASURES)]
+    return hashlib.sha256("".join(sources).encode("utf-8")).hexdigest()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name)
+
+
+# ---- the protocol -----------------------------------------------------------------------
 
 
 @dataclass
@@ -194,149 +381,78 @@ def evaluate(
     unanswerable: bool = True,
     make_answerer: AnswererFactory | None = None,
     workdir: Path | None = None,
+    decision: Decision | None = None,
 ) -> EvalRun:
-    """Index ``docs`` in a temp dir, ask every question, and measure; optionally also ask
-    the questions of half of the articles over an index of the other half.
+    """Index ``docs``, ask every question (and, optionally, the other half's questions over
+    half of the articles) and measure, with ``decision`` deciding refusals (by default the
+    model the settings name, the bot's own).
 
     With ``workdir``, the indexes are kept there and reused by later calls with the same
     embedder and chunking (the ablation compares answer chains over one index).
     """
-    from .core import build_answerer
+    from .core import confidence_model
 
-    make_answerer = make_answerer or build_answerer
-    settings = settings.model_copy(update={"seed_sample": False})
+    decision = decision or confidence_model(settings, settings.embeddings)
     with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp:
-        base = Path(workdir) if workdir else Path(tmp)
-        layout = f"{settings.embeddings}-{settings.chunk_size}-{settings.chunk_overlap}"
-        base = base / re.sub(r"[^\w.-]+", "_", layout)
-        if not unanswerable:
-            return _finish(_ask_over(settings, docs, questions, base / "all", make_answerer))
-        # Index half of the articles and ask the other half's questions; then add the rest
-        # to a copy of that index (embedding each document once) and ask every question.
-        indexed, held_out = split_halves(docs)
-        held_keys = {d.key for d in held_out}
-        asked = [
-            Question(q.id, q.question, q.doc_id, q.golds, answerable=False)
-            for q in questions
-            if q.doc_id in held_keys
-        ]
-        refusals = _ask_over(settings, indexed, asked, base / "half", make_answerer)
-        if not (base / "all").exists():
-            shutil.copytree(base / "half", base / "all")
-        answers = _ask_over(settings, docs, questions, base / "all", make_answerer)
-        return _finish(answers + refusals)
-
-
-def _finish(predictions: list[dict]) -> EvalRun:
+        records = measure_questions(
+            settings,
+            docs,
+            questions,
+            Path(workdir) if workdir else Path(tmp),
+            unanswerable=unanswerable,
+            make_answerer=make_answerer,
+        )
+    predictions = decide(records, decision)
     return EvalRun(predictions, metrics(predictions))
 
 
-def _ask_over(
-    settings: Settings,
-    docs: list[Article],
-    questions: list[Question],
-    data_dir: Path,
-    make_answerer: AnswererFactory,
-) -> list[dict]:
-    store = build_store(settings, docs, data_dir)
-    try:
-        return ask_all(make_answerer(settings, store), store, questions)
-    finally:
-        store.close()
-
-
-# ---- metrics ----------------------------------------------------------------------------
-
-
-def doc_ranking(prediction: dict) -> list[str]:
-    """The retrieved documents, best first, each once."""
-    seen: list[str] = []
-    for hit in prediction["retrieved"]:
-        if hit["doc_id"] not in seen:
-            seen.append(hit["doc_id"])
-    return seen
-
-
-def answer_body(prediction: dict) -> str:
-    """The answer without the titles it names (a title may hold the answer by chance)."""
-    text = prediction["answer"]
-    for title in prediction.get("cited_titles", []):
-        text = text.replace(title, " ")
-    return text
-
-
-def _quote_has_answer(citation: dict, prediction: dict) -> bool:
-    quote = citation["quote"]
-    return len(quote) <= MAX_QUOTE_CHARS and contains_answer(quote, prediction["golds"])
-
-
-def metrics(predictions: list[dict]) -> dict[str, float]:
-    """hit@k, MRR, answer and citation accuracy, refusal rates and latency."""
-    answerable = [p for p in predictions if p["answerable"]]
-    unanswerable = [p for p in predictions if not p["answerable"]]
-    out: dict[str, float] = {"questions": len(answerable)}
-    if answerable:
-        n = len(answerable)
-        ranks = []
-        for p in answerable:
-            docs = doc_ranking(p)
-            ranks.append(docs.index(p["doc_id"]) + 1 if p["doc_id"] in docs else None)
-        for k in HIT_KS:
-            out[f"hit@{k}"] = sum(1 for r in ranks if r and r <= k) / n
-        out["mrr"] = sum(1 / r for r in ranks if r) / n
-        answered = [p for p in answerable if not p["refused"]]
-        out["answer_contains_gold"] = (
-            sum(1 for p in answered if contains_answer(answer_body(p), p["golds"])) / n
-        )
-        out["first_citation_gold"] = (
-            sum(1 for p in answered if p["citations"] and _quote_has_answer(p["citations"][0], p))
-            / n
-        )
-        out["top3_citations_gold"] = (
-            sum(1 for p in answered if any(_quote_has_answer(c, p) for c in p["citations"][:3])) / n
-        )
-        out["refused_answerable"] = sum(1 for p in answerable if p["refused"]) / n
-    if unanswerable:
-        out["unanswerable_questions"] = len(unanswerable)
-        out["refused_unanswerable"] = sum(1 for p in unanswerable if p["refused"]) / len(
-            unanswerable
-        )
-    latencies = sorted(p["latency_ms"] for p in predictions)
-    if latencies:
-        out["latency_p50_ms"] = statistics.median(latencies)
-        out["latency_p95_ms"] = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
-
-
-LABELS = {
-    "questions": "answerable questions",
-    "hit@1": "hit@1 (doc_id)",
-    "hit@3": "hit@3",
-    "hit@5": "hit@5",
-    "hit@10": "hit@10",
-    "mrr": "MRR",
-    "answer_contains_gold": "answer contains gold",
-    "first_citation_gold": "first citation has gold",
-    "top3_citations_gold": "one of first 3 has gold",
-    "refused_answerable": "refused, answerable",
-    "unanswerable_questions": "unanswerable questions",
-    "refused_unanswerable": "refused, unanswerable",
-    "latency_p50_ms": "latency p50 (ms)",
-    "latency_p95_ms": "latency p95 (ms)",
-}
-
-
-def metrics_table(values: dict[str, float]) -> str:
-    width = max(len(label) for label in LABELS.values())
-    return "\n".join(f"{LABELS.get(key, key):<{width}}  {value:g}" for key, value in values.items())
+def held_out(
+    records: list[dict], folds: int, embeddings: str, how: Fit
+) -> tuple[list[dict], list[ConfidenceModel]]:
+    """The records as decided by models fitted without their article: ``folds`` folds by
+    title, pooled over every direction in ``records``; and the model of each fold."""
+    fold_of = title_folds((r["title"] for r in records), folds)
+    evidence = [r["evidence"] for r in records]
+    answerable = np.array([r["answerable"] for r in records])
+    groups = np.array([r.get("direction", "") for r in records])
+    fold = np.array([fold_of[r["title"]] for r in records])
+    probability, bands, models = cross_validate(evidence, answerable, groups, fold, embeddings, how)
+    decided = [
+        _with_band(r, band if r["citations"] else "refused", p)
+        for r, p, band in zip(records, probability, bands, strict=True)
+    ]
+    return decided, models
 
 
 # ---- the command ------------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--docs", required=True, type=Path, help="documents, JSONL")
-    parser.add_argument("--questions", required=True, type=Path, help="questions, JSONL")
+    parser.add_argument("--docs", type=Path, help="documents, JSONL (with --questions)")
+    parser.add_argument("--questions", type=Path, help="questions, JSONL (with --docs)")
+    parser.add_argument(
+        "--suite",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="every evaluation set in these folders (docs.jsonl + questions.jsonl each), "
+        "one row a direction",
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        metavar="K",
+        help="decide refusals with models fitted on the other K-1 folds of articles (by "
+        "title, pooled over the directions): held-out figures",
+    )
+    parser.add_argument(
+        "--fit",
+        type=Path,
+        metavar="FILE",
+        help="fit the refusal model on every question and write it to FILE "
+        "(bot/confidence.json ships with articlebot)",
+    )
+    parser.add_argument("--workdir", type=Path, help="keep indexes and measures here, reuse them")
     parser.add_argument("--out", type=Path, help="write one prediction a line here (JSONL)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.add_argument("--sample", type=int, help="ask only about N questions, evenly spread")
@@ -349,23 +465,99 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """measure retrieval and answers on a JSONL set of articles and questions"""
+    """measure retrieval and answers on JSONL sets of articles and questions"""
+    problem = _check_arguments(args)
+    if problem:
+        print(f"articlebot eval: {problem}", file=sys.stderr)
+        return 2
     try:
-        docs = load_documents(args.docs)
-        questions = sample(load_questions(args.questions), args.sample)
-    except (OSError, ValueError) as exc:
+        if args.suite:
+            directions = find_directions(args.suite)
+        else:
+            name = args.questions.parent.name or args.questions.stem
+            directions = [Direction(name, args.docs, args.questions)]
+        with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp:
+            base = args.workdir or Path(tmp)
+            base.mkdir(parents=True, exist_ok=True)
+            records = [
+                r
+                for d in directions
+                for r in measured(
+                    settings, d, base, sample_size=args.sample, unanswerable=args.unanswerable
+                )
+            ]
+    except (OSError, ValueError, KeyError) as exc:
         print(f"articlebot eval: {exc}", file=sys.stderr)
         return 2
-    result = evaluate(settings, docs, questions, unanswerable=args.unanswerable)
+    how = Fit(confidence.FEATURES)
+    if args.folds:
+        try:
+            predictions, _ = held_out(records, args.folds, settings.embeddings, how)
+        except ValueError as exc:
+            print(f"articlebot eval: {exc}", file=sys.stderr)
+            return 2
+    else:
+        from .core import confidence_model
+
+        predictions = decide(records, confidence_model(settings, settings.embeddings))
+    if args.fit:
+        _fit_and_save(records, settings.embeddings, how, args)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
-            for p in result.predictions:
+            for p in predictions:
                 handle.write(json.dumps(p, ensure_ascii=False) + "\n")
+    rows = {
+        d.name: metrics([p for p in predictions if p["direction"] == d.name]) for d in directions
+    }
     if args.json:
-        print(json.dumps(result.metrics, indent=2))
+        print(json.dumps(rows if args.suite else rows[directions[0].name], indent=2))
+    elif args.suite:
+        print(suite_table(rows))
     else:
-        print(metrics_table(result.metrics))
+        print(metrics_table(rows[directions[0].name]))
     return 0
+
+
+def _check_arguments(args: argparse.Namespace) -> str | None:
+    if not args.suite and not (args.docs and args.questions):
+        return "give --docs and --questions, or --suite DIR"
+    if args.suite and (args.docs or args.questions):
+        return "give either --suite or --docs/--questions, not both"
+    if args.folds is not None and args.folds < 2:
+        return "--folds needs at least 2 folds"
+    if (args.folds or args.fit) and not args.unanswerable:
+        return "fitting the refusal model needs the unanswerable questions"
+    return None
+
+
+def _fit_and_save(records: list[dict], embeddings: str, how: Fit, args: argparse.Namespace) -> None:
+    """Fit the refusal model on every record and write it to ``args.fit``."""
+    directions = sorted({r["direction"] for r in records})
+    model = fit_model(
+        [r["evidence"] for r in records],
+        np.array([r["answerable"] for r in records]),
+        np.array([r["direction"] for r in records]),
+        embeddings,
+        how,
+    )
+    counts = {
+        d: [sum(1 for r in records if r["direction"] == d and r["answerable"] == a) for a in (1, 0)]
+        for d in directions
+    }
+    given = " ".join(map(str, args.suite)) if args.suite else f"--docs {args.docs} --questions ..."
+    fitted = {
+        "command": f"articlebot eval --suite {given} --fit {args.fit}",
+        "questions (answerable, unanswerable)": counts,
+        "l2": how.l2,
+        "budgets (answerable refused, unanswerable confident)": [
+            how.refuse_budget,
+            how.confident_budget,
+        ],
+    }
+    save_model(replace(model, fitted=fitted), args.fit)
+    print(
+        f"articlebot eval: wrote the refusal model for {embeddings} to {args.fit}", file=sys.stderr
+    )
 
 
 COMMAND = (add_arguments, run)

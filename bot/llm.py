@@ -415,6 +415,8 @@ class LLMGenerator:
             numbers = ", ".join(str(n) for n in check.removed)  # no [n]: not citations
             text += "\n\n" + prompts.text("llm_removed", lang, numbers=numbers)
         citations = [_citation(n, passages[n - 1]) for n in sorted(check.cited)]
+        if extractive.confidence == "unsure":  # the same caveat as the quotes would carry
+            text = f"{prompts.text('unsure_intro', lang)}\n\n{text}"
         return Answer(
             question=question,
             lang=lang,
@@ -424,6 +426,8 @@ class LLMGenerator:
             refused=False,
             mode=self.mode,
             notes=notes,
+            confidence=extractive.confidence,
+            evidence=extractive.evidence,
         )
 
     def _fall_back(self, extractive: Answer, reason_key: str, lang: str, detail: str) -> Answer:

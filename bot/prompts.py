@@ -13,6 +13,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "intro": "Here is what the articles say:",
         "cannot_answer": "The articles do not seem to answer this question.",
+        # The "unsure" band (bot/confidence.py): the closest quotes, with a caveat.
+        "unsure_intro": (
+            "These passages may be related, but I'm not sure they answer your question:"
+        ),
         "from_article": "From “{title}”:",
         "sources": "Sources",
         "no_articles": "No articles are indexed yet. Add some with: articlebot index add PATH",
@@ -66,6 +70,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "ar": {
         "intro": "هذا ما تقوله المقالات:",
         "cannot_answer": "لا يبدو أن المقالات تجيب عن هذا السؤال.",
+        "unsure_intro": "قد تكون هذه المقاطع ذات صلة، لكنني لست متأكدًا من أنها تجيب عن سؤالك:",
         "from_article": "من «{title}»:",
         "sources": "المصادر",
         "no_articles": "لم تُضف أي مقالات بعد. أضفها بالأمر: articlebot index add PATH",

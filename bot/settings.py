@@ -17,6 +17,7 @@ def _env(name: str):
 
 
 IdList = Annotated[list[int], NoDecode]
+CutOffs = Annotated[tuple[float, float], NoDecode]
 
 
 class Tuning(BaseModel):
@@ -24,8 +25,7 @@ class Tuning(BaseModel):
 
     Each field names the part of docs/eval.md where it was measured. The retriever and the
     extractive generator read them from here, so the library's defaults are these. The
-    refusal thresholds are measured per embedding model (index/embeddings.py) and may be
-    overridden with ARTICLEBOT_MIN_EVIDENCE*.
+    refusal decision is a model of its own (bot/confidence.py, ARTICLEBOT_CONFIDENCE_*).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -40,9 +40,11 @@ class Tuning(BaseModel):
     terms_gate: float = 0.05  # session 2, "The terms only where they can change something"
     names_weight: float = 0.05  # session 3, "Names matched across scripts" (row d)
     # -- answers (bot/answering.py) --
-    evidence_terms_weight: float = 0.2  # session 2, "Latent terms per sentence": evidence (c6)
-    terms_window: float = 0.1  # session 2, "The terms only where they can change something"
-    sentence_evidence_discount: float = 0.02  # session 1, "A sentence rescues a diluted chunk"
+    # The earlier refusal rule's evidence, kept as a measure (bot/confidence.py) for the
+    # ablation's rows (b)-(d): session 2, "Latent terms per sentence": evidence (c6); session
+    # 1, "A sentence rescues a diluted chunk".
+    evidence_terms_weight: float = 0.2
+    sentence_evidence_discount: float = 0.02
     # "What did not help": answer-side weights (sentence vs chunk 0.33-0.6, anchors 0-0.2)
     # moved the first citation by under 0.01.
     quote_sentence_weight: float = 0.5
@@ -91,11 +93,15 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(500, ge=50, le=10_000, **_env("ARTICLEBOT_MAX_QUESTION_CHARS"))
     max_quotes: int = Field(3, ge=1, le=10, **_env("ARTICLEBOT_MAX_QUOTES"))
     tuning: Tuning = Field(default_factory=Tuning)
-    # Below these scores the articles "do not seem to answer". Empty means the values measured
-    # for the embedding model (index/embeddings.py, docs/eval.md). Scores across languages run
-    # lower than within one, hence two thresholds.
-    min_evidence: float | None = Field(None, **_env("ARTICLEBOT_MIN_EVIDENCE"))
-    min_evidence_same_language: float | None = Field(
+    # The refusal decision (bot/confidence.py, docs/eval.md): a model fitted per embedder by
+    # `articlebot eval --suite ... --fit FILE`; empty means the one shipped with articlebot.
+    confidence_model: Path | None = Field(None, **_env("ARTICLEBOT_CONFIDENCE_MODEL"))
+    # Its two probability cut-offs, "REFUSE_BELOW,CONFIDENT_FROM" (e.g. 0.2,0.6); empty
+    # means the ones fitted with it.
+    confidence_cutoffs: CutOffs | None = Field(None, **_env("ARTICLEBOT_CONFIDENCE_CUTOFFS"))
+    # Retired: raw score thresholds decided refusals before the calibrated model.
+    min_evidence: str | None = Field(None, **_env("ARTICLEBOT_MIN_EVIDENCE"))
+    min_evidence_same_language: str | None = Field(
         None, **_env("ARTICLEBOT_MIN_EVIDENCE_SAME_LANGUAGE")
     )
     bidi: str = Field("auto", pattern="^(auto|on|off)$", **_env("ARTICLEBOT_BIDI"))
@@ -142,7 +148,7 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0, le=2, **_env("LLM_TEMPERATURE"))
     llm_max_passages: int = Field(3, ge=1, le=20, **_env("LLM_MAX_PASSAGES"))
     llm_history_turns: int = Field(3, ge=0, le=20, **_env("LLM_HISTORY_TURNS"))
-    # Skip the model when the extractive evidence threshold says the articles do not answer.
+    # Skip the model when the refusal decision (bot/confidence.py) says the articles do not answer.
     llm_require_evidence: bool = Field(True, **_env("LLM_REQUIRE_EVIDENCE"))
     llm_n_ctx: int = Field(4096, ge=512, **_env("LLM_N_CTX"))  # llamacpp
     llm_n_threads: int | None = Field(None, ge=1, **_env("LLM_N_THREADS"))  # llamacpp
@@ -154,6 +160,40 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.replace(",", " ").split()]
         return value
+
+    @field_validator("confidence_cutoffs", mode="before")
+    @classmethod
+    def _split_cutoffs(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = value.replace(",", " ").split()
+            if len(parts) != 2:
+                raise ValueError("give two probabilities, REFUSE_BELOW,CONFIDENT_FROM: 0.2,0.6")
+            return tuple(float(part) for part in parts)
+        return value
+
+    @field_validator("confidence_cutoffs")
+    @classmethod
+    def _cutoffs_in_order(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 <= value[0] <= value[1] <= 1:
+            raise ValueError("need 0 <= REFUSE_BELOW <= CONFIDENT_FROM <= 1")
+        return value
+
+    @field_validator("confidence_model")
+    @classmethod
+    def _model_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value} (make one with articlebot eval --fit)")
+        return value
+
+    @field_validator("min_evidence", "min_evidence_same_language")
+    @classmethod
+    def _retired(cls, value: str | None, info) -> None:
+        if value is not None:
+            raise ValueError(
+                f"ARTICLEBOT_{info.field_name.upper()} is retired: refusals are decided by a "
+                "calibrated model now; set ARTICLEBOT_CONFIDENCE_CUTOFFS instead (docs/eval.md)"
+            )
+        return None
 
     @field_validator("chunk_overlap")
     @classmethod

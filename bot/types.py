@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass, field
 
 from index.types import Hit
 
+# The answer's bands, most sure first: quotes; quotes with a caveat; "the articles do not
+# seem to answer".
+CONFIDENCE_BANDS = ("confident", "unsure", "refused")
+
 
 @dataclass
 class Citation:
@@ -35,6 +39,20 @@ class Answer:
     mode: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # How sure the chain is that the quotes answer (bot/confidence.py): "confident",
+    # "unsure" (quotes shown with a caveat) or "refused"; empty means what ``refused`` says.
+    confidence: str = ""
+    # What the decision weighed: the evidence's measures and the probability that the
+    # articles answer, by name (empty when nothing was weighed, e.g. no question).
+    evidence: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.confidence:
+            self.confidence = "refused" if self.refused else "confident"
+        if self.confidence not in CONFIDENCE_BANDS:
+            raise ValueError(f"confidence must be one of {CONFIDENCE_BANDS}: {self.confidence!r}")
+        if self.refused != (self.confidence == "refused"):
+            raise ValueError(f"refused={self.refused} contradicts confidence {self.confidence!r}")
 
     def to_dict(self) -> dict:
         """A JSON-ready form: what ``ask --json`` prints and chat histories keep.
@@ -51,6 +69,8 @@ class Answer:
             "retrieved": [h.to_dict() for h in self.hits],
             "timings_ms": dict(self.timings),
             "notes": list(self.notes),
+            "confidence": self.confidence,
+            "evidence": dict(self.evidence),
         }
 
     @classmethod
@@ -66,4 +86,7 @@ class Answer:
             mode=data["mode"],
             timings=dict(data["timings_ms"]),
             notes=list(data["notes"]),
+            # Answers stored before the bands existed have neither: derived from ``refused``.
+            confidence=data.get("confidence", ""),
+            evidence=dict(data.get("evidence", {})),
         )

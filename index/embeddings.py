@@ -30,10 +30,6 @@ class ArticleEmbeddings(Embeddings):
     backend: str
     model: str
     dim: int
-    # Answer scores below which the articles "do not seem to answer": (question and passage
-    # in different languages, in the same language). Measured per model on ../shared/eval;
-    # a model nobody measured gets a loose default (override with ARTICLEBOT_MIN_EVIDENCE*).
-    evidence_thresholds: tuple[float, float] = (0.3, 0.3)
     # How sentences are embedded: "passage" like chunks, or "query" (e5's symmetric role:
     # a sentence is compared with a question like for like). Stored with the index.
     sentence_role: str = "passage"
@@ -76,7 +72,6 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
 
     backend = "e5-small-q4"
     model = "e5-small-q4"
-    evidence_thresholds = (0.798, 0.868)  # measured: docs/eval.md
     # Sentences embedded in the query role match questions better than as passages:
     # hit@1 +0.01 and more first citations on ../shared/eval (docs/eval.md).
     sentence_role = "query"

@@ -59,3 +59,17 @@ def test_a_long_question_is_matched_on_its_first_sixteen_names_each_once():
     found = names(question)
     assert found[0] == "LFRF" and found.count("LFRF") == 1
     assert len(found) == 16
+
+
+def test_a_name_in_an_arabic_question_is_found_in_an_english_passage():
+    english = "The Panthers defense gave up just 308 points, and Luke Kuechly led in tackles."
+    question = "كم نقطة تخلى عنها دفاع البانثرز؟"  # "the Panthers", with its article
+    assert name_overlap(names(question), english) > 0
+    assert name_overlap(names("من هو جاريد ألين؟"), "Jared Allen had 136 sacks.") == 1.0
+    assert name_overlap(names(question), "The defense gave up just 308 points.") == 0.0
+
+
+def test_an_arabic_questions_words_are_not_matched_against_arabic_text():
+    # Within one script the words are the embedder's job: only Latin-script capitals count.
+    assert name_overlap(names("ماذا قال لافروف عن اللقاح؟"), LAVROV) == 0.0
+    assert names("لماذا كانت هذه") == ()  # function words are not names

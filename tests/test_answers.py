@@ -60,9 +60,9 @@ def test_factual_questions_cite_the_right_passage_first(answerer, question, expe
 
 @pytest.mark.parametrize(
     "question",
-    # Off-topic questions. Across languages about 1 in 5 still gets quotes (docs/eval.md:
-    # 0.81 of unanswerable English questions are refused), e.g. "What is the price of
-    # bitcoin today?" over the sample quotes the trade figures; these are refused.
+    # Off-topic questions. Some unanswerable questions still get quotes, with the "unsure"
+    # caveat (docs/eval.md: 0.65 of unanswerable English questions refused, 0.33 unsure),
+    # e.g. "What is the price of bitcoin today?" over the sample; these are refused.
     [
         "Who won the 2018 football World Cup?",
         "What is the boiling point of water?",
@@ -89,17 +89,15 @@ def test_quotes_are_verbatim_passages_of_the_article(answerer):
 
 
 @pytest.mark.parametrize(
-    ("question", "refused", "passes"),
+    ("question", "confidence"),
     [
-        # One article, strong evidence: nothing the terms could change.
-        ("what did Russia promise on vaccines?", False, 0),
-        # Dense evidence just under the threshold: the terms might lift it, so they count.
-        ("What is the boiling point of water?", True, 1),
+        ("what did Russia promise on vaccines?", "confident"),
+        ("Who painted the Mona Lisa?", "refused"),
     ],
 )
-def test_latent_terms_cost_a_model_pass_only_when_they_can_change_the_answer(
-    sample_dir, monkeypatch, question, refused, passes
-):
+def test_latent_terms_cost_one_model_pass_a_question(sample_dir, monkeypatch, question, confidence):
+    # The confidence model weighs the terms (docs/eval.md): one article gives the retriever
+    # no close call to compute them for, so the answer computes them, once.
     from bot.core import build_answerer, open_store
     from bot.settings import Settings
 
@@ -114,8 +112,8 @@ def test_latent_terms_cost_a_model_pass_only_when_they_can_change_the_answer(
 
     monkeypatch.setattr(embeddings, "encode_terms", counting)
     answer = answerer.ask(question)
-    assert answer.refused is refused
-    assert len(calls) == passes
+    assert answer.confidence == confidence
+    assert calls == [[question]]
 
 
 @pytest.mark.parametrize("question", ["", "   ", "😀🙏", "?!...", "؟؟"])

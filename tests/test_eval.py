@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 
+import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from bot.core import build_answerer
+from bot import cli, prompts
+from bot.confidence import Fit, choose_cutoffs, cross_validate, fit_logistic
+from bot.core import build_answerer, open_store
 from bot.evaluation import (
     build_store,
-    contains_answer,
     evaluate,
     load_documents,
     load_questions,
-    metrics,
-    normalize,
     sample,
     split_halves,
+    title_folds,
 )
+from bot.metrics import contains_answer, metrics, normalize
 from bot.settings import Settings
+from index.types import Article
 
-from .conftest import REPO, run_cli
+from .conftest import REPO, ask_json, run_cli
 
 TINY = REPO / "tests" / "data" / "eval"
 XQUAD = REPO.parent / "shared" / "eval" / "xquad-ar-en-dev"
@@ -110,21 +115,160 @@ def test_eval_command_writes_predictions_and_metrics(tmp_path):
     assert not (tmp_path / "unused").exists()  # the eval index is a throwaway
 
 
+def test_suite_prints_one_row_per_direction(capsys):
+    # The tiny set's questions carry question_ar: a second direction, Arabic over Arabic.
+    assert cli.main(["eval", "--suite", str(TINY)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| direction ") and "hit@1" in lines[0]
+    assert "unans. conf/unsure/ref" in lines[0]
+    rows = [line.split("|")[1].strip() for line in lines[2:]]
+    assert rows == ["eval", "eval question_ar"]
+    assert all(line.split("|")[2].strip() == "4/1" for line in lines[2:])  # questions
+
+
+def test_folds_need_both_kinds_of_question_in_every_training_set(capsys):
+    # Three articles in two folds: one fold's training set has no unanswerable question.
+    assert cli.main(["eval", "--suite", str(TINY), "--folds", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("articlebot eval: fold") and "fewer folds" in err
+
+
+# ---- the refusal decision -------------------------------------------------------------------
+
+
+def _articles(n: int) -> list[Article]:
+    return [
+        Article(
+            text=f"paragraph {i} of article {i // 3}",
+            title=f"T{i // 3:02d}",
+            source="x",
+            key=f"T{i // 3:02d}#{i % 3}",
+        )
+        for i in range(n)
+    ]
+
+
+def test_folds_split_by_title_and_each_holds_questions_of_both_halves():
+    docs = _articles(72)  # 24 articles of three paragraphs
+    folds = title_folds([d.title for d in docs], 5)
+    assert sorted(folds) == sorted({d.title for d in docs})  # one fold a title
+    sizes = Counter(folds.values())
+    assert sorted(sizes) == [0, 1, 2, 3, 4] and max(sizes.values()) - min(sizes.values()) <= 1
+    indexed, asked = split_halves(docs)  # unanswerable questions come from `asked`
+    for fold in range(5):
+        assert any(folds[d.title] == fold for d in asked)
+        assert any(folds[d.title] == fold for d in indexed)
+
+
+def test_cross_validation_never_fits_on_the_articles_it_scores(monkeypatch):
+    import bot.confidence as confidence
+
+    rng = np.random.default_rng(3)
+    titles = [f"T{i % 10}" for i in range(400)]
+    answerable = rng.random(400) < 0.6
+    evidence = [{"score": float(a) + rng.normal(), "row": i} for i, a in enumerate(answerable)]
+    fold_of = title_folds(titles, 5)
+    folds = np.array([fold_of[t] for t in titles])
+    seen: list[set[int]] = []
+    real_fit = confidence.fit_model
+
+    def spying(rows, *args, **kwargs):
+        seen.append({int(r["row"]) for r in rows})
+        return real_fit(rows, *args, **kwargs)
+
+    monkeypatch.setattr(confidence, "fit_model", spying)
+    probability, bands, models = cross_validate(
+        evidence, answerable, np.zeros(400), folds, "e5", Fit(("score",))
+    )
+    assert len(models) == len(seen) == 5
+    for fold, trained in zip(np.unique(folds), seen, strict=True):
+        scored = set(np.flatnonzero(folds == fold).tolist())
+        assert trained == set(range(400)) - scored
+        assert not {titles[i] for i in trained} & {titles[i] for i in scored}
+    assert all(band in ("confident", "unsure", "refused") for band in bands)
+
+
+def test_logistic_fit_recovers_the_model_that_made_the_data():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(4000, 2))
+    p = 1 / (1 + np.exp(-(0.5 + 2.0 * x[:, 0] - 1.0 * x[:, 1])))
+    y = (rng.random(4000) < p).astype(float)
+    weights, bias = fit_logistic(x, y, l2=1.0)
+    assert weights == pytest.approx([2.0, -1.0], abs=0.2)
+    assert bias == pytest.approx(0.5, abs=0.15)
+
+
+def test_cutoffs_keep_every_group_within_its_budgets():
+    rng = np.random.default_rng(11)
+    groups = np.repeat(["en-ar", "ar-ar"], 500)
+    answerable = rng.random(1000) < 0.65
+    shift = np.where(groups == "ar-ar", 0.1, 0.0)  # one group's scores run higher
+    p = np.clip(np.where(answerable, 0.7, 0.3) + shift + rng.normal(0, 0.15, 1000), 0, 1)
+    refuse_below, confident_from = choose_cutoffs(p, answerable, groups, 0.03, 0.07)
+    assert 0 < refuse_below <= confident_from < 1
+    for group in ("en-ar", "ar-ar"):
+        mine = groups == group
+        assert np.mean(p[mine & answerable] < refuse_below) <= 0.03
+        assert np.mean(p[mine & ~answerable] >= confident_from) <= 0.07
+
+
+def test_vaccine_question_is_answered_confidently_and_off_topic_one_refused(sample_dir, answerer):
+    answered = ask_json("what did Russia promise on vaccines?", sample_dir)  # ask --json
+    assert answered["confidence"] == "confident" and not answered["refused"]
+    assert answered["answer"].startswith(prompts.text("intro", "en"))
+    assert "Sputnik V" in answered["citations"][0]["quote"]
+    assert 0.5 < answered["evidence"]["probability"] <= 1
+    refused = answerer.ask("Who won the 2018 football World Cup?")
+    assert refused.confidence == "refused" and refused.refused
+    assert refused.text == prompts.text("cannot_answer", "en")
+    assert refused.citations == []
+
+
+def test_related_question_the_article_does_not_answer_comes_back_unsure(answerer):
+    # The article mentions the gas pipeline along Pakistan, never its length.
+    answer = answerer.ask("How long will the gas pipeline be?")
+    assert answer.confidence == "unsure" and not answer.refused
+    assert answer.text.startswith(prompts.text("unsure_intro", "en"))
+    assert answer.citations and "[1]" in answer.text
+
+
+def test_retired_threshold_settings_say_what_replaced_them(monkeypatch):
+    monkeypatch.setenv("ARTICLEBOT_MIN_EVIDENCE", "0.8")
+    with pytest.raises(ValidationError, match="retired.*ARTICLEBOT_CONFIDENCE_CUTOFFS"):
+        Settings(_env_file=None)
+
+
+def test_a_missing_model_file_is_a_bad_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARTICLEBOT_CONFIDENCE_MODEL", str(tmp_path / "nowhere.json"))
+    with pytest.raises(ValidationError, match="no such file"):
+        Settings(_env_file=None)
+
+
+def test_cutoffs_setting_moves_the_bands(sample_dir):
+    settings = Settings(_env_file=None, data_dir=sample_dir, confidence_cutoffs="0.999999,1")
+    strict = build_answerer(settings, open_store(settings))
+    assert strict.ask("what did Russia promise on vaccines?").confidence == "refused"
+
+
 # ---- the quality floor --------------------------------------------------------------------
 
 # A little under what the shipped pipeline reaches on this sample (docs/eval.md), so that a
 # change that hurts retrieval, quotes or refusals fails here. The full eval stays a command.
 # On this sample the shipped pipeline reaches hit@1 0.91, hit@5 0.98, MRR 0.94, first
-# citation 0.82, one of three 0.89, refusals 0.78 of unanswerable and 0.03 of answerable.
+# citation 0.83, one of three 0.91; of the unanswerable questions it refuses 0.69 and answers
+# 0.02 confidently, of the answerable ones it refuses 0.01. The refusal bounds follow the
+# held-out figures of the full set (refused 0.64 / confident 0.036 / answerable refused
+# 0.013) and the targets (confident <= 0.10, answerable refused <= 0.05), not the sample:
+# the shipped model was fitted on these questions.
 FLOORS = {
     "hit@1": 0.86,
     "hit@5": 0.95,
     "mrr": 0.90,
     "first_citation_gold": 0.77,
     "top3_citations_gold": 0.85,
-    "refused_unanswerable": 0.72,
+    "refused_unanswerable": 0.60,
 }
-CEILINGS = {"refused_answerable": 0.07}
+CEILINGS = {"refused_answerable": 0.05, "unanswerable_confident": 0.10}
 
 
 def require_xquad() -> None:
@@ -149,7 +293,7 @@ def test_xquad_quality_does_not_drop_below_floor(xquad_sample, name):
 
 
 @pytest.mark.parametrize("name", sorted(CEILINGS))
-def test_xquad_answerable_questions_are_rarely_refused(xquad_sample, name):
+def test_xquad_refusals_stay_within_their_ceilings(xquad_sample, name):
     assert xquad_sample[name] <= CEILINGS[name], xquad_sample
 
 
