@@ -13,7 +13,7 @@ from index.feed_polling import PollLimits
 from index.feed_registry import FeedRegistry
 from index.ingest import Indexer
 from index.readers import Limits, load
-from index.store import ArticleStore
+from index.store import ArticleStore, StoreError
 
 from .answering import Answerer, ExtractiveGenerator
 from .retrieval import ArticleRetriever
@@ -51,18 +51,42 @@ def open_feeds(settings: Settings) -> FeedRegistry:
 def open_store(
     settings: Settings, *, seed: bool | None = None, verify: bool = True
 ) -> ArticleStore:
-    """The store in the data directory; a new one gets the bundled sample articles.
+    """The store the settings choose (ARTICLEBOT_STORE): FAISS in the data directory or
+    PostgreSQL; a new one gets the bundled sample articles.
 
     ``verify=False`` opens a store even if it is of another embedder or schema or its
     vector files are damaged: for ``check`` and ``indexer(...).rebuild``.
     """
-    is_new = not (Path(settings.data_dir) / DB_NAME).exists()
-    store = FaissStore(
-        settings.data_dir,
-        load_embeddings(settings.embeddings).identity,
-        verify=verify,
-        write_lock_timeout=settings.write_lock_timeout,
-    )
+    identity = load_embeddings(settings.embeddings).identity
+    store: ArticleStore
+    if settings.store == "postgres":
+        if settings.postgres_url is None:
+            raise StoreError(
+                "ARTICLEBOT_STORE=postgres needs ARTICLEBOT_POSTGRES_URL "
+                "(e.g. postgresql://user:password@localhost:5432/articlebot)"
+            )
+        try:
+            from index.postgres_store import PostgresStore
+        except ImportError as exc:
+            raise StoreError(
+                f"ARTICLEBOT_STORE=postgres needs the postgres extra ({exc.name} is missing): "
+                "pip install -e '.[postgres]'"
+            ) from None
+        store = PostgresStore(
+            settings.postgres_url.get_secret_value(),
+            identity,
+            verify=verify,
+            write_lock_timeout=settings.write_lock_timeout,
+        )
+        is_new = store.created
+    else:
+        is_new = not (Path(settings.data_dir) / DB_NAME).exists()
+        store = FaissStore(
+            settings.data_dir,
+            identity,
+            verify=verify,
+            write_lock_timeout=settings.write_lock_timeout,
+        )
     if is_new and (settings.seed_sample if seed is None else seed):
         articles = [a for loaded in load([str(sample_corpus())]) for a in loaded.articles]
         for article in articles:
