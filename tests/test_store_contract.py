@@ -143,6 +143,23 @@ def test_search_finds_the_nearest_chunks_best_first_with_their_cosine(store, pre
             )
 
 
+def test_the_hnsw_index_finds_what_the_exact_search_finds_on_a_small_store(
+    postgres_url,  # noqa: F811
+    prepared,
+    monkeypatch,
+):
+    from index import postgres_store
+
+    store = open_store(Settings(store="postgres", postgres_url=postgres_url, seed_sample=False))
+    store.add(prepared)
+    vectors, _ = chunk_vectors(prepared)
+    exact = [[h.chunk.id for h in store.search(v, 10)] for v in vectors]
+
+    monkeypatch.setattr(postgres_store, "EXACT_UP_TO", -2)  # below "never analysed" (-1)
+    assert [[h.chunk.id for h in store.search(v, 10)] for v in vectors] == exact
+    store.close()
+
+
 def test_a_chunks_sentences_and_latent_terms_come_back_as_stored(store, prepared):
     store.add(prepared)
     p = prepared[1]
