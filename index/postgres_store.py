@@ -29,6 +29,7 @@ article's chunks then its sentences, in the order the FAISS store gives them.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from .store import ArticleInfo, StoreError, StoreMismatchError
 from .store_identity import REBUILD, check_identity, identity_meta
 from .types import Article, Chunk, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
+from .writelock import WriteLockTimeout
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "pg1"
 # The advisory lock writers take: one number for "the articlebot store in this database".
@@ -365,7 +369,7 @@ class PostgresStore:
                     self._session_locks -= 1
                 return
             with self._lock:
-                self._wait_for_lock("SELECT pg_advisory_lock(%s)")
+                self._wait_for_lock("session")
             self._session_locks = 1
             try:
                 yield
@@ -374,16 +378,24 @@ class PostgresStore:
                 with self._lock:
                     self._db.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
 
-    def _wait_for_lock(self, statement: str) -> None:
-        """Take the write lock, waiting at most write_lock_timeout for another writer."""
+    def _wait_for_lock(self, level: str) -> None:
+        """Take the write lock (``level`` "session" or "xact"), waiting at most
+        write_lock_timeout for another writer, and saying that it waits."""
+        xact = "_xact" if level == "xact" else ""
+        if self._db.execute(f"SELECT pg_try_advisory{xact}_lock(%s)", (WRITE_LOCK,)).fetchone()[0]:
+            return
+        logger.warning(
+            "waiting for another articlebot process that is writing to %s...", self.where
+        )
         # 0 in Postgres waits for ever; a timeout of 0 here means "do not wait".
         self._db.execute(f"SET lock_timeout = {max(1, int(self.write_lock_timeout * 1000))}")
         try:
-            self._db.execute(statement, (WRITE_LOCK,))
+            self._db.execute(f"SELECT pg_advisory{xact}_lock(%s)", (WRITE_LOCK,))
         except psycopg.errors.LockNotAvailable:
-            raise StoreError(
-                f"another process has been changing the index in {self.where} for "
-                f"{self.write_lock_timeout:g} s; try again when it is done"
+            raise WriteLockTimeout(
+                f"another articlebot process kept writing to {self.where} for "
+                f"{self.write_lock_timeout:g} s; try again when it is done, or wait longer "
+                "with ARTICLEBOT_WRITE_LOCK_TIMEOUT"
             ) from None
         finally:
             if self._db.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
@@ -393,7 +405,7 @@ class PostgresStore:
     def _write(self) -> Iterator[None]:
         """One write transaction, holding the write lock to its end."""
         with self._writer, self._lock, self._db.transaction():
-            self._wait_for_lock("SELECT pg_advisory_xact_lock(%s)")
+            self._wait_for_lock("xact")
             yield
 
     def add(self, articles: Sequence[PreparedArticle]) -> list[Article]:

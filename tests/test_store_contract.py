@@ -230,12 +230,32 @@ def test_a_store_of_another_embedder_is_refused_with_the_fix(settings, store, pr
         unverified.close()
 
 
-def reopen(settings: Settings, identity: EmbedderIdentity, verify: bool = True) -> ArticleStore:
+def test_a_second_writer_waits_for_the_first_then_gives_up_saying_why(settings, store, prepared):
+    other = reopen(settings, store.identity, write_lock_timeout=0.3)
+    try:
+        with store.writing():
+            with pytest.raises(StoreError, match="ARTICLEBOT_WRITE_LOCK_TIMEOUT"):
+                other.add(prepared[:1])
+            store.add(prepared[1:])  # the holder's own changes go through
+        assert [a.id for a in other.add(prepared)] == [prepared[0].article.id]
+        assert len(store) == 2
+    finally:
+        other.close()
+
+
+def reopen(
+    settings: Settings,
+    identity: EmbedderIdentity,
+    verify: bool = True,
+    write_lock_timeout: float = 300.0,
+) -> ArticleStore:
+    """Another handle on the same store, as another process would open it."""
+    options = {"verify": verify, "write_lock_timeout": write_lock_timeout}
     if settings.store == "faiss":
-        return FaissStore(settings.data_dir, identity, verify=verify)
+        return FaissStore(settings.data_dir, identity, **options)
     from index.postgres_store import PostgresStore
 
-    return PostgresStore(settings.postgres_url.get_secret_value(), identity, verify=verify)
+    return PostgresStore(settings.postgres_url.get_secret_value(), identity, **options)
 
 
 def test_both_backends_give_the_same_answers(prepared, tmp_path, postgres_url):  # noqa: F811
