@@ -95,6 +95,17 @@ def open_store(
     return store
 
 
+def store_exists(settings: Settings) -> bool:
+    """Whether the store the settings choose holds an index already (without creating one)."""
+    if settings.store == "postgres":
+        if settings.postgres_url is None:
+            return False
+        from index.postgres_store import store_exists as postgres_store_exists
+
+        return postgres_store_exists(settings.postgres_url.get_secret_value())
+    return (Path(settings.data_dir) / DB_NAME).exists()
+
+
 def indexer(settings: Settings, store: ArticleStore) -> Indexer:
     """What adds articles to ``store``: the settings' embedder and chunk sizes."""
     return Indexer(

@@ -101,6 +101,15 @@ def redacted(url: str) -> str:
     return make_conninfo(**params)
 
 
+def store_exists(url: str) -> bool:
+    """Whether the database at ``url`` holds an articlebot store (False if unreachable)."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as db:
+            return db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
+    except psycopg.Error:
+        return False
+
+
 class PostgresStore:
     """An ArticleStore (index/store.py) in PostgreSQL with pgvector."""
 

@@ -18,7 +18,7 @@ from index.ingest import Indexer
 from index.store import ArticleStore, StoreError, StoreMismatchError
 from index.types import Article, EmbedderIdentity
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, run_cli
 from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 VACCINES = Article(
@@ -297,3 +297,43 @@ def test_postgres_without_a_url_or_server_is_one_line_naming_the_setting(tmp_pat
     with pytest.raises(StoreError, match="ARTICLEBOT_POSTGRES_URL") as error:
         open_store(Settings(store="postgres", postgres_url=url))
     assert "\n" not in str(error.value) and "secret" not in str(error.value)
+
+
+def test_migrate_copies_a_faiss_index_into_postgres_without_re_embedding(
+    prepared,
+    tmp_path,
+    postgres_url,  # noqa: F811
+):
+    faiss_settings = Settings(data_dir=tmp_path / "data", seed_sample=False)
+    source = open_store(faiss_settings)
+    source.add([replace(prepared[0], added_at="2021-04-01T10:00:00+00:00"), prepared[1]])
+    env = {"ARTICLEBOT_POSTGRES_URL": postgres_url, "ARTICLEBOT_SEED_SAMPLE": "false"}
+
+    result = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "data", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "copied 2 articles" in result.stdout
+    target = open_store(Settings(store="postgres", postgres_url=postgres_url, seed_sample=False))
+    assert [(a.id, a.added_at) for a in target.articles()] == [
+        (a.id, a.added_at) for a in source.articles()
+    ]
+    assert target.check() == []
+    for vector in (prepared[0].chunk_vectors[2], prepared[1].chunk_vectors[0]):
+        ours, theirs = target.search(vector, 8), source.search(vector, 8)
+        assert [h.chunk.text for h in ours] == [h.chunk.text for h in theirs]
+        assert [h.similarity for h in ours] == pytest.approx([h.similarity for h in theirs])
+        sentences, vectors = target.chunk_sentences(ours[0].chunk)
+        their_sentences, their_vectors = source.chunk_sentences(theirs[0].chunk)
+        assert [s.text for s in sentences] == [s.text for s in their_sentences]
+        np.testing.assert_allclose(vectors, their_vectors, atol=1e-3)
+        terms = target.sentence_terms([s.id for s in sentences])
+        their_terms = source.sentence_terms([s.id for s in their_sentences])
+        for s, t in zip(sentences, their_sentences, strict=True):
+            np.testing.assert_array_equal(terms[s.id][0], their_terms[t.id][0])
+
+    again = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "data", env=env)
+    assert "copied 0 articles" in again.stdout and "2 were there already" in again.stdout
+    empty = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "none", env=env)
+    assert empty.returncode == 2 and "there is no faiss index to copy" in empty.stderr
+    source.close()
+    target.close()
