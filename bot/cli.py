@@ -171,7 +171,7 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error   {error}", file=sys.stderr)
     print(
         f"{len(report.added)} added ({report.chunks} chunks), {len(report.skipped)} already "
-        f"indexed, {len(report.errors)} failed; {len(store)} articles in {settings.data_dir}"
+        f"indexed, {len(report.errors)} failed; {len(store)} articles in {store_place(settings)}"
     )
     return 1 if report.errors else 0
 
@@ -237,12 +237,17 @@ def cmd_index_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"problem: {problem}", file=sys.stderr)
     if problems:
         print(
-            f"articlebot: the index in {settings.data_dir} has {len(problems)} problem(s); "
+            f"articlebot: the index in {store_place(settings)} has {len(problems)} problem(s); "
             "articlebot index rebuild makes it again from its articles",
             file=sys.stderr,
         )
         return 1
-    print(f"OK: {len(store)} articles; vector files and database agree ({settings.data_dir})")
+    agree = (
+        "vectors and rows agree"
+        if settings.store == "postgres"
+        else "vector files and database agree"
+    )
+    print(f"OK: {len(store)} articles; {agree} ({store_place(settings)})")
     return 0
 
 

@@ -331,6 +331,11 @@ def test_migrate_copies_a_faiss_index_into_postgres_without_re_embedding(
         for s, t in zip(sentences, their_sentences, strict=True):
             np.testing.assert_array_equal(terms[s.id][0], their_terms[t.id][0])
 
+    check = run_cli(
+        "index", "check", data_dir=tmp_path / "data", env=env | {"ARTICLEBOT_STORE": "postgres"}
+    )
+    assert check.returncode == 0, check.stderr
+    assert "OK: 2 articles; vectors and rows agree (ARTICLEBOT_POSTGRES_URL " in check.stdout
     again = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "data", env=env)
     assert "copied 0 articles" in again.stdout and "2 were there already" in again.stdout
     empty = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "none", env=env)
