@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_index_rebuild)
     p = index_sub.add_parser("check", help="check that the vector files and the database agree")
     p.set_defaults(run=cmd_index_check)
+    p = index_sub.add_parser(
+        "migrate", help="copy the index into another store (ARTICLEBOT_STORE), without re-embedding"
+    )
+    p.add_argument("--to", required=True, choices=["postgres", "faiss"])
+    p.set_defaults(run=cmd_index_migrate)
 
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
@@ -153,7 +158,7 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
     render.print_indexed(report.added, report.skipped, report.errors)
     print(
         f"{len(report.added)} added ({report.chunks} chunks), {len(report.skipped)} already "
-        f"indexed, {len(report.errors)} failed; {len(store)} articles in {settings.data_dir}"
+        f"indexed, {len(report.errors)} failed; {len(store)} articles in {store_place(settings)}"
     )
     return 1 if report.errors else 0
 
@@ -219,13 +224,49 @@ def cmd_index_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"problem: {problem}", file=sys.stderr)
     if problems:
         print(
-            f"articlebot: the index in {settings.data_dir} has {len(problems)} problem(s); "
+            f"articlebot: the index in {store_place(settings)} has {len(problems)} problem(s); "
             "articlebot index rebuild makes it again from its articles",
             file=sys.stderr,
         )
         return 1
-    print(f"OK: {len(store)} articles; vector files and database agree ({settings.data_dir})")
+    agree = (
+        "vectors and rows agree"
+        if settings.store == "postgres"
+        else "vector files and database agree"
+    )
+    print(f"OK: {len(store)} articles; {agree} ({store_place(settings)})")
     return 0
+
+
+def cmd_index_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from index.store_migration import copy_store
+
+    from .core import open_store, store_exists
+
+    source = settings.model_copy(update={"store": "faiss" if args.to == "postgres" else "postgres"})
+    target = settings.model_copy(update={"store": args.to})
+    if not store_exists(source):
+        raise StoreError(f"there is no {source.store} index to copy ({store_place(source)})")
+    result = copy_store(
+        open_store(source, seed=False),
+        open_store(target, seed=False),
+        render.progress_bar("reading"),
+    )
+    print(
+        f"copied {len(result.added)} articles ({result.chunks} chunks) into "
+        f"{store_place(target)}; {len(result.skipped)} were there already"
+    )
+    return 0
+
+
+def store_place(settings: Settings) -> str:
+    """Where the settings' store is, for messages (without a password)."""
+    if settings.store == "postgres":
+        from index.postgres_store import redacted
+
+        url = settings.postgres_url
+        return "ARTICLEBOT_POSTGRES_URL " + (redacted(url.get_secret_value()) if url else "(unset)")
+    return str(settings.data_dir)
 
 
 # ---- questions ----------------------------------------------------------------------

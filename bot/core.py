@@ -10,12 +10,12 @@ from pathlib import Path
 
 from index.chunking import Chunking
 from index.embeddings import load_embeddings
-from index.faiss_store import FaissStore
+from index.faiss_store import DB_NAME, FaissStore
 from index.feed_polling import PollLimits
 from index.feed_registry import FeedRegistry
 from index.ingest import Indexer, ProgressFn
 from index.readers import Limits, load
-from index.store import ArticleStore
+from index.store import ArticleStore, StoreError
 
 from .answering import Answerer, ExtractiveGenerator
 from .confidence import ConfidenceModel, load_model
@@ -60,7 +60,8 @@ def open_store(
     verify: bool = True,
     progress: Callable[[], ProgressFn] | None = None,
 ) -> ArticleStore:
-    """The store in the data directory.
+    """The store the settings choose (ARTICLEBOT_STORE): FAISS in the data directory or
+    PostgreSQL.
 
     With ``seed`` (a user is about to ask), an empty store first gets the bundled sample
     article, unless ARTICLEBOT_SEED_SAMPLE is off; ``progress`` makes the callback that shows
@@ -69,18 +70,51 @@ def open_store(
     even if it is of another embedder or schema or its vector files are damaged: for
     ``check`` and ``indexer(...).rebuild``.
     """
-    store = FaissStore(
-        settings.data_dir,
-        load_embeddings(settings.embeddings).identity,
-        verify=verify,
-        write_lock_timeout=settings.write_lock_timeout,
-    )
+    identity = load_embeddings(settings.embeddings).identity
+    store: ArticleStore
+    if settings.store == "postgres":
+        if settings.postgres_url is None:
+            raise StoreError(
+                "ARTICLEBOT_STORE=postgres needs ARTICLEBOT_POSTGRES_URL "
+                "(e.g. postgresql://user:password@localhost:5432/articlebot)"
+            )
+        try:
+            from index.postgres_store import PostgresStore
+        except ImportError as exc:
+            raise StoreError(
+                f"ARTICLEBOT_STORE=postgres needs the postgres extra ({exc.name} is missing): "
+                "pip install -e '.[postgres]'"
+            ) from None
+        store = PostgresStore(
+            settings.postgres_url.get_secret_value(),
+            identity,
+            verify=verify,
+            write_lock_timeout=settings.write_lock_timeout,
+        )
+    else:
+        store = FaissStore(
+            settings.data_dir,
+            identity,
+            verify=verify,
+            write_lock_timeout=settings.write_lock_timeout,
+        )
     if seed and settings.seed_sample and len(store) == 0:
         articles = [a for loaded in load([str(sample_corpus())]) for a in loaded.articles]
         for article in articles:
             article.source = f"{SAMPLE_SOURCE}: {Path(article.source).name}"
         indexer(settings, store).add(articles, progress() if progress else None)
     return store
+
+
+def store_exists(settings: Settings) -> bool:
+    """Whether the store the settings choose holds an index already (without creating one)."""
+    if settings.store == "postgres":
+        if settings.postgres_url is None:
+            return False
+        from index.postgres_store import store_exists as postgres_store_exists
+
+        return postgres_store_exists(settings.postgres_url.get_secret_value())
+    return (Path(settings.data_dir) / DB_NAME).exists()
 
 
 def indexer(settings: Settings, store: ArticleStore) -> Indexer:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
 
     # The index
     data_dir: Path = Field(Path("data"), **_env("ARTICLEBOT_DATA_DIR"))
+    # faiss: FAISS + SQLite in data_dir; postgres: PostgreSQL + pgvector at postgres_url.
+    store: str = Field("faiss", pattern="^(faiss|postgres)$", **_env("ARTICLEBOT_STORE"))
+    postgres_url: SecretStr | None = Field(None, **_env("ARTICLEBOT_POSTGRES_URL"))
     embeddings: str = Field(DEFAULT_EMBEDDINGS, **_env("ARTICLEBOT_EMBEDDINGS"))
     chunk_size: int = Field(CHUNK_SIZE, ge=100, le=8000, **_env("ARTICLEBOT_CHUNK_SIZE"))
     chunk_overlap: int = Field(CHUNK_OVERLAP, ge=0, le=2000, **_env("ARTICLEBOT_CHUNK_OVERLAP"))

@@ -258,6 +258,18 @@ class FaissStore:
             chunks = self._chunks([i for i, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
 
+    def article_chunks(self, article_id: str) -> tuple[list[Chunk], np.ndarray]:
+        with self._reading(vectors=True):
+            rows = self._db.execute(
+                "SELECT id, segment FROM chunks WHERE article_id = ? ORDER BY ordinal",
+                (article_id,),
+            ).fetchall()
+            found = self._chunks([r["id"] for r in rows])
+            segments = self._live["chunks"]
+            vectors = [segments[r["segment"]].index.reconstruct(r["id"]) for r in rows]
+        chunks = [found[r["id"]] for r in rows]
+        return chunks, np.vstack([np.zeros((0, self.identity.dim), np.float32), *vectors])
+
     def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
         with self._reading(vectors=True):
             rows = self._db.execute(

@@ -87,6 +87,11 @@ class ArticleStore(Protocol):
         """The k chunks nearest to a query vector, best first; each Hit has its similarity."""
         ...
 
+    def article_chunks(self, article_id: str) -> tuple[list[Chunk], np.ndarray]:
+        """An article's chunks in order and their vectors as stored (one a row): what copying
+        a store into another needs besides the article and its sentences."""
+        ...
+
     def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
         """The sentences that lie within a chunk, in order, and their vectors (one a row)."""
         ...

@@ -1,0 +1,48 @@
+"""The embedder a store records in its meta rows, and the refusal when another is asked for.
+
+Every backend keeps the same meta keys, so the same message tells the user how to fix a
+mismatch whatever holds the vectors.
+"""
+
+from __future__ import annotations
+
+from .store import StoreMismatchError
+from .types import EmbedderIdentity
+
+REBUILD = "articlebot index rebuild"
+
+
+def identity_meta(identity: EmbedderIdentity) -> dict[str, str]:
+    """The meta rows that record an embedder."""
+    return {
+        "embed_backend": identity.backend,
+        "embed_model": identity.model,
+        "embed_dim": str(identity.dim),
+        "sentence_role": identity.sentence_role,
+    }
+
+
+def check_identity(meta: dict[str, str], identity: EmbedderIdentity, where: str) -> None:
+    """Raise StoreMismatchError, saying how to fix it, if the index ``where`` (its meta rows
+    ``meta``) holds vectors of another embedder than ``identity``."""
+    ours = identity_meta(identity)
+    # Indexes made before sentence roles existed embedded sentences as passages.
+    theirs = {k: meta.get(k, "passage" if k == "sentence_role" else "?") for k in ours}
+    if ours == theirs:
+        return
+    if ours | {"sentence_role": ""} == theirs | {"sentence_role": ""}:
+        raise StoreMismatchError(
+            f"The index in {where} was built by an earlier version of articlebot "
+            f"(sentences embedded in the {theirs['sentence_role']} role; this version "
+            f"embeds them in the {ours['sentence_role']} role, which answers better). "
+            f"Re-embed every article once: {REBUILD}"
+        )
+    backend, model = theirs["embed_backend"], theirs["embed_model"]
+    built = backend if backend == model else f"{backend}:{model}"
+    raise StoreMismatchError(
+        f"The index in {where} was built with embeddings {built!r} "
+        f"({theirs['embed_dim']} dimensions), but the settings ask for "
+        f"{identity.spec!r} ({identity.dim} dimensions). Vectors of "
+        "different models cannot be mixed. Either set ARTICLEBOT_EMBEDDINGS="
+        f"{built}, or re-embed every article with the new model: {REBUILD}"
+    )

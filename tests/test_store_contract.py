@@ -1,0 +1,355 @@
+"""What every ArticleStore does (index/store.py), run against each backend: FAISS + SQLite
+in a data directory, and PostgreSQL + pgvector on a real server (tests/postgres.py).
+
+The articles are chunked and embedded once, by the real model, and given to each store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bot.core import build_answerer, open_store
+from bot.settings import Settings
+from index.faiss_store import FaissStore
+from index.ingest import Indexer
+from index.store import ArticleStore, StoreError, StoreMismatchError
+from index.types import Article, EmbedderIdentity
+
+from .conftest import SAMPLE, run_cli
+from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
+
+VACCINES = Article(
+    text=(
+        "The health ministry said on Monday that the new vaccine would reach rural clinics "
+        "within three weeks. Doctors in the northern provinces asked for refrigerated trucks, "
+        "because the doses must be kept cold. The minister promised two hundred trucks by "
+        "the end of the month.\n\nFarmers in the valley said the rains came late this year. "
+        "The wheat harvest is expected to be smaller than last year's, and bread prices have "
+        "already risen in the capital's markets."
+    ),
+    title="Vaccines reach rural clinics",
+    source="vaccines.txt",
+    lang="en",
+    date="2021-04-07",
+)
+
+
+@pytest.fixture(scope="session")
+def prepared(embeddings, tmp_path_factory):
+    """The bundled sample and a short English article, chunked and embedded once."""
+    sample = Article(
+        text=SAMPLE.read_text(encoding="utf-8"), title="Lavrov in Islamabad", source="sample"
+    )
+    sample.lang = "ar"
+    scratch = FaissStore(tmp_path_factory.mktemp("scratch"), embeddings.identity)
+    try:
+        # Small chunks, so that each article has several and the order of hits means something.
+        from index.chunking import Chunking
+
+        indexer = Indexer(scratch, embeddings, Chunking(400, 50))
+        return indexer.prepare([sample, VACCINES])
+    finally:
+        scratch.close()
+
+
+@pytest.fixture(params=["faiss", "postgres"])
+def settings(request, tmp_path) -> Settings:
+    """Settings that choose each backend in turn, for a new, empty store."""
+    if request.param == "faiss":
+        return Settings(data_dir=tmp_path / "data", seed_sample=False)
+    url = request.getfixturevalue("postgres_url")
+    return Settings(
+        data_dir=tmp_path / "data", seed_sample=False, store="postgres", postgres_url=url
+    )
+
+
+@pytest.fixture
+def store(settings) -> ArticleStore:
+    store = open_store(settings)
+    yield store
+    store.close()
+
+
+def chunk_vectors(prepared) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Every chunk vector, and which article and ordinal each row is."""
+    rows = [(p.article.id, i) for p in prepared for i in range(len(p.chunks))]
+    return np.vstack([p.chunk_vectors for p in prepared]), rows
+
+
+def test_added_articles_are_listed_counted_and_found_by_id_prefix(store, prepared):
+    added = store.add(prepared)
+
+    assert [a.id for a in added] == [p.article.id for p in prepared]
+    assert len(store) == 2
+    listed = {a.id: a for a in store.articles()}
+    for p in prepared:
+        info = listed[p.article.id]
+        assert (info.title, info.lang, info.date) == (
+            p.article.title,
+            p.article.lang,
+            p.article.date,
+        )
+        assert (info.chunks, info.chars) == (len(p.chunks), len(p.article.text))
+        assert store.article(p.article.id[:6]) == p.article
+    assert store.article("") is None
+    assert store.article("zz") is None
+    assert store.known_ids([VACCINES.id, "0123456789abcdef"]) == {VACCINES.id}
+    stats = store.stats()
+    assert (stats["articles"], stats["chunks"], stats["sentences"]) == (
+        2,
+        sum(len(p.chunks) for p in prepared),
+        sum(len(p.sentences) for p in prepared),
+    )
+    assert stats["languages"] == {"ar": 1, "en": 1}
+    assert store.check() == []
+
+
+def test_an_article_stored_already_is_skipped(store, prepared):
+    store.add(prepared[:1])
+
+    again = store.add([prepared[0], prepared[1], prepared[1]])
+
+    assert [a.id for a in again] == [VACCINES.id]
+    assert len(store) == 2
+    assert store.add(prepared) == []
+
+
+def test_search_finds_the_nearest_chunks_best_first_with_their_cosine(store, prepared):
+    store.add(prepared)
+    vectors, rows = chunk_vectors(prepared)
+    texts = {p.article.id: p for p in prepared}
+
+    for query in (vectors[0], vectors[-1], (vectors[1] + vectors[-2]) / 2):
+        query = (query / np.linalg.norm(query)).astype(np.float32)
+        exact = np.argsort(-(vectors @ query), kind="stable")[:5]
+        hits = store.search(query, 5)
+
+        assert [(h.chunk.article_id, h.chunk.ordinal) for h in hits] == [rows[i] for i in exact]
+        assert [h.similarity for h in hits] == pytest.approx(
+            [float(vectors[i] @ query) for i in exact], abs=1e-3
+        )
+        for hit in hits:
+            p = texts[hit.chunk.article_id]
+            span = p.chunks[hit.chunk.ordinal]
+            assert (hit.chunk.start, hit.chunk.end) == (span.start, span.end)
+            assert hit.chunk.text == p.article.text[span.start : span.end]
+            assert (hit.chunk.title, hit.chunk.source, hit.chunk.lang) == (
+                p.article.title,
+                p.article.source,
+                p.article.lang,
+            )
+
+
+def test_the_hnsw_index_finds_what_the_exact_search_finds_on_a_small_store(
+    postgres_url,  # noqa: F811
+    prepared,
+    monkeypatch,
+):
+    from index import postgres_store
+
+    store = open_store(Settings(store="postgres", postgres_url=postgres_url, seed_sample=False))
+    store.add(prepared)
+    vectors, _ = chunk_vectors(prepared)
+    exact = [[h.chunk.id for h in store.search(v, 10)] for v in vectors]
+
+    monkeypatch.setattr(postgres_store, "EXACT_UP_TO", -2)  # below "never analysed" (-1)
+    assert [[h.chunk.id for h in store.search(v, 10)] for v in vectors] == exact
+    store.close()
+
+
+def test_a_chunks_sentences_and_latent_terms_come_back_as_stored(store, prepared):
+    store.add(prepared)
+    p = prepared[1]
+    hit = store.search(p.chunk_vectors[0], 1)[0]
+
+    sentences, vectors = store.chunk_sentences(hit.chunk)
+
+    inside = [
+        i for i, s in enumerate(p.sentences) if s.end > hit.chunk.start and s.start < hit.chunk.end
+    ]
+    assert [s.text for s in sentences] == [
+        p.article.text[p.sentences[i].start : p.sentences[i].end] for i in inside
+    ]
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors, p.sentence_vectors[inside], atol=1e-3)
+    chunk_terms = store.chunk_terms([hit.chunk.id])[hit.chunk.id]
+    np.testing.assert_array_equal(chunk_terms[0], p.chunk_terms[0][0])
+    np.testing.assert_array_equal(chunk_terms[1], p.chunk_terms[0][1])
+    terms = store.sentence_terms([s.id for s in sentences])
+    for sentence, i in zip(sentences, inside, strict=True):
+        np.testing.assert_array_equal(terms[sentence.id][1], p.sentence_terms[i][1])
+    assert store.chunk_terms([]) == {}
+
+
+def test_an_articles_chunks_and_their_vectors_come_back_as_stored(store, prepared):
+    store.add(prepared)
+    for p in prepared:
+        chunks, vectors = store.article_chunks(p.article.id)
+        assert [(c.start, c.end) for c in chunks] == [(s.start, s.end) for s in p.chunks]
+        assert [c.text for c in chunks] == [p.article.text[s.start : s.end] for s in p.chunks]
+        assert [c.ordinal for c in chunks] == list(range(len(p.chunks)))
+        np.testing.assert_array_equal(vectors, p.chunk_vectors)
+    assert store.article_chunks("no-such-article")[1].shape == (0, store.identity.dim)
+
+
+def test_a_removed_article_is_gone_from_lists_and_searches(store, prepared):
+    store.add(prepared)
+
+    removed = store.remove(VACCINES.id[:8])
+
+    assert removed == VACCINES
+    assert [a.id for a in store.articles()] == [prepared[0].article.id]
+    hits = store.search(prepared[1].chunk_vectors[0], 50)
+    assert hits and all(h.chunk.article_id != VACCINES.id for h in hits)
+    with pytest.raises(StoreError, match="no article with id"):
+        store.remove(VACCINES.id)
+    assert store.check() == []
+
+
+def test_replace_all_keeps_only_the_new_articles_and_their_times(store, prepared):
+    store.add(prepared)
+    kept = replace(prepared[1], added_at="2020-01-02T03:04:05+00:00")
+
+    with store.writing():  # as a rebuild does: add and replace reuse the held lock
+        store.replace_all([kept])
+
+    assert [(a.id, a.added_at) for a in store.articles()] == [
+        (VACCINES.id, "2020-01-02T03:04:05+00:00")
+    ]
+    assert [h.chunk.article_id for h in store.search(prepared[0].chunk_vectors[0], 3)] == [
+        VACCINES.id
+    ] * min(3, len(kept.chunks))
+    assert store.check() == []
+
+
+def test_a_store_of_another_embedder_is_refused_with_the_fix(settings, store, prepared):
+    store.add(prepared[:1])
+    store.close()
+    other = replace(store.identity, model="other-model", backend="other-model", dim=8)
+
+    with pytest.raises(StoreMismatchError, match="ARTICLEBOT_EMBEDDINGS=e5-small-q4"):
+        reopen(settings, other)
+    unverified = reopen(settings, other, verify=False)
+    try:
+        assert any("other-model" in problem for problem in unverified.check())
+        with pytest.raises(StoreMismatchError, match="this store holds 8"):
+            unverified.add(prepared[:1])
+    finally:
+        unverified.close()
+
+
+def test_a_second_writer_waits_for_the_first_then_gives_up_saying_why(settings, store, prepared):
+    other = reopen(settings, store.identity, write_lock_timeout=0.3)
+    try:
+        with store.writing():
+            with pytest.raises(StoreError, match="ARTICLEBOT_WRITE_LOCK_TIMEOUT"):
+                other.add(prepared[:1])
+            store.add(prepared[1:])  # the holder's own changes go through
+        assert [a.id for a in other.add(prepared)] == [prepared[0].article.id]
+        assert len(store) == 2
+    finally:
+        other.close()
+
+
+def reopen(
+    settings: Settings,
+    identity: EmbedderIdentity,
+    verify: bool = True,
+    write_lock_timeout: float = 300.0,
+) -> ArticleStore:
+    """Another handle on the same store, as another process would open it."""
+    options = {"verify": verify, "write_lock_timeout": write_lock_timeout}
+    if settings.store == "faiss":
+        return FaissStore(settings.data_dir, identity, **options)
+    from index.postgres_store import PostgresStore
+
+    return PostgresStore(settings.postgres_url.get_secret_value(), identity, **options)
+
+
+def test_both_backends_give_the_same_answers(prepared, tmp_path, postgres_url):  # noqa: F811
+    faiss = Settings(data_dir=tmp_path / "data", seed_sample=False)
+    postgres = Settings(store="postgres", postgres_url=postgres_url, seed_sample=False)
+    answers = []
+    for settings in (faiss, postgres):
+        store = open_store(settings)
+        store.add(prepared)
+        answerer = build_answerer(settings, store)
+        answers.append(
+            [
+                answerer.ask(q).to_dict()
+                for q in (
+                    "Who did the Russian foreign minister meet in Islamabad?",
+                    "How many trucks did the minister promise?",
+                    "What is the boiling point of water?",
+                )
+            ]
+        )
+        store.close()
+
+    for on_faiss, on_postgres in zip(*answers, strict=True):
+        assert on_postgres["answer"] == on_faiss["answer"]
+        assert on_postgres["refused"] == on_faiss["refused"]
+        for theirs, ours in zip(on_faiss["citations"], on_postgres["citations"], strict=True):
+            assert ours | {"score": 0} == theirs | {"score": 0}
+            assert ours["score"] == pytest.approx(theirs["score"], abs=2e-3)
+        assert [h["chunk_id"] for h in on_postgres["retrieved"]] == [
+            h["chunk_id"] for h in on_faiss["retrieved"]
+        ]
+    assert not answers[0][0]["refused"] and answers[0][2]["refused"]
+
+
+def test_postgres_without_a_url_or_server_is_one_line_naming_the_setting(tmp_path):
+    with pytest.raises(StoreError, match="needs ARTICLEBOT_POSTGRES_URL"):
+        open_store(Settings(store="postgres", data_dir=tmp_path))
+    url = f"postgresql://nobody:secret@/none?host={tmp_path}"  # no server listens there
+    with pytest.raises(StoreError, match="ARTICLEBOT_POSTGRES_URL") as error:
+        open_store(Settings(store="postgres", postgres_url=url))
+    assert "\n" not in str(error.value) and "secret" not in str(error.value)
+
+
+def test_migrate_copies_a_faiss_index_into_postgres_without_re_embedding(
+    prepared,
+    tmp_path,
+    postgres_url,  # noqa: F811
+):
+    faiss_settings = Settings(data_dir=tmp_path / "data", seed_sample=False)
+    source = open_store(faiss_settings)
+    source.add([replace(prepared[0], added_at="2021-04-01T10:00:00+00:00"), prepared[1]])
+    env = {"ARTICLEBOT_POSTGRES_URL": postgres_url, "ARTICLEBOT_SEED_SAMPLE": "false"}
+
+    result = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "data", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "copied 2 articles" in result.stdout
+    target = open_store(Settings(store="postgres", postgres_url=postgres_url, seed_sample=False))
+    assert [(a.id, a.added_at) for a in target.articles()] == [
+        (a.id, a.added_at) for a in source.articles()
+    ]
+    assert target.check() == []
+    for vector in (prepared[0].chunk_vectors[2], prepared[1].chunk_vectors[0]):
+        ours, theirs = target.search(vector, 8), source.search(vector, 8)
+        assert [h.chunk.text for h in ours] == [h.chunk.text for h in theirs]
+        assert [h.similarity for h in ours] == pytest.approx([h.similarity for h in theirs])
+        sentences, vectors = target.chunk_sentences(ours[0].chunk)
+        their_sentences, their_vectors = source.chunk_sentences(theirs[0].chunk)
+        assert [s.text for s in sentences] == [s.text for s in their_sentences]
+        np.testing.assert_allclose(vectors, their_vectors, atol=1e-3)
+        terms = target.sentence_terms([s.id for s in sentences])
+        their_terms = source.sentence_terms([s.id for s in their_sentences])
+        for s, t in zip(sentences, their_sentences, strict=True):
+            np.testing.assert_array_equal(terms[s.id][0], their_terms[t.id][0])
+
+    check = run_cli(
+        "index", "check", data_dir=tmp_path / "data", env=env | {"ARTICLEBOT_STORE": "postgres"}
+    )
+    assert check.returncode == 0, check.stderr
+    assert "OK: 2 articles; vectors and rows agree (ARTICLEBOT_POSTGRES_URL " in check.stdout
+    again = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "data", env=env)
+    assert "copied 0 articles" in again.stdout and "2 were there already" in again.stdout
+    empty = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "none", env=env)
+    assert empty.returncode == 2 and "there is no faiss index to copy" in empty.stderr
+    source.close()
+    target.close()
