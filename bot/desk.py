@@ -165,6 +165,21 @@ class Desk:
                 loaded.error = loaded.error.removeprefix(f"{source}: ")
         return add_loaded(self.indexer, loads, progress)
 
+    def put(self, article: Article, progress: ProgressFn | None = None) -> IngestReport:
+        """Index an article in place of those with its key (an edited post replaces the
+        post): the new one is added first, then the old ones are removed."""
+        old = [
+            info.id
+            for info in self.store.articles()
+            if article.key and info.key == article.key and info.id != article.id
+        ]
+        added = self.indexer.add([article], progress)
+        for article_id in old:
+            self.store.remove(article_id)
+        if old:
+            logger.info("article %s replaced %s (key %s)", article.id, old, article.key)
+        return IngestReport(added.added, added.skipped, [], added.chunks)
+
     def remove(self, article_id: str) -> Article | None:
         """Remove an article by id or unique id prefix; None if there is no such article."""
         try:

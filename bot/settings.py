@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ def _env(name: str):
 
 
 IdList = Annotated[list[int], NoDecode]
+NameList = Annotated[list[str], NoDecode]
 
 
 class Tuning(BaseModel):
@@ -124,6 +126,11 @@ class Settings(BaseSettings):
     telegram_workers: int = Field(2, ge=1, le=32, **_env("TELEGRAM_WORKERS"))
     telegram_history_turns: int = Field(6, ge=0, le=50, **_env("TELEGRAM_HISTORY_TURNS"))
     telegram_chats_db: Path | None = Field(None, **_env("TELEGRAM_CHATS_DB"))
+    # Channels whose posts are indexed as articles (the bot must be a member): ids
+    # (-100...) or @usernames, comma or space separated.
+    telegram_ingest_channels: NameList = Field(
+        default_factory=list, **_env("TELEGRAM_INGEST_CHANNELS")
+    )
 
     # LLM answers (bot/llm.py; docs/llm.md). "extractive" needs no model and never invents.
     llm_backend: str = Field(
@@ -153,6 +160,21 @@ class Settings(BaseSettings):
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             return [int(part) for part in value.replace(",", " ").split()]
+        return value
+
+    @field_validator("telegram_ingest_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        if isinstance(value, list):
+            for name in value:
+                if not re.fullmatch(r"-?\d+|@\w{4,}", str(name)):
+                    raise ValueError(
+                        f"TELEGRAM_INGEST_CHANNELS: {name!r} is neither a chat id (-100...) "
+                        "nor an @username"
+                    )
+            return [str(name).lower() for name in value]
         return value
 
     @field_validator("chunk_overlap")

@@ -51,6 +51,7 @@ from .settings import Settings
 from .telegram_desk import DeskThreads, access_of, desk_of, index_with_progress, threads_of
 from .telegram_feeds import feed_command, feeds_command, schedule_polls
 from .telegram_html import answer_html, articles_html, sources_html
+from .telegram_posts import channel_post, forwarded_message
 from .telegram_replies import (
     Draft,
     reply,
@@ -64,7 +65,12 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.CHANNEL_POST,
+    Update.EDITED_CHANNEL_POST,
+]
 
 T = TypeVar("T")
 
@@ -277,7 +283,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         user_id,
         exc_info=context.error,
     )
-    if isinstance(update, Update) and chat_id is not None:
+    # Never a word in a channel: the bot only reads the channels it indexes.
+    if (
+        isinstance(update, Update)
+        and chat_id is not None
+        and update.effective_chat.type != ChatType.CHANNEL
+    ):
         try:
             await send(context, chat_id, say(update, "tg_error"))
         except TelegramError as exc:
@@ -349,6 +360,14 @@ def build_application(
             CommandHandler("feed", feed_command),
             CommandHandler("feeds", feeds_command),
             CallbackQueryHandler(sources_button, pattern=r"^sources:"),
+            MessageHandler(filters.UpdateType.CHANNEL_POSTS, channel_post),
+            MessageHandler(
+                filters.UpdateType.MESSAGE
+                & filters.ChatType.PRIVATE
+                & filters.FORWARDED
+                & ~filters.Document.ALL,
+                forwarded_message,
+            ),
             MessageHandler(
                 private_or_addressed & filters.TEXT & ~filters.COMMAND, question_message
             ),

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 
 import pytest
+from pydantic import ValidationError
 
 from bot import prompts
+from bot.settings import Settings
 
 from .fake_telegram import FakeTelegram
 from .telegram_harness import TOKEN, BotProcess
@@ -20,6 +22,9 @@ from .test_feeds import LIGHTHOUSE, MARKET, FeedSite, Handler, Route, page, rss
 ADMIN = 1
 USER = 301
 FEED_MINUTES = 0.05  # a poll every 3 seconds: the schedule, not a command, must find news
+PUBLIC = -1005001  # listed by its @username
+PRIVATE = -1009001  # no username; listed by its id
+UNLISTED = -1007001
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +56,7 @@ def bot(fake, sample_dir, tmp_path_factory):
         ADMIN_USER_IDS=str(ADMIN),
         ARTICLEBOT_ALLOW_PRIVATE_URLS="true",
         ARTICLEBOT_FEED_INTERVAL=str(FEED_MINUTES),
+        TELEGRAM_INGEST_CHANNELS=f"@Harbour_Channel, {PRIVATE}",
     )
     try:
         fake.wait_for(lambda: len(fake.commands) == 2, 90, "the bot to register its commands")
@@ -148,3 +154,126 @@ def test_feed_commands_are_for_admins_only_and_explain_their_usage(fake, bot, si
     assert missing["text"].startswith("Could not remove feed 0000:")
     ask(fake, ADMIN, f"/feed add {site.url('/nothing-here.xml')}")
     fake.wait_for(lambda: said(fake, ADMIN, "Could not add"), 60)
+
+
+# ---- channels -----------------------------------------------------------------------
+
+
+def logged(bot: BotProcess, fake: FakeTelegram, line: str) -> None:
+    fake.wait_for(lambda: line in bot.log_text(), 90, line)
+
+
+def articles(fake: FakeTelegram) -> str:
+    return ask(fake, ADMIN, "/articles")[0]["text"]
+
+
+def test_a_listed_channels_posts_are_articles_and_an_edit_replaces_its_post(fake, bot):
+    post = fake.channel_posts(
+        PUBLIC,
+        "Skarvik ferry gets a new captain\n\nThe Skarvik island ferry will be captained by "
+        "Ingrid Holm from June, the harbour office of the island announced on Monday.",
+        title="Harbour channel",
+        username="harbour_channel",
+    )
+    logged(bot, fake, f"channel {PUBLIC} post {post['message_id']}: added")
+    (answer,) = ask(fake, USER, "Who will captain the Skarvik island ferry?")
+    assert "Ingrid Holm" in answer["text"].split("[1]", 1)[1]
+    link = f"https://t.me/harbour_channel/{post['message_id']}"
+    assert f'<a href="{link}">Skarvik ferry gets a new captain</a>' in answer["html"]
+
+    fake.channel_posts(
+        PUBLIC,
+        "Skarvik ferry gets a new captain\n\nThe Skarvik island ferry will be captained by "
+        "Marit Dahl from June, the harbour office of the island announced on Monday.",
+        title="Harbour channel",
+        username="harbour_channel",
+        edit_of=post,
+    )
+    logged(bot, fake, f"channel {PUBLIC} post {post['message_id']} (edited): added")
+    (answer,) = ask(fake, USER, "Who will captain the Skarvik island ferry?")
+    assert "Marit Dahl" in answer["text"] and "Ingrid Holm" not in answer["text"]
+    assert articles(fake).count("Skarvik ferry gets a new captain") == 1
+
+
+def test_a_private_channel_by_id_an_album_caption_and_no_unlisted_channel(fake, bot):
+    private = fake.channel_posts(
+        PRIVATE,
+        "Tellmark bakery wins the rye prize\n\nThe Tellmark village bakery won the national "
+        "rye bread prize for a sourdough loaf baked in a two hundred year old oven.",
+        title="Village Post",
+    )
+    album = [
+        fake.channel_posts(
+            PUBLIC,
+            caption="Volunteers count 640 puffins on Rostholm\n\nVolunteers counted 640 "
+            "puffins nesting on the cliffs of Rostholm island this spring.",
+            username="harbour_channel",
+            media_group_id="album1",
+        ),
+        fake.channel_posts(PUBLIC, username="harbour_channel", media_group_id="album1"),
+    ]
+    fake.channel_posts(
+        UNLISTED,
+        "Zorvath salt mine closes\n\nThe Zorvath salt mine closed after 140 years.",
+        username="other_news",
+    )
+    logged(bot, fake, f"ignored a post of channel {UNLISTED} (@other_news): not listed")
+    logged(bot, fake, f"post {album[1]['message_id']} of channel {PUBLIC} has no text")
+    logged(bot, fake, f"channel {PRIVATE} post {private['message_id']}: added")
+    logged(bot, fake, f"channel {PUBLIC} post {album[0]['message_id']}: added")
+
+    (answer,) = ask(fake, USER, "Which prize did the Tellmark bakery win?")
+    assert "rye bread prize" in answer["text"].split("[1]", 1)[1]
+    channel = f"telegram channel Village Post #{private['message_id']}"
+    assert f"Tellmark bakery wins the rye prize — {channel}" in answer["text"]
+    listing = articles(fake)
+    assert "Volunteers count 640 puffins on Rostholm" in listing
+    assert "Zorvath" not in listing
+    assert not fake.messages(PUBLIC) and not fake.messages(UNLISTED)  # never a word there
+
+
+# ---- forwards -----------------------------------------------------------------------
+
+
+def test_an_admins_forward_is_an_article_with_its_origin(fake, bot):
+    date = int(datetime(2026, 5, 1, 7, 30, tzinfo=UTC).timestamp())
+    channel = {"id": -1002002, "type": "channel", "title": "City Desk", "username": "city_desk"}
+    fake.user_forwards(
+        ADMIN,
+        "Orrin tram line opens\n\nThe new Orrin tram line opened on Friday with fourteen "
+        "stops between the railway station and the university campus.",
+        {"type": "channel", "chat": channel, "message_id": 77, "date": date},
+    )
+    fake.wait_for(lambda: said(fake, ADMIN, "Added “Orrin tram line opens”"), 90)
+    (answer,) = ask(fake, ADMIN, "How many stops does the Orrin tram line have?")
+    assert "fourteen" in answer["text"].split("[1]", 1)[1]
+    assert '<a href="https://t.me/city_desk/77">Orrin tram line opens</a>' in answer["html"]
+
+    person = {"id": 4242, "is_bot": False, "first_name": "Ann", "last_name": "Lee"}
+    fake.user_forwards(
+        ADMIN,
+        "Note from the town hall\n\nThe clock tower of the Brask town hall will be repainted "
+        "dark green in August, the town hall said.",
+        {"type": "user", "sender_user": person, "date": date},
+    )
+    fake.wait_for(lambda: said(fake, ADMIN, "Added “Note from the town hall”"), 90)
+    (answer,) = ask(fake, ADMIN, "What colour will the Brask clock tower be repainted?")
+    assert "dark green" in answer["text"].split("[1]", 1)[1]
+    assert "Note from the town hall — telegram forward from Ann Lee" in answer["text"]
+
+
+def test_a_non_admins_forward_is_refused_and_not_indexed(fake, bot):
+    person = {"type": "hidden_user", "sender_user_name": "Someone", "date": 1777000000}
+    text = "Lindholm pier to be demolished\n\nThe Lindholm pier will be demolished in May."
+    before = len(fake.messages(USER))
+    fake.user_forwards(USER, text, person)
+    (refusal,) = fake.wait_for_messages(USER, before + 1)[before:]
+    assert refusal["text"] == prompts.text("tg_forward_admin_only", "en")
+    assert "Lindholm" not in articles(fake)
+
+
+def test_the_channels_setting_takes_ids_and_usernames_and_says_what_else_is_wrong():
+    settings = Settings(telegram_ingest_channels="@Harbour_News, -1001234  @city_desk")
+    assert settings.telegram_ingest_channels == ["@harbour_news", "-1001234", "@city_desk"]
+    with pytest.raises(ValidationError, match="'harbour' is neither a chat id"):
+        Settings(telegram_ingest_channels="harbour")
