@@ -4,10 +4,12 @@ process, index and model, against the fake Bot API and a news site on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -15,6 +17,7 @@ from pydantic import ValidationError
 from bot import prompts
 from bot.settings import Settings
 
+from .conftest import run_cli
 from .fake_telegram import FakeTelegram
 from .telegram_harness import TOKEN, BotProcess
 from .test_feeds import LIGHTHOUSE, MARKET, FeedSite, Handler, Route, page, rss
@@ -45,9 +48,15 @@ def fake():
 
 
 @pytest.fixture(scope="module")
-def bot(fake, sample_dir, tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("ingest") / "data"
-    shutil.copytree(sample_dir, data_dir)
+def data_dir(sample_dir, tmp_path_factory) -> Path:
+    """The bot's data directory (the sample article indexed)."""
+    path = tmp_path_factory.mktemp("ingest") / "data"
+    shutil.copytree(sample_dir, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bot(fake, data_dir):
     process = BotProcess.start(
         fake,
         data_dir,
@@ -70,6 +79,14 @@ def ask(fake: FakeTelegram, chat_id: int, text: str, count: int = 1, **kw) -> li
     before = len(fake.messages(chat_id))
     fake.user_says(chat_id, text, **kw)
     return fake.wait_for_messages(chat_id, before + count, timeout=90)[before:]
+
+
+def stored(data_dir: Path, title: str) -> dict:
+    """The indexed article with this title, as `articlebot index list --json` shows it."""
+    listed = run_cli("index", "list", "--json", data_dir=data_dir)
+    assert listed.returncode == 0, listed.stderr
+    (article,) = [a for a in json.loads(listed.stdout) if a["title"] == title]
+    return article
 
 
 def said(fake: FakeTelegram, chat_id: int, words: str) -> list[str]:
@@ -167,7 +184,7 @@ def articles(fake: FakeTelegram) -> str:
     return ask(fake, ADMIN, "/articles")[0]["text"]
 
 
-def test_a_listed_channels_posts_are_articles_and_an_edit_replaces_its_post(fake, bot):
+def test_a_listed_channels_posts_are_articles_and_an_edit_replaces_its_post(fake, bot, data_dir):
     post = fake.channel_posts(
         PUBLIC,
         "Skarvik ferry gets a new captain\n\nThe Skarvik island ferry will be captained by "
@@ -193,6 +210,9 @@ def test_a_listed_channels_posts_are_articles_and_an_edit_replaces_its_post(fake
     (answer,) = ask(fake, USER, "Who will captain the Skarvik island ferry?")
     assert "Marit Dahl" in answer["text"] and "Ingrid Holm" not in answer["text"]
     assert articles(fake).count("Skarvik ferry gets a new captain") == 1
+    article = stored(data_dir, "Skarvik ferry gets a new captain")
+    assert article["date"] == datetime.fromtimestamp(post["date"], UTC).isoformat()
+    assert (article["source"], article["key"]) == (link, f"telegram:{PUBLIC}/{post['message_id']}")
 
 
 def test_a_private_channel_by_id_an_album_caption_and_no_unlisted_channel(fake, bot):
@@ -235,7 +255,7 @@ def test_a_private_channel_by_id_an_album_caption_and_no_unlisted_channel(fake, 
 # ---- forwards -----------------------------------------------------------------------
 
 
-def test_an_admins_forward_is_an_article_with_its_origin(fake, bot):
+def test_an_admins_forward_is_an_article_with_its_origin(fake, bot, data_dir):
     date = int(datetime(2026, 5, 1, 7, 30, tzinfo=UTC).timestamp())
     channel = {"id": -1002002, "type": "channel", "title": "City Desk", "username": "city_desk"}
     fake.user_forwards(
@@ -260,6 +280,9 @@ def test_an_admins_forward_is_an_article_with_its_origin(fake, bot):
     (answer,) = ask(fake, ADMIN, "What colour will the Brask clock tower be repainted?")
     assert "dark green" in answer["text"].split("[1]", 1)[1]
     assert "Note from the town hall — telegram forward from Ann Lee" in answer["text"]
+    tram = stored(data_dir, "Orrin tram line opens")
+    assert tram["date"] == "2026-05-01T07:30:00+00:00"
+    assert (tram["source"], tram["key"]) == ("https://t.me/city_desk/77", "telegram:-1002002/77")
 
 
 def test_a_non_admins_forward_is_refused_and_not_indexed(fake, bot):
