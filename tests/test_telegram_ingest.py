@@ -16,6 +16,8 @@ from pydantic import ValidationError
 
 from bot import prompts
 from bot.settings import Settings
+from bot.telegram_html import source_html
+from bot.telegram_posts import TITLE_CHARS, post_title
 
 from .conftest import run_cli
 from .fake_telegram import FakeTelegram
@@ -300,3 +302,15 @@ def test_the_channels_setting_takes_ids_and_usernames_and_says_what_else_is_wron
     assert settings.telegram_ingest_channels == ["@harbour_news", "-1001234", "@city_desk"]
     with pytest.raises(ValidationError, match="'harbour' is neither a chat id"):
         Settings(telegram_ingest_channels="harbour")
+
+
+def test_a_long_first_line_is_cut_at_a_word_and_a_channels_name_is_shown_whole():
+    line = "The harbour council met on Monday " * 6
+    title = post_title(f"\n\n  {line}\n\nThe rest of the post.")
+    cut = title.removesuffix("…")
+    assert title.endswith("…") and len(cut) <= TITLE_CHARS
+    assert line.startswith(cut) and line[len(cut)] == " "  # whole words only
+    assert post_title("Short first line\nsecond line") == "Short first line"
+    shown = source_html("Market day", "telegram channel News/Daily #12")
+    assert shown == "Market day — telegram channel News/Daily #12"
+    assert source_html("Report", "/home/ann/news/report.txt") == "Report — report.txt"
