@@ -15,6 +15,9 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from index.feed_polling import PollReport, follow, poll_due, poll_feeds
+from index.feed_registry import Feed, FeedError, FeedRegistry
+from index.fetch import FetchError
 from index.ingest import IngestReport, ProgressFn, add_loaded, ingest
 from index.readers import load_bytes
 from index.store import ArticleInfo, ArticleStore, StoreError
@@ -22,7 +25,7 @@ from index.types import Article
 
 from .answering import Answerer, drain
 from .chats import ChatHistory
-from .core import indexer, limits
+from .core import indexer, limits, poll_limits
 from .settings import Settings
 from .types import Answer
 
@@ -78,6 +81,7 @@ class Desk:
     """Answer, remember, list, add and remove articles: every front end's domain side.
 
     ``quota`` limits questions per user (None: no limit, as for the one local REPL user).
+    ``feeds``: the followed feeds, for a front end that follows and polls them.
     Safe to call from several threads: the store and the chat history lock themselves.
     """
 
@@ -88,6 +92,7 @@ class Desk:
         answerer: Answerer,
         chats: ChatHistory,
         quota: QuestionQuota | None = None,
+        feeds: FeedRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -96,6 +101,8 @@ class Desk:
         self.quota = quota
         self.limits = limits(settings)
         self.indexer = indexer(settings, store)
+        self.feeds = feeds
+        self.poll_limits = poll_limits(settings)
 
     def wait_before_asking(self, user_id: int) -> float:
         """0 if the user may ask now (the question is counted); else seconds to wait."""
@@ -158,6 +165,21 @@ class Desk:
                 loaded.error = loaded.error.removeprefix(f"{source}: ")
         return add_loaded(self.indexer, loads, progress)
 
+    def put(self, article: Article, progress: ProgressFn | None = None) -> IngestReport:
+        """Index an article in place of those with its key (an edited post replaces the
+        post): the new one is added first, then the old ones are removed."""
+        old = [
+            info.id
+            for info in self.store.articles()
+            if article.key and info.key == article.key and info.id != article.id
+        ]
+        added = self.indexer.add([article], progress)
+        for article_id in old:
+            self.store.remove(article_id)
+        if old:
+            logger.info("article %s replaced %s (key %s)", article.id, old, article.key)
+        return IngestReport(added.added, added.skipped, [], added.chunks)
+
     def remove(self, article_id: str) -> Article | None:
         """Remove an article by id or unique id prefix; None if there is no such article."""
         try:
@@ -165,7 +187,40 @@ class Desk:
         except StoreError:
             return None
 
+    def follow(
+        self, url: str, progress: ProgressFn | None = None
+    ) -> tuple[Feed | None, IngestReport]:
+        """Follow the feed at ``url`` and poll it now: the feed (None if it cannot be
+        followed) and what its first poll added; why it failed is in the report's errors."""
+        assert self.feeds is not None, "this desk follows no feeds"
+        try:
+            feed, _ = follow(self.feeds, url, self.poll_limits)
+        except (FetchError, FeedError) as exc:
+            return None, IngestReport(errors=[str(exc)])
+        report = poll_feeds(self.indexer, self.feeds, [feed.id], self.poll_limits, None, progress)
+        (poll,) = report.polled
+        errors = poll.errors + ([poll.error] if poll.error else [])
+        return poll.feed, IngestReport(poll.added, poll.skipped, errors, report.chunks)
+
+    def followed(self) -> list[Feed]:
+        """The followed feeds, in the order they were added."""
+        return self.feeds.feeds() if self.feeds else []
+
+    def unfollow(self, id_or_prefix: str) -> Feed:
+        """Stop following a feed (its articles stay); FeedError says why not."""
+        if self.feeds is None:
+            raise FeedError("no feeds are followed")
+        return self.feeds.remove(id_or_prefix)
+
+    def poll(self) -> PollReport:
+        """Poll every due feed and index what is new (a failing feed is in the report)."""
+        if self.feeds is None:
+            return PollReport()
+        return poll_due(self.indexer, self.feeds, self.poll_limits)
+
     def close(self) -> None:
-        """Close the chat history and the store (after every call has returned)."""
+        """Close the chat history, the feeds and the store (after every call has returned)."""
         self.chats.close()
+        if self.feeds:
+            self.feeds.close()
         self.store.close()

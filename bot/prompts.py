@@ -41,7 +41,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "tg_help_admin": (
             "Admins: send a document (txt, md, html, pdf, jsonl) to add it, or use\n"
             "/add URL – add the article at a web address\n"
-            "/remove ID – remove an article"
+            "/remove ID – remove an article\n"
+            "/feed add URL – follow an RSS or Atom feed (polled while the bot runs)\n"
+            "/feeds – the followed feeds and how their polls went\n"
+            "/feed remove ID – stop following a feed\n"
+            "Forward a post to me to add it as an article."
         ),
         "tg_not_allowed": "Sorry, this bot is private and not available to you.",
         "tg_rate_limited": (
@@ -66,6 +70,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "tg_reset": "Done: I have forgotten this chat's questions and answers.",
         "tg_articles": "Indexed articles ({count}):",
         "tg_no_articles": "No articles are indexed yet.",
+        # Feeds (bot/telegram_feeds.py)
+        "tg_feed_usage": (
+            "Usage: /feed add URL (an RSS or Atom feed) or /feed remove ID (the id shown by /feeds)"
+        ),
+        "tg_following": "Following “{title}” (feed {id}); it is polled every {minutes} minutes.",
+        "tg_unfollowed": "Stopped following “{title}” (feed {id}); its articles stay indexed.",
+        "tg_feed_not_removed": "Could not remove feed {id}: {error}",
+        "tg_feeds": "Followed feeds ({count}):",
+        "tg_no_feeds": "No feeds are followed. /feed add URL follows one.",
+        "tg_feed_line": "{id}  {title}\n{url}\nlast poll: {polled}; {entries} entries taken",
+        "tg_feed_failing": "failed {failures} time(s) in a row: {error}",
+        "tg_never": "never",
+        "tg_feed_failed": (
+            "Feed “{title}” ({id}) could not be read: {error}. I will keep trying, less often."
+        ),
+        "tg_feed_recovered": "Feed “{title}” ({id}) can be read again.",
+        # Channel posts and forwards (bot/telegram_posts.py)
+        "tg_forward_admin_only": "Only the bot's admins can add articles by forwarding posts.",
+        "tg_forward_no_text": "That message has no text or caption to add as an article.",
     },
     "ar": {
         "intro": "هذا ما تقوله المقالات:",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ def _env(name: str):
 
 IdList = Annotated[list[int], NoDecode]
 CutOffs = Annotated[tuple[float, float], NoDecode]
+NameList = Annotated[list[str], NoDecode]
 
 
 class Tuning(BaseModel):
@@ -133,6 +135,11 @@ class Settings(BaseSettings):
     telegram_workers: int = Field(2, ge=1, le=32, **_env("TELEGRAM_WORKERS"))
     telegram_history_turns: int = Field(6, ge=0, le=50, **_env("TELEGRAM_HISTORY_TURNS"))
     telegram_chats_db: Path | None = Field(None, **_env("TELEGRAM_CHATS_DB"))
+    # Channels whose posts are indexed as articles (the bot must be a member): ids
+    # (-100...) or @usernames, comma or space separated.
+    telegram_ingest_channels: NameList = Field(
+        default_factory=list, **_env("TELEGRAM_INGEST_CHANNELS")
+    )
 
     # LLM answers (bot/llm.py; docs/llm.md). "extractive" needs no model and never invents.
     llm_backend: str = Field(
@@ -197,6 +204,21 @@ class Settings(BaseSettings):
                 "calibrated model now; set ARTICLEBOT_CONFIDENCE_CUTOFFS instead (docs/eval.md)"
             )
         return None
+
+    @field_validator("telegram_ingest_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        if isinstance(value, list):
+            for name in value:
+                if not re.fullmatch(r"-?\d+|@\w{4,}", str(name)):
+                    raise ValueError(
+                        f"TELEGRAM_INGEST_CHANNELS: {name!r} is neither a chat id (-100...) "
+                        "nor an @username"
+                    )
+            return [str(name).lower() for name in value]
+        return value
 
     @field_validator("chunk_overlap")
     @classmethod

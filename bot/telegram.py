@@ -10,14 +10,11 @@ update is answered exactly once, across crashes too (bot/ledger.py).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import re
 import sys
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from telegram import (
@@ -42,7 +39,7 @@ from telegram.ext import (
     filters,
 )
 
-from index.ingest import IngestReport, ProgressFn
+from index.ingest import ProgressFn
 from index.readers import is_url
 
 from . import prompts
@@ -51,10 +48,12 @@ from .desk import Access, Desk, QuestionQuota
 from .ledger import Ledger, LedgerProcessor, LedgerQueue
 from .ratelimit import ChatPacedRateLimiter
 from .settings import Settings
-from .telegram_html import answer_html, articles_html, report_html, sources_html
+from .telegram_desk import DeskThreads, access_of, desk_of, index_with_progress, threads_of
+from .telegram_feeds import feed_command, feeds_command, schedule_polls
+from .telegram_html import answer_html, articles_html, sources_html
+from .telegram_posts import channel_post, forwarded_message
 from .telegram_replies import (
     Draft,
-    ProgressMessage,
     reply,
     say,
     send,
@@ -66,44 +65,14 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.CHANNEL_POST,
+    Update.EDITED_CHANNEL_POST,
+]
 
 T = TypeVar("T")
-
-
-class DeskThreads:
-    """Where the desk's blocking calls run: answers in a small pool, indexing in one thread.
-
-    CPU-bound work never blocks the event loop, and a long upload never stops questions
-    being answered.
-    """
-
-    def __init__(self, answering: int) -> None:
-        self._answering = ThreadPoolExecutor(answering, "answer")
-        self._indexing = ThreadPoolExecutor(1, "index")
-
-    def answering(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        return asyncio.wrap_future(self._answering.submit(fn, *args))
-
-    def indexing(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        return asyncio.wrap_future(self._indexing.submit(fn, *args))
-
-    def close(self) -> None:
-        """Finish the work already given."""
-        self._answering.shutdown(wait=True)
-        self._indexing.shutdown(wait=True)
-
-
-def _desk(context: ContextTypes.DEFAULT_TYPE) -> Desk:
-    return context.bot_data["desk"]
-
-
-def _threads(context: ContextTypes.DEFAULT_TYPE) -> DeskThreads:
-    return context.bot_data["threads"]
-
-
-def _access(context: ContextTypes.DEFAULT_TYPE) -> Access:
-    return context.bot_data["access"]
 
 
 class _AddressedToBot(filters.MessageFilter):
@@ -136,7 +105,7 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
 
     LLM answers are shown as they are written, then replaced by the checked answer.
     """
-    desk = _desk(context)
+    desk = desk_of(context)
     wait = desk.wait_before_asking(update.effective_user.id)
     if wait:
         await reply(update, context, say(update, "tg_rate_limited", seconds=str(int(wait) + 1)))
@@ -145,7 +114,7 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
     draft = Draft(update, context, desk.settings.telegram_stream_edit_interval)
     on_text = draft.on_text if draft.interval > 0 else None
     async with typing(context, chat_id):
-        job = _threads(context).answering(desk.ask, chat_id, question, on_text)
+        job = threads_of(context).answering(desk.ask, chat_id, question, on_text)
         await draft.follow(job)
         answer, turn = job.result()
     button = None
@@ -165,29 +134,13 @@ async def _answer_query(update: Update) -> None:
         logger.info("callback query not answered: %s", exc)
 
 
-async def _index(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    name: str,
-    work: Callable[[ProgressFn], IngestReport],
-) -> None:
-    """Index in the indexing thread, with a progress message that ends with the report."""
-    status = await ProgressMessage.send(update, context, say(update, "tg_indexing", name=name))
-    job = _threads(context).indexing(work, status.progress)
-    await status.follow(
-        job, lambda percent: say(update, "tg_indexing_progress", name=name, percent=percent)
-    )
-    count = _desk(context).count()
-    await status.show(report_html(job.result(), name, count, user_language(update)))
-
-
 # ---- handlers -----------------------------------------------------------------------
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Turns away, once and politely, anyone the bot does not serve."""
     user, chat = update.effective_user, update.effective_chat
-    access = _access(context)
+    access = access_of(context)
     if user is None or access.is_allowed(user.id, chat.id if chat else None):
         return
     if update.callback_query:
@@ -210,7 +163,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Lists the commands (and the admin ones to admins)."""
     text = say(update, "tg_help")
-    if _access(context).is_admin(update.effective_user.id):
+    if access_of(context).is_admin(update.effective_user.id):
         text += "\n\n" + say(update, "tg_help_admin")
     await reply(update, context, text)
 
@@ -233,7 +186,7 @@ async def question_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def sources_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Shows the full passages behind this chat's last answer."""
-    answer = await _threads(context).answering(_desk(context).answer, update.effective_chat.id)
+    answer = await threads_of(context).answering(desk_of(context).answer, update.effective_chat.id)
     await reply(update, context, sources_html(answer, user_language(update)))
 
 
@@ -243,7 +196,7 @@ async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await _answer_query(update)
     turn = int(query.data.partition(":")[2] or 0) or None
     chat_id = update.effective_chat.id
-    answer = await _threads(context).answering(_desk(context).answer, chat_id, turn)
+    answer = await threads_of(context).answering(desk_of(context).answer, chat_id, turn)
     await send(
         context,
         chat_id,
@@ -254,22 +207,22 @@ async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def articles_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Lists the indexed articles."""
-    articles = await _threads(context).answering(_desk(context).articles)
+    articles = await threads_of(context).answering(desk_of(context).articles)
     await reply(update, context, articles_html(articles, user_language(update)))
 
 
 async def reset_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Forgets this chat's questions and answers."""
-    await _threads(context).answering(_desk(context).forget, update.effective_chat.id)
+    await threads_of(context).answering(desk_of(context).forget, update.effective_chat.id)
     await reply(update, context, say(update, "tg_reset"))
 
 
 async def document_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Indexes a document an admin sends, with a progress message; refuses anyone else."""
-    if not _access(context).is_admin(update.effective_user.id):
+    if not access_of(context).is_admin(update.effective_user.id):
         await reply(update, context, say(update, "tg_admin_only"))
         return
-    desk = _desk(context)
+    desk = desk_of(context)
     document = update.effective_message.document
     name = Path(document.file_name or "upload.txt").name
     suffix = Path(name).suffix.lower()
@@ -281,31 +234,35 @@ async def document_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await reply(update, context, say(update, "tg_file_too_big", limit=str(limit >> 20)))
         return
     data = bytes(await (await document.get_file()).download_as_bytearray())
-    await _index(update, context, name, lambda progress: desk.add_upload(data, name, progress))
+    await index_with_progress(
+        update, context, name, lambda progress: desk.add_upload(data, name, progress)
+    )
 
 
 async def add_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Indexes the article at a URL, for admins."""
-    if not _access(context).is_admin(update.effective_user.id):
+    if not access_of(context).is_admin(update.effective_user.id):
         await reply(update, context, say(update, "tg_admin_only"))
         return
     url = (context.args or [""])[0]
     if not is_url(url):  # never a path: those name files on the bot's machine
         await reply(update, context, say(update, "tg_add_usage"))
         return
-    await _index(update, context, url, lambda progress: _desk(context).add(url, progress))
+    await index_with_progress(
+        update, context, url, lambda progress: desk_of(context).add(url, progress)
+    )
 
 
 async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Removes an article by id, for admins."""
-    if not _access(context).is_admin(update.effective_user.id):
+    if not access_of(context).is_admin(update.effective_user.id):
         await reply(update, context, say(update, "tg_admin_only"))
         return
     if not context.args:
         await reply(update, context, say(update, "tg_remove_usage"))
         return
-    desk = _desk(context)
-    article = await _threads(context).indexing(desk.remove, context.args[0])
+    desk = desk_of(context)
+    article = await threads_of(context).indexing(desk.remove, context.args[0])
     if article is None:
         await reply(update, context, say(update, "tg_no_article", id=context.args[0]))
         return
@@ -326,7 +283,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         user_id,
         exc_info=context.error,
     )
-    if isinstance(update, Update) and chat_id is not None:
+    # Never a word in a channel: the bot only reads the channels it indexes.
+    if (
+        isinstance(update, Update)
+        and chat_id is not None
+        and update.effective_chat.type != ChatType.CHANNEL
+    ):
         try:
             await send(context, chat_id, say(update, "tg_error"))
         except TelegramError as exc:
@@ -395,7 +357,17 @@ def build_application(
             CommandHandler("reset", reset_command),
             CommandHandler("add", add_command),
             CommandHandler("remove", remove_command),
+            CommandHandler("feed", feed_command),
+            CommandHandler("feeds", feeds_command),
             CallbackQueryHandler(sources_button, pattern=r"^sources:"),
+            MessageHandler(filters.UpdateType.CHANNEL_POSTS, channel_post),
+            MessageHandler(
+                filters.UpdateType.MESSAGE
+                & filters.ChatType.PRIVATE
+                & filters.FORWARDED
+                & ~filters.Document.ALL,
+                forwarded_message,
+            ),
             MessageHandler(
                 private_or_addressed & filters.TEXT & ~filters.COMMAND, question_message
             ),
@@ -404,6 +376,7 @@ def build_application(
     )
     application.add_handler(TypeHandler(Update, gate), group=-1)
     application.add_error_handler(on_error)
+    schedule_polls(application, settings.feed_interval)
     return application
 
 
@@ -470,7 +443,7 @@ def _seeding_logged() -> ProgressFn:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """run the Telegram bot (long polling, or a webhook)"""
-    from .core import build_answerer, open_store
+    from .core import build_answerer, open_feeds, open_store
 
     if settings.telegram_bot_token is None:
         print("articlebot: set TELEGRAM_BOT_TOKEN to the token from @BotFather", file=sys.stderr)
@@ -489,7 +462,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     chats_db = settings.telegram_chats_db or Path(settings.data_dir) / "chats.sqlite"
     chats, ledger = ChatHistory(chats_db), Ledger(chats_db)
     quota = QuestionQuota(settings.telegram_questions_per_minute)
-    desk = Desk(settings, store, build_answerer(settings, store), chats, quota)
+    answerer = build_answerer(settings, store)
+    desk = Desk(settings, store, answerer, chats, quota, open_feeds(settings))
     threads = DeskThreads(settings.telegram_workers)
     application = build_application(settings, desk, threads, ledger)
     logger.info("%d articles indexed; starting in %s mode", len(store), mode)

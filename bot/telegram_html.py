@@ -106,8 +106,10 @@ def source_html(title: str, source: str) -> str:
     """
     if is_url(source):
         return f'<a href="{html.escape(source, quote=True)}">{html.escape(title)}</a>'
-    name = source.removeprefix("telegram:")
-    return f"{html.escape(title)} — {html.escape(Path(name).name)}"
+    # Telegram's own sources (an upload's file name, a channel post, a forward) are shown
+    # whole: a channel's title may hold a "/".
+    name = source.removeprefix("telegram:") if source.startswith("telegram") else Path(source).name
+    return f"{html.escape(title)} — {html.escape(name)}"
 
 
 def answer_html(answer: Answer) -> str:

@@ -213,6 +213,57 @@ class FakeTelegram:
         message["update_id"] = self._push({"message": message})
         return message
 
+    def channel_posts(
+        self,
+        chat_id: int,
+        text: str | None = None,
+        *,
+        title: str = "News channel",
+        username: str | None = None,
+        caption: str | None = None,
+        media_group_id: str | None = None,
+        edit_of: dict | None = None,
+    ) -> dict:
+        """A channel posts a message (text, or a photo with a caption), or edits the post
+        ``edit_of`` (the same message id, an ``edited_channel_post``); returns the post."""
+        chat: dict[str, Any] = {"id": chat_id, "type": "channel", "title": title}
+        if username:
+            chat["username"] = username
+        with self.lock:
+            self.next_message_id += 1
+            message_id = edit_of["message_id"] if edit_of else self.next_message_id
+        post: dict[str, Any] = {
+            "message_id": message_id,
+            "date": edit_of["date"] if edit_of else int(time.time()),
+            "chat": chat,
+            "sender_chat": chat,
+        }
+        if text is not None:
+            post["text"] = text
+        if caption is not None or media_group_id:
+            post["photo"] = [
+                {"file_id": f"photo{message_id}", "file_unique_id": "p", "width": 90, "height": 90}
+            ]
+        if caption is not None:
+            post["caption"] = caption
+        if media_group_id:
+            post["media_group_id"] = media_group_id
+        if edit_of:
+            post["edit_date"] = int(time.time())
+        post["update_id"] = self._push({"edited_channel_post" if edit_of else "channel_post": post})
+        return post
+
+    def user_forwards(
+        self, chat_id: int, text: str, origin: dict, *, user_id: int | None = None
+    ) -> dict:
+        """A user forwards a message to the bot; ``origin`` is its MessageOrigin (a dict as
+        the Bot API sends it: type channel, chat, user or hidden_user, with its date)."""
+        message = self._message(
+            chat_id, user_id or chat_id, "private", "en", text=text, forward_origin=origin
+        )
+        message["update_id"] = self._push({"message": message})
+        return message
+
     def user_presses(self, message: dict, data: str, *, user_id: int | None = None) -> None:
         """A user presses an inline button under one of the bot's messages."""
         chat_id = message["chat_id"]
@@ -334,8 +385,7 @@ class FakeTelegram:
             while not self.updates and time.monotonic() < deadline:
                 self.lock.wait(deadline - time.monotonic())
             return [
-                {k: v for k, v in u.items()}
-                | ({"message": _strip(u["message"])} if "message" in u else {})
+                {k: _strip(v) if isinstance(v, dict) else v for k, v in u.items()}
                 for u in self.updates[: int(params.get("limit") or 100)]
             ]
 
