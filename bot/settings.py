@@ -18,6 +18,13 @@ def _env(name: str):
 
 
 IdList = Annotated[list[int], NoDecode]
+
+
+def _words(value: str) -> list[str]:
+    """The items of a list setting, separated by commas or spaces ("1, 2 3")."""
+    return value.replace(",", " ").split()
+
+
 CutOffs = Annotated[tuple[float, float], NoDecode]
 NameList = Annotated[list[str], NoDecode]
 
@@ -168,14 +175,14 @@ class Settings(BaseSettings):
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return [int(part) for part in value.replace(",", " ").split()]
+            return [int(part) for part in _words(value)]
         return value
 
     @field_validator("confidence_cutoffs", mode="before")
     @classmethod
     def _split_cutoffs(cls, value: object) -> object:
         if isinstance(value, str):
-            parts = value.replace(",", " ").split()
+            parts = _words(value)
             if len(parts) != 2:
                 raise ValueError("give two probabilities, REFUSE_BELOW,CONFIDENT_FROM: 0.2,0.6")
             return tuple(float(part) for part in parts)
@@ -208,17 +215,16 @@ class Settings(BaseSettings):
     @field_validator("telegram_ingest_channels", mode="before")
     @classmethod
     def _split_channels(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.replace(",", " ").split()
-        if isinstance(value, list):
-            for name in value:
+        names = _words(value) if isinstance(value, str) else value
+        if isinstance(names, list):
+            for name in names:
                 if not re.fullmatch(r"-?\d+|@\w{4,}", str(name)):
                     raise ValueError(
                         f"TELEGRAM_INGEST_CHANNELS: {name!r} is neither a chat id (-100...) "
                         "nor an @username"
                     )
-            return [str(name).lower() for name in value]
-        return value
+            return [str(name).lower() for name in names]
+        return names
 
     @field_validator("chunk_overlap")
     @classmethod

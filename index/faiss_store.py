@@ -41,7 +41,6 @@ import numpy as np
 from .faiss_schema import DB_NAME, SCHEMA, SCHEMA_VERSION, TABLES
 from .segments import (
     KINDS,
-    REBUILD,
     Live,
     Segment,
     SegmentFiles,
@@ -51,7 +50,8 @@ from .segments import (
     search,
 )
 from .sqlite import transaction
-from .store import ArticleInfo, StoreError, StoreMismatchError
+from .store import ArticleInfo, StoreError, TermsTables
+from .store_identity import check_vectors, identity_meta, meta_problems, verify_meta
 from .types import Article, Chunk, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
 from .writelock import WriteLock
 
@@ -61,7 +61,7 @@ from .writelock import WriteLock
 Change = Callable[[Live, int, int], int | None]
 
 
-class FaissStore:
+class FaissStore(TermsTables):
     """An ArticleStore (index/store.py) in a data directory: FAISS for vectors, SQLite."""
 
     def __init__(
@@ -115,49 +115,15 @@ class FaissStore:
             self._db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [("schema", SCHEMA_VERSION), ("generation", "0"), ("next_id", "1")]
-                + list(self._identity_meta().items()),
+                + list(identity_meta(self.identity).items()),
             )
 
     def _meta(self) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta")}
 
-    def _identity_meta(self) -> dict[str, str]:
-        i = self.identity
-        return {
-            "embed_backend": i.backend,
-            "embed_model": i.model,
-            "embed_dim": str(i.dim),
-            "sentence_role": i.sentence_role,
-        }
-
     def _check_meta(self, meta: dict[str, str]) -> None:
         """Refuse a store of another schema or of another embedder, saying how to fix it."""
-        if meta.get("schema") != SCHEMA_VERSION:
-            raise StoreError(
-                f"The index in {self.path} has the layout of another version of articlebot "
-                f"(schema {meta.get('schema', '?')}; this version reads schema "
-                f"{SCHEMA_VERSION}): convert it with {REBUILD}"
-            )
-        ours = self._identity_meta()
-        # Indexes made before sentence roles existed embedded sentences as passages.
-        theirs = {k: meta.get(k, "passage" if k == "sentence_role" else "?") for k in ours}
-        if ours == theirs:
-            return
-        if ours | {"sentence_role": ""} == theirs | {"sentence_role": ""}:
-            raise StoreMismatchError(
-                f"The index in {self.path} was built by an earlier version of articlebot "
-                f"(sentences embedded in the {theirs['sentence_role']} role; this version "
-                f"embeds them in the {ours['sentence_role']} role, which answers better). "
-                f"Re-embed every article once: {REBUILD}"
-            )
-        built = _spec(theirs["embed_backend"], theirs["embed_model"])
-        raise StoreMismatchError(
-            f"The index in {self.path} was built with embeddings {built!r} "
-            f"({theirs['embed_dim']} dimensions), but the settings ask for "
-            f"{self.identity.spec!r} ({self.identity.dim} dimensions). Vectors of "
-            "different models cannot be mixed. Either set ARTICLEBOT_EMBEDDINGS="
-            f"{built}, or re-embed every article with the new model: {REBUILD}"
-        )
+        verify_meta(meta, self.identity, str(self.path), SCHEMA_VERSION)
 
     # ---- reading -------------------------------------------------------------------
 
@@ -288,12 +254,6 @@ class FaissStore:
             vectors = np.vstack([segments[r["segment"]].index.reconstruct(r["id"]) for r in rows])
         return sentences, vectors
 
-    def chunk_terms(self, ids: list[int]) -> dict[int, Terms]:
-        return self._terms("chunk_terms", ids)
-
-    def sentence_terms(self, ids: list[int]) -> dict[int, Terms]:
-        return self._terms("sentence_terms", ids)
-
     def _terms(self, table: str, ids: list[int]) -> dict[int, Terms]:
         if not ids:
             return {}
@@ -321,16 +281,9 @@ class FaissStore:
     def check(self) -> list[str]:
         with self._lock, transaction(self._db, "DEFERRED"):
             meta = self._meta()
+            found = meta_problems(meta, self.identity, str(self.path), SCHEMA_VERSION)
             if meta.get("schema") != SCHEMA_VERSION:
-                return [
-                    f"the index has schema {meta.get('schema', '?')}; this version of "
-                    f"articlebot reads schema {SCHEMA_VERSION} ({REBUILD} converts it)"
-                ]
-            found = []
-            try:
-                self._check_meta(meta)
-            except StoreError as exc:
-                found.append(str(exc))
+                return found
             segments = self._db.execute("SELECT kind, number, sha256 FROM segments").fetchall()
             for kind, number, sha256 in segments:
                 query = f"SELECT id FROM {kind} WHERE segment = ?"
@@ -371,7 +324,7 @@ class FaissStore:
         return self._write_lock.held()
 
     def add(self, articles: Sequence[PreparedArticle]) -> list[Article]:
-        self._check_vectors(articles)
+        check_vectors(self.identity, articles)
         added: list[Article] = []
 
         def change(live: Live, next_id: int, number: int) -> int | None:
@@ -431,7 +384,7 @@ class FaissStore:
         return article
 
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
-        self._check_vectors(articles)
+        check_vectors(self.identity, articles)
 
         def change(live: Live, next_id: int, number: int) -> int:
             # Dropped, not emptied: the tables may be of an older schema.
@@ -450,16 +403,6 @@ class FaissStore:
             return next_id
 
         self._change(change, fresh=True)
-
-    def _check_vectors(self, articles: Sequence[PreparedArticle]) -> None:
-        for prepared in articles:
-            for vectors in (prepared.chunk_vectors, prepared.sentence_vectors):
-                if vectors.ndim != 2 or vectors.shape[1] != self.identity.dim:
-                    raise StoreMismatchError(
-                        f"article {prepared.article.id} has vectors of {vectors.shape[-1]} "
-                        f"dimensions; this store holds {self.identity.dim} "
-                        f"({self.identity.spec})"
-                    )
 
     def _change(self, change: Change, fresh: bool = False) -> None:
         """Apply ``change`` to a copy of the live segments and to the database, atomically.
@@ -495,7 +438,7 @@ class FaissStore:
                     )
                     values = {"generation": str(number), "next_id": str(next_id)}
                     if fresh:
-                        values |= {"schema": SCHEMA_VERSION, **self._identity_meta()}
+                        values |= {"schema": SCHEMA_VERSION, **identity_meta(self.identity)}
                     self._db.executemany(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                         [(k, v) for k, v in values.items()],
@@ -576,8 +519,3 @@ class FaissStore:
 def _article(row: sqlite3.Row) -> Article:
     """An Article from its row in the articles table."""
     return Article.from_dict({f.name: row[f.name] for f in fields(Article)})
-
-
-def _spec(backend: str, model: str) -> str:
-    """The setting string that selects an embedder (as EmbedderIdentity.spec)."""
-    return backend if backend == model else f"{backend}:{model}"

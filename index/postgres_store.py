@@ -41,8 +41,14 @@ from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .store import ArticleInfo, StoreError, StoreMismatchError
-from .store_identity import REBUILD, check_identity, identity_meta
+from .store import ArticleInfo, StoreError, TermsTables
+from .store_identity import (
+    REBUILD,
+    check_vectors,
+    identity_meta,
+    meta_problems,
+    verify_meta,
+)
 from .types import Article, Chunk, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
 from .writelock import WriteLockTimeout
 
@@ -110,7 +116,7 @@ def store_exists(url: str) -> bool:
         return False
 
 
-class PostgresStore:
+class PostgresStore(TermsTables):
     """An ArticleStore (index/store.py) in PostgreSQL with pgvector."""
 
     def __init__(
@@ -181,13 +187,7 @@ class PostgresStore:
 
     def _verify(self, meta: dict[str, str]) -> None:
         """Refuse a store of another schema or of another embedder, saying how to fix it."""
-        if meta.get("schema") != SCHEMA_VERSION:
-            raise StoreError(
-                f"The index in {self.where} has the layout of another version of articlebot "
-                f"(schema {meta.get('schema', '?')}; this version reads schema "
-                f"{SCHEMA_VERSION}): convert it with {REBUILD}"
-            )
-        check_identity(meta, self.identity, self.where)
+        verify_meta(meta, self.identity, self.where, SCHEMA_VERSION)
 
     # ---- reading -------------------------------------------------------------------
 
@@ -295,12 +295,6 @@ class PostgresStore:
         vectors = np.vstack([_floats(r[4]) for r in rows])
         return sentences, vectors
 
-    def chunk_terms(self, ids: list[int]) -> dict[int, Terms]:
-        return self._terms("chunk_terms", ids)
-
-    def sentence_terms(self, ids: list[int]) -> dict[int, Terms]:
-        return self._terms("sentence_terms", ids)
-
     def _terms(self, table: str, ids: list[int]) -> dict[int, Terms]:
         if not ids:
             return {}
@@ -333,16 +327,9 @@ class PostgresStore:
     def check(self) -> list[str]:
         with self._reading():
             meta = self._meta()
+            found = meta_problems(meta, self.identity, self.where, SCHEMA_VERSION)
             if meta.get("schema") != SCHEMA_VERSION:
-                return [
-                    f"the index has schema {meta.get('schema', '?')}; this version of "
-                    f"articlebot reads schema {SCHEMA_VERSION} ({REBUILD} converts it)"
-                ]
-            found = []
-            try:
-                check_identity(meta, self.identity, self.where)
-            except StoreMismatchError as exc:
-                found.append(str(exc))
+                return found
             for table, kind in (("chunks", "vector"), ("sentences", "halfvec")):
                 wrong = self._count(
                     f"SELECT count(*) FROM {table} WHERE vector_dims(vector::{kind}) <> %s",
@@ -430,7 +417,7 @@ class PostgresStore:
             yield
 
     def add(self, articles: Sequence[PreparedArticle]) -> list[Article]:
-        self._check_vectors(articles)
+        check_vectors(self.identity, articles)
         if not articles:
             return []
         with self._write():
@@ -454,7 +441,7 @@ class PostgresStore:
         return article
 
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
-        self._check_vectors(articles)
+        check_vectors(self.identity, articles)
         with self._write():
             # Dropped, not emptied: the tables may be of an older schema or vector size.
             for table in TABLES:
@@ -463,16 +450,6 @@ class PostgresStore:
                 self._db.execute(statement)
             self._insert(articles)
             self._set_meta({"schema": SCHEMA_VERSION, **identity_meta(self.identity)})
-
-    def _check_vectors(self, articles: Sequence[PreparedArticle]) -> None:
-        for prepared in articles:
-            for vectors in (prepared.chunk_vectors, prepared.sentence_vectors):
-                if vectors.ndim != 2 or vectors.shape[1] != self.identity.dim:
-                    raise StoreMismatchError(
-                        f"article {prepared.article.id} has vectors of {vectors.shape[-1]} "
-                        f"dimensions; this store holds {self.identity.dim} "
-                        f"({self.identity.spec})"
-                    )
 
     def _insert(self, articles: Sequence[PreparedArticle]) -> None:
         """Write the articles' rows and vectors, inside a write transaction.

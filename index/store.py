@@ -139,3 +139,19 @@ class ArticleStore(Protocol):
     def close(self) -> None:
         """Release the store's connections and files."""
         ...
+
+
+class TermsTables:
+    """``chunk_terms`` and ``sentence_terms`` for a backend that keeps each in a table of that
+    name, read by its ``_terms(table, ids)``."""
+
+    def _terms(self, table: str, ids: list[int]) -> dict[int, Terms]:
+        raise NotImplementedError
+
+    def chunk_terms(self, ids: list[int]) -> dict[int, Terms]:
+        """The latent terms (indices, unit-length weights) of these chunks, where stored."""
+        return self._terms("chunk_terms", ids)
+
+    def sentence_terms(self, ids: list[int]) -> dict[int, Terms]:
+        """The latent terms (indices, unit-length weights) of these sentences, where stored."""
+        return self._terms("sentence_terms", ids)

@@ -1,4 +1,5 @@
-"""The embedder a store records in its meta rows, and the refusal when another is asked for.
+"""The embedder and schema a store records in its meta rows, and the refusal when another is
+asked for.
 
 Every backend keeps the same meta keys, so the same message tells the user how to fix a
 mismatch whatever holds the vectors.
@@ -6,8 +7,10 @@ mismatch whatever holds the vectors.
 
 from __future__ import annotations
 
-from .store import StoreMismatchError
-from .types import EmbedderIdentity
+from collections.abc import Sequence
+
+from .store import StoreError, StoreMismatchError
+from .types import EmbedderIdentity, PreparedArticle
 
 REBUILD = "articlebot index rebuild"
 
@@ -46,3 +49,43 @@ def check_identity(meta: dict[str, str], identity: EmbedderIdentity, where: str)
         "different models cannot be mixed. Either set ARTICLEBOT_EMBEDDINGS="
         f"{built}, or re-embed every article with the new model: {REBUILD}"
     )
+
+
+def meta_problems(
+    meta: dict[str, str], identity: EmbedderIdentity, where: str, schema: str
+) -> list[str]:
+    """What ``index check`` says of a store's meta rows: another schema (nothing else is worth
+    checking then), or vectors of another embedder than ``identity``; empty if neither."""
+    if meta.get("schema") != schema:
+        return [
+            f"the index has schema {meta.get('schema', '?')}; this version of "
+            f"articlebot reads schema {schema} ({REBUILD} converts it)"
+        ]
+    try:
+        check_identity(meta, identity, where)
+    except StoreMismatchError as exc:
+        return [str(exc)]
+    return []
+
+
+def check_vectors(identity: EmbedderIdentity, articles: Sequence[PreparedArticle]) -> None:
+    """Raise StoreMismatchError if any prepared article's vectors are not ``identity``'s size."""
+    for prepared in articles:
+        for vectors in (prepared.chunk_vectors, prepared.sentence_vectors):
+            if vectors.ndim != 2 or vectors.shape[1] != identity.dim:
+                raise StoreMismatchError(
+                    f"article {prepared.article.id} has vectors of {vectors.shape[-1]} "
+                    f"dimensions; this store holds {identity.dim} ({identity.spec})"
+                )
+
+
+def verify_meta(meta: dict[str, str], identity: EmbedderIdentity, where: str, schema: str) -> None:
+    """Refuse a store of another schema (StoreError) or of another embedder
+    (StoreMismatchError), saying how to fix it."""
+    if meta.get("schema") != schema:
+        raise StoreError(
+            f"The index in {where} has the layout of another version of articlebot "
+            f"(schema {meta.get('schema', '?')}; this version reads schema "
+            f"{schema}): convert it with {REBUILD}"
+        )
+    check_identity(meta, identity, where)
