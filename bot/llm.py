@@ -336,12 +336,13 @@ class LLMGenerator:
         The pieces are the raw reply; the final Answer is what to show: invalid citations
         removed, or the extractive answer with a note when the reply cannot be used.
         """
-        started = time.monotonic()
         extractive = self.fallback.generate(question, hits, lang)
         if self.require_evidence and extractive.refused:
             extractive.notes.append(f"{self.backend}: not asked, the evidence is too weak")
             yield extractive
             return
+        # LLM_MAX_SECONDS is the model's time: the quotes it falls back on are ready already.
+        started = time.monotonic()
         passages = hits[: self.max_passages]
         messages = answer_messages(question, passages, language_name(question, lang))
         reply = ""
