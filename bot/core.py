@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from index.chunking import Chunking
+from index.embedding_cache import EmbeddingCache
 from index.embeddings import load_embeddings
 from index.faiss_store import FaissStore
 from index.feed_polling import PollLimits
@@ -82,11 +83,13 @@ def open_store(
 
 
 def indexer(settings: Settings, store: ArticleStore) -> Indexer:
-    """What adds articles to ``store``: the settings' embedder and chunk sizes."""
+    """What adds articles to ``store``: the settings' embedder and chunk sizes, and the data
+    directory's cache of vectors already computed (text embedded before costs no model call)."""
     return Indexer(
         store,
         load_embeddings(settings.embeddings),
         Chunking(settings.chunk_size, settings.chunk_overlap),
+        EmbeddingCache(settings.data_dir),
     )
 
 
