@@ -289,7 +289,7 @@ def threads_check(args) -> dict:
 
 WORKERS = {"build": build, "serve": serve, "langchain": langchain, "raw": raw}
 THREAD_SETTINGS = {
-    "OpenMP defaults (spin, all cores)": {"OMP_WAIT_POLICY": "active"},
+    "OMP_WAIT_POLICY=active (spin), all cores": {"OMP_WAIT_POLICY": "active"},
     "articlebot default (passive, all cores)": {},
     "ARTICLEBOT_THREADS=1 (passive)": {"ARTICLEBOT_THREADS": "1"},
 }
