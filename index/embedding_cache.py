@@ -64,8 +64,8 @@ class EmbeddingCache:
         self._db = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=60.0
         )
-        # WAL: several processes may index at once; readers never wait for a writer.
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # Rollback journal (SQLite's default), like store.sqlite: no -wal files beside the
+        # store; a process that writes while another does waits (timeout) for a moment.
         self._db.executescript(SCHEMA)
 
     def vectors(

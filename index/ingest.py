@@ -2,7 +2,8 @@
 
 ``ingest`` reads files, folders and URLs (index/readers.py) and hands the articles to an
 Indexer, which skips the ones the store already holds, chunks the rest (index/chunking.py),
-embeds their chunks and sentences (index/embeddings.py), and gives the store the prepared
+embeds their chunks and sentences (index/embeddings.py; text embedded before comes from
+the cache, index/embedding_cache.py), and gives the store the prepared
 articles to keep in one atomic step. ``Indexer.rebuild`` prepares every stored article
 anew (another model, other chunk sizes, a damaged index) and replaces them all at once.
 """
