@@ -19,7 +19,6 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "from_article": "From “{title}”:",
         "sources": "Sources",
-        "no_articles": "No articles are indexed yet. Add some with: articlebot index add PATH",
         "no_sources": "Ask a question first; /sources then shows the passages behind the answer.",
         "not_a_question": "Please ask a question in words: what would you like to know?",
         "question_cut": (
@@ -96,7 +95,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "unsure_intro": "قد تكون هذه المقاطع ذات صلة، لكنني لست متأكدًا من أنها تجيب عن سؤالك:",
         "from_article": "من «{title}»:",
         "sources": "المصادر",
-        "no_articles": "لم تُضف أي مقالات بعد. أضفها بالأمر: articlebot index add PATH",
         "no_sources": "اطرح سؤالًا أولًا؛ ثم يعرض /sources المقاطع التي بُنيت عليها الإجابة.",
         "not_a_question": "من فضلك اكتب سؤالك بالكلمات: ماذا تريد أن تعرف؟",
         "question_cut": "(كان طول سؤالك {length} حرفًا؛ قرأت أول {limit} منها فقط.)",

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from .sqlite import transaction
+
 DB_NAME = "feeds.sqlite"
 MAX_BACKOFF = timedelta(days=1)
 
@@ -166,24 +168,17 @@ class FeedRegistry:
         A feed removed while it was being polled stays removed (its links are not kept).
         """
         assignments = ", ".join(f"{name} = ?" for name in _STATE)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for feed, links in polled:
-                    values = [_text(getattr(feed, name)) for name in _STATE]
-                    cursor = self._db.execute(
-                        f"UPDATE feeds SET {assignments} WHERE id = ?", (*values, feed.id)
+        with self._lock, transaction(self._db):
+            for feed, links in polled:
+                values = [_text(getattr(feed, name)) for name in _STATE]
+                cursor = self._db.execute(
+                    f"UPDATE feeds SET {assignments} WHERE id = ?", (*values, feed.id)
+                )
+                if cursor.rowcount:
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO entries (link, feed_id, taken_at) VALUES (?, ?, ?)",
+                        [(link, feed.id, _text(now)) for link in links],
                     )
-                    if cursor.rowcount:
-                        self._db.executemany(
-                            "INSERT OR IGNORE INTO entries (link, feed_id, taken_at) "
-                            "VALUES (?, ?, ?)",
-                            [(link, feed.id, _text(now)) for link in links],
-                        )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     def close(self) -> None:
         with self._lock:
