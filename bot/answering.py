@@ -22,6 +22,7 @@ from index.store import ArticleStore
 from index.types import Hit, Sentence
 
 from . import prompts
+from .anchors import anchor_overlap, anchors
 from .confidence import ConfidenceModel, measure
 from .retrieval import ArticleRetriever
 from .settings import Tuning
@@ -216,6 +217,7 @@ class ExtractiveGenerator:
         self, question: str, hits: list[Hit], context: _Context
     ) -> list[tuple[Sentence, float, Hit]]:
         """The quotable sentences of the hits, best answer first, with their scores."""
+        q_anchors = anchors(question)
         best: dict[int, tuple[Sentence, float, Hit]] = {}
         for hit in hits:
             for sentence in context.sentences.get(hit.chunk.id, []):
@@ -224,6 +226,7 @@ class ExtractiveGenerator:
                 score = (
                     self.tuning.quote_sentence_weight * self._closeness(sentence.id, context)
                     + (1 - self.tuning.quote_sentence_weight) * hit.rank
+                    + self.tuning.anchor_weight * anchor_overlap(q_anchors, sentence.text)
                 )
                 if sentence.id not in best or best[sentence.id][1] < score:
                     best[sentence.id] = (sentence, score, hit)

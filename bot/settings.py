@@ -54,10 +54,10 @@ class Tuning(BaseModel):
     # 1, "A sentence rescues a diluted chunk".
     evidence_terms_weight: float = 0.2
     sentence_evidence_discount: float = 0.02
-    # "What did not help": the sentence vs chunk weight of a quote's score (0.33-0.6) moved
-    # the first citation by under 0.01. (Numbers and Latin words shared with the question,
-    # once weighted 0.1 here, changed nothing either and were taken out: docs/eval.md.)
+    # "What did not help": answer-side weights (sentence vs chunk 0.33-0.6, anchors 0-0.2)
+    # moved the first citation by under 0.01.
     quote_sentence_weight: float = 0.5
+    anchor_weight: float = 0.1
     quote_terms_weight: float = 0.4  # session 2, "Latent terms per sentence": quotes (c8)
     quote_margin: float = 0.1  # session 2, quotes (row c8); 0.06 in session 1 (row c4)
     quote_neighbours: bool = True  # session 1, "Quote the best sentence with its closer
