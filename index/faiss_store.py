@@ -50,8 +50,15 @@ from .segments import (
     search,
 )
 from .sqlite import transaction
-from .store import ArticleInfo, StoreError, TermsTables
-from .store_identity import check_vectors, identity_meta, meta_problems, verify_meta
+from .store import ArticleInfo, StoreError, TermsTables, unstored
+from .store_identity import (
+    LAST_PIECE_ID,
+    check_vectors,
+    identity_meta,
+    meta_problems,
+    next_id_problems,
+    verify_meta,
+)
 from .types import Article, Chunk, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
 from .writelock import WriteLock
 
@@ -307,12 +314,7 @@ class FaissStore(TermsTables):
                 )
                 if orphans:
                     found.append(f"{orphans} latent terms of {kind} belong to none")
-            last = self._count(
-                "SELECT max(coalesce((SELECT max(id) FROM chunks), 0), "
-                "coalesce((SELECT max(id) FROM sentences), 0))"
-            )
-            if last >= int(meta.get("next_id", 1)):
-                found.append(f"the next id ({meta.get('next_id')}) is one in use ({last})")
+            found += next_id_problems(self._count(LAST_PIECE_ID), int(meta.get("next_id", 1)))
             return found
 
     def _count(self, query: str) -> int:
@@ -329,12 +331,7 @@ class FaissStore(TermsTables):
 
         def change(live: Live, next_id: int, number: int) -> int | None:
             # Skip what is stored already, by another process meanwhile or twice in the list.
-            seen = self.known_ids(p.article.id for p in articles)
-            new = []
-            for prepared in articles:
-                if prepared.article.id not in seen:
-                    seen.add(prepared.article.id)
-                    new.append(prepared)
+            new = unstored(self, articles)
             if not new:
                 return None
             added.extend(p.article for p in new)

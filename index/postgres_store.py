@@ -41,12 +41,14 @@ from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .store import ArticleInfo, StoreError, TermsTables
+from .store import ArticleInfo, StoreError, TermsTables, unstored
 from .store_identity import (
+    LAST_PIECE_ID,
     REBUILD,
     check_vectors,
     identity_meta,
     meta_problems,
+    next_id_problems,
     verify_meta,
 )
 from .types import Article, Chunk, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
@@ -351,14 +353,9 @@ class PostgresStore(TermsTables):
                 )
                 if odd:
                     found.append(f"{odd} latent terms of {kind} have unmatched weights")
-            last = self._count(
-                "SELECT greatest(coalesce((SELECT max(id) FROM chunks), 0), "
-                "coalesce((SELECT max(id) FROM sentences), 0))"
-            )
             seq = self._db.execute("SELECT last_value, is_called FROM piece_ids").fetchone()
             next_id = seq[0] + 1 if seq[1] else seq[0]
-            if last >= next_id:
-                found.append(f"the next id ({next_id}) is one in use ({last})")
+            found += next_id_problems(self._count(LAST_PIECE_ID), next_id)
             return found
 
     def _count(self, query: str, *params: object) -> int:
@@ -422,12 +419,7 @@ class PostgresStore(TermsTables):
             return []
         with self._write():
             # Skip what is stored already, by another process meanwhile or twice in the list.
-            seen = self.known_ids(p.article.id for p in articles)
-            new = []
-            for prepared in articles:
-                if prepared.article.id not in seen:
-                    seen.add(prepared.article.id)
-                    new.append(prepared)
+            new = unstored(self, articles)
             self._insert(new)
         return [p.article for p in new]
 

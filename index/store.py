@@ -155,3 +155,15 @@ class TermsTables:
     def sentence_terms(self, ids: list[int]) -> dict[int, Terms]:
         """The latent terms (indices, unit-length weights) of these sentences, where stored."""
         return self._terms("sentence_terms", ids)
+
+
+def unstored(store: ArticleStore, articles: Sequence[PreparedArticle]) -> list[PreparedArticle]:
+    """The articles ``store`` does not hold yet, each once: what ``add`` stores (inside its
+    write, so articles another process added meanwhile are skipped too)."""
+    seen = store.known_ids(p.article.id for p in articles)
+    new = []
+    for prepared in articles:
+        if prepared.article.id not in seen:
+            seen.add(prepared.article.id)
+            new.append(prepared)
+    return new

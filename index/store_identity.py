@@ -89,3 +89,15 @@ def verify_meta(meta: dict[str, str], identity: EmbedderIdentity, where: str, sc
             f"{schema}): convert it with {REBUILD}"
         )
     check_identity(meta, identity, where)
+
+
+# The highest id a chunk or a sentence holds (0 if none), in SQL both SQLite and PostgreSQL read.
+LAST_PIECE_ID = (
+    "SELECT coalesce(max(id), 0) FROM "
+    "(SELECT id FROM chunks UNION ALL SELECT id FROM sentences) AS pieces"
+)
+
+
+def next_id_problems(last: int, next_id: int) -> list[str]:
+    """What ``index check`` says when the id a store would give next is already in use."""
+    return [f"the next id ({next_id}) is one in use ({last})"] if last >= next_id else []
