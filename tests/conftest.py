@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -71,3 +72,23 @@ def ask_json(question: str, data_dir: Path) -> dict:
     result = run_cli("ask", question, "--json", data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+@contextlib.contextmanager
+def fake_bot_api():
+    """A fake Telegram Bot API server on 127.0.0.1, running until the block ends."""
+    from .fake_telegram import FakeTelegram
+    from .telegram_harness import TOKEN
+
+    server = FakeTelegram(TOKEN).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """The fake Bot API that a test module's bot processes talk to."""
+    with fake_bot_api() as server:
+        yield server

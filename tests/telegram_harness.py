@@ -233,3 +233,10 @@ class BotProcess:
             self.process.kill()
             self.process.wait()
             raise
+
+
+def ask(fake, chat_id: int, text: str, count: int = 1, timeout: float = 90, **kw) -> list[dict]:
+    """Send a message and return the first ``count`` new messages the bot sends back."""
+    before = len(fake.messages(chat_id))
+    fake.user_says(chat_id, text, **kw)
+    return fake.wait_for_messages(chat_id, before + count, timeout=timeout)[before:]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -189,14 +191,23 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def site():
+@contextmanager
+def serving() -> Iterator[FeedSite]:
+    """A feed site on 127.0.0.1, serving until the block ends."""
     feed_site = FeedSite()
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (Handler,), {"site": feed_site}))
     feed_site.base = f"http://127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield feed_site
-    server.shutdown()
+    try:
+        yield feed_site
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def site():
+    with serving() as feed_site:
+        yield feed_site
 
 
 def harbour_news(site: FeedSite, extra: list[dict] = ()) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .fake_telegram import FakeTelegram
+from .conftest import fake_bot_api
 from .telegram_harness import TOKEN, free_port, run_until_it_stops
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (INFO|WARNING) ")
@@ -40,9 +40,9 @@ def bot_env(base_url: str, data_dir: Path, token: str = TOKEN) -> dict[str, str]
 
 @pytest.fixture
 def fake():
-    server = FakeTelegram(TOKEN).start()
-    yield server
-    server.stop()
+    """A fresh fake Bot API for each case: some check that the bot never called it."""
+    with fake_bot_api() as server:
+        yield server
 
 
 def test_a_token_telegram_refuses_is_one_line_naming_the_setting(fake, data_dir):

@@ -19,6 +19,7 @@ from .telegram_harness import (
     TOKEN,
     BotProcess,
     add_test_articles,
+    ask,
     free_port,
     listening,
 )
@@ -37,13 +38,6 @@ def prepared_dir(sample_dir, tmp_path_factory) -> Path:
     shutil.copytree(sample_dir, path)
     add_test_articles(path, path.parent / "sources")
     return path
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeTelegram(TOKEN).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +62,6 @@ def bot(fake, prepared_dir, tmp_path_factory):
         yield process
     finally:
         assert process.stop() == 0, process.log_text()[-3000:]
-
-
-def ask(fake: FakeTelegram, chat_id: int, text: str, count: int = 1, **kw) -> list[dict]:
-    """Send a message and return the first ``count`` new messages the bot sends back."""
-    before = len(fake.messages(chat_id))
-    fake.user_says(chat_id, text, **kw)
-    return fake.wait_for_messages(chat_id, before + count, timeout=60)[before:]
 
 
 def button_data(message: dict) -> str:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,8 +19,8 @@ from bot.telegram_posts import TITLE_CHARS, post_title
 
 from .conftest import run_cli
 from .fake_telegram import FakeTelegram
-from .telegram_harness import TOKEN, BotProcess
-from .test_feeds import LIGHTHOUSE, MARKET, FeedSite, Handler, Route, page, rss
+from .telegram_harness import BotProcess, ask
+from .test_feeds import LIGHTHOUSE, MARKET, FeedSite, Route, page, rss, serving
 
 ADMIN = 1
 USER = 301
@@ -34,19 +32,8 @@ UNLISTED = -1007001
 
 @pytest.fixture(scope="module")
 def site():
-    feed_site = FeedSite()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (Handler,), {"site": feed_site}))
-    feed_site.base = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield feed_site
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeTelegram(TOKEN).start()
-    yield server
-    server.stop()
+    with serving() as feed_site:
+        yield feed_site
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +61,6 @@ def bot(fake, data_dir):
         yield process
     finally:
         assert process.stop() == 0, process.log_text()[-3000:]
-
-
-def ask(fake: FakeTelegram, chat_id: int, text: str, count: int = 1, **kw) -> list[dict]:
-    """Send a message and return the first ``count`` new messages the bot sends back."""
-    before = len(fake.messages(chat_id))
-    fake.user_says(chat_id, text, **kw)
-    return fake.wait_for_messages(chat_id, before + count, timeout=90)[before:]
 
 
 def stored(data_dir: Path, title: str) -> dict:

@@ -34,13 +34,6 @@ def llm():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeTelegram(TOKEN).start()
-    yield server
-    server.stop()
-
-
 def start_bot(fake: FakeTelegram, sample_dir: Path, root: Path, llm_url: str) -> BotProcess:
     data_dir = root / "data"
     shutil.copytree(sample_dir, data_dir)
