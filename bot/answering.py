@@ -374,12 +374,15 @@ def not_a_question(question: str) -> Answer:
 
 
 def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable:
-    """{question, history} -> {asked, question (standalone), lang, hits, timings}."""
+    """{question, history} -> {asked, question (standalone), lang, hits, timings}.
+
+    ``question`` comes with its white space folded already (``Answerer.stream`` does it).
+    """
     rewrite = getattr(generator, "condense", None)
 
     def condense(inputs: dict) -> dict:
         started = time.perf_counter()
-        asked = " ".join(inputs["question"].split())
+        asked = inputs["question"]
         question = asked
         if inputs.get("history") and rewrite is not None:
             question = " ".join(rewrite(asked, inputs["history"]).split()) or asked
