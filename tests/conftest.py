@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -25,6 +26,14 @@ for _name in list(os.environ):
     if _name.startswith(("ARTICLEBOT_", "TELEGRAM_", "LLM_", "ADMIN_", "ALLOWED_")):
         del os.environ[_name]
 SAMPLE = REPO / "index" / "corpus" / "russia-pakistan-talks-islamabad.ar.txt"
+
+
+def skip_unless_installed(module: str) -> None:
+    """Skip the calling test module when ``module`` is not installed, without importing it:
+    every test worker collects every file, and only the one that runs the tests should pay
+    for a heavy import (torch, llama.cpp, an LLM client)."""
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed", allow_module_level=True)
 
 
 @pytest.fixture(scope="session")

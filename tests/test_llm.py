@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("llama_cpp")
+from .conftest import skip_unless_installed
+
+skip_unless_installed("llama_cpp")
 
 from bot import prompts  # noqa: E402
 from bot.answering import Answerer  # noqa: E402

@@ -11,11 +11,12 @@ import pytest
 
 from bot import prompts
 
+from .conftest import skip_unless_installed
 from .fake_telegram import FakeTelegram
 from .scripted_llm import ScriptedServer
 from .telegram_harness import TOKEN, BotProcess, free_port
 
-pytest.importorskip("langchain_openai")
+skip_unless_installed("langchain_openai")
 
 VACCINE_QUESTION = "How many doses of the Sputnik V vaccine did Russia sell to Pakistan?"
 CITED = (
