@@ -109,6 +109,18 @@ def redacted(url: str) -> str:
     return make_conninfo(**params)
 
 
+def connect(url: str) -> psycopg.Connection:
+    """A connection (in autocommit mode) to the database at ``url``; StoreError if there is
+    none, in one line that names the setting and the database (without its password)."""
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(
+            f"cannot connect to ARTICLEBOT_POSTGRES_URL ({redacted(url)}): {first}"
+        ) from None
+
+
 def store_exists(url: str) -> bool:
     """Whether the database at ``url`` holds an articlebot store (False if unreachable)."""
     try:
@@ -139,13 +151,7 @@ class PostgresStore(TermsTables):
         self.identity = identity
         self.where = redacted(url)
         self.write_lock_timeout = write_lock_timeout
-        try:
-            self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(
-                f"cannot connect to ARTICLEBOT_POSTGRES_URL ({self.where}): {first}"
-            ) from None
+        self._db = connect(url)
         self._lock = threading.RLock()  # guards the connection: one statement at a time
         self._writer = threading.RLock()  # one writing thread in this process
         self._session_locks = 0  # depth of writing() blocks holding the session lock
