@@ -59,6 +59,9 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = "pg1"
 # The advisory lock writers take: one number for "the articlebot store in this database".
 WRITE_LOCK = 0x41_52_54_42  # "ARTB"
+# With a second key of 0, the lock held while the vector extension is created (two keys:
+# apart from WRITE_LOCK's space).
+EXTENSION_LOCK = 0x41_52_54_45  # "ARTE"
 # Up to this many chunks a search reads every chunk vector (exact, as FAISS's flat index):
 # measured on this 2-core machine, an exact search of 20,000 chunks took 20 ms, no slower
 # than the HNSW index (22 ms at ef_search 100), which missed some of the 30 nearest on
@@ -157,7 +160,7 @@ class PostgresStore(TermsTables):
         self._session_locks = 0  # depth of writing() blocks holding the session lock
         try:
             with self._lock:
-                self._db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                self._create_extension()
                 register_vector(self._db)
                 self.created = self._create()
                 if verify:
@@ -167,6 +170,16 @@ class PostgresStore(TermsTables):
             raise
 
     # ---- opening -------------------------------------------------------------------
+
+    def _create_extension(self) -> None:
+        """CREATE EXTENSION vector, once: processes starting together on a new database
+        (bot replicas) would collide on the catalog if they all created it at once."""
+        installed = "SELECT count(*) FROM pg_extension WHERE extname = 'vector'"
+        if self._db.execute(installed).fetchone()[0]:
+            return
+        with self._db.transaction():
+            self._db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (EXTENSION_LOCK,))
+            self._db.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
     def _create(self) -> bool:
         """Create the tables and meta rows of a new store; True if it was new."""
