@@ -30,6 +30,7 @@ held for the poller's life; a second poller refuses to start.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -38,10 +39,14 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import psycopg
+
 from index.postgres_store import connect, redacted
 
 from .ledger import KEEP_ANSWERED, PRUNE_EVERY
 from .state import PollerRunning
+
+logger = logging.getLogger(__name__)
 
 # The database's clock, in seconds since the epoch (clock_timestamp: the time now, not the
 # transaction's start).
@@ -212,11 +217,15 @@ class PostgresLedger:
     def close(self) -> None:
         """Give up this process's leases, so another replica answers what it leaves at once
         (updates a shutdown cancelled), then close the connection."""
-        self._db.run(
-            "UPDATE updates SET lease_until = 0 WHERE owner = ? AND answered_at IS NULL",
-            (self.owner,),
-        )
-        self._db.close()
+        try:
+            self._db.run(
+                "UPDATE updates SET lease_until = 0 WHERE owner = ? AND answered_at IS NULL",
+                (self.owner,),
+            )
+        except psycopg.Error as exc:  # the leases then run out by themselves
+            logger.warning("could not give up the leases on unanswered updates: %s", exc)
+        finally:
+            self._db.close()
 
 
 class PollingLock:
@@ -227,8 +236,8 @@ class PollingLock:
         """Take the lock for the bot whose token is ``token``; PollerRunning if another
         process holds it."""
         self._db = PostgresDb(url)
-        # The bot's id, the token's public part: bots with their own tokens may share a
-        # database, each with a poller of its own.
+        # Keyed by the bot's id, the token's public part (never the secret one): Telegram's
+        # rule is one consumer per bot.
         bot_id = token.partition(":")[0]
         ((taken,),), _ = self._db.run(
             "SELECT pg_try_advisory_lock(?, hashtext(?))", (POLLING_LOCK, bot_id)
