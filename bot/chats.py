@@ -1,102 +1,100 @@
-"""Each chat's questions and answers, kept in SQLite so they survive a restart.
+"""Each chat's questions and answers, kept in a database so they survive a restart.
 
 The history feeds follow-up questions; the stored answers let /sources and the Sources
-button show the passages behind an answer long after it was given.
+button show the passages behind an answer long after it was given. The database is a
+SQLite file (chats.sqlite in the data directory) for one bot process, or the PostgreSQL
+database of ARTICLEBOT_STORE=postgres, which every replica of the bot shares (bot/state.py
+chooses): the same statements on either (bot/state_db.py).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from pathlib import Path
 
-from index.sqlite import transaction
-
 from .answering import Turn
+from .state_db import MEMORY, SqliteDb, StateDb
 from .types import Answer
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS turns (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    chat_id INTEGER NOT NULL,
-    asked_at REAL NOT NULL,
-    question TEXT NOT NULL,
-    answer_text TEXT NOT NULL,
-    answer_json TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS turns_chat ON turns(chat_id, id);
-"""
+SCHEMA = {
+    "sqlite": (
+        """CREATE TABLE IF NOT EXISTS turns (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            chat_id INTEGER NOT NULL,
+            asked_at REAL NOT NULL,
+            question TEXT NOT NULL,
+            answer_text TEXT NOT NULL,
+            answer_json TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS turns_chat ON turns(chat_id, id)",
+    ),
+    "postgres": (
+        """CREATE TABLE IF NOT EXISTS turns (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            chat_id BIGINT NOT NULL,
+            asked_at DOUBLE PRECISION NOT NULL,
+            question TEXT NOT NULL,
+            answer_text TEXT NOT NULL,
+            answer_json TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS turns_chat ON turns(chat_id, id)",
+    ),
+}
 
 KEEP_TURNS = 50  # per chat; older turns are dropped
 
 
-MEMORY = ":memory:"  # a history that lasts as long as the process (the REPL's)
-
-
 class ChatHistory:
-    """The turns of every chat: question, answer text and the full Answer as JSON."""
+    """The turns of every chat: question, answer text and the full Answer as JSON.
 
-    def __init__(self, path: str | Path = MEMORY) -> None:
-        if str(path) != MEMORY:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.executescript(SCHEMA)
+    ``db``: the database, or the path of a SQLite file (``MEMORY``: for the process's life).
+    """
+
+    def __init__(self, db: StateDb | str | Path = MEMORY) -> None:
+        self._db = SqliteDb(db) if isinstance(db, str | Path) else db
+        self._db.create(SCHEMA[self._db.dialect])
 
     def record(self, chat_id: int, answer: Answer) -> int:
         """Store an answer as the chat's latest turn; returns the turn's id."""
         data = json.dumps(answer.to_dict(), ensure_ascii=False)
-        with self._lock, transaction(self._db):
-            cursor = self._db.execute(
+        with self._db.transaction():
+            (turn,), _ = self._db.run(
                 "INSERT INTO turns (chat_id, asked_at, question, answer_text, answer_json) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (chat_id, time.time(), answer.question, answer.text, data),
             )
-            self._db.execute(
+            self._db.run(
                 "DELETE FROM turns WHERE chat_id = ? AND id NOT IN "
                 "(SELECT id FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?)",
                 (chat_id, chat_id, KEEP_TURNS),
             )
-        return int(cursor.lastrowid)
+        return int(turn[0])
 
     def history(self, chat_id: int, turns: int) -> list[Turn]:
         """The chat's last ``turns`` (question, answer text) pairs, oldest first."""
         if turns <= 0:
             return []
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT question, answer_text FROM turns WHERE chat_id = ? "
-                "ORDER BY id DESC LIMIT ?",
-                (chat_id, turns),
-            ).fetchall()
+        rows, _ = self._db.run(
+            "SELECT question, answer_text FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT ?",
+            (chat_id, turns),
+        )
         return [(q, a) for q, a in reversed(rows)]
 
     def answer(self, chat_id: int, turn_id: int | None = None) -> Answer | None:
         """The answer of one turn of the chat, or its latest answer; None if there is none."""
-        with self._lock:
-            if turn_id is None:
-                row = self._db.execute(
-                    "SELECT answer_json FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT 1",
-                    (chat_id,),
-                ).fetchone()
-            else:
-                row = self._db.execute(
-                    "SELECT answer_json FROM turns WHERE chat_id = ? AND id = ?",
-                    (chat_id, turn_id),
-                ).fetchone()
-        return Answer.from_dict(json.loads(row[0])) if row else None
+        if turn_id is None:
+            rows, _ = self._db.run(
+                "SELECT answer_json FROM turns WHERE chat_id = ? ORDER BY id DESC LIMIT 1",
+                (chat_id,),
+            )
+        else:
+            rows, _ = self._db.run(
+                "SELECT answer_json FROM turns WHERE chat_id = ? AND id = ?", (chat_id, turn_id)
+            )
+        return Answer.from_dict(json.loads(rows[0][0])) if rows else None
 
     def forget(self, chat_id: int) -> int:
         """Delete the chat's history; returns how many turns were dropped."""
-        with self._lock:
-            cursor = self._db.execute("DELETE FROM turns WHERE chat_id = ?", (chat_id,))
-        return cursor.rowcount
+        return self._db.run("DELETE FROM turns WHERE chat_id = ?", (chat_id,))[1]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()

@@ -74,11 +74,7 @@ def open_store(
     identity = load_embeddings(settings.embeddings).identity
     store: ArticleStore
     if settings.store == "postgres":
-        if settings.postgres_url is None:
-            raise StoreError(
-                "ARTICLEBOT_STORE=postgres needs ARTICLEBOT_POSTGRES_URL "
-                "(e.g. postgresql://user:password@localhost:5432/articlebot)"
-            )
+        url = postgres_url(settings)
         try:
             from index.postgres_store import PostgresStore
         except ImportError as exc:
@@ -87,7 +83,7 @@ def open_store(
                 "pip install -e '.[postgres]'"
             ) from None
         store = PostgresStore(
-            settings.postgres_url.get_secret_value(),
+            url,
             identity,
             verify=verify,
             write_lock_timeout=settings.write_lock_timeout,
@@ -105,6 +101,16 @@ def open_store(
             article.source = f"{SAMPLE_SOURCE}: {Path(article.source).name}"
         indexer(settings, store).add(articles, progress() if progress else None)
     return store
+
+
+def postgres_url(settings: Settings) -> str:
+    """ARTICLEBOT_POSTGRES_URL, for ARTICLEBOT_STORE=postgres; StoreError if it is not set."""
+    if settings.postgres_url is None:
+        raise StoreError(
+            "ARTICLEBOT_STORE=postgres needs ARTICLEBOT_POSTGRES_URL "
+            "(e.g. postgresql://user:password@localhost:5432/articlebot)"
+        )
+    return settings.postgres_url.get_secret_value()
 
 
 def store_exists(settings: Settings) -> bool:

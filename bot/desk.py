@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from index.feed_polling import PollReport, follow, poll_due, poll_feeds
 from index.feed_registry import Feed, FeedError, FeedRegistry
@@ -32,8 +33,17 @@ from .types import Answer
 logger = logging.getLogger(__name__)
 
 
+class Quota(Protocol):
+    """How many questions a user may ask, wherever the count is kept (bot/state.py)."""
+
+    def take(self, user_id: int) -> float:
+        """0 if the user may ask now (and counts the question); else seconds to wait."""
+        ...
+
+
 class QuestionQuota:
-    """At most ``per_minute`` questions from one user in any 60 seconds."""
+    """At most ``per_minute`` questions from one user in any 60 seconds, counted in this
+    process (bot/pg_state.py's ``PostgresQuota`` counts them for every replica)."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
@@ -91,7 +101,7 @@ class Desk:
         store: ArticleStore,
         answerer: Answerer,
         chats: ChatHistory,
-        quota: QuestionQuota | None = None,
+        quota: Quota | None = None,
         feeds: FeedRegistry | None = None,
     ) -> None:
         self.settings = settings

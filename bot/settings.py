@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     telegram_workers: int = Field(2, ge=1, le=32, **_env("TELEGRAM_WORKERS"))
     telegram_history_turns: int = Field(6, ge=0, le=50, **_env("TELEGRAM_HISTORY_TURNS"))
     telegram_chats_db: Path | None = Field(None, **_env("TELEGRAM_CHATS_DB"))
+    # ARTICLEBOT_STORE=postgres: seconds an update stays the replica's that received it
+    # without a sign of life (renewed every third of it); then another replica answers it.
+    telegram_update_lease: float = Field(30.0, ge=1, le=3600, **_env("TELEGRAM_UPDATE_LEASE"))
     # Channels whose posts are indexed as articles (the bot must be a member): ids
     # (-100...) or @usernames, comma or space separated.
     telegram_ingest_channels: NameList = Field(

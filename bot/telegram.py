@@ -43,11 +43,11 @@ from index.ingest import ProgressFn
 from index.readers import is_url
 
 from . import prompts
-from .chats import ChatHistory
-from .desk import Access, Desk, QuestionQuota
-from .ledger import Ledger, LedgerProcessor, LedgerQueue
+from .desk import Access, Desk
+from .ledger import LedgerProcessor, LedgerQueue, UpdateLedger, keep_leases
 from .ratelimit import ChatPacedRateLimiter
 from .settings import Settings
+from .state import PollerRunning, hold_polling, open_state
 from .telegram_desk import DeskThreads, access_of, desk_of, index_with_progress, threads_of
 from .telegram_feeds import feed_command, feeds_command, schedule_polls
 from .telegram_html import answer_html, articles_html, sources_html
@@ -318,15 +318,17 @@ async def register_commands(application: Application) -> None:
 
 
 async def start_up(application: Application) -> None:
-    """Register the command menu; queue the updates a crash left unanswered, to go first."""
+    """Register the command menu; queue the updates a crash left unanswered, to go first;
+    with replicas, keep this one's leases on its updates and take over a stopped one's."""
     await register_commands(application)
     replayed = application.update_queue.replay(application.bot)
     if replayed:
         logger.info("answering %d updates that arrived before the last stop", replayed)
+    keep_leases(application)
 
 
 def build_application(
-    settings: Settings, desk: Desk, threads: DeskThreads, ledger: Ledger
+    settings: Settings, desk: Desk, threads: DeskThreads, ledger: UpdateLedger
 ) -> Application:
     """The python-telegram-bot Application with every handler registered.
 
@@ -458,14 +460,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     _quiet_logs()
+    try:
+        poller = hold_polling(settings) if mode == "polling" else None
+    except PollerRunning as exc:
+        print(f"articlebot: {exc}", file=sys.stderr)
+        return 2
     store = open_store(settings, seed=True, progress=_seeding_logged)
-    chats_db = settings.telegram_chats_db or Path(settings.data_dir) / "chats.sqlite"
-    chats, ledger = ChatHistory(chats_db), Ledger(chats_db)
-    quota = QuestionQuota(settings.telegram_questions_per_minute)
+    state = open_state(settings)
     answerer = build_answerer(settings, store)
-    desk = Desk(settings, store, answerer, chats, quota, open_feeds(settings))
+    desk = Desk(settings, store, answerer, state.chats, state.quota, open_feeds(settings))
     threads = DeskThreads(settings.telegram_workers)
-    application = build_application(settings, desk, threads, ledger)
+    application = build_application(settings, desk, threads, state.ledger)
     logger.info("%d articles indexed; starting in %s mode", len(store), mode)
     # No bootstrap retries: the rate limiter retries each call already (network errors with
     # backoff, 429s), TELEGRAM_MAX_RETRIES times; retrying on top would square the tries.
@@ -498,7 +503,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         threads.close()
         desk.close()
-        ledger.close()
+        state.ledger.close()
+        if poller:
+            poller.close()
     logger.info("stopped")
     return 0
 

@@ -59,6 +59,9 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = "pg1"
 # The advisory lock writers take: one number for "the articlebot store in this database".
 WRITE_LOCK = 0x41_52_54_42  # "ARTB"
+# With a second key of 0, the lock held while the vector extension is created (two keys:
+# apart from WRITE_LOCK's space).
+EXTENSION_LOCK = 0x41_52_54_45  # "ARTE"
 # Up to this many chunks a search reads every chunk vector (exact, as FAISS's flat index):
 # measured on this 2-core machine, an exact search of 20,000 chunks took 20 ms, no slower
 # than the HNSW index (22 ms at ef_search 100), which missed some of the 30 nearest on
@@ -109,6 +112,18 @@ def redacted(url: str) -> str:
     return make_conninfo(**params)
 
 
+def connect(url: str) -> psycopg.Connection:
+    """A connection (in autocommit mode) to the database at ``url``; StoreError if there is
+    none, in one line that names the setting and the database (without its password)."""
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(
+            f"cannot connect to ARTICLEBOT_POSTGRES_URL ({redacted(url)}): {first}"
+        ) from None
+
+
 def store_exists(url: str) -> bool:
     """Whether the database at ``url`` holds an articlebot store (False if unreachable)."""
     try:
@@ -139,19 +154,13 @@ class PostgresStore(TermsTables):
         self.identity = identity
         self.where = redacted(url)
         self.write_lock_timeout = write_lock_timeout
-        try:
-            self._db = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(
-                f"cannot connect to ARTICLEBOT_POSTGRES_URL ({self.where}): {first}"
-            ) from None
+        self._db = connect(url)
         self._lock = threading.RLock()  # guards the connection: one statement at a time
         self._writer = threading.RLock()  # one writing thread in this process
         self._session_locks = 0  # depth of writing() blocks holding the session lock
         try:
             with self._lock:
-                self._db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                self._create_extension()
                 register_vector(self._db)
                 self.created = self._create()
                 if verify:
@@ -161,6 +170,16 @@ class PostgresStore(TermsTables):
             raise
 
     # ---- opening -------------------------------------------------------------------
+
+    def _create_extension(self) -> None:
+        """CREATE EXTENSION vector, once: processes starting together on a new database
+        (bot replicas) would collide on the catalog if they all created it at once."""
+        installed = "SELECT count(*) FROM pg_extension WHERE extname = 'vector'"
+        if self._db.execute(installed).fetchone()[0]:
+            return
+        with self._db.transaction():
+            self._db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (EXTENSION_LOCK,))
+            self._db.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
     def _create(self) -> bool:
         """Create the tables and meta rows of a new store; True if it was new."""

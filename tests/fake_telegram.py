@@ -110,6 +110,12 @@ class FakeTelegram:
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
         self.commands: dict[str | None, list[dict]] = {}
         self.webhook: dict | None = None
+        # Behind a load balancer (``balance``): the replicas' webhooks, the secret, whose
+        # turn is next, and which replica took each update.
+        self.replicas: list[str] = []
+        self.replica_secret: str | None = None
+        self.next_replica = 0
+        self.routed: dict[int, str] = {}
         self.failures: list[tuple[str, int, Description, int | None]] = []
         self._last_message_at: dict[int, float] = {}
         self.held: set[str] = set()  # methods whose calls wait for release()
@@ -135,13 +141,41 @@ class FakeTelegram:
 
     # ---- playing the users ----------------------------------------------------------
 
+    def balance(self, webhooks: list[str], secret: str) -> None:
+        """Stand for Telegram and a load balancer in front of bot replicas: from now on each
+        update is POSTed to the replicas' webhooks in turn, as Telegram delivers it (until
+        a 200), instead of being kept for getUpdates. A replica that refuses the connection
+        or answers with an error is skipped for that update, as a balancer skips a dead
+        backend."""
+        with self.lock:
+            self.replicas, self.replica_secret = list(webhooks), secret
+
     def _push(self, update: dict) -> int:
         with self.lock:
             update["update_id"] = self.next_update_id
             self.next_update_id += 1
-            self.updates.append(update)
+            if not self.replicas:
+                self.updates.append(update)
             self.lock.notify_all()
-            return update["update_id"]
+        if self.replicas:
+            self._deliver(update)
+        return update["update_id"]
+
+    def _deliver(self, update: dict) -> None:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": self.replica_secret or ""}
+        for _ in range(len(self.replicas)):
+            with self.lock:
+                url = self.replicas[self.next_replica % len(self.replicas)]
+                self.next_replica += 1
+            try:
+                response = httpx.post(url, json=_as_sent(update), headers=headers, timeout=30)
+            except httpx.TransportError:
+                continue
+            if response.status_code == 200:
+                with self.lock:
+                    self.routed[update["update_id"]] = url
+                return
+        raise AssertionError(f"no replica took update {update['update_id']}")
 
     def _message(self, chat_id: int, user_id: int, chat_type: str, lang: str, **fields) -> dict:
         with self.lock:
@@ -384,10 +418,7 @@ class FakeTelegram:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
             while not self.updates and time.monotonic() < deadline:
                 self.lock.wait(deadline - time.monotonic())
-            return [
-                {k: _strip(v) if isinstance(v, dict) else v for k, v in u.items()}
-                for u in self.updates[: int(params.get("limit") or 100)]
-            ]
+            return [_as_sent(u) for u in self.updates[: int(params.get("limit") or 100)]]
 
     def _pace(self, method: str, chat_id: int) -> None:
         now = time.monotonic()
@@ -581,6 +612,11 @@ class _Server(ThreadingHTTPServer):
 
 def _strip(message: dict) -> dict:
     return {k: v for k, v in message.items() if k != "update_id"}
+
+
+def _as_sent(update: dict) -> dict:
+    """An update as Telegram sends it: without the update ids the tests note in its parts."""
+    return {k: _strip(v) if isinstance(v, dict) else v for k, v in update.items()}
 
 
 def _parse(body: bytes, content_type: str) -> dict:

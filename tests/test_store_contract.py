@@ -254,6 +254,24 @@ def test_a_second_writer_waits_for_the_first_then_gives_up_saying_why(settings, 
         other.close()
 
 
+def test_an_article_another_process_adds_is_answered_without_reopening(settings, store, prepared):
+    # An answerer that has answered before: nothing it keeps (the retriever caches only
+    # questions' embeddings) may hide what another process, a bot replica, adds meanwhile.
+    answerer = build_answerer(settings, store)
+    store.add(prepared[:1])
+    question = "How many trucks did the minister promise?"
+    before = answerer.ask(question)
+    assert "two hundred trucks" not in before.text  # the sample does not say
+    other = reopen(settings, store.identity)
+    try:
+        other.add(prepared[1:])
+    finally:
+        other.close()
+    answer = answerer.ask(question)
+    assert not answer.refused and "two hundred trucks" in answer.text
+    assert len(store) == 2 and answer.citations[0].title == VACCINES.title
+
+
 def reopen(
     settings: Settings,
     identity: EmbedderIdentity,
