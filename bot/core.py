@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from index.chunking import Chunking
 from index.embedding_cache import EmbeddingCache
@@ -22,6 +25,9 @@ from .answering import Answerer, ExtractiveGenerator
 from .confidence import ConfidenceModel, load_model
 from .retrieval import ArticleRetriever
 from .settings import Settings
+
+if TYPE_CHECKING:  # psycopg is the postgres extra: imported only when used
+    from index.jobs import JobQueue
 
 SAMPLE_SOURCE = "bundled sample"  # the sample's source reads "bundled sample: FILE"
 
@@ -74,20 +80,9 @@ def open_store(
     identity = load_embeddings(settings.embeddings).identity
     store: ArticleStore
     if settings.store == "postgres":
-        if settings.postgres_url is None:
-            raise StoreError(
-                "ARTICLEBOT_STORE=postgres needs ARTICLEBOT_POSTGRES_URL "
-                "(e.g. postgresql://user:password@localhost:5432/articlebot)"
-            )
-        try:
-            from index.postgres_store import PostgresStore
-        except ImportError as exc:
-            raise StoreError(
-                f"ARTICLEBOT_STORE=postgres needs the postgres extra ({exc.name} is missing): "
-                "pip install -e '.[postgres]'"
-            ) from None
-        store = PostgresStore(
-            settings.postgres_url.get_secret_value(),
+        url = _postgres_url(settings, "ARTICLEBOT_STORE=postgres")
+        store = _postgres_module("index.postgres_store").PostgresStore(
+            url,
             identity,
             verify=verify,
             write_lock_timeout=settings.write_lock_timeout,
@@ -105,6 +100,37 @@ def open_store(
             article.source = f"{SAMPLE_SOURCE}: {Path(article.source).name}"
         indexer(settings, store).add(articles, progress() if progress else None)
     return store
+
+
+def open_jobs(settings: Settings) -> JobQueue:
+    """The ingestion jobs (index/jobs.py), in the PostgreSQL database of the store."""
+    if settings.store != "postgres":
+        raise StoreError(
+            "ingestion jobs are kept in PostgreSQL: set ARTICLEBOT_STORE=postgres and "
+            "ARTICLEBOT_POSTGRES_URL (workers and the bot share that database)"
+        )
+    url = _postgres_url(settings, "ARTICLEBOT_STORE=postgres")
+    return _postgres_module("index.jobs").JobQueue(url, max_attempts=settings.job_attempts)
+
+
+def _postgres_url(settings: Settings, needed_by: str) -> str:
+    if settings.postgres_url is None:
+        raise StoreError(
+            f"{needed_by} needs ARTICLEBOT_POSTGRES_URL "
+            "(e.g. postgresql://user:password@localhost:5432/articlebot)"
+        )
+    return settings.postgres_url.get_secret_value()
+
+
+def _postgres_module(name: str) -> ModuleType:
+    """A module of the postgres backend, or a StoreError saying which extra to install."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise StoreError(
+            f"ARTICLEBOT_STORE=postgres needs the postgres extra ({exc.name} is missing): "
+            "pip install -e '.[postgres]'"
+        ) from None
 
 
 def store_exists(settings: Settings) -> bool:

@@ -13,13 +13,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 
 from index.feed_polling import PollReport, follow, poll_due, poll_feeds
 from index.feed_registry import Feed, FeedError, FeedRegistry
 from index.fetch import FetchError
-from index.ingest import IngestReport, ProgressFn, add_loaded, ingest
-from index.readers import load_bytes
+from index.ingest import IngestReport, ProgressFn, add_content, ingest
 from index.store import ArticleInfo, ArticleStore, StoreError
 from index.types import Article
 
@@ -30,6 +28,11 @@ from .settings import Settings
 from .types import Answer
 
 logger = logging.getLogger(__name__)
+
+
+def upload_source(name: str) -> str:
+    """The source of the articles of a file uploaded to the bot as ``name``."""
+    return f"telegram:{name}"
 
 
 class QuestionQuota:
@@ -158,12 +161,7 @@ class Desk:
         The good lines of a JSONL file are added and each bad one is in the report's
         errors, as "line N: why"; the reply names the file already.
         """
-        path, source = Path(name), f"telegram:{name}"
-        loads = load_bytes(data, path.suffix.lower(), source, path.stem, self.limits)
-        for loaded in loads:
-            if loaded.error:
-                loaded.error = loaded.error.removeprefix(f"{source}: ")
-        return add_loaded(self.indexer, loads, progress)
+        return add_content(self.indexer, data, name, upload_source(name), self.limits, progress)
 
     def put(self, article: Article, progress: ProgressFn | None = None) -> IngestReport:
         """Index an article in place of those with its key (an edited post replaces the
