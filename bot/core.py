@@ -86,6 +86,7 @@ def open_store(
             identity,
             verify=verify,
             write_lock_timeout=settings.write_lock_timeout,
+            ef_search=settings.postgres_ef_search,
         )
     else:
         store = FaissStore(

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # faiss: FAISS + SQLite in data_dir; postgres: PostgreSQL + pgvector at postgres_url.
     store: str = Field("faiss", pattern="^(faiss|postgres)$", **_env("ARTICLEBOT_STORE"))
     postgres_url: SecretStr | None = Field(None, **_env("ARTICLEBOT_POSTGRES_URL"))
+    # Candidates a pgvector HNSW search keeps (hnsw.ef_search) in a store of over 50,000
+    # chunks: more is closer to exact and slower (bench/postgres.py measures both).
+    postgres_ef_search: int = Field(100, ge=10, le=1000, **_env("ARTICLEBOT_POSTGRES_EF_SEARCH"))
     embeddings: str = Field(DEFAULT_EMBEDDINGS, **_env("ARTICLEBOT_EMBEDDINGS"))
     chunk_size: int = Field(CHUNK_SIZE, ge=100, le=8000, **_env("ARTICLEBOT_CHUNK_SIZE"))
     chunk_overlap: int = Field(CHUNK_OVERLAP, ge=0, le=2000, **_env("ARTICLEBOT_CHUNK_OVERLAP"))
