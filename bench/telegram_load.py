@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,7 +32,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def run_chat(fake: FakeTelegram, chat_id: int, questions: int, think: float, results: list) -> None:
+Say = Callable[[int, str], object]  # (chat id, text): a user's message reaches the bot
+
+
+def run_chat(
+    fake: FakeTelegram, chat_id: int, questions: int, think: float, results: list, say: Say
+) -> None:
     """One user: ask, wait for the answer, think, ask again."""
     for k in range(questions):
         _, question, expected = FACTS[(chat_id * 7 + k * 3) % len(FACTS)]
@@ -39,7 +45,7 @@ def run_chat(fake: FakeTelegram, chat_id: int, questions: int, think: float, res
         text = f"Reader {chat_id} asks: {question}"
         before = len(fake.messages(chat_id))
         asked = time.monotonic()
-        fake.user_says(chat_id, text)
+        say(chat_id, text)
         try:
             reply = fake.wait_for_messages(chat_id, before + 1, timeout=120)[before]
         except AssertionError:
@@ -49,6 +55,40 @@ def run_chat(fake: FakeTelegram, chat_id: int, questions: int, think: float, res
         ok = expected in first_quote
         results.append((chat_id, reply["at"] - asked, ok, None if ok else (text, reply["text"])))
         time.sleep(think)
+
+
+def drive(
+    fake: FakeTelegram, chats: int, questions: int, think: float, say: Say | None = None
+) -> dict:
+    """``chats`` users ask ``questions`` questions each, all at once, through ``say``
+    (default: the fake's getUpdates queue); what came back, timed and checked."""
+    say = say or fake.user_says
+    results: list = []
+    threads = [
+        threading.Thread(target=run_chat, args=(fake, 1000 + n, questions, think, results, say))
+        for n in range(chats)
+    ]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    sent_per_chat = {1000 + n: len(fake.messages(1000 + n)) for n in range(chats)}
+    latencies = [r[1] for r in results if r[1] is not None]
+    return {
+        "answers": len(latencies),
+        "lost": chats * questions - len(latencies),
+        "duplicated": sum(max(0, n - questions) for n in sent_per_chat.values()),
+        "wrong": sum(1 for r in results if r[1] is not None and not r[2]),
+        "answers_per_second": round(len(latencies) / elapsed, 2),
+        "wall_seconds": round(elapsed, 1),
+        "p50_seconds": round(statistics.median(latencies), 3) if latencies else None,
+        "p95_seconds": round(percentile(latencies, 95), 3) if latencies else None,
+        "max_seconds": round(max(latencies), 3) if latencies else None,
+        "telegram_429s": sum(1 for r in fake.rejected if r[1] == 429),
+        "wrong_examples": [r[3] for r in results if r[3]][:2],
+    }
 
 
 def main() -> int:
@@ -76,29 +116,13 @@ def main() -> int:
         )
         try:
             fake.wait_for(lambda: len(fake.commands) == 2, 120, "the bot to start")
-            results: list = []
-            threads = [
-                threading.Thread(
-                    target=run_chat, args=(fake, 1000 + n, args.questions, args.think, results)
-                )
-                for n in range(args.chats)
-            ]
-            started = time.monotonic()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            elapsed = time.monotonic() - started
-            sent_per_chat = {1000 + n: len(fake.messages(1000 + n)) for n in range(args.chats)}
-            rejected_429 = sum(1 for r in fake.rejected if r[1] == 429)
+            measured = drive(fake, args.chats, args.questions, args.think)
         finally:
             code = bot.stop()
             fake.stop()
             if code != 0:
                 print(bot.log_text()[-3000:], file=sys.stderr)
 
-    latencies = [r[1] for r in results if r[1] is not None]
-    expected_total = args.chats * args.questions
     summary = {
         "chats": args.chats,
         "questions_per_chat": args.questions,
@@ -106,17 +130,7 @@ def main() -> int:
         "workers": args.workers,
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
-        "answers": len(latencies),
-        "lost": expected_total - len(latencies),
-        "duplicated": sum(max(0, n - args.questions) for n in sent_per_chat.values()),
-        "wrong": sum(1 for r in results if r[1] is not None and not r[2]),
-        "answers_per_second": round(len(latencies) / elapsed, 2),
-        "wall_seconds": round(elapsed, 1),
-        "p50_seconds": round(statistics.median(latencies), 3) if latencies else None,
-        "p95_seconds": round(percentile(latencies, 95), 3) if latencies else None,
-        "max_seconds": round(max(latencies), 3) if latencies else None,
-        "telegram_429s": rejected_429,
-        "wrong_examples": [r[3] for r in results if r[3]][:2],
+        **measured,
     }
     print(json.dumps(summary, indent=2))
     shutil.rmtree(data_dir, ignore_errors=True)

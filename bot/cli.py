@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     index_sub = index.add_subparsers(required=True, metavar="ACTION")
     p = index_sub.add_parser("add", help="index files, folders and http(s) URLs")
     p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "--queue",
+        action="store_true",
+        help="queue them as jobs for `articlebot worker`s instead (PostgreSQL store)",
+    )
     p.set_defaults(run=cmd_index_add)
     p = index_sub.add_parser("list", help="the indexed articles")
     p.add_argument("--json", action="store_true")
@@ -104,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--to", required=True, choices=["postgres", "faiss"])
     p.set_defaults(run=cmd_index_migrate)
+
+    p = sub.add_parser("jobs", help="the ingestion jobs of the queue and how they went")
+    p.add_argument("--status", choices=["queued", "running", "done", "failed"])
+    p.add_argument("--limit", type=int, default=50, help="the latest N jobs (default 50)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_jobs)
 
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
@@ -131,7 +142,12 @@ def extra_commands() -> dict[str, Command]:
     disappears from ``articlebot --help``.
     """
     commands: dict[str, Command] = {}
-    modules = (("telegram", "bot.telegram"), ("eval", "bot.evaluation"), ("feeds", "bot.feeds"))
+    modules = (
+        ("telegram", "bot.telegram"),
+        ("eval", "bot.evaluation"),
+        ("feeds", "bot.feeds"),
+        ("worker", "bot.worker"),
+    )
     for name, module in modules:
         try:
             commands[name] = importlib.import_module(module).COMMAND
@@ -151,6 +167,8 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
 
     from .core import indexer, limits, open_store
 
+    if args.queue:
+        return queue_index_add(args.paths, settings)
     store = open_store(settings)
     report = ingest(
         indexer(settings, store), args.paths, limits(settings), render.progress_bar("embedding")
@@ -161,6 +179,40 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
         f"indexed, {len(report.errors)} failed; {len(store)} articles in {store_place(settings)}"
     )
     return 1 if report.errors else 0
+
+
+def queue_index_add(targets: list[str], settings: Settings) -> int:
+    """`index add --queue`: a job for each URL and file, for the workers to index."""
+    from index.jobs import queue_targets
+
+    from .core import limits, open_jobs
+
+    queue = open_jobs(settings)
+    jobs, errors = queue_targets(queue, targets, limits(settings))
+    for job in jobs:
+        print(f"queued job {job.id}: {job.name}")
+    for error in errors:
+        print(f"failed: {error}", file=sys.stderr)
+    print(
+        f"{len(jobs)} queued, {len(errors)} failed; `articlebot worker` indexes them, "
+        "`articlebot jobs` shows how they went"
+    )
+    return 1 if errors else 0
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from .core import open_jobs
+
+    queue = open_jobs(settings)
+    jobs = queue.jobs(args.limit, args.status)
+    if args.json:
+        print(json.dumps([job.to_dict() for job in jobs], ensure_ascii=False, indent=2))
+        return 0
+    counts = queue.counts()
+    print(", ".join(f"{n} {status}" for status, n in counts.items()))
+    for job in jobs:
+        print(render.job_line(job))
+    return 0
 
 
 def cmd_index_list(args: argparse.Namespace, settings: Settings) -> int:

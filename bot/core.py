@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from index.chunking import Chunking
 from index.embedding_cache import EmbeddingCache
@@ -22,6 +25,9 @@ from .answering import Answerer, ExtractiveGenerator
 from .confidence import ConfidenceModel, load_model
 from .retrieval import ArticleRetriever
 from .settings import Settings
+
+if TYPE_CHECKING:  # psycopg is the postgres extra: imported only when used
+    from index.jobs import JobQueue
 
 SAMPLE_SOURCE = "bundled sample"  # the sample's source reads "bundled sample: FILE"
 
@@ -75,18 +81,12 @@ def open_store(
     store: ArticleStore
     if settings.store == "postgres":
         url = postgres_url(settings)
-        try:
-            from index.postgres_store import PostgresStore
-        except ImportError as exc:
-            raise StoreError(
-                f"ARTICLEBOT_STORE=postgres needs the postgres extra ({exc.name} is missing): "
-                "pip install -e '.[postgres]'"
-            ) from None
-        store = PostgresStore(
+        store = _postgres_module("index.postgres_store").PostgresStore(
             url,
             identity,
             verify=verify,
             write_lock_timeout=settings.write_lock_timeout,
+            ef_search=settings.postgres_ef_search,
         )
     else:
         store = FaissStore(
@@ -103,6 +103,18 @@ def open_store(
     return store
 
 
+def open_jobs(settings: Settings) -> JobQueue:
+    """The ingestion jobs (index/jobs.py), in the PostgreSQL database of the store."""
+    if settings.store != "postgres":
+        raise StoreError(
+            "ingestion jobs are kept in PostgreSQL: set ARTICLEBOT_STORE=postgres and "
+            "ARTICLEBOT_POSTGRES_URL (workers and the bot share that database)"
+        )
+    return _postgres_module("index.jobs").JobQueue(
+        postgres_url(settings), max_attempts=settings.job_attempts
+    )
+
+
 def postgres_url(settings: Settings) -> str:
     """ARTICLEBOT_POSTGRES_URL, for ARTICLEBOT_STORE=postgres; StoreError if it is not set."""
     if settings.postgres_url is None:
@@ -111,6 +123,17 @@ def postgres_url(settings: Settings) -> str:
             "(e.g. postgresql://user:password@localhost:5432/articlebot)"
         )
     return settings.postgres_url.get_secret_value()
+
+
+def _postgres_module(name: str) -> ModuleType:
+    """A module of the postgres backend, or a StoreError saying which extra to install."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise StoreError(
+            f"ARTICLEBOT_STORE=postgres needs the postgres extra ({exc.name} is missing): "
+            "pip install -e '.[postgres]'"
+        ) from None
 
 
 def store_exists(settings: Settings) -> bool:

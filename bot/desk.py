@@ -13,14 +13,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
 from index.feed_polling import PollReport, follow, poll_due, poll_feeds
 from index.feed_registry import Feed, FeedError, FeedRegistry
 from index.fetch import FetchError
-from index.ingest import IngestReport, ProgressFn, add_loaded, ingest
-from index.readers import load_bytes
+from index.ingest import IngestReport, ProgressFn, add_content, ingest
 from index.store import ArticleInfo, ArticleStore, StoreError
 from index.types import Article
 
@@ -39,6 +37,11 @@ class Quota(Protocol):
     def take(self, user_id: int) -> float:
         """0 if the user may ask now (and counts the question); else seconds to wait."""
         ...
+
+
+def upload_source(name: str) -> str:
+    """The source of the articles of a file uploaded to the bot as ``name``."""
+    return f"telegram:{name}"
 
 
 class QuestionQuota:
@@ -168,12 +171,7 @@ class Desk:
         The good lines of a JSONL file are added and each bad one is in the report's
         errors, as "line N: why"; the reply names the file already.
         """
-        path, source = Path(name), f"telegram:{name}"
-        loads = load_bytes(data, path.suffix.lower(), source, path.stem, self.limits)
-        for loaded in loads:
-            if loaded.error:
-                loaded.error = loaded.error.removeprefix(f"{source}: ")
-        return add_loaded(self.indexer, loads, progress)
+        return add_content(self.indexer, data, name, upload_source(name), self.limits, progress)
 
     def put(self, article: Article, progress: ProgressFn | None = None) -> IngestReport:
         """Index an article in place of those with its key (an edited post replaces the

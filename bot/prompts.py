@@ -59,6 +59,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "tg_file_type": "I can index .txt, .md, .html, .pdf and .jsonl files, not {suffix}.",
         "tg_file_too_big": "That file is too big: I can download files up to {limit} MB.",
         "tg_indexing": "Indexing {name}…",
+        "tg_queued": "Queued {name}: it is indexed as soon as a worker is free…",
         "tg_indexing_progress": "Indexing {name}… {percent}%",
         "tg_added": "Added “{title}” (id {id}, {chunks} chunks). {count} articles are indexed.",
         "tg_already": "“{title}” is already indexed (id {id}).",

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from index.cleaning import clean_text
 from index.language import _ARABIC
 
 from . import prompts
 from .types import Answer
+
+if TYPE_CHECKING:  # the postgres extra: imported only where used
+    from index.jobs import Job
 
 
 def use_bidi(setting: str, stream=None) -> bool:
@@ -130,3 +134,24 @@ def print_indexed(added, skipped=(), errors=(), indent: str = "") -> None:
         print(clean_text(f"{indent}skipped {a.id}  already indexed: {a.title}"))
     for error in errors:
         print(clean_text(f"{indent}error   {error}"), file=sys.stderr)
+
+
+def job_line(job: Job) -> str:
+    """One ingestion job (index/jobs.py) for `articlebot jobs`: id, status, tries, what it
+    is, and what it did or why it failed."""
+    head = f"{job.id:>6}  {job.status:<7}  try {job.attempts}  {job.name}"
+    if job.status == "running":
+        percent = f"{100 * job.done // job.total}%" if job.total else "starting"
+        return f"{head}  ({job.worker}, {percent})"
+    if job.status == "failed":
+        return f"{head}\n        error: {job.error}"
+    if job.status == "done" and job.result:
+        result = job.result
+        line = (
+            f"{head}  ({len(result['added'])} added, {result['chunks']} chunks, "
+            f"{len(result['skipped'])} already indexed)"
+        )
+        for error in result["errors"][:5]:
+            line += f"\n        failed: {error}"
+        return line
+    return head

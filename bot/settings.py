@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # faiss: FAISS + SQLite in data_dir; postgres: PostgreSQL + pgvector at postgres_url.
     store: str = Field("faiss", pattern="^(faiss|postgres)$", **_env("ARTICLEBOT_STORE"))
     postgres_url: SecretStr | None = Field(None, **_env("ARTICLEBOT_POSTGRES_URL"))
+    # Candidates a pgvector HNSW search keeps (hnsw.ef_search) in a store of over 50,000
+    # chunks: more is closer to exact and slower (bench/postgres.py measures both).
+    postgres_ef_search: int = Field(100, ge=10, le=1000, **_env("ARTICLEBOT_POSTGRES_EF_SEARCH"))
     embeddings: str = Field(DEFAULT_EMBEDDINGS, **_env("ARTICLEBOT_EMBEDDINGS"))
     chunk_size: int = Field(CHUNK_SIZE, ge=100, le=8000, **_env("ARTICLEBOT_CHUNK_SIZE"))
     chunk_overlap: int = Field(CHUNK_OVERLAP, ge=0, le=2000, **_env("ARTICLEBOT_CHUNK_OVERLAP"))
@@ -96,6 +99,16 @@ class Settings(BaseSettings):
     feed_max_entries: int = Field(20, ge=1, le=1000, **_env("ARTICLEBOT_FEED_MAX_ENTRIES"))
     # Seconds a change to the index waits for another process that is writing to it.
     write_lock_timeout: float = Field(300.0, ge=0, **_env("ARTICLEBOT_WRITE_LOCK_TIMEOUT"))
+    # Uploads and /add URL in the bot: indexed by the bot itself (inline) or queued as jobs
+    # for `articlebot worker`s (queue, PostgreSQL only); auto: queued with the postgres store.
+    ingest: str = Field("auto", pattern="^(auto|inline|queue)$", **_env("ARTICLEBOT_INGEST"))
+    # A worker holds a job this many seconds and renews it every third of that while it
+    # works; a worker that dies loses it when it runs out, and another takes the job again.
+    job_lease: float = Field(60.0, ge=1, **_env("ARTICLEBOT_JOB_LEASE"))
+    # A job whose worker died this many times fails (a file that kills its worker, say).
+    job_attempts: int = Field(3, ge=1, le=100, **_env("ARTICLEBOT_JOB_ATTEMPTS"))
+    # Seconds an idle worker waits before it looks for new jobs again.
+    worker_poll: float = Field(1.0, gt=0, **_env("ARTICLEBOT_WORKER_POLL"))
 
     # Answers
     top_k: int = Field(6, ge=1, le=50, **_env("ARTICLEBOT_TOP_K"))
@@ -173,6 +186,21 @@ class Settings(BaseSettings):
     llm_n_ctx: int = Field(4096, ge=512, **_env("LLM_N_CTX"))  # llamacpp
     llm_n_threads: int | None = Field(None, ge=1, **_env("LLM_N_THREADS"))  # llamacpp
     llm_n_batch: int = Field(512, ge=8, **_env("LLM_N_BATCH"))  # llamacpp; 8 is 60% slower
+
+    @property
+    def queues_ingestion(self) -> bool:
+        """Whether the bot queues uploads and /add URL as jobs for workers (ARTICLEBOT_INGEST)."""
+        return self.ingest == "queue" or (self.ingest == "auto" and self.store == "postgres")
+
+    @field_validator("ingest")
+    @classmethod
+    def _queue_needs_postgres(cls, value: str, info) -> str:
+        if value == "queue" and info.data.get("store") != "postgres":
+            raise ValueError(
+                "ARTICLEBOT_INGEST=queue keeps jobs in PostgreSQL: it needs "
+                "ARTICLEBOT_STORE=postgres (and ARTICLEBOT_POSTGRES_URL)"
+            )
+        return value
 
     @field_validator("admin_user_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod

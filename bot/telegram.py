@@ -43,12 +43,20 @@ from index.ingest import ProgressFn
 from index.readers import is_url
 
 from . import prompts
-from .desk import Access, Desk
+from .desk import Access, Desk, upload_source
 from .ledger import LedgerProcessor, LedgerQueue, UpdateLedger, keep_leases
 from .ratelimit import ChatPacedRateLimiter
 from .settings import Settings
 from .state import PollerRunning, hold_polling, open_state
-from .telegram_desk import DeskThreads, access_of, desk_of, index_with_progress, threads_of
+from .telegram_desk import (
+    DeskThreads,
+    access_of,
+    desk_of,
+    index_with_progress,
+    jobs_of,
+    queue_job,
+    threads_of,
+)
 from .telegram_feeds import feed_command, feeds_command, schedule_polls
 from .telegram_html import answer_html, articles_html, sources_html
 from .telegram_posts import channel_post, forwarded_message
@@ -234,6 +242,10 @@ async def document_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await reply(update, context, say(update, "tg_file_too_big", limit=str(limit >> 20)))
         return
     data = bytes(await (await document.get_file()).download_as_bytearray())
+    if jobs_of(context) is not None:
+        source = upload_source(name)
+        await queue_job(update, context, name, lambda q, chat: q.add_file(data, name, source, chat))
+        return
     await index_with_progress(
         update, context, name, lambda progress: desk.add_upload(data, name, progress)
     )
@@ -247,6 +259,9 @@ async def add_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     url = (context.args or [""])[0]
     if not is_url(url):  # never a path: those name files on the bot's machine
         await reply(update, context, say(update, "tg_add_usage"))
+        return
+    if jobs_of(context) is not None:
+        await queue_job(update, context, url, lambda queue, chat: queue.add_url(url, chat))
         return
     await index_with_progress(
         update, context, url, lambda progress: desk_of(context).add(url, progress)
@@ -445,7 +460,7 @@ def _seeding_logged() -> ProgressFn:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """run the Telegram bot (long polling, or a webhook)"""
-    from .core import build_answerer, open_feeds, open_store
+    from .core import build_answerer, open_feeds, open_jobs, open_store
 
     if settings.telegram_bot_token is None:
         print("articlebot: set TELEGRAM_BOT_TOKEN to the token from @BotFather", file=sys.stderr)
@@ -471,7 +486,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     desk = Desk(settings, store, answerer, state.chats, state.quota, open_feeds(settings))
     threads = DeskThreads(settings.telegram_workers)
     application = build_application(settings, desk, threads, state.ledger)
-    logger.info("%d articles indexed; starting in %s mode", len(store), mode)
+    jobs = open_jobs(settings) if settings.queues_ingestion else None
+    application.bot_data["jobs"] = jobs
+    logger.info(
+        "%d articles indexed; starting in %s mode; uploads and /add %s",
+        len(store),
+        mode,
+        "are queued for `articlebot worker`s" if jobs else "are indexed here",
+    )
     # No bootstrap retries: the rate limiter retries each call already (network errors with
     # backoff, 429s), TELEGRAM_MAX_RETRIES times; retrying on top would square the tries.
     try:
@@ -506,6 +528,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         state.ledger.close()
         if poller:
             poller.close()
+        if jobs:
+            jobs.close()
     logger.info("stopped")
     return 0
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .chunking import Chunking
 from .embedding_cache import EmbeddingCache
 from .embeddings import ArticleEmbeddings
-from .readers import Limits, Loaded, load
+from .readers import Limits, Loaded, load, load_bytes
 from .store import AddResult, ArticleStore, StoreMismatchError
 from .types import Article, PreparedArticle, Span, Terms
 
@@ -221,3 +222,23 @@ def add_loaded(
         result = indexer.add(articles, progress)
         report.added, report.skipped, report.chunks = result.added, result.skipped, result.chunks
     return report
+
+
+def add_content(
+    indexer: Indexer,
+    data: bytes,
+    name: str,
+    source: str,
+    limits: Limits | None = None,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Add the articles of a file's content (an upload, a queued file) named ``name``, their
+    source ``source``. The good lines of a JSONL file are added and each bad one is in the
+    report's errors, as "line N: why": errors do not repeat the source, which the caller
+    names already."""
+    path = Path(name)
+    loads = load_bytes(data, path.suffix.lower(), source, path.stem, limits)
+    for loaded in loads:
+        if loaded.error:
+            loaded.error = loaded.error.removeprefix(f"{source}: ")
+    return add_loaded(indexer, loads, progress)

@@ -67,8 +67,9 @@ EXTENSION_LOCK = 0x41_52_54_45  # "ARTE"
 # than the HNSW index (22 ms at ef_search 100), which missed some of the 30 nearest on
 # unclustered vectors. Beyond it the HNSW index answers, approximately.
 EXACT_UP_TO = 50_000
-# Candidates the HNSW graph search keeps; it returns at most this many rows, so it is at
-# least the k asked for.
+# Candidates the HNSW graph search keeps by default (ARTICLEBOT_POSTGRES_EF_SEARCH); it
+# returns at most this many rows, so it is at least the k asked for. bench/postgres.py
+# measures recall and latency for several values.
 EF_SEARCH = 100
 TABLES = ("chunk_terms", "sentence_terms", "chunks", "sentences", "articles")
 
@@ -143,17 +144,20 @@ class PostgresStore(TermsTables):
         *,
         verify: bool = True,
         write_lock_timeout: float = 300.0,
+        ef_search: int = EF_SEARCH,
     ) -> None:
         """Open the store in the database at ``url`` for vectors of the embedder
         ``identity``, creating its tables if needed (``created`` says whether it did).
 
         Raises StoreError if the server cannot be reached or the store has another schema,
         StoreMismatchError if it was built with another embedder; ``verify=False`` opens it
-        regardless, for ``check`` and for a rebuild (``replace_all``).
+        regardless, for ``check`` and for a rebuild (``replace_all``). ``ef_search``: the
+        candidates an HNSW search keeps (more: closer to exact, slower).
         """
         self.identity = identity
         self.where = redacted(url)
         self.write_lock_timeout = write_lock_timeout
+        self.ef_search = ef_search
         self._db = connect(url)
         self._lock = threading.RLock()  # guards the connection: one statement at a time
         self._writer = threading.RLock()  # one writing thread in this process
@@ -275,7 +279,7 @@ class PostgresStore(TermsTables):
                 self._db.execute("SET LOCAL enable_indexscan = off")
             else:  # the planner may misjudge the distance operator's cost: use the index
                 self._db.execute("SET LOCAL enable_seqscan = off")
-            self._db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, int(k))}")
+            self._db.execute(f"SET LOCAL hnsw.ef_search = {max(self.ef_search, int(k))}")
             # The nearest chunks first (ordered by cosine distance), then
             # their articles. The similarity is the inner product, as FAISS reports it:
             # the vectors are unit length, so it is the cosine.

@@ -68,13 +68,13 @@ def load(targets: list[str], limits: Limits | None = None) -> Iterator[Loaded]:
             continue
         path = Path(target).expanduser()
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p))
+            files = files_in(path)
             if not files:
                 yield Loaded(str(path), [], f"{path}: no {', '.join(sorted(SUFFIXES))} files")
             for file in files:
-                yield from _load(str(file), lambda f=file: _file(f, limits), limits)
+                yield from _load(str(file), lambda f=file: file_content(f, limits), limits)
         else:
-            yield from _load(str(path), lambda p=path: _file(p, limits), limits)
+            yield from _load(str(path), lambda p=path: file_content(p, limits), limits)
 
 
 def load_bytes(
@@ -83,6 +83,11 @@ def load_bytes(
     """What the content of a file of the given suffix holds (an upload, say), as ``load``
     gives it: the bad lines of a JSONL file are reported one by one and the good ones kept."""
     return _load(source, lambda: (data, suffix, fallback_title), limits or Limits())
+
+
+def files_in(folder: Path) -> list[Path]:
+    """The files of a folder (and its subfolders) that articlebot reads, in order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and _wanted(p))
 
 
 def _wanted(path: Path) -> bool:
@@ -102,7 +107,7 @@ def _load(source: str, get: Callable[[], Content], limits: Limits) -> list[Loade
 def read_file(path: Path, limits: Limits | None = None) -> list[Article]:
     """Articles from one file, chosen by its suffix."""
     limits = limits or Limits()
-    data, suffix, fallback_title = _file(path, limits)
+    data, suffix, fallback_title = file_content(path, limits)
     return read_bytes(data, suffix, str(path), fallback_title, limits)
 
 
@@ -124,7 +129,9 @@ def read_bytes(
     return articles
 
 
-def _file(path: Path, limits: Limits) -> Content:
+def file_content(path: Path, limits: Limits) -> Content:
+    """A file's bytes, suffix and fallback title; ReadError if it is missing, empty, too big
+    or of a type articlebot does not read."""
     if not path.exists():
         raise ReadError("no such file")
     suffix = path.suffix.lower()

@@ -366,6 +366,15 @@ class FakeTelegram:
             f"{count} message(s) in chat {chat_id}",
         )
 
+    def text_update(self, chat_id: int, text: str) -> dict:
+        """A user's private text message as an update with the next id, not queued: for a
+        caller that posts it to a webhook of its choice (one of several replicas)."""
+        message = self._message(chat_id, chat_id, "private", "en", text=text)
+        with self.lock:
+            update_id = self.next_update_id
+            self.next_update_id += 1
+        return {"update_id": update_id, "message": message}
+
     def deliver_webhook(self, update: dict, secret: str | None) -> httpx.Response:
         """POST an update to the webhook the bot set, as Telegram would."""
         assert self.webhook, "the bot has not set a webhook"

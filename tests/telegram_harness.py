@@ -145,8 +145,9 @@ def glacier_reports() -> dict[str, str]:
     return reports
 
 
-def add_test_articles(data_dir: Path, source_dir: Path) -> None:
-    """Index the fact digest and the glacier reports into ``data_dir``."""
+def add_test_articles(data_dir: Path, source_dir: Path, **settings: object) -> None:
+    """Index the fact digest and the glacier reports into ``data_dir``'s store (or the one
+    the other ``settings`` choose: store="postgres", postgres_url=...)."""
     from bot.core import indexer, open_store
     from bot.settings import Settings
     from index.ingest import ingest
@@ -156,9 +157,9 @@ def add_test_articles(data_dir: Path, source_dir: Path) -> None:
     (source_dir / "digest.txt").write_text(digest, encoding="utf-8")
     for name, text in glacier_reports().items():
         (source_dir / name).write_text(text, encoding="utf-8")
-    settings = Settings(data_dir=data_dir)
-    store = open_store(settings, seed=True)
-    report = ingest(indexer(settings, store), [str(source_dir)])
+    chosen = Settings(data_dir=data_dir, **settings)
+    store = open_store(chosen, seed=True)
+    report = ingest(indexer(chosen, store), [str(source_dir)])
     store.close()
     assert not report.errors, report.errors
 

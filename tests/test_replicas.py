@@ -37,6 +37,9 @@ def replica_env(url: str, **env: str) -> dict[str, str]:
         "ARTICLEBOT_STORE": "postgres",
         "ARTICLEBOT_POSTGRES_URL": url,
         "ARTICLEBOT_SEED_SAMPLE": "false",
+        # The replica that receives an upload indexes it itself; queued uploads and the
+        # workers that take them are tests/test_jobs.py's.
+        "ARTICLEBOT_INGEST": "inline",
         "ADMIN_USER_IDS": str(ADMIN),
         "TELEGRAM_QUESTIONS_PER_MINUTE": str(QUOTA),
         "TELEGRAM_UPDATE_LEASE": str(LEASE),
