@@ -32,7 +32,7 @@ Command = tuple[
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        parser = build_parser()
+        parser = build_parser(argv if argv is not None else sys.argv[1:])
     except CommandUnavailable as exc:
         print(f"articlebot: {exc}", file=sys.stderr)
         return 2
@@ -70,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; given ``argv``, the front ends in their own modules are
+    loaded only if ``argv`` may name one of them (``articlebot index list`` need not load
+    Telegram), and all of them for help, a mistyped command or no ``argv``."""
     parser = argparse.ArgumentParser(
         prog="articlebot",
         description="Ask questions about a folder of news articles; answers quote their sources.",
@@ -124,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("repl", help="ask questions interactively")
     p.set_defaults(run=cmd_repl)
 
-    for name, (add_arguments, run) in extra_commands().items():
+    for name, (add_arguments, run) in extra_commands(_named_command(argv)).items():
         p = sub.add_parser(name, help=run.__doc__)
         add_arguments(p)
         p.set_defaults(run=run)
@@ -135,19 +138,43 @@ class CommandUnavailable(RuntimeError):
     """A command's module failed to import: articlebot is installed incompletely."""
 
 
-def extra_commands() -> dict[str, Command]:
-    """Front ends that live in their own modules (Telegram, evaluation, feeds).
+# Front ends that live in their own modules: command name -> module.
+EXTRA_COMMANDS = {
+    "telegram": "bot.telegram",
+    "eval": "bot.evaluation",
+    "feeds": "bot.feeds",
+    "worker": "bot.worker",
+}
+BUILT_IN = {"index", "jobs", "ask", "repl"}
+
+
+def _named_command(argv: list[str] | None) -> str | None:
+    """The command ``argv`` names after the global options, or None if that is not clear."""
+    if argv is None:
+        return None
+    rest = list(argv)
+    while (
+        rest
+        and rest[0] in ("-v", "--verbose", "--data-dir")
+        or (rest and rest[0].startswith("--data-dir="))
+    ):
+        rest = rest[2:] if rest[0] == "--data-dir" else rest[1:]
+    return rest[0] if rest else None
+
+
+def extra_commands(named: str | None = None) -> dict[str, Command]:
+    """The front ends that live in their own modules (Telegram, evaluation, feeds, worker):
+    only ``named`` if it is one of them, none if it is a built-in command, else all.
 
     A module that fails to import is an error that names it, not a command that silently
     disappears from ``articlebot --help``.
     """
+    if named in BUILT_IN:
+        return {}
+    modules = EXTRA_COMMANDS.items()
+    if named in EXTRA_COMMANDS:
+        modules = [(named, EXTRA_COMMANDS[named])]
     commands: dict[str, Command] = {}
-    modules = (
-        ("telegram", "bot.telegram"),
-        ("eval", "bot.evaluation"),
-        ("feeds", "bot.feeds"),
-        ("worker", "bot.worker"),
-    )
     for name, module in modules:
         try:
             commands[name] = importlib.import_module(module).COMMAND

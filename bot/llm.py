@@ -28,8 +28,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langdetect import LangDetectException, detect_langs
 
@@ -39,6 +39,9 @@ from . import prompts
 from .answering import ExtractiveGenerator, Turn
 from .settings import Settings
 from .types import Answer, Citation
+
+if TYPE_CHECKING:  # an annotation only: importing it costs every command half a second
+    from langchain_core.language_models import BaseChatModel
 
 log = logging.getLogger(__name__)
 

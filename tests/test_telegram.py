@@ -3,8 +3,10 @@ model, against a fake Bot API server on 127.0.0.1. Assertions are on what users 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -378,6 +380,12 @@ def test_sigterm_sends_in_flight_answers_and_history_survives_a_restart(prepared
         fake.stop()
 
 
+def unanswered(data_dir: Path) -> int:
+    """How many updates the bot's ledger holds that it has not answered yet."""
+    with contextlib.closing(sqlite3.connect(data_dir / "chats.sqlite")) as db:
+        return db.execute("SELECT count(*) FROM updates WHERE answered_at IS NULL").fetchone()[0]
+
+
 def test_each_question_is_answered_exactly_once_across_a_crash(prepared_dir, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(prepared_dir, data_dir)
@@ -422,6 +430,10 @@ def test_each_question_is_answered_exactly_once_across_a_crash(prepared_dir, tmp
         bot = BotProcess.start(fake, data_dir, log)
         for chat_id in (701, 702, 703, 704):
             fake.wait_for_messages(chat_id, 3, timeout=90)
+        # A reply that reached Telegram is marked answered a moment later; a crash between
+        # the two sends it again (the one window the ledger leaves, bot/ledger.py), and this
+        # test is not about that window.
+        fake.wait_for(lambda: not unanswered(data_dir), 30, "the replies to be marked answered")
 
         # Four more are fetched and the bot dies before it confirms them: Telegram sends
         # them again at the next start, and the bot has them on record too.
