@@ -1,7 +1,8 @@
 """Each chat's questions and answers, kept in SQLite so they survive a restart.
 
 The history feeds follow-up questions; the stored answers let /sources and the Sources
-button show the passages behind an answer long after it was given.
+button show the passages behind an answer long after it was given. Each chat's date window
+(/since, /until) is kept beside its turns, and /reset leaves it be.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import json
 import sqlite3
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
+from index.dates import DateWindow
 from index.sqlite import transaction
 
 from .answering import Turn
@@ -27,6 +30,11 @@ CREATE TABLE IF NOT EXISTS turns (
     answer_json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS turns_chat ON turns(chat_id, id);
+CREATE TABLE IF NOT EXISTS windows (
+    chat_id INTEGER PRIMARY KEY,
+    since TEXT,
+    until TEXT
+);
 """
 
 KEEP_TURNS = 50  # per chat; older turns are dropped
@@ -90,6 +98,28 @@ class ChatHistory:
                     (chat_id, turn_id),
                 ).fetchone()
         return Answer.from_dict(json.loads(row[0])) if row else None
+
+    def window(self, chat_id: int) -> DateWindow:
+        """The dates the chat's questions search (/since, /until); open if none were set."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT since, until FROM windows WHERE chat_id = ?", (chat_id,)
+            ).fetchone()
+        if row is None:
+            return DateWindow()
+        return DateWindow(*(date.fromisoformat(day) if day else None for day in row))
+
+    def set_window(self, chat_id: int, window: DateWindow) -> None:
+        """Keep the dates the chat's questions search from now on (an open window: all)."""
+        since, until = (day.isoformat() if day else None for day in (window.since, window.until))
+        with self._lock:
+            if window:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO windows (chat_id, since, until) VALUES (?, ?, ?)",
+                    (chat_id, since, until),
+                )
+            else:
+                self._db.execute("DELETE FROM windows WHERE chat_id = ?", (chat_id,))
 
     def forget(self, chat_id: int) -> int:
         """Delete the chat's history; returns how many turns were dropped."""

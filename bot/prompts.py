@@ -198,6 +198,13 @@ def window(dates: DateWindow, lang: str) -> str:
     return text(key, lang, since=since, until=until)
 
 
+def window_reply(dates: DateWindow, lang: str, changed: bool) -> str:
+    """What /since and /until answer: the window now in force (``changed``: just set)."""
+    if dates:
+        return text("window_set", lang, window=window(dates, lang))
+    return text("window_off" if changed else "window_none", lang)
+
+
 # ---- LLM answers (bot/llm.py) ---------------------------------------------------------
 # Prompts for answers written by a language model. Article text is data: it goes inside
 # <passage> tags, and the system prompt and the reminder after the passages both say that

@@ -48,6 +48,7 @@ from .desk import Access, Desk, QuestionQuota
 from .ledger import Ledger, LedgerProcessor, LedgerQueue
 from .ratelimit import ChatPacedRateLimiter
 from .settings import Settings
+from .telegram_dates import schedule_pruning, since_command, until_command
 from .telegram_desk import DeskThreads, access_of, desk_of, index_with_progress, threads_of
 from .telegram_feeds import feed_command, feeds_command, schedule_polls
 from .telegram_html import answer_html, articles_html, sources_html
@@ -354,6 +355,8 @@ def build_application(
             CommandHandler("ask", ask_command),
             CommandHandler("sources", sources_command),
             CommandHandler("articles", articles_command),
+            CommandHandler("since", since_command),
+            CommandHandler("until", until_command),
             CommandHandler("reset", reset_command),
             CommandHandler("add", add_command),
             CommandHandler("remove", remove_command),
@@ -377,6 +380,7 @@ def build_application(
     application.add_handler(TypeHandler(Update, gate), group=-1)
     application.add_error_handler(on_error)
     schedule_polls(application, settings.feed_interval)
+    schedule_pruning(application, settings.retention_days)
     return application
 
 

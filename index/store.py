@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .dates import DateWindow
+from .dates import DateWindow, moment_of
 from .types import (
     Article,
     Chunk,
@@ -174,6 +174,13 @@ class TermsTables:
     def sentence_terms(self, ids: list[int]) -> dict[int, Terms]:
         """The latent terms (indices, unit-length weights) of these sentences, where stored."""
         return self._terms("sentence_terms", ids)
+
+
+def newest_first(articles: list[ArticleInfo]) -> list[ArticleInfo]:
+    """Articles in the order listings show them: the newest first, by the date each was
+    published, else the time it was added (index/dates.py); the last added first on a tie."""
+    by_added = sorted(articles, key=lambda a: (a.added_at, a.id), reverse=True)
+    return sorted(by_added, key=lambda a: moment_of(a.date or a.added_at), reverse=True)
 
 
 def unstored(store: ArticleStore, articles: Sequence[PreparedArticle]) -> list[PreparedArticle]:
