@@ -67,6 +67,10 @@ def test_an_answer_shows_its_sources_day_and_link(fake, bot):
         '[1] <a href="https://news.example/health/rural-clinics">Vaccines reach rural clinics</a>'
         " · 2026-11-02 (id <code>"
     ) in answer["html"]
+    (sources,) = ask(fake, USER, "/sources")
+    assert sources["text"].startswith(
+        "[1] Vaccines reach rural clinics — 2026-11-02, https://news.example/health/rural-clinics"
+    )
 
 
 def test_since_and_until_keep_a_chats_questions_to_those_days(fake, bot):
