@@ -17,6 +17,7 @@ from typing import Protocol
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
+from index.dates import DateWindow
 from index.language import detect_language, dominant_script
 from index.store import ArticleStore
 from index.types import Hit, Sentence
@@ -24,6 +25,7 @@ from index.types import Hit, Sentence
 from . import prompts
 from .anchors import anchor_overlap, anchors
 from .confidence import ConfidenceModel, measure
+from .render import by_article
 from .retrieval import ArticleRetriever
 from .settings import Tuning
 from .types import Answer, Citation
@@ -155,19 +157,7 @@ class ExtractiveGenerator:
                 quoted.add(neighbour.id)
                 start, end = min(start, neighbour.start), max(end, neighbour.end)
                 text = hit.chunk.text[start - hit.chunk.start : end - hit.chunk.start]
-            citations.append(
-                Citation(
-                    number=len(citations) + 1,
-                    article_id=sentence.article_id,
-                    title=hit.chunk.title,
-                    source=hit.chunk.source,
-                    quote=text,
-                    score=round(score, 4),
-                    chunk_id=hit.chunk.id,
-                    start=start,
-                    end=end,
-                )
-            )
+            citations.append(Citation.of(len(citations) + 1, hit, text, score, start, end))
         return Answer(
             question=question,
             lang=lang,
@@ -274,10 +264,7 @@ def render_quotes(citations: list[Citation], lang: str, confidence: str = "confi
     """The answer body: the quotes grouped by article, each with its [n] marker, after an
     introduction that says how sure the answer is."""
     lines = [prompts.text("unsure_intro" if confidence == "unsure" else "intro", lang)]
-    by_article: dict[str, list[Citation]] = {}
-    for c in citations:
-        by_article.setdefault(c.article_id, []).append(c)
-    for group in by_article.values():
+    for group in by_article(citations):
         lines.append("")
         lines.append(prompts.text("from_article", lang, title=group[0].title))
         lines.extend(f"[{c.number}] “{c.quote}”" for c in group)
@@ -307,20 +294,25 @@ class Answerer:
         self.max_question_chars = max_question_chars
         self.prepare = build_prepare(retriever, generator)
 
-    def ask(self, question: str, history: list[Turn] | None = None) -> Answer:
+    def ask(
+        self, question: str, history: list[Turn] | None = None, window: DateWindow | None = None
+    ) -> Answer:
         """Answer one question (blocking: embedding, search and generation).
 
         ``history`` holds the chat's earlier turns, oldest first, for generators that
-        understand follow-up questions; the extractive generator ignores it.
+        understand follow-up questions; the extractive generator ignores it. With a
+        ``window``, only articles dated in it are searched (index/dates.py).
         """
-        return drain(self.stream(question, history))
+        return drain(self.stream(question, history, window))
 
-    def stream(self, question: str, history: list[Turn] | None = None) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, history: list[Turn] | None = None, window: DateWindow | None = None
+    ) -> Iterator[str | Answer]:
         """Pieces of text as the generator writes them, then the Answer to show.
 
         The pieces are a model's raw text; the final Answer is what to show (its citations
         checked, or the extractive answer with a note). The extractive generator has no
-        pieces: it yields the Answer alone.
+        pieces: it yields the Answer alone. An answer searched in a ``window`` says so first.
         """
         question = " ".join(question.split())
         if not _WORD.search(question):
@@ -330,7 +322,9 @@ class Answerer:
         length = len(question)
         if cut:
             question = question[: self.max_question_chars].rsplit(" ", 1)[0]
-        inputs = self.prepare.invoke({"question": question, "history": history or []})
+        inputs = self.prepare.invoke(
+            {"question": question, "history": history or [], "window": window}
+        )
         started = time.perf_counter()
         first_piece = None
         for piece in self.generator.stream(inputs["question"], inputs["hits"], inputs["lang"]):
@@ -345,6 +339,12 @@ class Answerer:
                     )
                     answer.text = f"{notice}\n\n{answer.text}"
                     answer.notes.append(f"question cut from {length} characters")
+                if window:
+                    notice = prompts.text(
+                        "window_notice", answer.lang, window=prompts.window(window, answer.lang)
+                    )
+                    answer.text = f"{notice}\n\n{answer.text}"
+                    answer.notes.append(f"searched {prompts.window(window, 'en')}")
                 if first_piece is not None:
                     answer.timings["first_token"] = first_piece
                 yield answer
@@ -400,7 +400,7 @@ def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable
         started = time.perf_counter()
         return {
             **inputs,
-            "hits": retriever.retrieve(inputs["question"]),
+            "hits": retriever.retrieve(inputs["question"], inputs.get("window")),
             "retrieval_ms": (time.perf_counter() - started) * 1000,
         }
 

@@ -4,14 +4,18 @@ The history feeds follow-up questions; the stored answers let /sources and the S
 button show the passages behind an answer long after it was given. The database is a
 SQLite file (chats.sqlite in the data directory) for one bot process, or the PostgreSQL
 database of ARTICLEBOT_STORE=postgres, which every replica of the bot shares (bot/state.py
-chooses): the same statements on either (bot/state_db.py).
+chooses): the same statements on either (bot/state_db.py). Each chat's date window
+(/since, /until) is kept beside its turns, and /reset leaves it be.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import date
 from pathlib import Path
+
+from index.dates import DateWindow
 
 from .answering import Turn
 from .state_db import MEMORY, SqliteDb, StateDb
@@ -27,6 +31,7 @@ SCHEMA = {
             answer_text TEXT NOT NULL,
             answer_json TEXT NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS turns_chat ON turns(chat_id, id)",
+        "CREATE TABLE IF NOT EXISTS windows (chat_id INTEGER PRIMARY KEY, since TEXT, until TEXT)",
     ),
     "postgres": (
         """CREATE TABLE IF NOT EXISTS turns (
@@ -37,6 +42,7 @@ SCHEMA = {
             answer_text TEXT NOT NULL,
             answer_json TEXT NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS turns_chat ON turns(chat_id, id)",
+        "CREATE TABLE IF NOT EXISTS windows (chat_id BIGINT PRIMARY KEY, since TEXT, until TEXT)",
     ),
 }
 
@@ -91,6 +97,25 @@ class ChatHistory:
                 "SELECT answer_json FROM turns WHERE chat_id = ? AND id = ?", (chat_id, turn_id)
             )
         return Answer.from_dict(json.loads(rows[0][0])) if rows else None
+
+    def window(self, chat_id: int) -> DateWindow:
+        """The dates the chat's questions search (/since, /until); open if none were set."""
+        rows, _ = self._db.run("SELECT since, until FROM windows WHERE chat_id = ?", (chat_id,))
+        if not rows:
+            return DateWindow()
+        return DateWindow(*(date.fromisoformat(day) if day else None for day in rows[0]))
+
+    def set_window(self, chat_id: int, window: DateWindow) -> None:
+        """Keep the dates the chat's questions search from now on (an open window: all)."""
+        since, until = (day.isoformat() if day else None for day in (window.since, window.until))
+        if window:
+            self._db.run(
+                "INSERT INTO windows (chat_id, since, until) VALUES (?, ?, ?) ON CONFLICT "
+                "(chat_id) DO UPDATE SET since = excluded.since, until = excluded.until",
+                (chat_id, since, until),
+            )
+        else:
+            self._db.run("DELETE FROM windows WHERE chat_id = ?", (chat_id,))
 
     def forget(self, chat_id: int) -> int:
         """Delete the chat's history; returns how many turns were dropped."""

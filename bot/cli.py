@@ -10,10 +10,12 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from index.dates import DateWindow, parse_day
 from index.embeddings import EmbeddingError
 from index.feed_registry import FeedError
 from index.store import StoreError
@@ -98,6 +100,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = index_sub.add_parser("remove", help="remove an article by id (or unique id prefix)")
     p.add_argument("id")
     p.set_defaults(run=cmd_index_remove)
+    p = index_sub.add_parser(
+        "prune", help="remove articles older than ARTICLEBOT_RETENTION_DAYS (for cron)"
+    )
+    p.add_argument("--days", type=int, help="this many days instead of the setting")
+    p.add_argument("--dry-run", action="store_true", help="list them; remove nothing")
+    p.set_defaults(run=cmd_index_prune)
     p = index_sub.add_parser("stats", help="counts, languages, model and size")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_index_stats)
@@ -122,6 +130,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="answer, citations, chunks, timings")
+    p.add_argument(
+        "--since", type=day, metavar="DATE", help="only articles dated DATE (YYYY-MM-DD) or later"
+    )
+    p.add_argument(
+        "--until", type=day, metavar="DATE", help="only articles dated DATE (YYYY-MM-DD) or earlier"
+    )
     p.set_defaults(run=cmd_ask)
 
     p = sub.add_parser("repl", help="ask questions interactively")
@@ -132,6 +146,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         add_arguments(p)
         p.set_defaults(run=run)
     return parser
+
+
+def day(text: str) -> date:
+    """A date argument (YYYY-MM-DD); argparse prints the error and the usage."""
+    try:
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class CommandUnavailable(RuntimeError):
@@ -245,20 +267,49 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_index_list(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
 
+    from index.store import newest_first
+
     from .core import open_store
 
-    articles = open_store(settings).articles()
+    articles = newest_first(open_store(settings).articles())
     if args.json:
         print(json.dumps([asdict(a) for a in articles], ensure_ascii=False, indent=2))
         return 0
-    from .render import display, use_bidi
+    print_articles(articles, settings)
+    if not articles:
+        print("no articles indexed")
+    return 0
+
+
+def print_articles(articles: list, settings: Settings) -> None:
+    """One line an article: id, day (published, else added), language, chunks, title, source."""
+    from .render import display, use_bidi, when
 
     bidi = use_bidi(settings.bidi)
     for a in articles:
-        line = f"{a.id}  [{a.lang}] {a.chunks:>4} chunks  {a.title}  ({a.source})"
+        day = when(a.date, a.added_at, "en")
+        line = f"{a.id}  {day:<16} [{a.lang}] {a.chunks:>4} chunks  {a.title}  ({a.source})"
         print(display(line, bidi))
-    if not articles:
-        print("no articles indexed")
+
+
+def cmd_index_prune(args: argparse.Namespace, settings: Settings) -> int:
+    from index.retention import prune, too_old
+
+    from .core import open_store
+
+    days = args.days or settings.retention_days
+    if not days or days < 1:
+        print(
+            "articlebot: retention is off: set ARTICLEBOT_RETENTION_DAYS (or pass --days N) "
+            "to remove the articles older than N days",
+            file=sys.stderr,
+        )
+        return 2
+    store = open_store(settings)
+    old = too_old(store, days) if args.dry_run else prune(store, days)
+    print_articles(old, settings)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(old)} articles older than {days} days; {len(store)} articles in the index")
     return 0
 
 
@@ -355,9 +406,14 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from .core import build_answerer, open_store
     from .render import answer_text, display, use_bidi
 
+    try:
+        window = DateWindow(args.since, args.until)
+    except ValueError as exc:
+        print(f"articlebot: --since and --until: {exc}", file=sys.stderr)
+        return 2
     store = open_store(settings, seed=True, progress=render.seeding_progress)
     answerer = build_answerer(settings, store)
-    answer = answerer.ask(args.question)
+    answer = answerer.ask(args.question, window=window or None)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:

@@ -13,13 +13,16 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
+from index.dates import DateWindow, parse_day
 from index.feed_polling import PollReport, follow, poll_due, poll_feeds
 from index.feed_registry import Feed, FeedError, FeedRegistry
 from index.fetch import FetchError
 from index.ingest import IngestReport, ProgressFn, add_content, ingest
-from index.store import ArticleInfo, ArticleStore, StoreError
+from index.retention import prune
+from index.store import ArticleInfo, ArticleStore, StoreError, newest_first
 from index.types import Article
 
 from .answering import Answerer, drain
@@ -131,7 +134,8 @@ class Desk:
         comes whole, with no pieces).
         """
         history = self.chats.history(chat_id, self.settings.telegram_history_turns)
-        answer = drain(self.answerer.stream(question, history), on_text)
+        window = self.chats.window(chat_id)
+        answer = drain(self.answerer.stream(question, history, window or None), on_text)
         turn = self.chats.record(chat_id, answer)
         logger.info(
             "chat %s: %s by %s in %.0f ms (first text at %s ms)",
@@ -151,9 +155,23 @@ class Desk:
         """Forget the chat's questions and answers."""
         self.chats.forget(chat_id)
 
+    def window(self, chat_id: int) -> DateWindow:
+        """The dates the chat's questions search (open: every article)."""
+        return self.chats.window(chat_id)
+
+    def limit_dates(self, chat_id: int, end: str, day: str) -> DateWindow:
+        """Set one end of the chat's date window: ``end`` "since" or "until", ``day``
+        YYYY-MM-DD, or "off" to open that end. Returns the window; ValueError says why a
+        day or a window cannot be (the window is then left as it was)."""
+        window = self.chats.window(chat_id)
+        value = None if day.strip().lower() == "off" else parse_day(day)
+        window = replace(window, **{end: value})
+        self.chats.set_window(chat_id, window)
+        return window
+
     def articles(self) -> list[ArticleInfo]:
-        """Every indexed article, oldest first."""
-        return self.store.articles()
+        """Every indexed article, newest first (by its date, else the time it was added)."""
+        return newest_first(self.store.articles())
 
     def count(self) -> int:
         """How many articles are indexed."""
@@ -225,6 +243,11 @@ class Desk:
         if self.feeds is None:
             return PollReport()
         return poll_due(self.indexer, self.feeds, self.poll_limits)
+
+    def prune(self) -> list[ArticleInfo]:
+        """Remove the articles older than ARTICLEBOT_RETENTION_DAYS (none if it is unset)."""
+        days = self.settings.retention_days
+        return prune(self.store, days) if days else []
 
     def close(self) -> None:
         """Close the chat history, the feeds and the store (after every call has returned)."""

@@ -447,17 +447,8 @@ def _citation(number: int, hit: Hit) -> Citation:
     raw = hit.chunk.text
     lead = len(raw) - len(raw.lstrip())
     quote = raw.strip()
-    return Citation(
-        number=number,
-        article_id=hit.chunk.article_id,
-        title=hit.chunk.title,
-        source=hit.chunk.source,
-        quote=quote,
-        score=round(hit.score, 4),
-        chunk_id=hit.chunk.id,
-        start=hit.chunk.start + lead,
-        end=hit.chunk.start + lead + len(quote),
-    )
+    start = hit.chunk.start + lead
+    return Citation.of(number, hit, quote, hit.score, start, start + len(quote))
 
 
 def build_llm_generator(settings: Settings, fallback: ExtractiveGenerator) -> LLMGenerator:

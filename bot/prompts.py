@@ -5,6 +5,11 @@ English is the fallback for languages without a translation here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from index.dates import DateWindow
+
 # The sentinels that code and tests use to recognise a refusal, whatever the language.
 CANNOT_ANSWER = "cannot-answer"
 NOT_A_QUESTION = "not-a-question"
@@ -24,6 +29,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "question_cut": (
             "(Your question was {length} characters long; I read only its first {limit}.)"
         ),
+        # Date windows (index/dates.py): answers, /since and /until
+        "window_both": "the articles dated {since} to {until}",
+        "window_since": "the articles dated {since} or later",
+        "window_until": "the articles dated {until} or earlier",
+        "window_notice": "(I searched only {window}.)",
+        "window_set": (
+            "From now on I search only {window}. /since off and /until off search every "
+            "article again."
+        ),
+        "window_off": "I search every article again, whatever its date.",
+        "window_none": (
+            "I search every article, whatever its date. /since DATE and /until DATE "
+            "(YYYY-MM-DD) keep to the articles dated from or up to that day."
+        ),
+        "window_usage": "Usage: /{command} YYYY-MM-DD, or /{command} off ({error})",
+        "added_on": "added {day}",
         # The Telegram bot
         "tg_start": (
             "Hello! I answer questions about the news articles I have indexed, quoting the "
@@ -33,7 +54,9 @@ TEXTS: dict[str, dict[str, str]] = {
             "Send a question as a message (in a group: mention me, reply to me or use /ask).\n"
             "/ask QUESTION – ask a question\n"
             "/sources – the full passages behind the last answer\n"
-            "/articles – the indexed articles\n"
+            "/articles – the indexed articles, newest first\n"
+            "/since YYYY-MM-DD – search only articles dated from that day (/since off: all)\n"
+            "/until YYYY-MM-DD – search only articles dated up to that day (/until off: all)\n"
             "/reset – forget this chat's history\n"
             "/help – this help"
         ),
@@ -95,6 +118,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "cannot_answer": "لا يبدو أن المقالات تجيب عن هذا السؤال.",
         "unsure_intro": "قد تكون هذه المقاطع ذات صلة، لكنني لست متأكدًا من أنها تجيب عن سؤالك:",
         "from_article": "من «{title}»:",
+        "window_both": "المقالات المؤرخة من {since} إلى {until}",
+        "window_since": "المقالات المؤرخة في {since} أو بعده",
+        "window_until": "المقالات المؤرخة في {until} أو قبله",
+        "window_notice": "(بحثت في {window} فقط.)",
+        "window_set": (
+            "من الآن أبحث في {window} فقط. يعيد /since off و/until off البحث في كل المقالات."
+        ),
+        "window_off": "أبحث في كل المقالات من جديد، أيًّا كان تاريخها.",
+        "added_on": "أُضيف {day}",
         "sources": "المصادر",
         "no_sources": "اطرح سؤالًا أولًا؛ ثم يعرض /sources المقاطع التي بُنيت عليها الإجابة.",
         "not_a_question": "من فضلك اكتب سؤالك بالكلمات: ماذا تريد أن تعرف؟",
@@ -134,7 +166,9 @@ BOT_COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("start", "What this bot does"),
         ("ask", "Ask a question about the articles"),
         ("sources", "The full passages behind the last answer"),
-        ("articles", "The indexed articles"),
+        ("articles", "The indexed articles, newest first"),
+        ("since", "Search only articles dated from a day (YYYY-MM-DD, or off)"),
+        ("until", "Search only articles dated up to a day (YYYY-MM-DD, or off)"),
         ("reset", "Forget this chat's history"),
         ("help", "How to use this bot"),
     ],
@@ -143,6 +177,8 @@ BOT_COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("ask", "اطرح سؤالًا عن المقالات"),
         ("sources", "المقاطع الكاملة التي بُنيت عليها آخر إجابة"),
         ("articles", "المقالات المفهرسة"),
+        ("since", "ابحث في المقالات المؤرخة من يوم معيّن (YYYY-MM-DD أو off)"),
+        ("until", "ابحث في المقالات المؤرخة حتى يوم معيّن (YYYY-MM-DD أو off)"),
         ("reset", "انسَ سجل هذه المحادثة"),
         ("help", "كيفية استخدام هذا البوت"),
     ],
@@ -153,6 +189,21 @@ def text(key: str, lang: str, **values: str) -> str:
     """The template ``key`` in ``lang`` (or English), filled with ``values``."""
     table = TEXTS.get(lang, TEXTS["en"])
     return table.get(key, TEXTS["en"][key]).format(**values)
+
+
+def window(dates: DateWindow, lang: str) -> str:
+    """The articles a date window keeps, in words: "the articles dated 2026-11-01 or later"."""
+    since = dates.since.isoformat() if dates.since else ""
+    until = dates.until.isoformat() if dates.until else ""
+    key = "window_both" if since and until else "window_since" if since else "window_until"
+    return text(key, lang, since=since, until=until)
+
+
+def window_reply(dates: DateWindow, lang: str, changed: bool) -> str:
+    """What /since and /until answer: the window now in force (``changed``: just set)."""
+    if dates:
+        return text("window_set", lang, window=window(dates, lang))
+    return text("window_off" if changed else "window_none", lang)
 
 
 # ---- LLM answers (bot/llm.py) ---------------------------------------------------------

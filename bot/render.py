@@ -6,10 +6,11 @@ import sys
 from typing import TYPE_CHECKING
 
 from index.cleaning import clean_text
+from index.dates import day_of
 from index.language import _ARABIC
 
 from . import prompts
-from .types import Answer
+from .types import Answer, Citation
 
 if TYPE_CHECKING:  # the postgres extra: imported only where used
     from index.jobs import Job
@@ -57,19 +58,37 @@ def display(text: str, bidi: bool, width: int | None = None) -> str:
     return "\n".join(out)
 
 
+def when(date: str | None, added_at: str | None, lang: str) -> str:
+    """An article's day: when it was published, else when it was added, said so ("added
+    2026-11-30"); empty if neither is known."""
+    if date:
+        return day_of(date)
+    return prompts.text("added_on", lang, day=day_of(added_at)) if added_at else ""
+
+
+def by_article(citations: list[Citation]) -> list[list[Citation]]:
+    """The citations grouped by the article they quote, in the order first cited."""
+    groups: dict[str, list[Citation]] = {}
+    for c in citations:
+        groups.setdefault(c.article_id, []).append(c)
+    return list(groups.values())
+
+
 def answer_text(answer: Answer) -> str:
-    """The answer followed by its numbered sources."""
+    """The answer followed by its numbered sources, each with its day and source (a link)."""
     lines = [answer.text]
     if answer.citations:
         lines += ["", prompts.text("sources", answer.lang) + ":"]
-        by_article: dict[str, list] = {}
-        for c in answer.citations:
-            by_article.setdefault(c.article_id, []).append(c)
-        for group in by_article.values():
+        for group in by_article(answer.citations):
             numbers = "".join(f"[{c.number}]" for c in group)
             c = group[0]
-            lines.append(f"{numbers} {c.title} — {c.source} (id {c.article_id[:8]})")
+            day = when(c.date, c.added_at, answer.lang)
+            lines.append(f"{numbers} {c.title} — {_dated(c.source, day)} (id {c.article_id[:8]})")
     return "\n".join(lines)
+
+
+def _dated(source: str, day: str) -> str:
+    return f"{day}, {source}" if day else source
 
 
 def sources_text(answer: Answer | None) -> str:
@@ -89,12 +108,19 @@ def sources_text(answer: Answer | None) -> str:
         if hit is None:
             continue
         numbers = "".join(f"[{c.number}]" for c in group)
-        lines += [f"{numbers} {group[0].title} — {group[0].source}", hit.chunk.text.strip(), ""]
+        day = when(group[0].date, group[0].added_at, answer.lang)
+        lines += [
+            f"{numbers} {group[0].title} — {_dated(group[0].source, day)}",
+            hit.chunk.text.strip(),
+            "",
+        ]
     others = [h for h in answer.hits if h.chunk.id not in cited]
     if others and not cited:
         for n, hit in enumerate(others, start=1):
+            chunk = hit.chunk
+            day = when(chunk.date, chunk.added_at, answer.lang)
             lines += [
-                f"({n}) {hit.chunk.title} — score {hit.score:.3f}",
+                f"({n}) {chunk.title} — {_dated(chunk.source, day)} — score {hit.score:.3f}",
                 hit.chunk.text.strip(),
                 "",
             ]

@@ -10,17 +10,20 @@ from pathlib import Path
 
 from index.cleaning import clean_text
 
+from . import prompts
 from .answering import Answerer
 from .chats import ChatHistory
 from .core import build_answerer, open_store
 from .desk import Desk
-from .render import answer_text, display, seeding_progress, sources_text, use_bidi
+from .render import answer_text, display, seeding_progress, sources_text, use_bidi, when
 from .settings import Settings
 
 HELP = """Type a question in any language and press Enter. Commands:
   /help          this help
   /sources       the full passages behind the last answer
-  /articles      the indexed articles
+  /articles      the indexed articles, newest first
+  /since DATE    search only articles dated from DATE (YYYY-MM-DD; /since off: all)
+  /until DATE    search only articles dated up to DATE (YYYY-MM-DD; /until off: all)
   /add PATH|URL  index a file, folder or URL
   /remove ID     remove an article (an id or a unique prefix of one)
   /reset         forget this conversation
@@ -59,6 +62,8 @@ class Session:
             return sources_text(self.desk.answer(CHAT))
         if command == "/articles":
             return self.articles()
+        if command in ("/since", "/until"):
+            return self.limit_dates(command[1:], argument)
         if command == "/add":
             return self.add(argument)
         if command == "/remove":
@@ -89,7 +94,21 @@ class Session:
         articles = self.desk.articles()
         if not articles:
             return "No articles are indexed yet. /add PATH adds some."
-        return "\n".join(f"{a.id[:8]}  [{a.lang}] {a.title}" for a in articles)
+        lines = []
+        for a in articles:
+            day = when(a.date, a.added_at, "en")
+            lines.append(f"{a.id[:8]}  {day:<16} [{a.lang}] {a.title}  ({a.link or a.source})")
+        return "\n".join(lines)
+
+    def limit_dates(self, end: str, day: str) -> str:
+        """Set or open one end of the dates this conversation searches; say what it is now."""
+        if not day:
+            return prompts.window_reply(self.desk.window(CHAT), "en", changed=False)
+        try:
+            window = self.desk.limit_dates(CHAT, end, day)
+        except ValueError as exc:
+            return prompts.text("window_usage", "en", command=end, error=str(exc))
+        return prompts.window_reply(window, "en", changed=True)
 
     def add(self, target: str) -> str:
         if not target:

@@ -13,6 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from index.dates import DateWindow
 from index.embeddings import ArticleEmbeddings, Terms
 from index.store import ArticleStore
 from index.types import Hit
@@ -95,12 +96,13 @@ class ArticleRetriever(BaseRetriever):
             overlap[item] = float(dense[item_idx[inside]] @ item_val[inside])
         return overlap
 
-    def retrieve(self, question: str) -> list[Hit]:
-        """The top-k chunks for the question, best first."""
+    def retrieve(self, question: str, window: DateWindow | None = None) -> list[Hit]:
+        """The top-k chunks for the question, best first; with a ``window``, only chunks of
+        articles dated in it (index/dates.py)."""
         query = self.query_vector(question)
         if not self.tuning.sentence_weight:
-            return self.store.search(query, self.k)
-        hits = self.store.search(query, max(self.k, self.tuning.candidates))
+            return self.store.search(query, self.k, window)
+        hits = self.store.search(query, max(self.k, self.tuning.candidates), window)
         sentence_ids: dict[int, list[int]] = {}
         for hit in hits:
             sentences, vectors = self.store.chunk_sentences(hit.chunk)
@@ -137,10 +139,14 @@ class ArticleRetriever(BaseRetriever):
         return hits[: self.k]
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        window: DateWindow | None = None,
     ) -> list[Document]:
         started = time.perf_counter()
-        hits = self.retrieve(query)
+        hits = self.retrieve(query, window)
         elapsed = (time.perf_counter() - started) * 1000
         return [hit_to_document(hit, retrieval_ms=elapsed) for hit in hits]
 

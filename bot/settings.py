@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # this times 2^failures, at most a day), and new entries taken from a feed per poll.
     feed_interval: float = Field(15.0, gt=0, **_env("ARTICLEBOT_FEED_INTERVAL"))
     feed_max_entries: int = Field(20, ge=1, le=1000, **_env("ARTICLEBOT_FEED_MAX_ENTRIES"))
+    # Articles older than this many days (by their date, else the time they were added) are
+    # removed: hourly while the Telegram bot runs, and by `articlebot index prune`. Unset: kept.
+    retention_days: int | None = Field(None, ge=1, **_env("ARTICLEBOT_RETENTION_DAYS"))
     # Seconds a change to the index waits for another process that is writing to it.
     write_lock_timeout: float = Field(300.0, ge=0, **_env("ARTICLEBOT_WRITE_LOCK_TIMEOUT"))
     # Uploads and /add URL in the bot: indexed by the bot itself (inline) or queued as jobs

@@ -48,6 +48,7 @@ from .ledger import LedgerProcessor, LedgerQueue, UpdateLedger, keep_leases
 from .ratelimit import ChatPacedRateLimiter
 from .settings import Settings
 from .state import PollerRunning, hold_polling, open_state
+from .telegram_dates import schedule_pruning, since_command, until_command
 from .telegram_desk import (
     DeskThreads,
     access_of,
@@ -371,6 +372,8 @@ def build_application(
             CommandHandler("ask", ask_command),
             CommandHandler("sources", sources_command),
             CommandHandler("articles", articles_command),
+            CommandHandler("since", since_command),
+            CommandHandler("until", until_command),
             CommandHandler("reset", reset_command),
             CommandHandler("add", add_command),
             CommandHandler("remove", remove_command),
@@ -394,6 +397,7 @@ def build_application(
     application.add_handler(TypeHandler(Update, gate), group=-1)
     application.add_error_handler(on_error)
     schedule_polls(application, settings.feed_interval)
+    schedule_pruning(application, settings.retention_days)
     return application
 
 

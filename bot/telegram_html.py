@@ -16,7 +16,7 @@ from index.readers import is_url
 from index.store import ArticleInfo
 
 from . import prompts
-from .render import sources_text
+from .render import by_article, sources_text, when
 from .types import Answer
 
 MESSAGE_LIMIT = 4096  # Telegram's limit on a message's text, after entity parsing
@@ -117,14 +117,13 @@ def answer_html(answer: Answer) -> str:
     lines = [html.escape(answer.text)]
     if answer.citations:
         lines += ["", f"<b>{prompt_html('sources', answer.lang)}:</b>"]
-        by_article: dict[str, list] = {}
-        for c in answer.citations:
-            by_article.setdefault(c.article_id, []).append(c)
-        for group in by_article.values():
+        for group in by_article(answer.citations):
             c = group[0]
             numbers = "".join(f"[{g.number}]" for g in group)
+            day = _day(c.date, c.added_at, answer.lang)
             lines.append(
-                f"{numbers} {source_html(c.title, c.source)} (id <code>{c.article_id[:8]}</code>)"
+                f"{numbers} {source_html(c.title, c.source)}{day} "
+                f"(id <code>{c.article_id[:8]}</code>)"
             )
     return "\n".join(lines)
 
@@ -137,15 +136,21 @@ def sources_html(answer: Answer | None, lang: str) -> str:
 
 
 def articles_html(articles: list[ArticleInfo], lang: str) -> str:
-    """The indexed articles, one a line: id, language and linked title."""
+    """The indexed articles, one a line as given: id, language, linked title and day."""
     if not articles:
         return prompt_html("tg_no_articles", lang)
     lines = [prompt_html("tg_articles", lang, count=str(len(articles)))]
     for a in articles:
-        lines.append(
-            f"• <code>{a.id[:8]}</code> [{html.escape(a.lang)}] {source_html(a.title, a.source)}"
-        )
+        day = _day(a.date, a.added_at, lang)
+        title = source_html(a.title, a.source)
+        lines.append(f"• <code>{a.id[:8]}</code> [{html.escape(a.lang)}] {title}{day}")
     return "\n".join(lines)
+
+
+def _day(date: str | None, added_at: str | None, lang: str) -> str:
+    """ " · 2026-11-30" (or " · added 2026-11-30") after a title; empty with no day."""
+    day = when(date, added_at, lang)
+    return f" · {html.escape(day)}" if day else ""
 
 
 def report_html(report: IngestReport, name: str, count: int, lang: str) -> str:

@@ -30,6 +30,7 @@ from telegram import (
 )
 from telegram.ext import ContextTypes
 
+from index.dates import normalize_date
 from index.language import detect_language
 from index.types import Article
 
@@ -67,7 +68,7 @@ def post_article(
         title=post_title(text),
         source=source,
         lang=lang or detect_language(text),
-        date=date.isoformat(),
+        date=normalize_date(date),
         key=key,
     )
 

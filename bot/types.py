@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from index.types import Hit
+from index.types import Hit, link_of
 
 # The answer's bands, most sure first: quotes; quotes with a caveat; "the articles do not
 # seem to answer".
@@ -24,6 +24,29 @@ class Citation:
     chunk_id: int
     start: int  # character offsets of the quote in the article's text
     end: int
+    date: str | None = None  # when the article was published (ISO 8601), if known
+    added_at: str | None = None  # when it was indexed: what is shown when ``date`` is None
+    link: str | None = None  # the article's web address, if it has one
+
+    @classmethod
+    def of(cls, number: int, hit: Hit, quote: str, score: float, start: int, end: int) -> Citation:
+        """Citation ``number``: ``quote``, the text from ``start`` to ``end`` of the article of
+        ``hit``'s chunk, with that article's title, source, dates and link."""
+        chunk = hit.chunk
+        return cls(
+            number=number,
+            article_id=chunk.article_id,
+            title=chunk.title,
+            source=chunk.source,
+            quote=quote,
+            score=round(score, 4),
+            chunk_id=chunk.id,
+            start=start,
+            end=end,
+            date=chunk.date,
+            added_at=chunk.added_at,
+            link=link_of(chunk.source),
+        )
 
 
 @dataclass

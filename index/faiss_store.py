@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dates import DateWindow, window_sql
 from .faiss_schema import DB_NAME, SCHEMA, SCHEMA_VERSION, TABLES
 from .segments import (
     KINDS,
@@ -223,11 +224,28 @@ class FaissStore(TermsTables):
             "bytes_on_disk": size,
         }
 
-    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
+    def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         with self._reading(vectors=True):
             segments = [s.index for _, s in sorted(self._live["chunks"].items())]
-            found = search(segments, query, k)
+            allowed = None
+            if window:
+                # The exact k nearest among the window's chunks: FAISS skips the others
+                # while it searches (a selector over their ids), so none is missed.
+                allowed = np.array(
+                    [
+                        r[0]
+                        for r in self._db.execute(
+                            "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
+                            f"WHERE {window_sql('a', '?', '?')}",
+                            window.bounds(),
+                        )
+                    ],
+                    dtype=np.int64,
+                )
+                if not len(allowed):
+                    return []
+            found = search(segments, query, k, allowed)
             chunks = self._chunks([i for i, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
 
@@ -279,7 +297,7 @@ class FaissStore(TermsTables):
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
             'SELECT c.id, c.article_id, c.ordinal, c.start, c."end", a.title, a.source, a.lang, '
-            'substr(a.text, c.start + 1, c."end" - c.start) AS text '
+            'a.date, a.added_at, substr(a.text, c.start + 1, c."end" - c.start) AS text '
             f"FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
             ids,
         ).fetchall()

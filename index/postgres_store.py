@@ -41,6 +41,7 @@ from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from .dates import DateWindow, window_sql
 from .store import ArticleInfo, StoreError, TermsTables, unstored
 from .store_identity import (
     LAST_PIECE_ID,
@@ -267,15 +268,23 @@ class PostgresStore(TermsTables):
         rows = self._rows("SELECT id FROM articles WHERE id = ANY(%s)", (list(ids),))
         return {r[0] for r in rows}
 
-    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
+    def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        params = {"q": query, "k": k, "first": "", "last": ""}
+        within = ""
+        if window:
+            params["first"], params["last"] = window.bounds()
+            condition = window_sql("a", "%(first)s", "%(last)s")
+            within = f"WHERE article_id IN (SELECT a.id FROM articles a WHERE {condition}) "
         with self._reading():
             # The planner's estimate of the rows (-1 before the table was first analysed):
             # cheap, and a stale one only makes a search exact where it could be approximate.
             rows = self._db.execute(
                 "SELECT reltuples FROM pg_class WHERE oid = to_regclass('chunks')"
             ).fetchone()[0]
-            if rows <= EXACT_UP_TO:
+            # A search in a window reads every vector of the window's chunks: exact, where
+            # the HNSW graph, filtered afterwards, could return fewer than k.
+            if rows <= EXACT_UP_TO or window:
                 self._db.execute("SET LOCAL enable_indexscan = off")
             else:  # the planner may misjudge the distance operator's cost: use the index
                 self._db.execute("SET LOCAL enable_seqscan = off")
@@ -286,26 +295,24 @@ class PostgresStore(TermsTables):
             rows = self._db.execute(
                 'WITH nearest AS (SELECT id, article_id, ordinal, start, "end", '
                 "(vector <#> %(q)s) * -1 AS similarity, vector <=> %(q)s AS distance "
-                "FROM chunks ORDER BY vector <=> %(q)s LIMIT %(k)s) "
-                'SELECT n.id, n.article_id, n.ordinal, n.start, n."end", '
-                'substr(a.text, n.start + 1, n."end" - n.start), a.title, a.source, a.lang, '
+                f"FROM chunks {within}ORDER BY vector <=> %(q)s LIMIT %(k)s) "
+                f'SELECT n.id, n.article_id, n.ordinal, n.start, n."end", {chunk_article("n")}, '
                 "n.similarity FROM nearest n JOIN articles a ON a.id = n.article_id "
                 "ORDER BY n.distance, n.id",
-                {"q": query, "k": k},
+                params,
             ).fetchall()
-        return [Hit(Chunk(*r[:9]), float(r[9])) for r in rows]
+        return [Hit(Chunk(*r[:11]), float(r[11])) for r in rows]
 
     def article_chunks(self, article_id: str) -> tuple[list[Chunk], np.ndarray]:
         rows = self._rows(
-            'SELECT c.id, c.article_id, c.ordinal, c.start, c."end", '
-            'substr(a.text, c.start + 1, c."end" - c.start), a.title, a.source, a.lang, c.vector '
-            "FROM chunks c JOIN articles a ON a.id = c.article_id "
+            f'SELECT c.id, c.article_id, c.ordinal, c.start, c."end", {chunk_article("c")}, '
+            "c.vector FROM chunks c JOIN articles a ON a.id = c.article_id "
             "WHERE c.article_id = %s ORDER BY c.ordinal",
             (article_id,),
         )
-        vectors = [_floats(r[9]) for r in rows]
+        vectors = [_floats(r[11]) for r in rows]
         empty = np.zeros((0, self.identity.dim), np.float32)
-        return [Chunk(*r[:9]) for r in rows], np.vstack([empty, *vectors])
+        return [Chunk(*r[:11]) for r in rows], np.vstack([empty, *vectors])
 
     def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
         rows = self._rows(
@@ -527,6 +534,13 @@ class PostgresStore(TermsTables):
 
 
 ARTICLE_COLUMNS = "text, title, source, lang, date, key, id"
+
+
+def chunk_article(chunk: str) -> str:
+    """The columns a Chunk takes after its own, from its article (alias a): its text (the
+    span of the article's that the chunk, alias ``chunk``, covers) and the article's fields."""
+    span = f'{chunk}.start + 1, {chunk}."end" - {chunk}.start'
+    return f"substr(a.text, {span}), a.title, a.source, a.lang, a.date, a.added_at"
 
 
 def _article(row: tuple) -> Article:

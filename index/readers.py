@@ -12,11 +12,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .cleaning import clean_line, clean_text
+from .dates import html_date, normalize_date
 from .fetch import FetchError, fetch
 from .types import Article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
+log = logging.getLogger(__name__)
 SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".jsonl"}
 
 DEFAULT_MAX_CHARS = 1_000_000
@@ -234,8 +236,9 @@ def _html_article(html: str, source: str, fallback_title: str) -> Article:
     if not text:
         raise ReadError("no article text found in this HTML page")
     title = getattr(extracted, "title", None) or fallback_title
-    date = getattr(extracted, "date", None)
-    return _article(text, title, source, date)
+    # The page's own statement of when it was published, not trafilatura's date, which
+    # may be guessed from the address or the text.
+    return _article(text, title, source, html_date(html))
 
 
 def _pdf_article(data: bytes, source: str, fallback_title: str) -> Article:
@@ -304,10 +307,14 @@ def _article(
     from .language import detect_language
 
     text = clean_text(text).strip()
+    given = clean_line(str(date)) if date else ""
+    published = normalize_date(given)
+    if given and not published:
+        log.warning("%s: %r is not a date (YYYY-MM-DD or ISO 8601): it is left out", source, given)
     return Article(
         text=text,
         title=clean_line(title),
         source=clean_line(source),
-        date=clean_line(str(date)) or None if date else None,
+        date=published,
         lang=(clean_line(str(lang)) if lang else "") or detect_language(text),
     )

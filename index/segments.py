@@ -102,12 +102,19 @@ def drop_ids(segments: dict[int, Segment], held: list[int], ids: list[int], numb
     return bool(rest.ntotal)
 
 
-def search(indexes: Iterable[faiss.Index], query: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The k (id, inner product) nearest to a query across segments, best first."""
+def search(
+    indexes: Iterable[faiss.Index], query: np.ndarray, k: int, allowed: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """The k (id, inner product) nearest to a query across segments, best first; only ids
+    in ``allowed`` (int64) when it is given: the k nearest of those, exactly."""
+    params = selector = None
+    if allowed is not None:
+        selector = faiss.IDSelectorBatch(allowed)  # referenced here while the search uses it
+        params = faiss.SearchParameters(sel=selector)
     found: list[tuple[int, float]] = []
     for index in indexes:
         if index.ntotal:
-            scores, ids = index.search(query, min(k, index.ntotal))
+            scores, ids = index.search(query, min(k, index.ntotal), params=params)
             found += [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
     found.sort(key=lambda pair: -pair[1])  # stable: ties keep the segments' order
     return found[:k]

@@ -16,7 +16,17 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .types import Article, Chunk, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
+from .dates import DateWindow, moment_of
+from .types import (
+    Article,
+    Chunk,
+    EmbedderIdentity,
+    Hit,
+    PreparedArticle,
+    Sentence,
+    Terms,
+    link_of,
+)
 
 
 class StoreError(RuntimeError):
@@ -40,6 +50,10 @@ class ArticleInfo:
     chunks: int
     chars: int
     key: str | None = None
+    link: str | None = None  # its web address (the source, if that is one)
+
+    def __post_init__(self) -> None:
+        self.link = self.link or link_of(self.source)
 
 
 @dataclass
@@ -83,8 +97,13 @@ class ArticleStore(Protocol):
         """Which of these article ids are indexed (to skip them before embedding)."""
         ...
 
-    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
-        """The k chunks nearest to a query vector, best first; each Hit has its similarity."""
+    def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
+        """The k chunks nearest to a query vector, best first; each Hit has its similarity.
+
+        With a ``window``, only chunks of articles dated in it (by their date, else the time
+        they were added: index/dates.py), and exactly: the k nearest of those, not the
+        nearest of all filtered afterwards.
+        """
         ...
 
     def article_chunks(self, article_id: str) -> tuple[list[Chunk], np.ndarray]:
@@ -155,6 +174,13 @@ class TermsTables:
     def sentence_terms(self, ids: list[int]) -> dict[int, Terms]:
         """The latent terms (indices, unit-length weights) of these sentences, where stored."""
         return self._terms("sentence_terms", ids)
+
+
+def newest_first(articles: list[ArticleInfo]) -> list[ArticleInfo]:
+    """Articles in the order listings show them: the newest first, by the date each was
+    published, else the time it was added (index/dates.py); the last added first on a tie."""
+    by_added = sorted(articles, key=lambda a: (a.added_at, a.id), reverse=True)
+    return sorted(by_added, key=lambda a: moment_of(a.date or a.added_at), reverse=True)
 
 
 def unstored(store: ArticleStore, articles: Sequence[PreparedArticle]) -> list[PreparedArticle]:

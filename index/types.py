@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from dataclasses import asdict, dataclass, fields
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -110,6 +111,13 @@ class Chunk:
     title: str = ""
     source: str = ""
     lang: str = "und"  # the article's language
+    date: str | None = None  # the article's: when it was published (index/dates.py)
+    added_at: str | None = None  # when the article was indexed (ISO 8601, UTC)
+
+
+def link_of(source: str) -> str | None:
+    """The web address an article's source gives, if it is one (http or https)."""
+    return source if urlparse(source).scheme in ("http", "https") else None
 
 
 @dataclass
@@ -158,6 +166,8 @@ class Hit:
             "title": c.title,
             "source": c.source,
             "lang": c.lang,
+            "date": c.date,
+            "added_at": c.added_at,
             "start": c.start,
             "end": c.end,
             "text": c.text,
@@ -170,8 +180,10 @@ class Hit:
 
     @classmethod
     def from_dict(cls, data: dict) -> Hit:
+        # Hits stored before chunks carried their article's dates have none.
         chunk = Chunk(
-            id=data["chunk_id"], **{f.name: data[f.name] for f in fields(Chunk) if f.name != "id"}
+            id=data["chunk_id"],
+            **{f.name: data.get(f.name, f.default) for f in fields(Chunk) if f.name != "id"},
         )
         terms = data["terms"]
         return cls(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .conftest import run_cli
 from .scripted_llm import ScriptedServer
 
@@ -29,11 +31,52 @@ def test_repl_answers_shows_sources_lists_articles_and_resets(data_dir):
     assert sources.count("ستوفر 150.000 جرعة أخرى") == 1
     passage = sources.split("\n", 1)[1].split("\nd9e8e8c0")[0]
     assert "ستوفر 150.000 جرعة أخرى" in passage and len(passage) > 300
-    assert "d9e8e8c0  [ar] أفغانستان تتصدر" in out  # /articles
+    # /articles: the sample has no date of its own, so the day it was added, said so.
+    assert re.search(r"\nd9e8e8c0  added \d{4}-\d{2}-\d{2} +\[ar\] أفغانستان تتصدر", out)
     assert "Conversation cleared." in out
     assert out.count("Ask a question first") == 1  # /sources after /reset
     assert "Unknown command /bogus" in out
     assert "never asked" not in out and out.count("Here is what the articles say:") == 1
+
+
+WINDOW_SESSION = """/since
+/since 2026-13-01
+/since 2000-01-01
+/until 1999-12-31
+/until 2000-12-31
+what did Russia promise on vaccines?
+/until off
+what did Russia promise on vaccines?
+/since off
+"""
+
+
+def test_since_and_until_keep_the_questions_to_articles_of_those_days(data_dir):
+    result = run_cli(
+        "repl", data_dir=data_dir, stdin=WINDOW_SESSION, env={"ARTICLEBOT_BIDI": "off"}
+    )
+    assert result.returncode == 0, result.stderr
+    replies = result.stdout.strip().split("\n\n")
+
+    assert replies[0].startswith("I search every article, whatever its date.")
+    assert replies[1] == (
+        "Usage: /since YYYY-MM-DD, or /since off ('2026-13-01' is not a date: write it as "
+        "YYYY-MM-DD, e.g. 2026-11-01)"
+    )
+    assert replies[2].startswith(
+        "From now on I search only the articles dated 2000-01-01 or later."
+    )
+    assert "ends (1999-12-31) before it starts (2000-01-01)" in replies[3]
+    assert replies[4].startswith(
+        "From now on I search only the articles dated 2000-01-01 to 2000-12-31."
+    )
+    # The sample, added today, is outside the window: the answer says where it searched.
+    assert replies[5] == "(I searched only the articles dated 2000-01-01 to 2000-12-31.)"
+    assert replies[6] == "The articles do not seem to answer this question."
+    assert replies[7].startswith("From now on I search only the articles dated 2000-01-01 or later")
+    assert replies[8] == "(I searched only the articles dated 2000-01-01 or later.)"
+    assert "Sputnik V" in result.stdout.split(replies[8])[1]
+    assert replies[-1] == "I search every article again, whatever its date."
 
 
 def test_repl_add_indexes_a_file_and_answers_from_it(tmp_path, data_dir):

@@ -100,7 +100,7 @@ def test_start_greets_in_the_users_language_and_commands_are_registered(fake, bo
     (help_text,) = ask(fake, 103, "/help")
     assert "/sources" in help_text["text"] and "/add" not in help_text["text"]
     names = [c["command"] for c in fake.commands[None]]
-    assert names == ["start", "ask", "sources", "articles", "reset", "help"]
+    assert names == ["start", "ask", "sources", "articles", "since", "until", "reset", "help"]
     assert [c["command"] for c in fake.commands["ar"]] == names
 
 

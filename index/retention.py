@@ -1,0 +1,31 @@
+"""Retention: articles older than a number of days leave the store.
+
+An article's age is that of its date (when it was published), else of the time it was
+added (index/dates.py), counted in whole days in UTC: with 30 days, on 2026-12-31 the
+articles of 2026-12-01 stay and those of 2026-11-30 go. Each goes through the store's
+``remove``, under one hold of its write lock. The Telegram bot prunes on a schedule
+(bot/telegram_dates.py); ``articlebot index prune`` does it from cron.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from .dates import day_of, expired, today
+from .store import ArticleInfo, ArticleStore
+
+
+def too_old(store: ArticleStore, days: int, on: date | None = None) -> list[ArticleInfo]:
+    """The articles older than ``days`` days on the day ``on`` (today), oldest first."""
+    on = on or today()
+    old = [a for a in store.articles() if expired(day_of(a.date or a.added_at), days, on)]
+    return sorted(old, key=lambda a: day_of(a.date or a.added_at))
+
+
+def prune(store: ArticleStore, days: int, on: date | None = None) -> list[ArticleInfo]:
+    """Remove the articles older than ``days`` days on ``on`` (today); returns them."""
+    with store.writing():
+        old = too_old(store, days, on)
+        for article in old:
+            store.remove(article.id)
+    return old
