@@ -18,7 +18,7 @@ from pathlib import Path
 from index.feed_polling import PollReport, follow, poll_due, poll_feeds
 from index.feed_registry import Feed, FeedError, FeedRegistry
 from index.fetch import FetchError
-from index.ingest import IngestReport, ProgressFn, add_loaded, ingest
+from index.ingest import IngestReport, ProgressFn, Removal, add_loaded, ingest
 from index.readers import load_bytes
 from index.store import ArticleInfo, ArticleStore, StoreError
 from index.types import Article
@@ -175,15 +175,16 @@ class Desk:
         ]
         added = self.indexer.add([article], progress)
         for article_id in old:
-            self.store.remove(article_id)
+            self.indexer.remove(article_id)
         if old:
             logger.info("article %s replaced %s (key %s)", article.id, old, article.key)
-        return IngestReport(added.added, added.skipped, [], added.chunks)
+        return IngestReport.of(added)
 
-    def remove(self, article_id: str) -> Article | None:
-        """Remove an article by id or unique id prefix; None if there is no such article."""
+    def remove(self, article_id: str) -> Removal | None:
+        """Remove an article, or one of its copies, by id or unique id prefix (a copy of a
+        removed article takes its place); None if there is no such article."""
         try:
-            return self.store.remove(article_id)
+            return self.indexer.remove(article_id)
         except StoreError:
             return None
 

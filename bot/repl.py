@@ -12,9 +12,18 @@ from index.cleaning import clean_text
 
 from .answering import Answerer
 from .chats import ChatHistory
-from .core import build_answerer, open_store
+from .core import build_answerer, is_sample, open_store
 from .desk import Desk
-from .render import answer_text, display, seeding_progress, sources_text, use_bidi
+from .render import (
+    answer_text,
+    article_notes,
+    display,
+    removal_lines,
+    report_lines,
+    seeding_progress,
+    sources_text,
+    use_bidi,
+)
 from .settings import Settings
 
 HELP = """Type a question in any language and press Enter. Commands:
@@ -89,7 +98,10 @@ class Session:
         articles = self.desk.articles()
         if not articles:
             return "No articles are indexed yet. /add PATH adds some."
-        return "\n".join(f"{a.id[:8]}  [{a.lang}] {a.title}" for a in articles)
+        return "\n".join(
+            f"{a.id[:8]}  [{a.lang}] {a.title}{article_notes(a, is_sample(a.source))}"
+            for a in articles
+        )
 
     def add(self, target: str) -> str:
         if not target:
@@ -98,15 +110,18 @@ class Session:
         lines = [f"added {a.id[:8]} {a.title}" for a in report.added]
         lines += [f"already indexed: {a.title}" for a in report.skipped]
         lines += [f"error: {e}" for e in report.errors]
+        lines += report_lines(report)
         return "\n".join(lines) or "nothing to add"
 
     def remove(self, article_id: str) -> str:
         if not article_id:
             return "Usage: /remove ID (the id shown by /articles)"
-        article = self.desk.remove(article_id)
-        if article is None:
+        removal = self.desk.remove(article_id)
+        if removal is None:
             return f"There is no article with id {article_id}."
-        return f"removed {article.id[:8]} {article.title}; {self.desk.count()} articles are left"
+        article = removal.removed
+        lines = [f"removed {article.id[:8]} {article.title}; {self.desk.count()} articles are left"]
+        return "\n".join(lines + removal_lines(removal))
 
 
 def run_repl(settings: Settings) -> int:

@@ -16,7 +16,8 @@ from index.readers import is_url
 from index.store import ArticleInfo
 
 from . import prompts
-from .render import sources_text
+from .core import is_sample
+from .render import also_in, article_notes, report_lines, sources_text
 from .types import Answer
 
 MESSAGE_LIMIT = 4096  # Telegram's limit on a message's text, after entity parsing
@@ -125,6 +126,7 @@ def answer_html(answer: Answer) -> str:
             numbers = "".join(f"[{g.number}]" for g in group)
             lines.append(
                 f"{numbers} {source_html(c.title, c.source)} (id <code>{c.article_id[:8]}</code>)"
+                + html.escape(also_in(c.also_in, answer.lang))
             )
     return "\n".join(lines)
 
@@ -142,8 +144,10 @@ def articles_html(articles: list[ArticleInfo], lang: str) -> str:
         return prompt_html("tg_no_articles", lang)
     lines = [prompt_html("tg_articles", lang, count=str(len(articles)))]
     for a in articles:
+        notes = html.escape(article_notes(a, is_sample(a.source), lang))
         lines.append(
-            f"• <code>{a.id[:8]}</code> [{html.escape(a.lang)}] {source_html(a.title, a.source)}"
+            f"• <code>{a.id[:8]}</code> [{html.escape(a.lang)}] "
+            f"{source_html(a.title, a.source)}{notes}"
         )
     return "\n".join(lines)
 
@@ -161,7 +165,8 @@ def report_html(report: IngestReport, name: str, count: int, lang: str) -> str:
     ]
     skipped = [prompt_html("tg_already", lang, title=a.title, id=a.id[:8]) for a in report.skipped]
     failed = [prompt_html("tg_add_failed", lang, name=name, error=e) for e in report.errors]
-    lines = [line for kind in (added, skipped, failed) for line in _at_most(kind, lang)]
+    notes = [html.escape(line) for line in report_lines(report, lang)]
+    lines = [line for kind in (added, skipped, notes, failed) for line in _at_most(kind, lang)]
     return "\n".join(lines) or prompt_html(
         "tg_add_failed", lang, name=name, error="nothing to index"
     )

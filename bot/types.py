@@ -24,6 +24,7 @@ class Citation:
     chunk_id: int
     start: int  # character offsets of the quote in the article's text
     end: int
+    also_in: list[str] = field(default_factory=list)  # the sources of the article's copies
 
 
 @dataclass
