@@ -120,7 +120,8 @@ def sources_text(answer: Answer | None) -> str:
         if hit is None:
             continue
         numbers = "".join(f"[{c.number}]" for c in group)
-        lines += [f"{numbers} {group[0].title} — {group[0].source}", hit.chunk.text.strip(), ""]
+        head = f"{numbers} {group[0].title} — {group[0].source}"
+        lines += [head + also_in(group[0].also_in, answer.lang), hit.chunk.text.strip(), ""]
     others = [h for h in answer.hits if h.chunk.id not in cited]
     if others and not cited:
         for n, hit in enumerate(others, start=1):

@@ -36,14 +36,24 @@ DEFAULT_THRESHOLD = 0.5
 _WORD = re.compile(r"\w+")
 
 
+def words(text: str) -> list[str]:
+    """The words of ``text``, case-folded and in Unicode form NFKC, without punctuation."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def folded(text: str) -> str:
+    """``text`` as compared for sameness: its words() with one space between them."""
+    return " ".join(words(text))
+
+
 def shingles(text: str) -> set[bytes]:
-    """The word 3-grams of ``text``, case-folded and in Unicode form NFKC, as bytes."""
-    words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
-    if len(words) < SHINGLE_WORDS:
-        return {" ".join(words).encode()} if words else set()
+    """The word 3-grams of ``text`` (its words()), as bytes."""
+    found = words(text)
+    if len(found) < SHINGLE_WORDS:
+        return {" ".join(found).encode()} if found else set()
     return {
-        " ".join(words[i : i + SHINGLE_WORDS]).encode()
-        for i in range(len(words) - SHINGLE_WORDS + 1)
+        " ".join(found[i : i + SHINGLE_WORDS]).encode()
+        for i in range(len(found) - SHINGLE_WORDS + 1)
     }
 
 
