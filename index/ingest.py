@@ -19,7 +19,7 @@ import numpy as np
 from .chunking import Chunking
 from .embedding_cache import EmbeddingCache
 from .embeddings import ArticleEmbeddings
-from .near_duplicates import DEFAULT_THRESHOLD, Signatures, signature, similarity
+from .near_duplicates import DEFAULT_THRESHOLD, Signatures, same_figures, signature, similarity
 from .readers import Limits, Loaded, load
 from .store import AddResult, ArticleStore, StoreMismatchError
 from .types import Article, Copy, PreparedArticle, Span, Terms
@@ -112,15 +112,27 @@ class Indexer:
         skip = set(self._placeholders())
         stored = {i: s for i, s in self.store.signatures().items() if i not in skip}
         index = Signatures(stored, self.near_duplicates)
+        texts: dict[str, str] = {}  # of the articles compared by their figures
+
+        def text(article_id: str) -> str:
+            if article_id not in texts:
+                found = self.store.article(article_id)
+                texts[article_id] = found.text if found else ""
+            return texts[article_id]
+
         new, copies = [], []
         for article in articles:
             sig = signature(article.text)
-            match = index.match(sig)
+            match = next(
+                (m for m in index.matches(sig) if same_figures(article.text, text(m.article_id))),
+                None,
+            )
             if match:
                 copies.append(Copy(article, match.article_id, match.similarity))
             else:
                 new.append(article)
                 index.add(article.id, sig)
+                texts[article.id] = article.text
         return new, copies
 
     def _placeholders(self) -> list[str]:

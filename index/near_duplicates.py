@@ -5,6 +5,9 @@ An article's signature is a MinHash (datasketch) of its word 3-grams ("shingles"
 for case and Unicode form and blind to punctuation. The share of equal values in two
 signatures estimates the Jaccard similarity of the two sets of shingles: 1 for the same
 words in the same order, near 0 for different stories, even on the same subject.
+Texts that pass the threshold are copies only if they also give the same figures
+(``same_figures``): the same words around other numbers are another report of a series
+(a daily market report, a station's field reports), not a copy.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ MIN_SHINGLES = 10
 DEFAULT_THRESHOLD = 0.5
 
 _WORD = re.compile(r"\w+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def words(text: str) -> list[str]:
@@ -68,6 +72,17 @@ def signature(text: str) -> np.ndarray | None:
     return np.asarray(minhash.digest(), dtype=np.uint64)
 
 
+def same_figures(a: str, b: str) -> bool:
+    """Whether two texts give the same figures: at least half the numbers of the one with
+    fewer are in the other (a footer may add a year or a phone number to a copy). True when
+    either has none."""
+    ours = set(_NUMBER.findall(unicodedata.normalize("NFKC", a)))
+    theirs = set(_NUMBER.findall(unicodedata.normalize("NFKC", b)))
+    if not ours or not theirs:
+        return True
+    return len(ours & theirs) * 2 >= min(len(ours), len(theirs))
+
+
 def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The estimated Jaccard similarity of signature ``a`` with each row of ``b``."""
     return (np.atleast_2d(b) == a).mean(axis=1)
@@ -93,15 +108,13 @@ class Signatures:
             else np.zeros((0, NUM_PERM), np.uint64)
         )
 
-    def match(self, sig: np.ndarray | None) -> Match | None:
-        """The most similar article at or above the threshold; None if there is none."""
+    def matches(self, sig: np.ndarray | None) -> list[Match]:
+        """The articles at or above the threshold, most similar first."""
         if sig is None or not self._ids:
-            return None
+            return []
         found = similarity(sig, self._matrix)
-        best = int(np.argmax(found))
-        if found[best] < self.threshold:
-            return None
-        return Match(self._ids[best], float(found[best]))
+        order = np.argsort(-found, kind="stable")
+        return [Match(self._ids[i], float(found[i])) for i in order if found[i] >= self.threshold]
 
     def add(self, article_id: str, sig: np.ndarray | None) -> None:
         """Compare later texts with this article too."""

@@ -157,7 +157,7 @@ def add_test_articles(data_dir: Path, source_dir: Path) -> None:
     for name, text in glacier_reports().items():
         (source_dir / name).write_text(text, encoding="utf-8")
     settings = Settings(data_dir=data_dir)
-    store = open_store(settings, seed=True)
+    store = open_store(settings)
     report = ingest(indexer(settings, store), [str(source_dir)])
     store.close()
     assert not report.errors, report.errors
