@@ -173,9 +173,9 @@ class Desk:
             for info in self.store.articles()
             if article.key and info.key == article.key and info.id != article.id
         ]
-        added = self.indexer.add([article], progress)
+        added = self.indexer.add([article], progress, replacing=old)
         for article_id in old:
-            self.indexer.remove(article_id)
+            self.indexer.remove(article_id, successor=article.id)
         if old:
             logger.info("article %s replaced %s (key %s)", article.id, old, article.key)
         return IngestReport.of(added)

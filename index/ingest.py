@@ -78,19 +78,26 @@ class Indexer:
                 f"they cannot be mixed with {self.embeddings.spec!r}'s"
             )
 
-    def add(self, articles: Iterable[Article], progress: ProgressFn | None = None) -> AddResult:
+    def add(
+        self,
+        articles: Iterable[Article],
+        progress: ProgressFn | None = None,
+        replacing: Iterable[str] = (),
+    ) -> AddResult:
         """Index new articles; ones whose content is already indexed are skipped, and
         near-duplicates of indexed articles (or of earlier ones given) are recorded as their
         copies. Adding an article of the user's own removes the placeholders.
 
         Only the new articles are chunked and embedded. All or nothing: if anything fails,
         the store is as it was (the placeholders go after, in a step of their own).
+        ``replacing``: ids of the articles these replace (an edited post's earlier version),
+        which they are not copies of.
         """
         unique: dict[str, Article] = {}
         for article in articles:
             unique.setdefault(article.id, article)
         known = self.store.known_ids(unique)
-        new, copies = self._copies([a for a in unique.values() if a.id not in known])
+        new, copies = self._copies([a for a in unique.values() if a.id not in known], replacing)
         prepared = self.prepare(new, progress) if new else []
         # Skips what another process added meanwhile, and copies of what it removed.
         added = self.store.add(prepared, copies)
@@ -103,13 +110,15 @@ class Indexer:
             retired=self._retire(added),
         )
 
-    def _copies(self, articles: list[Article]) -> tuple[list[Article], list[Copy]]:
+    def _copies(
+        self, articles: list[Article], replacing: Iterable[str] = ()
+    ) -> tuple[list[Article], list[Copy]]:
         """The articles to index, and the copies among ``articles`` of stored articles or of
         earlier ones in the list (never of a placeholder: the user's copy of the sample is
         the user's own article)."""
         if self.near_duplicates is None or not articles:
             return articles, []
-        skip = set(self._placeholders())
+        skip = set(self._placeholders()) | set(replacing)
         stored = {i: s for i, s in self.store.signatures().items() if i not in skip}
         index = Signatures(stored, self.near_duplicates)
         texts: dict[str, str] = {}  # of the articles compared by their figures
@@ -149,16 +158,27 @@ class Indexer:
             return []
         return [self.store.remove(article_id) for article_id in self._placeholders()]
 
-    def remove(self, article_id: str) -> Removal:
+    def remove(self, article_id: str, successor: str | None = None) -> Removal:
         """Remove an article (by id or unique id prefix), or one of its copies.
 
         The story stays while a copy of it does: the oldest copy is indexed in the article's
         place and the others become its copies, before the article goes (a crash in between
-        leaves both, never neither). Raises StoreError if there is no such article or copy.
+        leaves both, never neither). With ``successor`` (the id of the article that replaces
+        this one: an edited post), its copies become the successor's instead. Raises
+        StoreError if there is no such article or copy.
         """
         with self.store.writing():
             article = self.store.article(article_id)
             copies = self.store.copies([article.id]) if article else []
+            heir = self.store.article(successor) if successor and copies else None
+            if heir is not None:  # else (not stored itself) the oldest copy takes the place
+                sig = signature(heir.text)
+                moved = [
+                    Copy(c.article, heir.id, _similar(sig, c.article.text), c.added_at)
+                    for c in copies
+                ]
+                self.store.add([], moved)
+                copies = []
             if not copies:
                 return Removal(self.store.remove(article_id))
             first, rest = copies[0], copies[1:]
