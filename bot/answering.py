@@ -19,6 +19,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from index.dates import DateWindow
 from index.language import detect_language, dominant_script
+from index.near_duplicates import folded
 from index.store import ArticleStore
 from index.types import Hit, Sentence
 
@@ -143,21 +144,27 @@ class ExtractiveGenerator:
         ]
         citations: list[Citation] = []
         quoted: set[int] = set()
+        # The sentences quoted, as compared: a sentence two articles share (a story told
+        # by two outlets) is quoted once, however many chunks hold it.
+        said: set[str] = set()
         for sentence, score, hit in chosen:
             if len(citations) == self.max_quotes:
                 break
-            if sentence.id in quoted:
+            if sentence.id in quoted or folded(sentence.text) in said:
                 continue
             quoted.add(sentence.id)
+            said.add(folded(sentence.text))
             start, end, text = sentence.start, sentence.end, sentence.text
             neighbour = None
             if self.tuning.quote_neighbours:
-                neighbour = self._neighbour(sentence, hit, quoted, context)
+                neighbour = self._neighbour(sentence, hit, quoted, said, context)
             if neighbour is not None:
                 quoted.add(neighbour.id)
+                said.add(folded(neighbour.text))
                 start, end = min(start, neighbour.start), max(end, neighbour.end)
                 text = hit.chunk.text[start - hit.chunk.start : end - hit.chunk.start]
             citations.append(Citation.of(len(citations) + 1, hit, text, score, start, end))
+        with_other_sources(self.store, citations)
         return Answer(
             question=question,
             lang=lang,
@@ -223,10 +230,11 @@ class ExtractiveGenerator:
         return sorted(best.values(), key=lambda item: -item[1])
 
     def _neighbour(
-        self, sentence: Sentence, hit: Hit, quoted: set[int], context: _Context
+        self, sentence: Sentence, hit: Hit, quoted: set[int], said: set[str], context: _Context
     ) -> Sentence | None:
         """The sentence before or after ``sentence`` in the same chunk that is closer to the
-        question, if the two together stay within max_quote_chars."""
+        question, if the two together stay within max_quote_chars and it was not quoted
+        (``quoted`` by id, ``said`` by its folded text)."""
         sentences = context.sentences.get(hit.chunk.id, [])
         position = next((i for i, s in enumerate(sentences) if s.id == sentence.id), None)
         if position is None:
@@ -236,6 +244,7 @@ class ExtractiveGenerator:
             for s in sentences[max(0, position - 1) : position + 2]
             if s.id != sentence.id
             and s.id not in quoted
+            and folded(s.text) not in said
             and s.start >= hit.chunk.start
             and s.end <= hit.chunk.end
             and max(s.end, sentence.end) - min(s.start, sentence.start)
@@ -258,6 +267,28 @@ class ExtractiveGenerator:
         return context.similarity.get(
             sentence_id, -1.0
         ) + self.tuning.quote_terms_weight * context.terms.get(sentence_id, 0.0)
+
+
+def with_other_sources(store: ArticleStore, citations: list[Citation]) -> None:
+    """Name in each citation the sources of its article's copies (the same story elsewhere)."""
+    others: dict[str, list[str]] = {}
+    for copy in store.copies({c.article_id for c in citations}) if citations else []:
+        others.setdefault(copy.of, []).append(copy.article.source)
+    for citation in citations:
+        citation.also_in = others.get(citation.article_id, [])
+
+
+def distinct_hits(hits: list[Hit]) -> list[Hit]:
+    """The hits without those whose chunk says what an earlier one says word for word (the
+    same passage in two copies of a story), best first."""
+    seen: set[str] = set()
+    kept = []
+    for hit in hits:
+        text = folded(hit.chunk.text)
+        if text not in seen:
+            seen.add(text)
+            kept.append(hit)
+    return kept
 
 
 def render_quotes(citations: list[Citation], lang: str, confidence: str = "confident") -> str:

@@ -222,7 +222,9 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
     report = ingest(
         indexer(settings, store), args.paths, limits(settings), render.progress_bar("embedding")
     )
-    render.print_indexed(report.added, report.skipped, report.errors)
+    render.print_indexed(
+        report.added, report.skipped, report.errors, notes=render.report_lines(report)
+    )
     print(
         f"{len(report.added)} added ({report.chunks} chunks), {len(report.skipped)} already "
         f"indexed, {len(report.errors)} failed; {len(store)} articles in {store_place(settings)}"
@@ -269,11 +271,12 @@ def cmd_index_list(args: argparse.Namespace, settings: Settings) -> int:
 
     from index.store import newest_first
 
-    from .core import open_store
+    from .core import is_sample, open_store
 
     articles = newest_first(open_store(settings).articles())
     if args.json:
-        print(json.dumps([asdict(a) for a in articles], ensure_ascii=False, indent=2))
+        listed = [asdict(a) | {"sample": is_sample(a.source)} for a in articles]
+        print(json.dumps(listed, ensure_ascii=False, indent=2))
         return 0
     print_articles(articles, settings)
     if not articles:
@@ -282,14 +285,16 @@ def cmd_index_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def print_articles(articles: list, settings: Settings) -> None:
-    """One line an article: id, day (published, else added), language, chunks, title, source."""
-    from .render import display, use_bidi, when
+    """One line an article: id, day (published, else added), language, chunks, title, source,
+    and what else there is to know of it (the sample, its other sources)."""
+    from .core import is_sample
+    from .render import article_notes, display, use_bidi, when
 
     bidi = use_bidi(settings.bidi)
     for a in articles:
         day = when(a.date, a.added_at, "en")
         line = f"{a.id}  {day:<16} [{a.lang}] {a.chunks:>4} chunks  {a.title}  ({a.source})"
-        print(display(line, bidi))
+        print(display(line + article_notes(a, is_sample(a.source)), bidi))
 
 
 def cmd_index_prune(args: argparse.Namespace, settings: Settings) -> int:
@@ -314,11 +319,14 @@ def cmd_index_prune(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_index_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from .core import open_store
+    from .core import indexer, open_store
 
     store = open_store(settings)
-    article = store.remove(args.id)
+    removal = indexer(settings, store).remove(args.id)
+    article = removal.removed
     print(f"removed {article.id}  {article.title}; {len(store)} articles left")
+    for line in render.removal_lines(removal):
+        print(render.display(line, bidi=False))
     return 0
 
 

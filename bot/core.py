@@ -32,6 +32,12 @@ if TYPE_CHECKING:  # psycopg is the postgres extra: imported only when used
 SAMPLE_SOURCE = "bundled sample"  # the sample's source reads "bundled sample: FILE"
 
 
+def is_sample(source: str) -> bool:
+    """Whether an article of this source is the bundled sample, which listings mark and
+    the user's first own article replaces (Indexer.placeholder)."""
+    return source.startswith(f"{SAMPLE_SOURCE}:")
+
+
 def sample_corpus() -> Path:
     """The folder of articles bundled with articlebot, indexed on first run."""
     return Path(str(resources.files("index") / "corpus"))
@@ -155,6 +161,8 @@ def indexer(settings: Settings, store: ArticleStore) -> Indexer:
         load_embeddings(settings.embeddings),
         Chunking(settings.chunk_size, settings.chunk_overlap),
         EmbeddingCache(settings.data_dir),
+        near_duplicates=settings.near_duplicate_threshold,
+        placeholder=f"{SAMPLE_SOURCE}:",
     )
 
 

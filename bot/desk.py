@@ -20,7 +20,7 @@ from index.dates import DateWindow, parse_day
 from index.feed_polling import PollReport, follow, poll_due, poll_feeds
 from index.feed_registry import Feed, FeedError, FeedRegistry
 from index.fetch import FetchError
-from index.ingest import IngestReport, ProgressFn, add_content, ingest
+from index.ingest import IngestReport, ProgressFn, Removal, add_content, ingest
 from index.retention import prune
 from index.store import ArticleInfo, ArticleStore, StoreError, newest_first
 from index.types import Article
@@ -199,17 +199,18 @@ class Desk:
             for info in self.store.articles()
             if article.key and info.key == article.key and info.id != article.id
         ]
-        added = self.indexer.add([article], progress)
+        added = self.indexer.add([article], progress, replacing=old)
         for article_id in old:
-            self.store.remove(article_id)
+            self.indexer.remove(article_id, successor=article.id)
         if old:
             logger.info("article %s replaced %s (key %s)", article.id, old, article.key)
-        return IngestReport(added.added, added.skipped, [], added.chunks)
+        return IngestReport.of(added)
 
-    def remove(self, article_id: str) -> Article | None:
-        """Remove an article by id or unique id prefix; None if there is no such article."""
+    def remove(self, article_id: str) -> Removal | None:
+        """Remove an article, or one of its copies, by id or unique id prefix (a copy of a
+        removed article takes its place); None if there is no such article."""
         try:
-            return self.store.remove(article_id)
+            return self.indexer.remove(article_id)
         except StoreError:
             return None
 

@@ -167,7 +167,8 @@ def build_store(settings: Settings, docs: list[Article], data_dir: Path) -> Arti
     """A fresh store in ``data_dir`` holding ``docs`` and nothing else."""
     from .core import indexer, open_store
 
-    settings = settings.model_copy(update={"data_dir": data_dir})
+    # Every document is indexed, however like another: the questions name their documents.
+    settings = settings.model_copy(update={"data_dir": data_dir, "near_duplicate_threshold": None})
     store = open_store(settings, seed=False)
     indexer(settings, store).add(docs)  # documents already there (a reused workdir) are skipped
     return store

@@ -117,6 +117,8 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
         render.print_indexed(poll.added, errors=poll.errors, indent="  ")
         for note in poll.from_feed:
             print(f"  from the feed's own text (the page could not be read): {note}")
+    for note in render.report_lines(report.stored):
+        print(render.display(note, bidi=False))
     print(
         f"{len(report.polled)} feeds polled: {len(report.added)} articles added, "
         f"{len(report.failed)} feeds failed; {len(report.waiting)} not due yet"

@@ -36,7 +36,7 @@ from langdetect import LangDetectException, detect_langs
 from index.types import Hit
 
 from . import prompts
-from .answering import ExtractiveGenerator, Turn
+from .answering import ExtractiveGenerator, Turn, distinct_hits, with_other_sources
 from .settings import Settings
 from .types import Answer, Citation
 
@@ -346,7 +346,7 @@ class LLMGenerator:
             return
         # LLM_MAX_SECONDS is the model's time: the quotes it falls back on are ready already.
         started = time.monotonic()
-        passages = hits[: self.max_passages]
+        passages = distinct_hits(hits)[: self.max_passages]
         messages = answer_messages(question, passages, language_name(question, lang))
         reply = ""
         held = ""  # text not yet shown: it may still become the refusal sentinel
@@ -419,6 +419,7 @@ class LLMGenerator:
             numbers = ", ".join(str(n) for n in check.removed)  # no [n]: not citations
             text += "\n\n" + prompts.text("llm_removed", lang, numbers=numbers)
         citations = [_citation(n, passages[n - 1]) for n in sorted(check.cited)]
+        with_other_sources(self.fallback.store, citations)
         if extractive.confidence == "unsure":  # the same caveat as the quotes would carry
             text = f"{prompts.text('unsure_intro', lang)}\n\n{text}"
         return Answer(

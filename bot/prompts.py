@@ -93,6 +93,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "tg_reset": "Done: I have forgotten this chat's questions and answers.",
         "tg_articles": "Indexed articles ({count}):",
         "tg_no_articles": "No articles are indexed yet.",
+        # Near-duplicates and the sample (index/ingest.py): listings, citations, reports.
+        "also_in": "also in: {sources}",
+        "sample_mark": "(sample)",
+        "sample_retired": "The bundled sample article was removed: your own articles replace it.",
+        "copy_kept": "“{title}” is the story of article {id}: kept as its other source.",
+        "copy_promoted": "Its copy “{title}” (id {id}) stays indexed in its place.",
         # Feeds (bot/telegram_feeds.py)
         "tg_feed_usage": (
             "Usage: /feed add URL (an RSS or Atom feed) or /feed remove ID (the id shown by /feeds)"
@@ -157,6 +163,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "tg_and_more": "…و{count} غيرها.",
         "tg_articles": "المقالات المفهرسة ({count}):",
         "tg_no_articles": "لم تُفهرس أي مقالات بعد.",
+        "also_in": "ورد أيضًا في: {sources}",
+        "sample_mark": "(مثال)",
+        "sample_retired": "حُذف المقال المرفق مثالًا: مقالاتك تحل محله.",
     },
 }
 

@@ -15,6 +15,10 @@ from .types import Answer, Citation
 if TYPE_CHECKING:  # the postgres extra: imported only where used
     from index.jobs import Job
 
+if TYPE_CHECKING:  # annotations only: the CLI imports this module before any command runs
+    from index.ingest import IngestReport, Removal
+    from index.store import ArticleInfo
+
 
 def use_bidi(setting: str, stream=None) -> bool:
     """Whether to reorder right-to-left text for display (terminals mostly do not)."""
@@ -83,12 +87,42 @@ def answer_text(answer: Answer) -> str:
             numbers = "".join(f"[{c.number}]" for c in group)
             c = group[0]
             day = when(c.date, c.added_at, answer.lang)
-            lines.append(f"{numbers} {c.title} — {_dated(c.source, day)} (id {c.article_id[:8]})")
+            line = f"{numbers} {c.title} — {_dated(c.source, day)} (id {c.article_id[:8]})"
+            lines.append(line + also_in(c.also_in, answer.lang))
     return "\n".join(lines)
 
 
 def _dated(source: str, day: str) -> str:
     return f"{day}, {source}" if day else source
+
+
+def also_in(sources: list[str], lang: str) -> str:
+    """ "; also in: A, B" after a source, naming the other sources of its story; "" if none."""
+    return f"; {prompts.text('also_in', lang, sources=', '.join(sources))}" if sources else ""
+
+
+def article_notes(info: ArticleInfo, sample: bool, lang: str = "en") -> str:
+    """What follows an article in a listing: that it is the sample, and where else its story
+    was found (source and date of each copy)."""
+    notes = f" {prompts.text('sample_mark', lang)}" if sample else ""
+    others = [f"{s.source} ({s.date})" if s.date else s.source for s in info.also_in]
+    return notes + also_in(others, lang)
+
+
+def report_lines(report: IngestReport, lang: str = "en") -> list[str]:
+    """The lines about copies kept as sources and the sample made way, for any front end."""
+    lines = [
+        prompts.text("copy_kept", lang, title=c.article.title, id=c.of[:8]) for c in report.copies
+    ]
+    if report.retired:
+        lines.append(prompts.text("sample_retired", lang))
+    return lines
+
+
+def removal_lines(removal: Removal, lang: str = "en") -> list[str]:
+    """What a removal did besides removing: the copy that took the article's place."""
+    p = removal.promoted
+    return [prompts.text("copy_promoted", lang, title=p.title, id=p.id[:8])] if p else []
 
 
 def sources_text(answer: Answer | None) -> str:
@@ -109,11 +143,8 @@ def sources_text(answer: Answer | None) -> str:
             continue
         numbers = "".join(f"[{c.number}]" for c in group)
         day = when(group[0].date, group[0].added_at, answer.lang)
-        lines += [
-            f"{numbers} {group[0].title} — {_dated(group[0].source, day)}",
-            hit.chunk.text.strip(),
-            "",
-        ]
+        head = f"{numbers} {group[0].title} — {_dated(group[0].source, day)}"
+        lines += [head + also_in(group[0].also_in, answer.lang), hit.chunk.text.strip(), ""]
     others = [h for h in answer.hits if h.chunk.id not in cited]
     if others and not cited:
         for n, hit in enumerate(others, start=1):
@@ -151,13 +182,16 @@ def seeding_progress():
     return progress_bar("sample")
 
 
-def print_indexed(added, skipped=(), errors=(), indent: str = "") -> None:
+def print_indexed(added, skipped=(), errors=(), indent: str = "", notes=()) -> None:
     """What ``index add`` and ``feeds poll`` print for the articles they added, the ones
-    already indexed, and the inputs they could not read (on stderr), cleaned for a terminal."""
+    already indexed, ``notes`` (report_lines), and the inputs they could not read (on
+    stderr), cleaned for a terminal."""
     for a in added:
         print(clean_text(f"{indent}added   {a.id}  [{a.lang}] {a.title}  ({a.source})"))
     for a in skipped:
         print(clean_text(f"{indent}skipped {a.id}  already indexed: {a.title}"))
+    for note in notes:
+        print(clean_text(f"{indent}{note}"))
     for error in errors:
         print(clean_text(f"{indent}error   {error}"), file=sys.stderr)
 

@@ -13,9 +13,19 @@ from index.cleaning import clean_text
 from . import prompts
 from .answering import Answerer
 from .chats import ChatHistory
-from .core import build_answerer, open_store
+from .core import build_answerer, is_sample, open_store
 from .desk import Desk
-from .render import answer_text, display, seeding_progress, sources_text, use_bidi, when
+from .render import (
+    answer_text,
+    article_notes,
+    display,
+    removal_lines,
+    report_lines,
+    seeding_progress,
+    sources_text,
+    use_bidi,
+    when,
+)
 from .settings import Settings
 
 HELP = """Type a question in any language and press Enter. Commands:
@@ -97,7 +107,10 @@ class Session:
         lines = []
         for a in articles:
             day = when(a.date, a.added_at, "en")
-            lines.append(f"{a.id[:8]}  {day:<16} [{a.lang}] {a.title}  ({a.link or a.source})")
+            notes = article_notes(a, is_sample(a.source))
+            lines.append(
+                f"{a.id[:8]}  {day:<16} [{a.lang}] {a.title}  ({a.link or a.source}){notes}"
+            )
         return "\n".join(lines)
 
     def limit_dates(self, end: str, day: str) -> str:
@@ -117,15 +130,18 @@ class Session:
         lines = [f"added {a.id[:8]} {a.title}" for a in report.added]
         lines += [f"already indexed: {a.title}" for a in report.skipped]
         lines += [f"error: {e}" for e in report.errors]
+        lines += report_lines(report)
         return "\n".join(lines) or "nothing to add"
 
     def remove(self, article_id: str) -> str:
         if not article_id:
             return "Usage: /remove ID (the id shown by /articles)"
-        article = self.desk.remove(article_id)
-        if article is None:
+        removal = self.desk.remove(article_id)
+        if removal is None:
             return f"There is no article with id {article_id}."
-        return f"removed {article.id[:8]} {article.title}; {self.desk.count()} articles are left"
+        article = removal.removed
+        lines = [f"removed {article.id[:8]} {article.title}; {self.desk.count()} articles are left"]
+        return "\n".join(lines + removal_lines(removal))
 
 
 def run_repl(settings: Settings) -> int:

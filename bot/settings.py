@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.chunking import CHUNK_OVERLAP, CHUNK_SIZE
 from index.embeddings import DEFAULT_EMBEDDINGS
+from index.near_duplicates import DEFAULT_THRESHOLD
 
 
 def _env(name: str):
@@ -88,6 +89,12 @@ class Settings(BaseSettings):
     chunk_size: int = Field(CHUNK_SIZE, ge=100, le=8000, **_env("ARTICLEBOT_CHUNK_SIZE"))
     chunk_overlap: int = Field(CHUNK_OVERLAP, ge=0, le=2000, **_env("ARTICLEBOT_CHUNK_OVERLAP"))
     seed_sample: bool = Field(True, **_env("ARTICLEBOT_SEED_SAMPLE"))
+    # From this estimated share of word 3-grams in common an article is a copy of an indexed
+    # one, kept as its other source (index/near_duplicates.py says how it was measured);
+    # "off": every article is indexed, however like another.
+    near_duplicate_threshold: float | None = Field(
+        DEFAULT_THRESHOLD, gt=0, le=1, **_env("ARTICLEBOT_NEAR_DUPLICATE_THRESHOLD")
+    )
     max_article_chars: int = Field(1_000_000, ge=1000, **_env("ARTICLEBOT_MAX_ARTICLE_CHARS"))
     max_file_bytes: int = Field(20 * 1024 * 1024, ge=1024, **_env("ARTICLEBOT_MAX_FILE_BYTES"))
     fetch_timeout: float = Field(20.0, gt=0, **_env("ARTICLEBOT_FETCH_TIMEOUT"))
@@ -211,6 +218,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in _words(value)]
         return value
+
+    @field_validator("near_duplicate_threshold", mode="before")
+    @classmethod
+    def _threshold_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() == "off" else value
 
     @field_validator("confidence_cutoffs", mode="before")
     @classmethod

@@ -278,12 +278,16 @@ async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply(update, context, say(update, "tg_remove_usage"))
         return
     desk = desk_of(context)
-    article = await threads_of(context).indexing(desk.remove, context.args[0])
-    if article is None:
+    removal = await threads_of(context).indexing(desk.remove, context.args[0])
+    if removal is None:
         await reply(update, context, say(update, "tg_no_article", id=context.args[0]))
         return
     count = str(desk.count())
-    await reply(update, context, say(update, "tg_removed", title=article.title, count=count))
+    lines = [say(update, "tg_removed", title=removal.removed.title, count=count)]
+    if removal.promoted:  # a copy of the story stays indexed in its place
+        promoted = removal.promoted
+        lines.append(say(update, "copy_promoted", title=promoted.title, id=promoted.id[:8]))
+    await reply(update, context, "\n".join(lines))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -16,7 +16,8 @@ from index.readers import is_url
 from index.store import ArticleInfo
 
 from . import prompts
-from .render import by_article, sources_text, when
+from .core import is_sample
+from .render import also_in, article_notes, by_article, report_lines, sources_text, when
 from .types import Answer
 
 MESSAGE_LIMIT = 4096  # Telegram's limit on a message's text, after entity parsing
@@ -124,6 +125,7 @@ def answer_html(answer: Answer) -> str:
             lines.append(
                 f"{numbers} {source_html(c.title, c.source)}{day} "
                 f"(id <code>{c.article_id[:8]}</code>)"
+                + html.escape(also_in(c.also_in, answer.lang))
             )
     return "\n".join(lines)
 
@@ -142,8 +144,9 @@ def articles_html(articles: list[ArticleInfo], lang: str) -> str:
     lines = [prompt_html("tg_articles", lang, count=str(len(articles)))]
     for a in articles:
         day = _day(a.date, a.added_at, lang)
+        notes = html.escape(article_notes(a, is_sample(a.source), lang))
         title = source_html(a.title, a.source)
-        lines.append(f"• <code>{a.id[:8]}</code> [{html.escape(a.lang)}] {title}{day}")
+        lines.append(f"• <code>{a.id[:8]}</code> [{html.escape(a.lang)}] {title}{day}{notes}")
     return "\n".join(lines)
 
 
@@ -166,7 +169,8 @@ def report_html(report: IngestReport, name: str, count: int, lang: str) -> str:
     ]
     skipped = [prompt_html("tg_already", lang, title=a.title, id=a.id[:8]) for a in report.skipped]
     failed = [prompt_html("tg_add_failed", lang, name=name, error=e) for e in report.errors]
-    lines = [line for kind in (added, skipped, failed) for line in _at_most(kind, lang)]
+    notes = [html.escape(line) for line in report_lines(report, lang)]
+    lines = [line for kind in (added, skipped, notes, failed) for line in _at_most(kind, lang)]
     return "\n".join(lines) or prompt_html(
         "tg_add_failed", lang, name=name, error="nothing to index"
     )

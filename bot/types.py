@@ -27,6 +27,7 @@ class Citation:
     date: str | None = None  # when the article was published (ISO 8601), if known
     added_at: str | None = None  # when it was indexed: what is shown when ``date`` is None
     link: str | None = None  # the article's web address, if it has one
+    also_in: list[str] = field(default_factory=list)  # the sources of the article's copies
 
     @classmethod
     def of(cls, number: int, hit: Hit, quote: str, score: float, start: int, end: int) -> Citation:

@@ -3,6 +3,20 @@
 SCHEMA_VERSION = "2"  # 2: vectors in segments (1: one file a kind, rewritten on each change)
 DB_NAME = "store.sqlite"
 
+# Added without a new schema version: a store opened without them gets them (FaissStore).
+# signatures: each article's MinHash (index/near_duplicates.py; uint64 values, little-endian),
+# made again by a rebuild. copies: near-duplicates of an article (copy_of), kept as its other
+# sources and not indexed; a rebuild keeps them (they are not in TABLES).
+NEAR_DUPLICATES = (
+    """CREATE TABLE IF NOT EXISTS signatures (
+        article_id TEXT PRIMARY KEY REFERENCES articles(id), minhash BLOB NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS copies (
+        id TEXT PRIMARY KEY, copy_of TEXT NOT NULL, key TEXT, title TEXT NOT NULL,
+        source TEXT NOT NULL, date TEXT, lang TEXT NOT NULL, text TEXT NOT NULL,
+        similarity REAL NOT NULL, added_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS copies_of ON copies(copy_of)",
+)
+
 # One statement each: executescript would commit the transaction a rebuild runs them in.
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -27,5 +41,14 @@ SCHEMA = (
         id INTEGER PRIMARY KEY REFERENCES chunks(id), idx BLOB NOT NULL, val BLOB NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS sentence_terms (
         id INTEGER PRIMARY KEY REFERENCES sentences(id), idx BLOB NOT NULL, val BLOB NOT NULL)""",
+    *NEAR_DUPLICATES,
 )
-TABLES = ("chunk_terms", "sentence_terms", "chunks", "sentences", "articles", "segments")
+TABLES = (
+    "chunk_terms",
+    "sentence_terms",
+    "chunks",
+    "sentences",
+    "signatures",
+    "articles",
+    "segments",
+)

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .dates import DateWindow, window_sql
-from .faiss_schema import DB_NAME, SCHEMA, SCHEMA_VERSION, TABLES
+from .faiss_schema import DB_NAME, NEAR_DUPLICATES, SCHEMA, SCHEMA_VERSION, TABLES
 from .segments import (
     KINDS,
     Live,
@@ -51,7 +51,16 @@ from .segments import (
     search,
 )
 from .sqlite import transaction
-from .store import ArticleInfo, StoreError, TermsTables, unstored
+from .store import (
+    COPY_COLUMNS,
+    ArticleInfo,
+    StoreError,
+    TermsTables,
+    copy_from_row,
+    copy_row,
+    unstored,
+    with_sources,
+)
 from .store_identity import (
     LAST_PIECE_ID,
     check_vectors,
@@ -60,7 +69,7 @@ from .store_identity import (
     next_id_problems,
     verify_meta,
 )
-from .types import Article, Chunk, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
+from .types import Article, Chunk, Copy, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
 from .writelock import WriteLock
 
 # A change: given a copy of the live segments, the next free id and the change's number,
@@ -113,7 +122,14 @@ class FaissStore(TermsTables):
         """Create the tables and the meta rows of a new store; leave an existing one be."""
         exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
         if self._db.execute(exists).fetchone() and self._meta():
-            return  # without a write transaction, which would wait for a writer at work
+            # A store made before near-duplicates were kept gets their tables, once; else
+            # without a write transaction, which would wait for a writer at work.
+            copies = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'copies'"
+            if not self._db.execute(copies).fetchone():
+                with transaction(self._db):
+                    for statement in NEAR_DUPLICATES:
+                        self._db.execute(statement)
+            return
         with transaction(self._db):
             self._db.execute(SCHEMA[0])
             if self._meta():
@@ -173,7 +189,32 @@ class FaissStore(TermsTables):
                 "length(a.text) AS chars, count(c.id) AS chunks FROM articles a "
                 "LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.added_at, a.id"
             ).fetchall()
-        return [ArticleInfo(**dict(row)) for row in rows]
+            copies = self.copies()
+        return with_sources([ArticleInfo(**dict(row)) for row in rows], copies)
+
+    def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
+        query = f"SELECT {COPY_COLUMNS} FROM copies"
+        with self._reading():
+            if article_ids is None:
+                rows = self._db.execute(f"{query} ORDER BY added_at, id").fetchall()
+            else:
+                rows = self._in(query, list(article_ids), "copy_of")
+        return sorted((copy_from_row(r) for r in rows), key=lambda c: (c.added_at, c.article.id))
+
+    def signatures(self) -> dict[str, np.ndarray]:
+        with self._reading():
+            rows = self._db.execute("SELECT article_id, minhash FROM signatures").fetchall()
+        return {r[0]: np.frombuffer(r[1], "<u8").astype(np.uint64) for r in rows}
+
+    def _in(self, query: str, values: list, column: str) -> list[sqlite3.Row]:
+        """The rows of ``query`` whose ``column`` is one of ``values``, in parts: SQLite
+        limits the parameters of a statement."""
+        rows: list[sqlite3.Row] = []
+        for i in range(0, len(values), 500):
+            part = values[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows += self._db.execute(f"{query} WHERE {column} IN ({marks})", part).fetchall()
+        return rows
 
     def article(self, article_id: str) -> Article | None:
         with self._reading():
@@ -192,14 +233,14 @@ class FaissStore(TermsTables):
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         ids = list(ids)
-        found: set[str] = set()
         with self._reading():
-            for i in range(0, len(ids), 500):  # SQLite limits the parameters of a statement
-                part = ids[i : i + 500]
-                marks = ",".join("?" * len(part))
-                query = f"SELECT id FROM articles WHERE id IN ({marks})"
-                found.update(r[0] for r in self._db.execute(query, part))
-        return found
+            return self._article_ids(ids) | {
+                r[0] for r in self._in("SELECT id FROM copies", ids, "id")
+            }
+
+    def _article_ids(self, ids: list[str]) -> set[str]:
+        """Which of these ids are stored articles."""
+        return {r[0] for r in self._in("SELECT id FROM articles", ids, "id")}
 
     def stats(self) -> dict[str, object]:
         with self._reading():
@@ -343,17 +384,22 @@ class FaissStore(TermsTables):
     def writing(self) -> AbstractContextManager[None]:
         return self._write_lock.held()
 
-    def add(self, articles: Sequence[PreparedArticle]) -> list[Article]:
+    def add(
+        self, articles: Sequence[PreparedArticle], copies: Sequence[Copy] = ()
+    ) -> list[Article]:
         check_vectors(self.identity, articles)
         added: list[Article] = []
 
         def change(live: Live, next_id: int, number: int) -> int | None:
             # Skip what is stored already, by another process meanwhile or twice in the list.
-            new = unstored(self, articles)
-            if not new:
-                return None
+            ids = [p.article.id for p in articles]
+            new = unstored(articles, self._article_ids(ids))
             added.extend(p.article for p in new)
+            self._in("DELETE FROM copies", [p.article.id for p in new], "id")
             next_id, vectors = self._insert(new, next_id, number)
+            added.extend(self._record(copies))
+            if not added:
+                return None
             for kind in KINDS:
                 ids, kind_vectors = vectors[kind]
                 if len(ids):
@@ -361,9 +407,20 @@ class FaissStore(TermsTables):
                     self._move_rows(kind, add_segment(live[kind], index, number), number)
             return next_id
 
-        if articles:
+        if articles or copies:
             self._change(change)
         return added
+
+    def _record(self, copies: Sequence[Copy]) -> list[Article]:
+        """Record the copies of stored articles that are not stored articles themselves."""
+        stored = self._article_ids([c.of for c in copies] + [c.article.id for c in copies])
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        kept = [c for c in copies if c.of in stored and c.article.id not in stored]
+        self._db.executemany(
+            f"INSERT OR REPLACE INTO copies ({COPY_COLUMNS}) VALUES ({','.join('?' * 10)})",
+            [copy_row(c, now) for c in kept],
+        )
+        return [c.article for c in kept]
 
     def _move_rows(self, kind: str, segments: list[int], number: int) -> None:
         if segments:
@@ -376,9 +433,11 @@ class FaissStore(TermsTables):
         with self.writing():
             article = self.article(article_id)
             if article is None:
-                raise StoreError(f"no article with id {article_id!r} (see: articlebot index list)")
+                return self._remove_copy(article_id)
 
             def change(live: Live, next_id: int, number: int) -> int:
+                self._db.execute("DELETE FROM copies WHERE copy_of = ?", (article.id,))
+                self._db.execute("DELETE FROM signatures WHERE article_id = ?", (article.id,))
                 # The segments holding the article's vectors are written anew without them.
                 for kind, terms in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
                     query = f"SELECT id, segment FROM {kind} WHERE article_id = ?"
@@ -397,6 +456,18 @@ class FaissStore(TermsTables):
 
             self._change(change)
         return article
+
+    def _remove_copy(self, copy_id: str) -> Article:
+        """Remove the copy with this id (or unique id prefix); StoreError if there is none."""
+        with self._lock, transaction(self._db):
+            rows = self._db.execute(
+                f"SELECT {COPY_COLUMNS} FROM copies WHERE substr(id, 1, ?) = ? LIMIT 2",
+                (len(copy_id), copy_id),
+            ).fetchall()
+            if len(rows) != 1 or not copy_id:
+                raise StoreError(f"no article with id {copy_id!r} (see: articlebot index list)")
+            self._db.execute("DELETE FROM copies WHERE id = ?", (rows[0][0],))
+        return copy_from_row(rows[0]).article
 
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
         check_vectors(self.identity, articles)
@@ -486,6 +557,11 @@ class FaissStore(TermsTables):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (a.id, a.key, a.title, a.source, a.date, a.lang, a.text, p.added_at or now),
             )
+            if p.signature is not None:
+                self._db.execute(
+                    "INSERT INTO signatures (article_id, minhash) VALUES (?, ?)",
+                    (a.id, p.signature.astype("<u8").tobytes()),
+                )
             for kind, spans, pieces_terms in (
                 ("chunks", p.chunks, p.chunk_terms),
                 ("sentences", p.sentences, p.sentence_terms),

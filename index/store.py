@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -20,6 +20,7 @@ from .dates import DateWindow, moment_of
 from .types import (
     Article,
     Chunk,
+    Copy,
     EmbedderIdentity,
     Hit,
     PreparedArticle,
@@ -38,8 +39,19 @@ class StoreMismatchError(StoreError):
 
 
 @dataclass
+class Source:
+    """Another place an indexed article was found: a copy of it (index/types.py Copy)."""
+
+    id: str  # the copy's own content id
+    title: str
+    source: str
+    date: str | None
+    added_at: str
+
+
+@dataclass
 class ArticleInfo:
-    """An indexed article, without its text."""
+    """An indexed article, without its text, and the other sources of its story."""
 
     id: str
     title: str
@@ -51,6 +63,7 @@ class ArticleInfo:
     chars: int
     key: str | None = None
     link: str | None = None  # its web address (the source, if that is one)
+    also_in: list[Source] = field(default_factory=list)  # its copies, oldest first
 
     def __post_init__(self) -> None:
         self.link = self.link or link_of(self.source)
@@ -63,6 +76,9 @@ class AddResult:
     added: list[Article]
     skipped: list[Article]  # already indexed (same content)
     chunks: int  # chunks of the added articles
+    copies: list[Copy] = field(default_factory=list)  # near-duplicates, kept as sources
+    # Removed to make way for the user's own articles: the bundled sample (Indexer.placeholder).
+    retired: list[Article] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -81,7 +97,15 @@ class ArticleStore(Protocol):
         ...
 
     def articles(self) -> list[ArticleInfo]:
-        """Every indexed article, oldest first."""
+        """Every indexed article, oldest first, with the sources of its copies."""
+        ...
+
+    def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
+        """The copies recorded of these articles (of every article if None), oldest first."""
+        ...
+
+    def signatures(self) -> dict[str, np.ndarray]:
+        """The near-duplicate signature of every article that has one, by article id."""
         ...
 
     def article(self, article_id: str) -> Article | None:
@@ -94,7 +118,8 @@ class ArticleStore(Protocol):
         ...
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
-        """Which of these article ids are indexed (to skip them before embedding)."""
+        """Which of these article ids are indexed or recorded as copies (to skip them before
+        embedding)."""
         ...
 
     def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
@@ -137,16 +162,23 @@ class ArticleStore(Protocol):
         ``remove`` and ``replace_all`` take it themselves; inside the block they reuse it."""
         ...
 
-    def add(self, articles: Sequence[PreparedArticle]) -> list[Article]:
-        """Store prepared articles, all or none; ones already stored are skipped.
+    def add(
+        self, articles: Sequence[PreparedArticle], copies: Sequence[Copy] = ()
+    ) -> list[Article]:
+        """Store prepared articles and record copies, all or none.
 
-        Returns the articles added. Raises StoreMismatchError if their vectors are not of
-        the store's embedder.
+        Articles already stored are skipped; an article recorded as a copy until now stops
+        being one. A copy is recorded anew if it was already (with the article it copies
+        now), and skipped if its id is a stored article or the article it copies is not
+        stored. Returns the articles added and the copies' articles recorded. Raises
+        StoreMismatchError if the vectors are not of the store's embedder.
         """
         ...
 
     def remove(self, article_id: str) -> Article:
-        """Remove an article (by id or unique id prefix); raises StoreError if there is none."""
+        """Remove an article and the copies recorded of it, or a copy alone (by id or unique
+        id prefix); raises StoreError if there is none. Indexer.remove first puts a copy in
+        the article's place."""
         ...
 
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
@@ -183,13 +215,52 @@ def newest_first(articles: list[ArticleInfo]) -> list[ArticleInfo]:
     return sorted(by_added, key=lambda a: moment_of(a.date or a.added_at), reverse=True)
 
 
-def unstored(store: ArticleStore, articles: Sequence[PreparedArticle]) -> list[PreparedArticle]:
-    """The articles ``store`` does not hold yet, each once: what ``add`` stores (inside its
-    write, so articles another process added meanwhile are skipped too)."""
-    seen = store.known_ids(p.article.id for p in articles)
+def unstored(articles: Sequence[PreparedArticle], stored: set[str]) -> list[PreparedArticle]:
+    """The articles whose ids are not in ``stored`` (the store's articles, read inside its
+    write, so articles another process added meanwhile are skipped too), each once."""
+    seen = set(stored)
     new = []
     for prepared in articles:
         if prepared.article.id not in seen:
             seen.add(prepared.article.id)
             new.append(prepared)
     return new
+
+
+def with_sources(infos: list[ArticleInfo], copies: list[Copy]) -> list[ArticleInfo]:
+    """``infos`` with the sources of their ``copies`` in ``also_in``, for ``articles()``."""
+    by_id = {info.id: info for info in infos}
+    for copy in copies:
+        info = by_id.get(copy.of)
+        if info is not None:
+            a = copy.article
+            info.also_in.append(Source(a.id, a.title, a.source, a.date, copy.added_at or ""))
+    return infos
+
+
+# The columns of a copies row as both backends read and write them (copy_row, copy_from_row).
+COPY_COLUMNS = "id, copy_of, key, title, source, date, lang, text, similarity, added_at"
+
+
+def copy_row(copy: Copy, now: str) -> tuple:
+    """The values of COPY_COLUMNS for ``copy`` (recorded ``now`` unless it says when)."""
+    a = copy.article
+    return (
+        a.id,
+        copy.of,
+        a.key,
+        a.title,
+        a.source,
+        a.date,
+        a.lang,
+        a.text,
+        copy.similarity,
+        copy.added_at or now,
+    )
+
+
+def copy_from_row(row: Sequence) -> Copy:
+    """The Copy a row of COPY_COLUMNS holds."""
+    id_, of, key, title, source, date, lang, text, similarity, added_at = row
+    article = Article(text=text, title=title, source=source, lang=lang, date=date, key=key, id=id_)
+    return Copy(article, of, float(similarity), added_at)

@@ -1,7 +1,8 @@
 """Copying the articles of one store into another without embedding them again.
 
 Everything is read through the store interface (index/store.py), so any backend copies
-into any other: the articles, their chunks' and sentences' spans, vectors and latent terms.
+into any other: the articles, their chunks' and sentences' spans, vectors and latent terms,
+their near-duplicate signatures and the copies recorded of them.
 Chunk vectors come from ``article_chunks``, sentence vectors from ``chunk_sentences``, both
 as stored (float16 sentence vectors in PostgreSQL come back as the float32 they widen to).
 """
@@ -22,9 +23,11 @@ def stored_articles(
     """Every article of ``store`` as it is stored, ready for another store's ``add``: the
     same spans, vectors, terms and times added, oldest first."""
     stored = store.every_article()
+    signatures = store.signatures()
     prepared = []
     for done, (article, added_at) in enumerate(stored, start=1):
         prepared.append(_prepared(store, article, added_at))
+        prepared[-1].signature = signatures.get(article.id)
         if progress:
             progress(done, len(stored))
     return prepared
@@ -73,10 +76,12 @@ def copy_store(
             f"{target.identity.spec!r}): copy with the same ARTICLEBOT_EMBEDDINGS"
         )
     prepared = stored_articles(source, progress)
-    added = target.add(prepared)
+    copies = source.copies()
+    added = target.add(prepared, copies)
     added_ids = {a.id for a in added}
     return AddResult(
-        added=added,
+        added=[a for a in added if a.id not in {c.article.id for c in copies}],
         skipped=[p.article for p in prepared if p.article.id not in added_ids],
         chunks=sum(len(p.chunks) for p in prepared if p.article.id in added_ids),
+        copies=[c for c in copies if c.article.id in added_ids],
     )

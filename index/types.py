@@ -84,6 +84,9 @@ class PreparedArticle:
     chunk_terms: list[Terms] | None = None
     sentence_terms: list[Terms] | None = None
     added_at: str | None = None  # ISO time it was first indexed; None: now (a rebuild keeps it)
+    # The MinHash of its words (index/near_duplicates.py), which later articles are compared
+    # with to find copies; None: too short to compare.
+    signature: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.chunk_vectors) != len(self.chunks) or len(self.sentence_vectors) != len(
@@ -96,6 +99,19 @@ class PreparedArticle:
         ):
             if terms is not None and len(terms) != len(spans):
                 raise ValueError(f"article {self.article.id}: one set of terms per piece")
+
+
+@dataclass
+class Copy:
+    """A near-duplicate of an indexed article (index/near_duplicates.py): the same story from
+    another outlet, or re-posted with another footer. It is one more source of the article it
+    copies, not indexed again; its text is kept so that it can take the article's place if
+    that is removed (Indexer.remove)."""
+
+    article: Article
+    of: str  # the id of the indexed article it copies
+    similarity: float  # estimated Jaccard similarity of their words
+    added_at: str | None = None  # ISO time it was recorded; None: now
 
 
 @dataclass

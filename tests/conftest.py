@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import build_answerer, open_store
+from bot.core import build_answerer, indexer, open_store
 from bot.settings import Settings
 from index.embeddings import load_embeddings
+from index.ingest import ingest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,9 +44,14 @@ def embeddings():
 
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
-    """A data dir holding the bundled sample article, built once; copy it before changing it."""
+    """A data dir holding the bundled sample's text as an article of the user's own (not
+    seeded as the sample, which the first article added would replace), built once; copy
+    it before changing it."""
     path = tmp_path_factory.mktemp("sample") / "data"
-    open_store(Settings(data_dir=path), seed=True).close()
+    settings = Settings(data_dir=path)
+    store = open_store(settings)
+    assert not ingest(indexer(settings, store), [str(SAMPLE)]).errors
+    store.close()
     return path
 
 

@@ -158,7 +158,7 @@ def add_test_articles(data_dir: Path, source_dir: Path, **settings: object) -> N
     for name, text in glacier_reports().items():
         (source_dir / name).write_text(text, encoding="utf-8")
     chosen = Settings(data_dir=data_dir, **settings)
-    store = open_store(chosen, seed=True)
+    store = open_store(chosen)
     report = ingest(indexer(chosen, store), [str(source_dir)])
     store.close()
     assert not report.errors, report.errors

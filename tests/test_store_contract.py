@@ -19,7 +19,7 @@ from index.faiss_store import FaissStore
 from index.ingest import Indexer
 from index.retention import prune, too_old
 from index.store import ArticleStore, StoreError, StoreMismatchError
-from index.types import Article, EmbedderIdentity
+from index.types import Article, Copy, EmbedderIdentity
 
 from .conftest import SAMPLE, run_cli
 from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
@@ -118,6 +118,31 @@ def test_an_article_stored_already_is_skipped(store, prepared):
     assert [a.id for a in again] == [VACCINES.id]
     assert len(store) == 2
     assert store.add(prepared) == []
+
+
+def test_copies_are_kept_as_sources_survive_a_rebuild_and_go_with_their_article(store, prepared):
+    sample, vaccines = prepared
+    herald = Article(text=VACCINES.text + " Herald.", title="Herald", source="herald", lang="en")
+    orphan = Article(text="Something else entirely, told at length.", title="x", source="y")
+    added = store.add(prepared, [Copy(herald, vaccines.article.id, 0.9), Copy(orphan, "nope", 1)])
+
+    # The copy of a stored article is recorded; one of no stored article is not.
+    assert [a.id for a in added] == [sample.article.id, vaccines.article.id, herald.id]
+    assert len(store) == 2
+    assert store.known_ids([herald.id, orphan.id]) == {herald.id}
+    (copy,) = store.copies([vaccines.article.id])
+    assert (copy.article, copy.of, copy.similarity) == (herald, vaccines.article.id, 0.9)
+    listed = {a.id: a for a in store.articles()}
+    assert [s.source for s in listed[vaccines.article.id].also_in] == ["herald"]
+    assert listed[sample.article.id].also_in == []
+    assert set(store.signatures()) == {p.article.id for p in prepared if p.signature is not None}
+    assert np.array_equal(store.signatures()[sample.article.id], sample.signature)
+
+    store.replace_all(prepared)  # a rebuild keeps the copies
+    assert [c.article.id for c in store.copies()] == [herald.id]
+    store.remove(vaccines.article.id)  # and they go with their article
+    assert store.copies() == [] and store.known_ids([herald.id]) == set()
+    assert store.check() == []
 
 
 def test_search_finds_the_nearest_chunks_best_first_with_their_cosine(store, prepared):
