@@ -400,7 +400,7 @@ def cmd_index_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def store_place(settings: Settings) -> str:
     """Where the settings' store is, for messages (without a password)."""
     if settings.store == "postgres":
-        from index.postgres_store import redacted
+        from index.postgres_schema import redacted
 
         url = settings.postgres_url
         return "ARTICLEBOT_POSTGRES_URL " + (redacted(url.get_secret_value()) if url else "(unset)")

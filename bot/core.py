@@ -147,7 +147,7 @@ def store_exists(settings: Settings) -> bool:
     if settings.store == "postgres":
         if settings.postgres_url is None:
             return False
-        from index.postgres_store import store_exists as postgres_store_exists
+        from index.postgres_schema import store_exists as postgres_store_exists
 
         return postgres_store_exists(settings.postgres_url.get_secret_value())
     return (Path(settings.data_dir) / DB_NAME).exists()

@@ -41,7 +41,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from index.postgres_store import connect, redacted
+from index.postgres_schema import connect, redacted
 
 from .ledger import KEEP_ANSWERED, PRUNE_EVERY
 from .state import PollerRunning

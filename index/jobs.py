@@ -32,7 +32,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from .ingest import IngestReport
-from .postgres_store import redacted
+from .postgres_schema import redacted
 from .readers import Limits, ReadError, file_content, files_in, is_url
 from .store import StoreError
 
