@@ -168,12 +168,13 @@ def test_answers_show_each_sources_date_and_link_and_json_carries_them(dated_dir
     )
     assert answer["retrieved"][0]["date"] == "2026-11-02T09:00:00+03:00"
 
-    # The sample has neither date nor link: its day is the day it was added, said so.
+    # The sample's text (a file of the user's own here) has neither date nor link: its day is
+    # the day it was added, said so.
     islamabad = "Who did the Russian foreign minister meet in Islamabad?"
     sample = ask_json(islamabad, dated_dir)["citations"][0]
     assert (sample["date"], sample["link"]) == (None, None)
     text = run_cli("ask", islamabad, data_dir=dated_dir).stdout
-    assert f"— added {sample['added_at'][:10]}, bundled sample: " in text
+    assert f"— added {sample['added_at'][:10]}, {sample['source']} (id" in text
 
 
 def test_ask_since_and_until_search_only_the_articles_of_those_days(dated_dir):
