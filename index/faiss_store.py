@@ -3,11 +3,13 @@
 Layout of a data directory::
 
     store.sqlite          articles, chunks and sentences (each with the number of the
-                          segment holding its vector), their latent terms, the manifest of
-                          live segments (with their files' SHA-256), and meta (schema,
-                          embedder, generation, next id)
-    chunks-<n>.faiss      a segment of chunk vectors, FAISS id = chunk id (index/segments.py)
-    sentences-<n>.faiss   a segment of sentence vectors, FAISS id = sentence id
+                          segment holding its vector), their latent terms (8-bit weights),
+                          the manifest of live segments (with their files' SHA-256), and
+                          meta (schema, embedder, generation, next id)
+    chunks-<n>.vec        a segment of chunk vectors by id, float16 (index/segments.py)
+    chunks-<n>.ivf        its approximate index, for a segment of ARTICLEBOT_APPROXIMATE_FROM
+                          chunks or more (FAISS IVF with 8-bit codes)
+    sentences-<n>.vec     a segment of sentence vectors by id, float16, memory-mapped
     write.lock            flocked by the one process that writes (index/writelock.py)
 
 Every change is a generation, numbered. Under the write lock, a writer writes the
@@ -38,16 +40,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .faiss_schema import DB_NAME, SCHEMA, SCHEMA_VERSION, TABLES
+from .faiss_schema import DB_NAME, SCHEMA, SCHEMA_VERSION, TABLES, pack_terms, unpack_terms
 from .segments import (
+    APPROXIMATE_FROM,
     KINDS,
     Live,
-    Segment,
     SegmentFiles,
     add_segment,
     drop_ids,
-    new_index,
     search,
+    segment,
 )
 from .sqlite import transaction
 from .store import ArticleInfo, StoreError, TermsTables, unstored
@@ -60,6 +62,7 @@ from .store_identity import (
     verify_meta,
 )
 from .types import Article, Chunk, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
+from .vector_arrays import VectorArray
 from .writelock import WriteLock
 
 # A change: given a copy of the live segments, the next free id and the change's number,
@@ -78,16 +81,20 @@ class FaissStore(TermsTables):
         *,
         verify: bool = True,
         write_lock_timeout: float = 300.0,
+        approximate_from: int = APPROXIMATE_FROM,
     ) -> None:
         """Open the store in ``path`` for vectors of the embedder ``identity``, creating it
         if needed.
 
         Raises StoreMismatchError if it was built with another embedder, and StoreError if
         it has another schema or its vector files are missing or damaged. ``verify=False``
-        opens it regardless, for ``check`` and for a rebuild (``replace_all``).
+        opens it regardless, for ``check`` and for a rebuild (``replace_all``). Chunk
+        segments this store writes with ``approximate_from`` chunks or more are searched
+        through an approximate index (index/segments.py).
         """
         self.path = Path(path)
         self.identity = identity
+        self.approximate_from = approximate_from
         self.path.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(
             self.path / DB_NAME, timeout=60, check_same_thread=False, isolation_level=None
@@ -154,11 +161,11 @@ class FaissStore(TermsTables):
             return
         self._check_meta(meta)
         live: Live = {kind: {} for kind in KINDS}
-        for kind, number, sha256 in self._db.execute(
-            "SELECT kind, number, sha256 FROM segments ORDER BY number"
+        for kind, number, sha256, search_sha256 in self._db.execute(
+            "SELECT kind, number, sha256, search_sha256 FROM segments ORDER BY number"
         ):
             loaded = self._live[kind].get(number)
-            live[kind][number] = loaded or self._files.read(kind, number, sha256)
+            live[kind][number] = loaded or self._files.read(kind, number, sha256, search_sha256)
         self._live, self._generation = live, generation
 
     def __len__(self) -> int:
@@ -226,7 +233,7 @@ class FaissStore(TermsTables):
     def search(self, vector: np.ndarray, k: int) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         with self._reading(vectors=True):
-            segments = [s.index for _, s in sorted(self._live["chunks"].items())]
+            segments = [s for _, s in sorted(self._live["chunks"].items())]
             found = search(segments, query, k)
             chunks = self._chunks([i for i, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
@@ -238,10 +245,19 @@ class FaissStore(TermsTables):
                 (article_id,),
             ).fetchall()
             found = self._chunks([r["id"] for r in rows])
-            segments = self._live["chunks"]
-            vectors = [segments[r["segment"]].index.reconstruct(r["id"]) for r in rows]
-        chunks = [found[r["id"]] for r in rows]
-        return chunks, np.vstack([np.zeros((0, self.identity.dim), np.float32), *vectors])
+            vectors = self._vectors("chunks", rows)
+        return [found[r["id"]] for r in rows], vectors
+
+    def _vectors(self, kind: str, rows: list[sqlite3.Row]) -> np.ndarray:
+        """The vectors of these rows (``id``, ``segment``), float32, one a row in order."""
+        out = np.zeros((len(rows), self.identity.dim), np.float32)
+        by_segment: dict[int, list[int]] = {}
+        for position, row in enumerate(rows):
+            by_segment.setdefault(row["segment"], []).append(position)
+        for number, positions in by_segment.items():
+            array = self._live[kind][number].array
+            out[positions] = array.take(rows[p]["id"] for p in positions)
+        return out
 
     def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
         with self._reading(vectors=True):
@@ -257,8 +273,7 @@ class FaissStore(TermsTables):
             ]
             if not sentences:
                 return [], np.zeros((0, self.identity.dim), dtype=np.float32)
-            segments = self._live["sentences"]
-            vectors = np.vstack([segments[r["segment"]].index.reconstruct(r["id"]) for r in rows])
+            vectors = self._vectors("sentences", rows)
         return sentences, vectors
 
     def _terms(self, table: str, ids: list[int]) -> dict[int, Terms]:
@@ -267,11 +282,9 @@ class FaissStore(TermsTables):
         marks = ",".join("?" * len(ids))
         with self._reading():
             rows = self._db.execute(
-                f"SELECT id, idx, val FROM {table} WHERE id IN ({marks})", ids
+                f"SELECT id, idx, val, scale FROM {table} WHERE id IN ({marks})", ids
             ).fetchall()
-        return {
-            r["id"]: (np.frombuffer(r["idx"], "<i4"), np.frombuffer(r["val"], "<f4")) for r in rows
-        }
+        return {r["id"]: unpack_terms(r["idx"], r["val"], r["scale"]) for r in rows}
 
     def _chunks(self, ids: list[int]) -> dict[int, Chunk]:
         if not ids:
@@ -291,11 +304,15 @@ class FaissStore(TermsTables):
             found = meta_problems(meta, self.identity, str(self.path), SCHEMA_VERSION)
             if meta.get("schema") != SCHEMA_VERSION:
                 return found
-            segments = self._db.execute("SELECT kind, number, sha256 FROM segments").fetchall()
-            for kind, number, sha256 in segments:
+            segments = self._db.execute(
+                "SELECT kind, number, sha256, search_sha256 FROM segments"
+            ).fetchall()
+            for kind, number, sha256, search_sha256 in segments:
                 query = f"SELECT id FROM {kind} WHERE segment = ?"
                 rows = {r[0] for r in self._db.execute(query, (number,))}
-                found += self._files.problems(kind, number, sha256, meta.get("embed_dim"), rows)
+                found += self._files.problems(
+                    kind, number, sha256, search_sha256, meta.get("embed_dim"), rows
+                )
             for kind in KINDS:
                 lost = self._count(
                     f"SELECT count(*) FROM {kind} WHERE segment NOT IN "
@@ -337,10 +354,10 @@ class FaissStore(TermsTables):
             added.extend(p.article for p in new)
             next_id, vectors = self._insert(new, next_id, number)
             for kind in KINDS:
-                ids, kind_vectors = vectors[kind]
-                if len(ids):
-                    index = new_index(self.identity.dim, kind_vectors, ids)
-                    self._move_rows(kind, add_segment(live[kind], index, number), number)
+                array = vectors[kind]
+                if array.count:
+                    absorbed = add_segment(kind, live[kind], array, number, self.approximate_from)
+                    self._move_rows(kind, absorbed, number)
             return next_id
 
         if articles:
@@ -372,7 +389,9 @@ class FaissStore(TermsTables):
                         f"DELETE FROM {terms} WHERE id IN ({in_article})", (article.id,)
                     )
                     self._db.execute(f"DELETE FROM {kind} WHERE article_id = ?", (article.id,))
-                    if held and drop_ids(live[kind], held, ids, number):
+                    if held and drop_ids(
+                        kind, live[kind], held, ids, number, self.approximate_from
+                    ):
                         self._move_rows(kind, held, number)
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article.id,))
                 return next_id
@@ -391,11 +410,9 @@ class FaissStore(TermsTables):
                 self._db.execute(statement)
             next_id, vectors = self._insert(articles, next_id, number)
             for kind in KINDS:
-                ids, kind_vectors = vectors[kind]
+                array = vectors[kind]
                 live[kind] = (
-                    {number: Segment(new_index(self.identity.dim, kind_vectors, ids))}
-                    if len(ids)
-                    else {}
+                    {number: segment(kind, array, self.approximate_from)} if array.count else {}
                 )
             return next_id
 
@@ -421,16 +438,14 @@ class FaissStore(TermsTables):
                         return  # nothing changed: the transaction commits nothing
                     manifest = []
                     for kind in KINDS:
-                        for n, segment in live[kind].items():
-                            if segment.sha256 is None:  # made by this change
-                                written.append(self._files.path(kind, n))
-                                segment = live[kind][n] = Segment(
-                                    segment.index, self._files.write(segment.index, written[-1])
-                                )
-                            manifest.append((kind, n, segment.index.ntotal, segment.sha256))
+                        for n, s in live[kind].items():
+                            if s.sha256 is None:  # made by this change
+                                s = live[kind][n] = self._files.write_segment(kind, n, s, written)
+                            manifest.append((kind, n, s.array.count, s.sha256, s.search_sha256))
                     self._db.execute("DELETE FROM segments")
                     self._db.executemany(
-                        "INSERT INTO segments (kind, number, vectors, sha256) VALUES (?, ?, ?, ?)",
+                        "INSERT INTO segments (kind, number, vectors, sha256, search_sha256) "
+                        "VALUES (?, ?, ?, ?, ?)",
                         manifest,
                     )
                     values = {"generation": str(number), "next_id": str(next_id)}
@@ -447,14 +462,19 @@ class FaissStore(TermsTables):
             self._live, self._generation = live, number
             # Files of segments no longer live, and what a crashed writer left.
             self._files.delete_all_but(
-                {self._files.path(kind, n) for kind in KINDS for n in live[kind]}
+                {
+                    f
+                    for kind in KINDS
+                    for n, s in live[kind].items()
+                    for f in self._files.files(kind, n, s)
+                }
             )
 
     def _insert(
         self, articles: Sequence[PreparedArticle], next_id: int, segment: int
-    ) -> tuple[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    ) -> tuple[int, dict[str, VectorArray]]:
         """Write the articles' rows, their vectors to go in ``segment``; returns the next
-        free id and, for each kind, the new ids and their vectors.
+        free id and, for each kind, the new vectors by id.
 
         Ids are given in order: each article's chunks, then its sentences.
         """
@@ -479,8 +499,8 @@ class FaissStore(TermsTables):
                     rows[kind].append((i, a.id, *ordinal_column, span.start, span.end, segment))
                 if pieces_terms is not None:
                     terms[kind] += [
-                        (i, idx.astype("<i4").tobytes(), val.astype("<f4").tobytes())
-                        for i, (idx, val) in zip(ids, pieces_terms, strict=True)
+                        (i, *pack_terms(piece_terms))
+                        for i, piece_terms in zip(ids, pieces_terms, strict=True)
                     ]
         self._db.executemany(
             'INSERT INTO chunks (id, article_id, ordinal, start, "end", segment) '
@@ -493,7 +513,7 @@ class FaissStore(TermsTables):
         )
         for kind, table in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
             self._db.executemany(
-                f"INSERT INTO {table} (id, idx, val) VALUES (?, ?, ?)", terms[kind]
+                f"INSERT INTO {table} (id, idx, val, scale) VALUES (?, ?, ?, ?)", terms[kind]
             )
         dim = self.identity.dim
         vectors = {
@@ -501,9 +521,10 @@ class FaissStore(TermsTables):
             "sentences": [p.sentence_vectors for p in articles],
         }
         return next_id, {
-            kind: (
+            kind: VectorArray.of(
                 np.array([r[0] for r in rows[kind]], dtype=np.int64),
                 np.vstack([np.zeros((0, dim), np.float32), *vectors[kind]]),
+                dim,
             )
             for kind in KINDS
         }
