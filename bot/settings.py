@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.chunking import CHUNK_OVERLAP, CHUNK_SIZE
 from index.embeddings import DEFAULT_EMBEDDINGS
+from index.segments import APPROXIMATE_FROM
 
 
 def _env(name: str):
@@ -96,6 +97,8 @@ class Settings(BaseSettings):
     feed_max_entries: int = Field(20, ge=1, le=1000, **_env("ARTICLEBOT_FEED_MAX_ENTRIES"))
     # Seconds a change to the index waits for another process that is writing to it.
     write_lock_timeout: float = Field(300.0, ge=0, **_env("ARTICLEBOT_WRITE_LOCK_TIMEOUT"))
+    # Chunks in a vector segment from which it is searched approximately (index/segments.py).
+    approximate_from: int = Field(APPROXIMATE_FROM, ge=1000, **_env("ARTICLEBOT_APPROXIMATE_FROM"))
 
     # Answers
     top_k: int = Field(6, ge=1, le=50, **_env("ARTICLEBOT_TOP_K"))

@@ -124,13 +124,16 @@ def test_search_finds_the_nearest_chunks_best_first_with_their_cosine(store, pre
 
     for query in (vectors[0], vectors[-1], (vectors[1] + vectors[-2]) / 2):
         query = (query / np.linalg.norm(query)).astype(np.float32)
-        exact = np.argsort(-(vectors @ query), kind="stable")[:5]
+        cosines = vectors @ query
+        best = np.sort(cosines)[::-1][:5]
         hits = store.search(query, 5)
 
-        assert [(h.chunk.article_id, h.chunk.ordinal) for h in hits] == [rows[i] for i in exact]
-        assert [h.similarity for h in hits] == pytest.approx(
-            [float(vectors[i] @ query) for i in exact], abs=1e-3
-        )
+        # The i-th hit is as near as the i-th nearest chunk, to the precision vectors are
+        # stored in (1e-3: FAISS keeps them in half precision, so exact ties may swap).
+        found = [rows.index((h.chunk.article_id, h.chunk.ordinal)) for h in hits]
+        assert len(set(found)) == 5
+        assert cosines[found] == pytest.approx(best, abs=1e-3)
+        assert [h.similarity for h in hits] == pytest.approx(cosines[found], abs=1e-3)
         for hit in hits:
             p = texts[hit.chunk.article_id]
             span = p.chunks[hit.chunk.ordinal]
