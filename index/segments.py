@@ -245,7 +245,9 @@ class SegmentFiles:
         """Write a new segment's files (each path goes in ``written`` before it is written,
         to be deleted if the change fails); returns it with their checksums."""
         written.append(self.path(kind, number))
-        s = replace(s, sha256=self.write(s.array, written[-1]))
+        # Mapped from its file from now on: a writer that stays up (the bot) does not keep
+        # the vectors of a merge in memory.
+        s = replace(s, sha256=self.write(s.array, written[-1]), array=read_array(written[-1]))
         if s.approximate:
             written.append(self.path(kind, number, ".ivf"))
             s = replace(s, search_sha256=self.write(s.search, written[-1]))
