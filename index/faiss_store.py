@@ -24,9 +24,9 @@ not loaded yet inside one SQLite read transaction, and the database stays in
 rollback-journal mode (not WAL) for this: an open read transaction holds SQLite's shared
 lock, so no writer can commit a manifest without those segments, and so delete their
 files, until the reader has them in memory or mapped (a mapped file that a writer deletes
-later stays readable until the reader lets it go: the file system keeps its data while it
-is mapped). Every read (a search, a chunk's sentences) is
-one read transaction: it sees one generation's vectors and rows, whatever writers do.
+later stays readable: the file system keeps its data while it is mapped). Every read (a
+search, a chunk's sentences) is one read transaction: it sees one generation's vectors and
+rows, whatever writers do.
 """
 
 from __future__ import annotations
