@@ -1,11 +1,14 @@
 """Vectors by id in one file, half precision, memory-mapped: what a segment holds.
 
 A ``.vec`` file is a 64-byte header (magic, dimensions, count), the ids (int64, ascending),
-then the vectors (float16, one row per id). It is read with ``numpy.memmap``: opening one
-reads its header only, and a lookup reads the pages of the ids it binary-searches and of
-the rows it returns. Sentence vectors are only ever looked up (the few of the chunks a
-search found), so an index of millions of sentences costs no memory until a question needs
-some of them. float16 keeps three significant digits: cosines move by under 0.001
+then the vectors (float16, one row per id). Opening one reads its header and its ids
+(8 bytes a vector); its vectors stay on disk, and a lookup reads the rows it returns
+(``pread``, one read a run of neighbouring rows). Not memory-mapped: pages of a mapped
+file count in the process's resident memory once touched, in whole large folios, and a
+few dozen questions brought nearly a whole sentence file in (measured: 91 of 95 MB after
+42 answers, with MADV_RANDOM too). Sentence vectors are only ever looked up (the few of the
+chunks a search found), so an index of millions of sentences costs their ids in memory,
+nothing more. float16 keeps three significant digits: cosines move by under 0.001
 (docs/performance.md), far below the margins answers are decided by.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,8 +128,59 @@ def read_array(file: Path, sha256: str | None = None) -> VectorArray:
         raise DamagedFile(f"{file} does not match its checksum")
     if count == 0:
         return VectorArray(np.zeros(0, np.int64), np.zeros((0, dim), np.float16))
-    ids = np.memmap(file, dtype="<i8", mode="r", offset=HEADER_BYTES, shape=(count,))
-    vectors = np.memmap(
-        file, dtype="<f2", mode="r", offset=HEADER_BYTES + 8 * count, shape=(count, dim)
-    )
-    return VectorArray(ids, vectors)
+    ids = np.fromfile(file, dtype="<i8", count=count, offset=HEADER_BYTES)
+    return VectorArray(ids, FileRows(file, HEADER_BYTES + 8 * count, count, dim))
+
+
+class FileRows:
+    """The float16 rows of a vector file, read from it when indexed (``rows[i]``,
+    ``rows[a:b]``, ``rows[array of rows or mask]``); ``numpy.asarray`` reads them all.
+
+    The file stays open: a writer may delete it once a newer manifest is committed, and
+    this reader still reads what it opened (index/faiss_store.py).
+    """
+
+    dtype = np.dtype("<f2")
+
+    def __init__(self, file: Path, offset: int, count: int, dim: int) -> None:
+        self._handle = open(file, "rb")  # noqa: SIM115 (lives as long as the rows)
+        weakref.finalize(self, self._handle.close)
+        self._offset, self.shape = offset, (count, dim)
+        self._row_bytes = 2 * dim
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        size = (stop - start) * self._row_bytes
+        data = os.pread(self._handle.fileno(), size, self._offset + start * self._row_bytes)
+        if len(data) != size:
+            raise DamagedFile(f"{self._handle.name} ends early")
+        return np.frombuffer(data, self.dtype).reshape(stop - start, self.shape[1])
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            rows = self._read(start, max(start, stop))
+            return rows[::step] if step != 1 else rows
+        if np.ndim(key) == 0:
+            return self[[key]][0]
+        wanted = np.asarray(key)
+        if wanted.dtype == bool:
+            wanted = np.flatnonzero(wanted)
+        wanted = wanted.astype(np.int64).reshape(-1)
+        out = np.empty((len(wanted), self.shape[1]), self.dtype)
+        order = np.argsort(wanted, kind="stable")
+        ordered = wanted[order]
+        # One read for each run of neighbouring rows (a chunk's sentences are one run).
+        breaks = np.flatnonzero(np.diff(ordered) > 1) + 1
+        for run in np.split(np.arange(len(ordered)), breaks):
+            if len(run):
+                first, last = int(ordered[run[0]]), int(ordered[run[-1]])
+                block = self._read(first, last + 1)
+                out[order[run]] = block[ordered[run] - first]
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        rows = self._read(0, len(self))
+        return rows if dtype is None else rows.astype(dtype)
