@@ -9,7 +9,7 @@ Layout of a data directory::
     chunks-<n>.vec        a segment of chunk vectors by id, float16 (index/segments.py)
     chunks-<n>.ivf        its approximate index, for a segment of ARTICLEBOT_APPROXIMATE_FROM
                           chunks or more (FAISS IVF with 8-bit codes)
-    sentences-<n>.vec     a segment of sentence vectors by id, float16, memory-mapped
+    sentences-<n>.vec     a segment of sentence vectors by id, float16, read by row
     write.lock            flocked by the one process that writes (index/writelock.py)
 
 Every change is a generation, numbered. Under the write lock, a writer writes the
@@ -20,13 +20,13 @@ longer names. A crash at any point leaves a committed generation whose files and
 agree; the next writer deletes what the crashed one left. No pickle.
 
 Readers never delete anything. A reader reads the manifest and loads the segments it has
-not loaded yet inside one SQLite read transaction, and the database stays in
-rollback-journal mode (not WAL) for this: an open read transaction holds SQLite's shared
-lock, so no writer can commit a manifest without those segments, and so delete their
-files, until the reader has them in memory or mapped (a mapped file that a writer deletes
-later stays readable: the file system keeps its data while it is mapped). Every read (a
-search, a chunk's sentences) is one read transaction: it sees one generation's vectors and
-rows, whatever writers do.
+not loaded yet inside one SQLite read transaction, and the database stays in rollback-
+journal mode (not WAL) for this: an open read transaction holds SQLite's shared lock, so no
+writer can commit a manifest without those segments, and so delete their files, until the
+reader has them in memory or open (a file that a writer deletes later stays readable
+through a descriptor opened before: the file system keeps its data). Every read (a search,
+a chunk's sentences) is one read transaction: it sees one generation's vectors and rows,
+whatever writers do.
 """
 
 from __future__ import annotations

@@ -6,13 +6,14 @@ chunk vectors that the change numbered n wrote, by id, in half precision
 the new vectors instead of rewriting every vector. The store's database names the live
 segments (a manifest, with each file's SHA-256) and the segment of every chunk and sentence.
 
-Sentence segments are only looked up by id, memory-mapped. Chunk segments are searched: a
-small one is loaded into an exact inner-product index (FAISS ``IndexFlatIP``); one of
-``approximate_from`` vectors or more also gets ``chunks-<n>.ivf``, an approximate index
-(FAISS ``IVF<nlist>,SQ8``: 384 bytes a vector in memory instead of 1,536), whose candidates
-are scored again with their exact vectors from the ``.vec`` file. So every index smaller
-than ``approximate_from`` chunks is searched exactly, and a large one keeps in memory one
-byte a dimension plus what its small, recent segments hold.
+Sentence segments are only looked up by id, their rows read from the file when a question
+needs them. Chunk segments are searched: a small one is loaded into an exact inner-product
+index (FAISS ``IndexFlatIP``); one of ``approximate_from`` vectors or more also gets
+``chunks-<n>.ivf``, an approximate index (FAISS ``IVF<nlist>,SQ8``: 384 bytes a vector in
+memory instead of 1,536), whose candidates are scored again with their exact vectors from
+the ``.vec`` file. So every index smaller than ``approximate_from`` chunks is searched
+exactly, and a large one keeps in memory one byte a dimension plus what its small, recent
+segments hold.
 
 So that a search need not visit many segments, segments of one size tier (sizes within a
 factor MERGE_FACTOR) are merged when there are MERGE_FACTOR of them: a new segment takes

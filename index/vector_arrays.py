@@ -1,4 +1,4 @@
-"""Vectors by id in one file, half precision, memory-mapped: what a segment holds.
+"""Vectors by id in one file, half precision, read row by row: what a segment holds.
 
 A ``.vec`` file is a 64-byte header (magic, dimensions, count), the ids (int64, ascending),
 then the vectors (float16, one row per id). Opening one reads its header and its ids
