@@ -20,13 +20,13 @@ longer names. A crash at any point leaves a committed generation whose files and
 agree; the next writer deletes what the crashed one left. No pickle.
 
 Readers never delete anything. A reader reads the manifest and loads the segments it has
-not loaded yet inside one SQLite read transaction, and the database stays in rollback-
-journal mode (not WAL) for this: an open read transaction holds SQLite's shared lock, so no
-writer can commit a manifest without those segments, and so delete their files, until the
-reader has them in memory or open (a file that a writer deletes later stays readable
-through a descriptor opened before: the file system keeps its data). Every read (a search,
-a chunk's sentences) is one read transaction: it sees one generation's vectors and rows,
-whatever writers do.
+not loaded yet inside one SQLite read transaction, and the database stays in
+rollback-journal mode (not WAL) for this: an open read transaction holds SQLite's shared
+lock, so no writer can commit a manifest without those segments, and so delete their files,
+until the reader has them in memory or open (a file that a writer deletes later stays
+readable through a descriptor opened before: the file system keeps its data). Every read (a
+search, a chunk's sentences) is one read transaction: it sees one generation's vectors and
+rows, whatever writers do.
 """
 
 from __future__ import annotations
