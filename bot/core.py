@@ -100,6 +100,7 @@ def open_store(
             identity,
             verify=verify,
             write_lock_timeout=settings.write_lock_timeout,
+            approximate_from=settings.approximate_from,
         )
     if seed and settings.seed_sample and len(store) == 0:
         articles = [a for loaded in load([str(sample_corpus())]) for a in loaded.articles]

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from index.chunking import CHUNK_OVERLAP, CHUNK_SIZE
 from index.embeddings import DEFAULT_EMBEDDINGS
 from index.near_duplicates import DEFAULT_THRESHOLD
+from index.segments import APPROXIMATE_FROM
 
 
 def _env(name: str):
@@ -119,6 +120,8 @@ class Settings(BaseSettings):
     job_attempts: int = Field(3, ge=1, le=100, **_env("ARTICLEBOT_JOB_ATTEMPTS"))
     # Seconds an idle worker waits before it looks for new jobs again.
     worker_poll: float = Field(1.0, gt=0, **_env("ARTICLEBOT_WORKER_POLL"))
+    # Chunks in a vector segment from which it is searched approximately (index/segments.py).
+    approximate_from: int = Field(APPROXIMATE_FROM, ge=1000, **_env("ARTICLEBOT_APPROXIMATE_FROM"))
 
     # Answers
     top_k: int = Field(6, ge=1, le=50, **_env("ARTICLEBOT_TOP_K"))

@@ -3,11 +3,13 @@
 Layout of a data directory::
 
     store.sqlite          articles, chunks and sentences (each with the number of the
-                          segment holding its vector), their latent terms, the manifest of
-                          live segments (with their files' SHA-256), and meta (schema,
-                          embedder, generation, next id)
-    chunks-<n>.faiss      a segment of chunk vectors, FAISS id = chunk id (index/segments.py)
-    sentences-<n>.faiss   a segment of sentence vectors, FAISS id = sentence id
+                          segment holding its vector), their latent terms (8-bit weights),
+                          the manifest of live segments (with their files' SHA-256), and
+                          meta (schema, embedder, generation, next id)
+    chunks-<n>.vec        a segment of chunk vectors by id, float16 (index/segments.py)
+    chunks-<n>.ivf        its approximate index, for a segment of ARTICLEBOT_APPROXIMATE_FROM
+                          chunks or more (FAISS IVF with 8-bit codes)
+    sentences-<n>.vec     a segment of sentence vectors by id, float16, read by row
     write.lock            flocked by the one process that writes (index/writelock.py)
 
 Every change is a generation, numbered. Under the write lock, a writer writes the
@@ -20,9 +22,11 @@ agree; the next writer deletes what the crashed one left. No pickle.
 Readers never delete anything. A reader reads the manifest and loads the segments it has
 not loaded yet inside one SQLite read transaction, and the database stays in
 rollback-journal mode (not WAL) for this: an open read transaction holds SQLite's shared
-lock, so no writer can commit a manifest without those segments, and so delete their
-files, until the reader has them in memory. Every read (a search, a chunk's sentences) is
-one read transaction: it sees one generation's vectors and rows, whatever writers do.
+lock, so no writer can commit a manifest without those segments, and so delete their files,
+until the reader has them in memory or open (a file that a writer deletes later stays
+readable through a descriptor opened before: the file system keeps its data). Every read (a
+search, a chunk's sentences) is one read transaction: it sees one generation's vectors and
+rows, whatever writers do.
 """
 
 from __future__ import annotations
@@ -39,16 +43,24 @@ from pathlib import Path
 import numpy as np
 
 from .dates import DateWindow, window_sql
-from .faiss_schema import DB_NAME, NEAR_DUPLICATES, SCHEMA, SCHEMA_VERSION, TABLES
+from .faiss_schema import (
+    DB_NAME,
+    NEAR_DUPLICATES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TABLES,
+    insert_rows,
+    unpack_terms,
+)
 from .segments import (
+    APPROXIMATE_FROM,
     KINDS,
     Live,
-    Segment,
     SegmentFiles,
     add_segment,
     drop_ids,
-    new_index,
     search,
+    segment,
 )
 from .sqlite import transaction
 from .store import (
@@ -88,16 +100,20 @@ class FaissStore(TermsTables):
         *,
         verify: bool = True,
         write_lock_timeout: float = 300.0,
+        approximate_from: int = APPROXIMATE_FROM,
     ) -> None:
         """Open the store in ``path`` for vectors of the embedder ``identity``, creating it
         if needed.
 
         Raises StoreMismatchError if it was built with another embedder, and StoreError if
         it has another schema or its vector files are missing or damaged. ``verify=False``
-        opens it regardless, for ``check`` and for a rebuild (``replace_all``).
+        opens it regardless, for ``check`` and for a rebuild (``replace_all``). Chunk
+        segments this store writes with ``approximate_from`` chunks or more are searched
+        through an approximate index (index/segments.py).
         """
         self.path = Path(path)
         self.identity = identity
+        self.approximate_from = approximate_from
         self.path.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(
             self.path / DB_NAME, timeout=60, check_same_thread=False, isolation_level=None
@@ -171,11 +187,11 @@ class FaissStore(TermsTables):
             return
         self._check_meta(meta)
         live: Live = {kind: {} for kind in KINDS}
-        for kind, number, sha256 in self._db.execute(
-            "SELECT kind, number, sha256 FROM segments ORDER BY number"
+        for kind, number, sha256, search_sha256 in self._db.execute(
+            "SELECT kind, number, sha256, search_sha256 FROM segments ORDER BY number"
         ):
             loaded = self._live[kind].get(number)
-            live[kind][number] = loaded or self._files.read(kind, number, sha256)
+            live[kind][number] = loaded or self._files.read(kind, number, sha256, search_sha256)
         self._live, self._generation = live, generation
 
     def __len__(self) -> int:
@@ -268,11 +284,11 @@ class FaissStore(TermsTables):
     def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         with self._reading(vectors=True):
-            segments = [s.index for _, s in sorted(self._live["chunks"].items())]
+            segments = [s for _, s in sorted(self._live["chunks"].items())]
             allowed = None
             if window:
-                # The exact k nearest among the window's chunks: FAISS skips the others
-                # while it searches (a selector over their ids), so none is missed.
+                # The k nearest among the window's chunks: FAISS skips the others while it
+                # searches (a selector over their ids), so none is missed by filtering.
                 allowed = np.array(
                     [
                         r[0]
@@ -297,10 +313,19 @@ class FaissStore(TermsTables):
                 (article_id,),
             ).fetchall()
             found = self._chunks([r["id"] for r in rows])
-            segments = self._live["chunks"]
-            vectors = [segments[r["segment"]].index.reconstruct(r["id"]) for r in rows]
-        chunks = [found[r["id"]] for r in rows]
-        return chunks, np.vstack([np.zeros((0, self.identity.dim), np.float32), *vectors])
+            vectors = self._vectors("chunks", rows)
+        return [found[r["id"]] for r in rows], vectors
+
+    def _vectors(self, kind: str, rows: list[sqlite3.Row]) -> np.ndarray:
+        """The vectors of these rows (``id``, ``segment``), float32, one a row in order."""
+        out = np.zeros((len(rows), self.identity.dim), np.float32)
+        by_segment: dict[int, list[int]] = {}
+        for position, row in enumerate(rows):
+            by_segment.setdefault(row["segment"], []).append(position)
+        for number, positions in by_segment.items():
+            array = self._live[kind][number].array
+            out[positions] = array.take(rows[p]["id"] for p in positions)
+        return out
 
     def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
         with self._reading(vectors=True):
@@ -316,8 +341,7 @@ class FaissStore(TermsTables):
             ]
             if not sentences:
                 return [], np.zeros((0, self.identity.dim), dtype=np.float32)
-            segments = self._live["sentences"]
-            vectors = np.vstack([segments[r["segment"]].index.reconstruct(r["id"]) for r in rows])
+            vectors = self._vectors("sentences", rows)
         return sentences, vectors
 
     def _terms(self, table: str, ids: list[int]) -> dict[int, Terms]:
@@ -326,11 +350,9 @@ class FaissStore(TermsTables):
         marks = ",".join("?" * len(ids))
         with self._reading():
             rows = self._db.execute(
-                f"SELECT id, idx, val FROM {table} WHERE id IN ({marks})", ids
+                f"SELECT id, idx, val, scale FROM {table} WHERE id IN ({marks})", ids
             ).fetchall()
-        return {
-            r["id"]: (np.frombuffer(r["idx"], "<i4"), np.frombuffer(r["val"], "<f4")) for r in rows
-        }
+        return {r["id"]: unpack_terms(r["idx"], r["val"], r["scale"]) for r in rows}
 
     def _chunks(self, ids: list[int]) -> dict[int, Chunk]:
         if not ids:
@@ -350,11 +372,15 @@ class FaissStore(TermsTables):
             found = meta_problems(meta, self.identity, str(self.path), SCHEMA_VERSION)
             if meta.get("schema") != SCHEMA_VERSION:
                 return found
-            segments = self._db.execute("SELECT kind, number, sha256 FROM segments").fetchall()
-            for kind, number, sha256 in segments:
+            segments = self._db.execute(
+                "SELECT kind, number, sha256, search_sha256 FROM segments"
+            ).fetchall()
+            for kind, number, sha256, search_sha256 in segments:
                 query = f"SELECT id FROM {kind} WHERE segment = ?"
                 rows = {r[0] for r in self._db.execute(query, (number,))}
-                found += self._files.problems(kind, number, sha256, meta.get("embed_dim"), rows)
+                found += self._files.problems(
+                    kind, number, sha256, search_sha256, meta.get("embed_dim"), rows
+                )
             for kind in KINDS:
                 lost = self._count(
                     f"SELECT count(*) FROM {kind} WHERE segment NOT IN "
@@ -396,15 +422,15 @@ class FaissStore(TermsTables):
             new = unstored(articles, self._article_ids(ids))
             added.extend(p.article for p in new)
             self._in("DELETE FROM copies", [p.article.id for p in new], "id")
-            next_id, vectors = self._insert(new, next_id, number)
+            next_id, vectors = insert_rows(self._db, new, next_id, number, self.identity.dim)
             added.extend(self._record(copies))
             if not added:
                 return None
             for kind in KINDS:
-                ids, kind_vectors = vectors[kind]
-                if len(ids):
-                    index = new_index(self.identity.dim, kind_vectors, ids)
-                    self._move_rows(kind, add_segment(live[kind], index, number), number)
+                array = vectors[kind]
+                if array.count:
+                    absorbed = add_segment(kind, live[kind], array, number, self.approximate_from)
+                    self._move_rows(kind, absorbed, number)
             return next_id
 
         if articles or copies:
@@ -449,7 +475,9 @@ class FaissStore(TermsTables):
                         f"DELETE FROM {terms} WHERE id IN ({in_article})", (article.id,)
                     )
                     self._db.execute(f"DELETE FROM {kind} WHERE article_id = ?", (article.id,))
-                    if held and drop_ids(live[kind], held, ids, number):
+                    if held and drop_ids(
+                        kind, live[kind], held, ids, number, self.approximate_from
+                    ):
                         self._move_rows(kind, held, number)
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article.id,))
                 return next_id
@@ -478,13 +506,11 @@ class FaissStore(TermsTables):
                 self._db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in SCHEMA[1:]:
                 self._db.execute(statement)
-            next_id, vectors = self._insert(articles, next_id, number)
+            next_id, vectors = insert_rows(self._db, articles, next_id, number, self.identity.dim)
             for kind in KINDS:
-                ids, kind_vectors = vectors[kind]
+                array = vectors[kind]
                 live[kind] = (
-                    {number: Segment(new_index(self.identity.dim, kind_vectors, ids))}
-                    if len(ids)
-                    else {}
+                    {number: segment(kind, array, self.approximate_from)} if array.count else {}
                 )
             return next_id
 
@@ -510,16 +536,14 @@ class FaissStore(TermsTables):
                         return  # nothing changed: the transaction commits nothing
                     manifest = []
                     for kind in KINDS:
-                        for n, segment in live[kind].items():
-                            if segment.sha256 is None:  # made by this change
-                                written.append(self._files.path(kind, n))
-                                segment = live[kind][n] = Segment(
-                                    segment.index, self._files.write(segment.index, written[-1])
-                                )
-                            manifest.append((kind, n, segment.index.ntotal, segment.sha256))
+                        for n, s in live[kind].items():
+                            if s.sha256 is None:  # made by this change
+                                s = live[kind][n] = self._files.write_segment(kind, n, s, written)
+                            manifest.append((kind, n, s.array.count, s.sha256, s.search_sha256))
                     self._db.execute("DELETE FROM segments")
                     self._db.executemany(
-                        "INSERT INTO segments (kind, number, vectors, sha256) VALUES (?, ?, ?, ?)",
+                        "INSERT INTO segments (kind, number, vectors, sha256, search_sha256) "
+                        "VALUES (?, ?, ?, ?, ?)",
                         manifest,
                     )
                     values = {"generation": str(number), "next_id": str(next_id)}
@@ -536,71 +560,13 @@ class FaissStore(TermsTables):
             self._live, self._generation = live, number
             # Files of segments no longer live, and what a crashed writer left.
             self._files.delete_all_but(
-                {self._files.path(kind, n) for kind in KINDS for n in live[kind]}
+                {
+                    f
+                    for kind in KINDS
+                    for n, s in live[kind].items()
+                    for f in self._files.files(kind, n, s)
+                }
             )
-
-    def _insert(
-        self, articles: Sequence[PreparedArticle], next_id: int, segment: int
-    ) -> tuple[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
-        """Write the articles' rows, their vectors to go in ``segment``; returns the next
-        free id and, for each kind, the new ids and their vectors.
-
-        Ids are given in order: each article's chunks, then its sentences.
-        """
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        rows: dict[str, list[tuple]] = {kind: [] for kind in KINDS}
-        terms: dict[str, list[tuple]] = {kind: [] for kind in KINDS}
-        for p in articles:
-            a = p.article
-            self._db.execute(
-                "INSERT INTO articles (id, key, title, source, date, lang, text, added_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (a.id, a.key, a.title, a.source, a.date, a.lang, a.text, p.added_at or now),
-            )
-            if p.signature is not None:
-                self._db.execute(
-                    "INSERT INTO signatures (article_id, minhash) VALUES (?, ?)",
-                    (a.id, p.signature.astype("<u8").tobytes()),
-                )
-            for kind, spans, pieces_terms in (
-                ("chunks", p.chunks, p.chunk_terms),
-                ("sentences", p.sentences, p.sentence_terms),
-            ):
-                ids = range(next_id, next_id + len(spans))
-                next_id += len(spans)
-                for ordinal, (i, span) in enumerate(zip(ids, spans, strict=True)):
-                    ordinal_column = (ordinal,) if kind == "chunks" else ()
-                    rows[kind].append((i, a.id, *ordinal_column, span.start, span.end, segment))
-                if pieces_terms is not None:
-                    terms[kind] += [
-                        (i, idx.astype("<i4").tobytes(), val.astype("<f4").tobytes())
-                        for i, (idx, val) in zip(ids, pieces_terms, strict=True)
-                    ]
-        self._db.executemany(
-            'INSERT INTO chunks (id, article_id, ordinal, start, "end", segment) '
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            rows["chunks"],
-        )
-        self._db.executemany(
-            'INSERT INTO sentences (id, article_id, start, "end", segment) VALUES (?, ?, ?, ?, ?)',
-            rows["sentences"],
-        )
-        for kind, table in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
-            self._db.executemany(
-                f"INSERT INTO {table} (id, idx, val) VALUES (?, ?, ?)", terms[kind]
-            )
-        dim = self.identity.dim
-        vectors = {
-            "chunks": [p.chunk_vectors for p in articles],
-            "sentences": [p.sentence_vectors for p in articles],
-        }
-        return next_id, {
-            kind: (
-                np.array([r[0] for r in rows[kind]], dtype=np.int64),
-                np.vstack([np.zeros((0, dim), np.float32), *vectors[kind]]),
-            )
-            for kind in KINDS
-        }
 
     def close(self) -> None:
         with self._lock:

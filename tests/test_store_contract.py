@@ -152,13 +152,16 @@ def test_search_finds_the_nearest_chunks_best_first_with_their_cosine(store, pre
 
     for query in (vectors[0], vectors[-1], (vectors[1] + vectors[-2]) / 2):
         query = (query / np.linalg.norm(query)).astype(np.float32)
-        exact = np.argsort(-(vectors @ query), kind="stable")[:5]
+        cosines = vectors @ query
+        best = np.sort(cosines)[::-1][:5]
         hits = store.search(query, 5)
 
-        assert [(h.chunk.article_id, h.chunk.ordinal) for h in hits] == [rows[i] for i in exact]
-        assert [h.similarity for h in hits] == pytest.approx(
-            [float(vectors[i] @ query) for i in exact], abs=1e-3
-        )
+        # The i-th hit is as near as the i-th nearest chunk, to the precision vectors are
+        # stored in (1e-3: FAISS keeps them in half precision, so exact ties may swap).
+        found = [rows.index((h.chunk.article_id, h.chunk.ordinal)) for h in hits]
+        assert len(set(found)) == 5
+        assert cosines[found] == pytest.approx(best, abs=1e-3)
+        assert [h.similarity for h in hits] == pytest.approx(cosines[found], abs=1e-3)
         for hit in hits:
             p = texts[hit.chunk.article_id]
             span = p.chunks[hit.chunk.ordinal]
@@ -278,12 +281,14 @@ def test_a_chunks_sentences_and_latent_terms_come_back_as_stored(store, prepared
     ]
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(vectors, p.sentence_vectors[inside], atol=1e-3)
+    # Every term comes back; FAISS's store keeps the weights in 8 bits (index/faiss_schema.py).
     chunk_terms = store.chunk_terms([hit.chunk.id])[hit.chunk.id]
     np.testing.assert_array_equal(chunk_terms[0], p.chunk_terms[0][0])
-    np.testing.assert_array_equal(chunk_terms[1], p.chunk_terms[0][1])
+    np.testing.assert_allclose(chunk_terms[1], p.chunk_terms[0][1], atol=1e-3)
     terms = store.sentence_terms([s.id for s in sentences])
     for sentence, i in zip(sentences, inside, strict=True):
-        np.testing.assert_array_equal(terms[sentence.id][1], p.sentence_terms[i][1])
+        np.testing.assert_array_equal(terms[sentence.id][0], p.sentence_terms[i][0])
+        np.testing.assert_allclose(terms[sentence.id][1], p.sentence_terms[i][1], atol=1e-3)
     assert store.chunk_terms([]) == {}
 
 
@@ -294,7 +299,7 @@ def test_an_articles_chunks_and_their_vectors_come_back_as_stored(store, prepare
         assert [(c.start, c.end) for c in chunks] == [(s.start, s.end) for s in p.chunks]
         assert [c.text for c in chunks] == [p.article.text[s.start : s.end] for s in p.chunks]
         assert [c.ordinal for c in chunks] == list(range(len(p.chunks)))
-        np.testing.assert_array_equal(vectors, p.chunk_vectors)
+        np.testing.assert_allclose(vectors, p.chunk_vectors, atol=1e-3)  # float16 in FAISS's
     assert store.article_chunks("no-such-article")[1].shape == (0, store.identity.dim)
 
 

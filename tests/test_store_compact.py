@@ -1,0 +1,111 @@
+"""Compact storage: a chunk segment from ARTICLEBOT_APPROXIMATE_FROM up is searched through
+an approximate index that finds what exact search finds, with exact similarities; it
+survives reopening, removal and `index check` like any other segment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.faiss_schema import pack_terms, unpack_terms
+from index.faiss_store import FaissStore
+from index.store import StoreError
+from index.types import Article, PreparedArticle, Span
+
+DIM = 384
+CHUNKS_PER_ARTICLE = 10
+
+
+def generated_articles(count: int, rng: np.random.Generator) -> list[PreparedArticle]:
+    """Articles of CHUNKS_PER_ARTICLE one-sentence chunks, with vectors clustered the way
+    real embeddings are (around a few dozen topics), not spread evenly over the sphere."""
+    topics = rng.standard_normal((40, DIM)).astype(np.float32)
+    out = []
+    for n in range(count):
+        sentences = [f"Story {n} sentence {i} about topic {n % 40}." for i in range(10)]
+        text = " ".join(sentences)
+        spans, start = [], 0
+        for sentence in sentences:
+            spans.append(Span(start, start + len(sentence)))
+            start += len(sentence) + 1
+        vectors = topics[n % 40] + 0.6 * rng.standard_normal((len(spans), DIM))
+        vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+        article = Article(text=text, title=f"Story {n}", source=f"test://story/{n}")
+        out.append(PreparedArticle(article, spans, spans, vectors, vectors.copy()))
+    return out
+
+
+@pytest.fixture
+def big_store(tmp_path, embeddings) -> tuple[FaissStore, np.ndarray, list[tuple[str, int]]]:
+    """A store whose one chunk segment (1,200 chunks) is over a threshold of 1,000."""
+    store = FaissStore(tmp_path / "data", embeddings.identity, approximate_from=1000)
+    prepared = generated_articles(120, np.random.default_rng(7))
+    store.add(prepared)
+    vectors = np.vstack([p.chunk_vectors for p in prepared]).astype(np.float16)
+    rows = [(p.article.id, i) for p in prepared for i in range(len(p.chunks))]
+    return store, vectors.astype(np.float32), rows
+
+
+def recall_at_10(store: FaissStore, vectors: np.ndarray, rows, queries: np.ndarray) -> float:
+    found = 0
+    for query in queries:
+        exact = {rows[i] for i in np.argsort(-(vectors @ query))[:10]}
+        hits = store.search(query, 10)
+        found += len(exact & {(h.chunk.article_id, h.chunk.ordinal) for h in hits})
+        # Candidates are scored again with their stored vectors: exact similarities.
+        for h in hits:
+            i = rows.index((h.chunk.article_id, h.chunk.ordinal))
+            assert h.similarity == pytest.approx(float(vectors[i] @ query), abs=1e-5)
+    return found / (10 * len(queries))
+
+
+def test_a_segment_over_the_threshold_is_searched_approximately_and_finds_the_nearest(big_store):
+    store, vectors, rows = big_store
+    data = store.path
+    assert sorted(f.name for f in data.glob("chunks-*")) == ["chunks-1.ivf", "chunks-1.vec"]
+    assert not list(data.glob("sentences-*.ivf"))  # sentences are looked up, never searched
+    rng = np.random.default_rng(3)
+    queries = vectors[rng.choice(len(vectors), 30)] + 0.5 * rng.standard_normal((30, DIM))
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+
+    assert recall_at_10(store, vectors, rows, queries) >= 0.95
+    assert store.check() == []
+
+    reopened = FaissStore(data, store.identity, approximate_from=1000)
+    assert recall_at_10(reopened, vectors, rows, queries) >= 0.95
+    gone = store.articles()[0].id
+    reopened.remove(gone)  # what remains (1,190 chunks) is written anew, approximate again
+    assert sorted(f.name for f in data.glob("chunks-*")) == ["chunks-2.ivf", "chunks-2.vec"]
+    assert reopened.check() == []
+    hits = reopened.search(queries[0], 10)
+    assert len(hits) == 10 and gone not in {h.chunk.article_id for h in hits}
+
+
+def test_a_damaged_approximate_index_is_refused_and_named_by_check(big_store, embeddings):
+    store, _, _ = big_store
+    ivf = store.path / "chunks-1.ivf"
+    data = bytearray(ivf.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\x00" * 64
+    ivf.write_bytes(bytes(data))
+
+    assert f"{ivf} is damaged" in " ".join(store.check())
+    with pytest.raises(StoreError, match=f"{ivf} is damaged.*articlebot index rebuild"):
+        FaissStore(store.path, embeddings.identity)
+
+
+def test_latent_terms_keep_every_index_and_their_weights_to_within_one_step():
+    rng = np.random.default_rng(5)
+    idx = rng.choice(16_384, 256, replace=False).astype(np.int32)
+    val = rng.random(256, dtype=np.float32)
+    val /= np.linalg.norm(val)
+
+    packed = pack_terms((idx, val))
+    back_idx, back_val = unpack_terms(*packed)
+
+    assert len(packed[0]) + len(packed[1]) == 3 * 256  # against 8 * 256 as int32 + float32
+    np.testing.assert_array_equal(back_idx, idx)
+    assert np.abs(back_val - val).max() <= val.max() / 255 / 2 + 1e-7
+    wide = (np.array([70_000, 3], np.int32), np.array([0.6, 0.8], np.float32))
+    np.testing.assert_array_equal(unpack_terms(*pack_terms(wide))[0], wide[0])
+    with pytest.raises(ValueError, match="must not be negative"):
+        pack_terms((idx[:2], np.array([0.5, -0.5], np.float32)))
