@@ -4,9 +4,12 @@ survives reopening, removal and `index check` like any other segment."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pytest
 
+from index.dates import DateWindow
 from index.faiss_schema import pack_terms, unpack_terms
 from index.faiss_store import FaissStore
 from index.store import StoreError
@@ -79,6 +82,31 @@ def test_a_segment_over_the_threshold_is_searched_approximately_and_finds_the_ne
     assert reopened.check() == []
     hits = reopened.search(queries[0], 10)
     assert len(hits) == 10 and gone not in {h.chunk.article_id for h in hits}
+
+
+def test_a_date_window_is_searched_through_the_approximate_index_too(tmp_path, embeddings):
+    # Even stories are dated in November, odd ones in December; a search in December
+    # returns December's chunks only, and finds their nearest as an exact search would.
+    store = FaissStore(tmp_path / "data", embeddings.identity, approximate_from=1000)
+    prepared = generated_articles(120, np.random.default_rng(11))
+    for n, p in enumerate(prepared):
+        p.article.date = f"2026-{11 + n % 2}-0{1 + n % 5}"
+    store.add(prepared)
+    assert (store.path / "chunks-1.ivf").exists()
+    vectors = np.vstack([p.chunk_vectors for p in prepared]).astype(np.float16)
+    rows = [(p.article.id, i) for p in prepared for i in range(len(p.chunks))]
+    december = {p.article.id for p in prepared if p.article.date.startswith("2026-12")}
+    inside = np.array([article in december for article, _ in rows])
+    window = DateWindow(since=date(2026, 12, 1))
+    rng = np.random.default_rng(5)
+    found = 0
+    for query in vectors[rng.choice(len(vectors), 20)].astype(np.float32):
+        hits = store.search(query, 10, window)
+        assert len(hits) == 10 and {h.chunk.article_id for h in hits} <= december
+        scores = np.where(inside, vectors.astype(np.float32) @ query, -np.inf)
+        exact = {rows[i] for i in np.argsort(-scores)[:10]}
+        found += len(exact & {(h.chunk.article_id, h.chunk.ordinal) for h in hits})
+    assert found / 200 >= 0.95
 
 
 def test_a_damaged_approximate_index_is_refused_and_named_by_check(big_store, embeddings):
