@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from .conftest import run_cli
 from .scripted_llm import ScriptedServer
@@ -97,9 +98,10 @@ def test_repl_add_indexes_a_file_and_answers_from_it(tmp_path, data_dir):
     lines = f"/articles\n/remove {article_id}\n/articles\n/remove {article_id}\n"
     out = run_cli("repl", data_dir=data_dir, stdin=lines, env={"ARTICLEBOT_BIDI": "off"}).stdout
     listed, removed, after, again = out.strip().split("\n\n")
-    assert f"{article_id}  [en] Bridge reopens in Mostar" in listed
+    (line,) = [line for line in listed.splitlines() if line.startswith(article_id)]
+    assert line.split()[1:5] == ["added", date.today().isoformat(), "[en]", "Bridge"]
     assert removed == f"removed {article_id} Bridge reopens in Mostar; 1 articles are left"
-    assert "Mostar" not in after and "d9e8e8c0  [ar]" in after
+    assert "Mostar" not in after and after.startswith("d9e8e8c0  added ")
     assert again == f"There is no article with id {article_id}."
 
 
