@@ -24,6 +24,10 @@ class Citation:
     chunk_id: int
     start: int  # character offsets of the quote in the article's text
     end: int
+    # The quote in the question's language, written by the language model (bot/translation.py)
+    # when the quote is in another; shown under the quote, marked as a translation. The quote
+    # stays the evidence: None when there is none (no model, same language, or it failed).
+    translation: str | None = None
 
 
 @dataclass
