@@ -18,7 +18,7 @@ import re
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from index.language import detect_language, dominant_script
+from index.language import detect_language, dominant_script, script_share
 
 from . import prompts
 from .types import Citation
@@ -28,6 +28,9 @@ from .types import Citation
 # such as an injected "HACKED", a refusal, a reply cut short, or a model that rambles on.
 MIN_LENGTH_RATIO = 0.2
 MAX_LENGTH_RATIO = 5.0
+# Letters of a translation in the reader's script, at least: a brand or a name may stay in
+# its own (Sputnik V in Arabic text); a copied or half-translated quote does not pass.
+MIN_SCRIPT_SHARE = 0.75
 
 # Labels and wrappers models put around a translation although told not to.
 _LABEL = re.compile(r"^(?:translation|translated|ترجمة|الترجمة)\s*(?:\([^)]*\))?\s*[:：]\s*", re.I)
@@ -65,8 +68,8 @@ def checked_translation(reply: str, quote: str, question: str) -> str | None:
         return None
     if text == " ".join(quote.split()):
         return None  # copied, not translated
-    if dominant_script(text) != dominant_script(question):
-        return None  # not in the reader's script: e.g. the quote again, or a third language
+    if script_share(text, dominant_script(question)) < MIN_SCRIPT_SHARE:
+        return None  # not in the reader's script: e.g. the quote again, or half of it
     if not MIN_LENGTH_RATIO <= len(text) / len(quote) <= MAX_LENGTH_RATIO:
         return None
     return text
