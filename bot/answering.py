@@ -298,7 +298,10 @@ def render_quotes(citations: list[Citation], lang: str, confidence: str = "confi
     for group in by_article(citations):
         lines.append("")
         lines.append(prompts.text("from_article", lang, title=group[0].title))
-        lines.extend(f"[{c.number}] “{c.quote}”" for c in group)
+        for c in group:
+            lines.append(f"[{c.number}] “{c.quote}”")
+            if c.translation:  # under its quote, marked: a reading aid, not the evidence
+                lines.append("    " + prompts.text("translation", lang, text=c.translation))
     return "\n".join(lines)
 
 

@@ -36,8 +36,15 @@ from langdetect import LangDetectException, detect_langs
 from index.types import Hit
 
 from . import prompts
-from .answering import ExtractiveGenerator, Turn, distinct_hits, with_other_sources
+from .answering import (
+    ExtractiveGenerator,
+    Turn,
+    distinct_hits,
+    render_quotes,
+    with_other_sources,
+)
 from .settings import Settings
+from .translation import checked_translation, to_translate, translation_messages
 from .types import Answer, Citation
 
 if TYPE_CHECKING:  # an annotation only: importing it costs every command half a second
@@ -150,13 +157,6 @@ def _ollama(settings: Settings) -> BaseChatModel:
 
 # ---- prompts as messages ----------------------------------------------------------------
 
-_TAG = re.compile(r"</?\s*passages?\b[^>]*>?", re.IGNORECASE)
-
-
-def passage_text(text: str) -> str:
-    """Article text made safe to put between <passage> tags: it cannot close them."""
-    return _TAG.sub("[passage]", text.strip())
-
 
 def language_name(question: str, lang: str) -> str:
     """The language to answer in: that of the question.
@@ -180,7 +180,9 @@ def answer_messages(question: str, passages: list[Hit], language: str) -> list[B
     """The system and user messages asking for a cited answer from numbered passages."""
     blocks = "\n\n".join(
         prompts.LLM_PASSAGE.format(
-            number=n, title=passage_text(h.chunk.title), text=passage_text(h.chunk.text)
+            number=n,
+            title=prompts.passage_text(h.chunk.title),
+            text=prompts.passage_text(h.chunk.text),
         )
         for n, h in enumerate(passages, start=1)
     )
@@ -288,6 +290,15 @@ class _Deadline(Exception):
     pass
 
 
+class _Unusable(Exception):
+    """A reply the model finished but that cannot be shown: the quotes are shown instead."""
+
+    def __init__(self, reason_key: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason_key = reason_key
+        self.detail = detail
+
+
 @dataclass
 class LLMGenerator:
     """Answers written by a chat model from numbered passages, with the extractive fallback."""
@@ -299,6 +310,8 @@ class LLMGenerator:
     max_seconds: float = 90.0
     history_turns: int = 3
     require_evidence: bool = True
+    # Quotes in another language than the question's get a translation under them.
+    translate_quotes: bool = True
     # llama.cpp's in-process model is not thread-safe; servers handle their own queueing.
     serialize: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -365,7 +378,13 @@ class LLMGenerator:
             reason = "llm_reason_timeout" if "timeout" in repr(exc).lower() else "llm_reason_error"
             yield self._fall_back(extractive, reason, lang, f"{type(exc).__name__}: {exc}")
             return
-        yield self._checked(question, lang, reply, passages, hits, extractive)
+        try:
+            yield self._checked(question, lang, reply, passages, hits, extractive)
+        except _Unusable as unusable:
+            # The model answers, so it can translate the quotes shown instead (within the
+            # same deadline); after a failure or a timeout it is not asked again.
+            self._translate(extractive, question, lang, started)
+            yield self._fall_back(extractive, unusable.reason_key, lang, unusable.detail)
 
     def _pieces(self, messages: list[BaseMessage], started: float) -> Iterator[str]:
         """The model's reply in pieces; raises _Deadline once ``max_seconds`` have passed."""
@@ -397,23 +416,19 @@ class LLMGenerator:
         extractive: Answer,
     ) -> Answer:
         if not reply.strip():
-            return self._fall_back(extractive, "llm_reason_empty", lang, "empty reply")
+            raise _Unusable("llm_reason_empty", "empty reply")
         if is_refusal(reply):
-            return self._fall_back(extractive, "llm_reason_cannot_answer", lang, "model refused")
+            raise _Unusable("llm_reason_cannot_answer", "model refused")
         check = check_citations(reply, len(passages))
         notes = []
         if check.removed:
             log.warning("removed citations that match no passage: %s", check.removed)
             notes.append(f"removed citations: {check.removed}")
         if not check.cited:
-            return self._fall_back(
-                extractive, "llm_reason_no_citation", lang, f"no citation in {reply[:200]!r}"
-            )
+            raise _Unusable("llm_reason_no_citation", f"no citation in {reply[:200]!r}")
         written = wrong_language(check.text, question)
         if written:
-            return self._fall_back(
-                extractive, "llm_reason_language", lang, f"answered in {written} script"
-            )
+            raise _Unusable("llm_reason_language", f"answered in {written} script")
         text = check.text
         if check.removed:
             numbers = ", ".join(str(n) for n in check.removed)  # no [n]: not citations
@@ -434,6 +449,32 @@ class LLMGenerator:
             confidence=extractive.confidence,
             evidence=extractive.evidence,
         )
+
+    def _translate(self, answer: Answer, question: str, lang: str, started: float) -> None:
+        """Translations under ``answer``'s quotes that are in another language than the
+        question's, written until the answer's deadline; the quotes alone when they fail."""
+        language = language_name(question, lang)
+        pending = to_translate(answer.citations, language) if self.translate_quotes else []
+        for citation in pending:
+            messages = translation_messages(citation.quote, language)
+            try:
+                reply = "".join(self._pieces(messages, started))
+            except _Deadline:
+                answer.notes.append(
+                    f"{self.backend}: no time left to translate [{citation.number}]"
+                )
+                break
+            except Exception as exc:  # the quotes are the answer; a translation is a bonus
+                log.warning("translating a quote failed: %s: %s", type(exc).__name__, exc)
+                answer.notes.append(f"{self.backend}: translating [{citation.number}] failed")
+                break
+            citation.translation = checked_translation(reply, citation.quote, question)
+            if citation.translation is None:
+                answer.notes.append(
+                    f"{self.backend}: not a translation of [{citation.number}]: {reply[:200]!r}"
+                )
+        if pending:
+            answer.text = render_quotes(answer.citations, lang, answer.confidence)
 
     def _fall_back(self, extractive: Answer, reason_key: str, lang: str, detail: str) -> Answer:
         """The extractive answer, introduced by a short note on why the model's was not used."""
@@ -462,5 +503,6 @@ def build_llm_generator(settings: Settings, fallback: ExtractiveGenerator) -> LL
         max_seconds=settings.llm_max_seconds,
         history_turns=settings.llm_history_turns,
         require_evidence=settings.llm_require_evidence,
+        translate_quotes=settings.llm_translate_quotes,
         serialize=settings.llm_backend == "llamacpp",
     )

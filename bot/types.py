@@ -28,6 +28,10 @@ class Citation:
     added_at: str | None = None  # when it was indexed: what is shown when ``date`` is None
     link: str | None = None  # the article's web address, if it has one
     also_in: list[str] = field(default_factory=list)  # the sources of the article's copies
+    # The quote in the question's language, written by the language model (bot/translation.py)
+    # when the quote is in another; shown under the quote, marked as a translation. The quote
+    # stays the evidence: None when there is none (no model, same language, or it failed).
+    translation: str | None = None
 
     @classmethod
     def of(cls, number: int, hit: Hit, quote: str, score: float, start: int, end: int) -> Citation:

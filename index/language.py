@@ -46,3 +46,12 @@ def dominant_script(text: str) -> str:
     counts = {name: len(pattern.findall(text)) for name, pattern in _SCRIPTS.items()}
     name, count = max(counts.items(), key=lambda item: item[1])
     return name if count else "other"
+
+
+def script_share(text: str, script: str) -> float:
+    """The share of ``text``'s letters written in ``script`` (a name dominant_script gives)."""
+    letters = len(_LETTER.findall(text))
+    pattern = _SCRIPTS.get(script)
+    if not letters or pattern is None:
+        return 0.0
+    return len(pattern.findall(text)) / letters

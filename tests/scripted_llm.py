@@ -9,21 +9,27 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class ScriptedServer(ThreadingHTTPServer):
     """An OpenAI-compatible chat endpoint that streams scripted replies, word by word.
 
-    ``behaviour`` is "reply" (stream ``replies`` in order, ``piece_delay`` seconds before
-    each word), "hang" (read the request, then say nothing) or "trickle" (send a piece every
-    half second, forever). Requests are kept.
+    Requests get ``replies`` in order, streamed with ``piece_delay`` seconds before each
+    word; a reply may be a function of the request's body. Once they are used up,
+    ``behaviour`` says what follows: "reply" (an HTTP 500 error: no reply is left), "hang"
+    (read the request, then say nothing) or "trickle" (send a piece every half second,
+    forever). Requests are kept.
     """
 
     daemon_threads = True
 
     def __init__(
-        self, behaviour: str = "reply", replies: list[str] | None = None, piece_delay: float = 0.0
+        self,
+        behaviour: str = "reply",
+        replies: list[str | Callable[[dict], str]] | None = None,
+        piece_delay: float = 0.0,
     ) -> None:
         super().__init__(("127.0.0.1", 0), _ScriptedHandler)
         self.behaviour = behaviour
@@ -55,17 +61,21 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)
-        if self.server.behaviour == "hang":
+        scripted = self.server.replies.pop(0) if self.server.replies else None
+        if scripted is None and self.server.behaviour == "hang":
             self.server.stopped.wait(30)
+            return
+        if scripted is None and self.server.behaviour == "reply":
+            self.send_error(500, "no scripted reply is left")
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        if self.server.behaviour == "trickle":
+        if scripted is None:  # trickle
             while not self.server.stopped.wait(0.5):
                 self._send_piece("word ")
             return
-        reply = self.server.replies.pop(0)
+        reply = scripted(body) if callable(scripted) else scripted
         for piece in re.findall(r"\S+\s*", reply):
             time.sleep(self.server.piece_delay)
             self._send_piece(piece)

@@ -132,6 +132,24 @@ def test_streamed_reply_without_citations_is_replaced_by_the_quotes_and_a_note(f
     assert "50000" in answer["text"].split("[1]", 1)[1] and "Sources:" in answer["text"]
 
 
+def test_arabic_quotes_shown_instead_of_the_reply_carry_their_translations(fake, llm, bot):
+    doses = "Lavrov said that Russia has already sold 50,000 doses of Sputnik V to Pakistan."
+    other = "An English rendering of a passage about the talks between Lavrov and Qureshi."
+
+    def translate(body: dict) -> str:
+        return doses if "50000" in body["messages"][1]["content"] else other
+
+    llm.replies.extend([UNCITED, translate, translate, translate])
+    fake.user_says(504, VACCINE_QUESTION)
+    answer = finished(fake, 504)
+    lines = answer["text"].split("\n")
+    quote = next(i for i, line in enumerate(lines) if line.startswith("[") and "50000" in line)
+    # Under the Arabic quote, its translation, marked as one; the quote itself unchanged.
+    assert lines[quote + 1] == "    " + prompts.text("translation", "en", text=doses)
+    assert "ألف" not in lines[quote] and "50000 جرعة من لقاح Sputnik V" in lines[quote]
+    assert answer["text"].count("translation: ") == 3
+
+
 def test_unreachable_llm_server_still_gets_the_user_the_quoted_answer(sample_dir, tmp_path):
     fake = FakeTelegram(TOKEN).start()
     bot = start_bot(fake, sample_dir, tmp_path, f"http://127.0.0.1:{free_port()}/v1")

@@ -1,0 +1,75 @@
+"""Translations of quotes into the question's language, for readers of another language.
+
+With a language model configured (bot/llm.py), each quote shown in an answer whose language
+differs from the question's gets the model's translation, shown under it and marked as one:
+
+    quote -> its language (index/language.py) == the question's?  -> nothing to do
+          -> model: translate the quote, delimited as data -> checked -> Citation.translation
+
+The quote stays the evidence; a translation only helps to read it. A reply that is not
+plausibly a translation (empty, the quote again, another script than the question's, far
+shorter or longer than the quote) is dropped, and the quote is shown alone. The extractive
+default has no model and translates nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from index.language import detect_language, dominant_script, script_share
+
+from . import prompts
+from .types import Citation
+
+# A translation is about as long as its text: Chinese to English runs near 4 times longer,
+# English to Chinese near a third. Outside these bounds the reply is something else: a word
+# such as an injected "HACKED", a refusal, a reply cut short, or a model that rambles on.
+MIN_LENGTH_RATIO = 0.2
+MAX_LENGTH_RATIO = 5.0
+# Letters of a translation in the reader's script, at least: a brand or a name may stay in
+# its own (Sputnik V in Arabic text); a copied or half-translated quote does not pass.
+MIN_SCRIPT_SHARE = 0.75
+
+# Labels and wrappers models put around a translation although told not to.
+_LABEL = re.compile(r"^(?:translation|translated|ترجمة|الترجمة)\s*(?:\([^)]*\))?\s*[:：]\s*", re.I)
+_WRAPPERS = "\"'“”«»„‘’`*"
+
+
+def quote_language(quote: str) -> str:
+    """The name of the quote's language as prompts names them (its code if unnamed, "und"
+    when it cannot be told)."""
+    code = detect_language(quote)
+    return prompts.LANGUAGE_NAMES.get(code, code)
+
+
+def to_translate(citations: list[Citation], language: str) -> list[Citation]:
+    """The citations whose quote is in another language than ``language`` (a name)."""
+    return [c for c in citations if quote_language(c.quote) not in (language, "und")]
+
+
+def translation_messages(quote: str, language: str) -> list[BaseMessage]:
+    """The system and user messages asking for ``quote`` in ``language``, the quote as data."""
+    return [
+        SystemMessage(prompts.LLM_TRANSLATE_SYSTEM.format(language=language)),
+        HumanMessage(
+            prompts.LLM_TRANSLATE_USER.format(text=prompts.passage_text(quote), language=language)
+        ),
+    ]
+
+
+def checked_translation(reply: str, quote: str, question: str) -> str | None:
+    """The model's ``reply`` as a translation of ``quote`` for ``question``'s reader, on one
+    line; None if it is not plausibly one."""
+    text = " ".join(reply.split())
+    text = _LABEL.sub("", text).strip().strip(_WRAPPERS).strip()
+    if not text or "passage>" in text.lower():
+        return None
+    if text == " ".join(quote.split()):
+        return None  # copied, not translated
+    if script_share(text, dominant_script(question)) < MIN_SCRIPT_SHARE:
+        return None  # not in the reader's script: e.g. the quote again, or half of it
+    if not MIN_LENGTH_RATIO <= len(text) / len(quote) <= MAX_LENGTH_RATIO:
+        return None
+    return text
