@@ -58,6 +58,7 @@ def poll_limits(settings: Settings) -> PollLimits:
         read=limits(settings),
         interval=timedelta(minutes=settings.feed_interval),
         max_entries=settings.feed_max_entries,
+        retention_days=settings.retention_days,
     )
 
 

@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from .dates import day_of, expired
 from .feed_registry import Feed, FeedError, FeedRegistry
 from .feeds import Entry, ParsedFeed, parse_feed, read_entry
 from .fetch import FetchError, Page, fetch
@@ -48,6 +49,9 @@ class PollLimits:
     max_entries: int = 20  # new entries read from one feed per poll (ARTICLEBOT_FEED_MAX_ENTRIES)
     per_host: int = 2  # fetches at once to one host, to be a polite reader
     workers: int = 4  # feeds read at once
+    # Entries dated more than this many days ago are not taken: retention would remove
+    # them at its next run (ARTICLEBOT_RETENTION_DAYS, index/retention.py); None: all.
+    retention_days: int | None = None
 
 
 @dataclass
@@ -174,7 +178,9 @@ def _poll(
     detect_language("articlebot reads feeds")
     workers = max(1, min(limits.workers, len(feeds)))
     with ThreadPoolExecutor(workers, thread_name_prefix="feed") as pool:
-        reads = list(pool.map(lambda feed: _read_feed(feed, registry, limits, slots), feeds))
+        reads = list(
+            pool.map(lambda feed: _read_feed(feed, registry, limits, slots, now.date()), feeds)
+        )
     loads = [loaded for _, feed_loads, _ in reads for loaded in feed_loads]
     stored = add_loaded(indexer, loads, progress)
     new_ids = {article.id for article in stored.added}
@@ -186,7 +192,7 @@ def _poll(
 
 
 def _read_feed(
-    feed: Feed, registry: FeedRegistry, limits: PollLimits, slots: HostSlots
+    feed: Feed, registry: FeedRegistry, limits: PollLimits, slots: HostSlots, today: date
 ) -> tuple[FeedPoll, list[Loaded], list[str]]:
     """Fetch a feed and read its new entries: the poll so far, what was read, the links taken.
 
@@ -206,6 +212,8 @@ def _read_feed(
         entries = list(unique.values())
         taken = registry.taken(entry.key for entry in entries)
         new = [entry for entry in entries if entry.key not in taken]
+        if limits.retention_days:
+            new = [e for e in new if not _expired(e.date, limits.retention_days, today)]
         chosen = new[: limits.max_entries]
         poll.deferred = len(new) - len(chosen)
         loads = []
@@ -228,6 +236,11 @@ def _read_feed(
     poll.feed.etag = page.headers.get("etag") if keep else None
     poll.feed.last_modified = page.headers.get("last-modified") if keep else None
     return poll, loads, [entry.key for entry in chosen]
+
+
+def _expired(entry_date: str | None, days: int, today: date) -> bool:
+    """Whether an entry is dated before what retention keeps (an undated one is not)."""
+    return entry_date is not None and expired(day_of(entry_date), days, today)
 
 
 def _fetch(url: str, validators: dict, limits: PollLimits, slots: HostSlots) -> Page:

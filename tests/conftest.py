@@ -107,3 +107,21 @@ def fake():
     """The fake Bot API that a test module's bot processes talk to."""
     with fake_bot_api() as server:
         yield server
+
+
+@pytest.fixture
+def scripted():
+    """Starts scripted OpenAI-compatible servers on 127.0.0.1 (tests/scripted_llm.py):
+    ``scripted(behaviour="reply", replies=None)``; all are stopped when the test ends."""
+    from .scripted_llm import ScriptedServer
+
+    servers: list[ScriptedServer] = []
+
+    def start(behaviour: str = "reply", replies: list | None = None) -> ScriptedServer:
+        server = ScriptedServer(behaviour, replies).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

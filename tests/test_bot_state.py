@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.settings import Settings
-from bot.state import PollerRunning, hold_polling, open_state
+from bot.state import BotState, PollerRunning, hold_polling, open_state
 from bot.types import Answer
 
 from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
@@ -57,6 +57,13 @@ def update(update_id: int) -> str:
     return json.dumps({"update_id": update_id, "message": {"message_id": update_id}})
 
 
+def close(*states: BotState) -> None:
+    """Close what a bot process closes at its end: its chats and its ledger."""
+    for state in states:
+        state.chats.close()
+        state.ledger.close()
+
+
 def test_a_chats_answers_and_history_are_seen_by_the_next_process_until_reset(settings):
     first, second = open_state(settings), open_state(settings)
     try:
@@ -73,9 +80,7 @@ def test_a_chats_answers_and_history_are_seen_by_the_next_process_until_reset(se
         assert second.chats.forget(7) == 2
         assert first.chats.answer(7) is None and first.chats.history(8, 6)
     finally:
-        for state in (first, second):
-            state.chats.close()
-            state.ledger.close()
+        close(first, second)
 
 
 def test_an_update_is_recorded_once_whichever_process_sees_it_again(settings):
@@ -88,9 +93,7 @@ def test_an_update_is_recorded_once_whichever_process_sees_it_again(settings):
         assert not second.ledger.arrived(1, update(1))  # answered: never again
         assert second.ledger.arrived(2, update(2))
     finally:
-        for state in (first, second):
-            state.chats.close()
-            state.ledger.close()
+        close(first, second)
 
 
 def test_a_stopped_processs_unanswered_updates_are_answered_by_the_next(settings):
@@ -132,9 +135,7 @@ def test_a_killed_replicas_update_is_taken_over_by_exactly_one_other(postgres_se
         time.sleep(LEASE * 1.2)
         assert all(s.ledger.renew() == [] for s in survivors)
     finally:
-        for state in (killed, *survivors):
-            state.chats.close()
-            state.ledger.close()
+        close(killed, *survivors)
 
 
 def test_a_replica_that_stops_cleanly_leaves_its_updates_to_another_at_once(postgres_settings):
@@ -160,9 +161,7 @@ def test_a_users_quota_holds_across_replicas(postgres_settings):
         later = time.time() + 61  # by the database's clock, give or take
         assert two.quota.take(5, now=later) == 0
     finally:
-        for state in (one, two):
-            state.chats.close()
-            state.ledger.close()
+        close(one, two)
 
 
 def test_a_second_poller_of_the_same_bot_is_refused_until_the_first_stops(postgres_settings):

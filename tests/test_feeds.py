@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
@@ -407,6 +407,17 @@ def test_a_new_entry_is_added_at_the_next_poll_and_answers_questions(site, tmp_p
     answer = ask_json("Where will Port Elin build its new fish market?", data)
     assert "north quay" in answer["citations"][0]["quote"]
     assert answer["citations"][0]["title"] == "Fish market for the north quay"
+
+
+def test_entries_older_than_the_retention_are_not_taken(site, tmp_path):
+    # With ARTICLEBOT_RETENTION_DAYS=5 on 4 May, the ferry story of 28 April would be
+    # removed at the next prune: it is neither read nor added.
+    adder, registry = open_index(tmp_path / "data")
+    registry.add(harbour_news(site), "Harbour News")
+    poll = poll_due(adder, registry, replace(LIMITS, retention_days=5), T0)
+    assert titles(poll.added) == ["Lighthouse restored"]
+    assert "/ferry.html" not in site.paths()
+    adder.store.close()
 
 
 def test_at_most_max_entries_are_read_per_poll_newest_first(site, tmp_path):

@@ -32,7 +32,6 @@ from index.ingest import ingest  # noqa: E402
 from index.language import detect_language  # noqa: E402
 
 from .conftest import run_cli  # noqa: E402
-from .scripted_llm import ScriptedServer  # noqa: E402
 
 TRAM = """Riverton approves tram line
 
@@ -137,20 +136,6 @@ def llama_server():
     yield url
     proc.terminate()
     proc.wait(timeout=10)
-
-
-@pytest.fixture
-def scripted():
-    servers: list[ScriptedServer] = []
-
-    def start(behaviour: str = "reply", replies: list[str] | None = None) -> ScriptedServer:
-        server = ScriptedServer(behaviour, replies).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def remote(data_dir: Path, url: str, **overrides) -> Answerer:

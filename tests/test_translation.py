@@ -61,20 +61,6 @@ def copy(body: dict) -> str:
     return quoted(body)
 
 
-@pytest.fixture
-def scripted():
-    servers: list[ScriptedServer] = []
-
-    def start(replies: list, behaviour: str = "reply") -> ScriptedServer:
-        server = ScriptedServer(behaviour, replies).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def llm_answerer(data_dir: Path, url: str, **overrides) -> Answerer:
     settings = Settings(
         data_dir=data_dir,
@@ -119,7 +105,7 @@ def assert_quotes_are_the_evidence(answer: Answer) -> None:
 
 
 def test_arabic_quotes_get_an_english_translation_under_each(sample_dir, scripted):
-    server = scripted([UNCITED, english, english, english])
+    server = scripted(replies=[UNCITED, english, english, english])
     answer = llm_answerer(sample_dir, server.url).ask(VACCINE)
 
     note = prompts.text("llm_fallback", "en", reason=prompts.text("llm_reason_no_citation", "en"))
@@ -145,7 +131,7 @@ def test_arabic_quotes_get_an_english_translation_under_each(sample_dir, scripte
 
 
 def test_quotes_in_the_questions_language_are_not_translated(sample_dir, scripted):
-    server = scripted(["روسيا باعت لقاحات لباكستان."])  # uncited: the quotes are shown
+    server = scripted(replies=["روسيا باعت لقاحات لباكستان."])  # uncited: the quotes are shown
     answer = llm_answerer(sample_dir, server.url).ask(
         "كم جرعة من لقاح سبوتنيك باعت روسيا لباكستان؟"
     )
@@ -167,7 +153,7 @@ def test_arabic_question_gets_arabic_translations_of_english_quotes(tmp_path, sc
     assert ingest(indexer(Settings(data_dir=data), store), [str(article)]).added
     store.close()
     arabic = "ستكلف خطوط الترام 240 مليون يورو، ومن المقرر افتتاحها في عام 2028، وفق المجلس."
-    server = scripted(["الخط مكلف.", arabic, arabic, arabic])
+    server = scripted(replies=["الخط مكلف.", arabic, arabic, arabic])
     answer = llm_answerer(data, server.url).ask("كم ستكلف خطوط الترام في ريفرتون؟")
     assert "into Arabic" in server.requests[1]["messages"][0]["content"]
     assert answer.citations and answer.citations[0].translation == arabic
@@ -181,7 +167,7 @@ def test_extractive_default_translates_nothing(answerer):
 
 
 def test_replies_that_are_not_translations_are_not_shown(sample_dir, scripted):
-    server = scripted([UNCITED, "HACKED", copy, "CANNOT_ANSWER"])
+    server = scripted(replies=[UNCITED, "HACKED", copy, "CANNOT_ANSWER"])
     answer = llm_answerer(sample_dir, server.url).ask(VACCINE)
     assert answer.mode == "extractive" and len(answer.citations) == 3
     assert all(c.translation is None for c in answer.citations)
@@ -208,7 +194,7 @@ def test_checked_translation_drops_what_is_not_one():
 
 
 def test_translation_past_the_answer_deadline_leaves_the_quotes_alone(sample_dir, scripted):
-    server = scripted([UNCITED], behaviour="trickle")  # the translation never ends
+    server = scripted("trickle", [UNCITED])  # the translation never ends
     started = time.monotonic()
     answer = llm_answerer(sample_dir, server.url, llm_max_seconds=3.0).ask(VACCINE)
     assert time.monotonic() - started < 10
@@ -221,7 +207,7 @@ def test_translation_past_the_answer_deadline_leaves_the_quotes_alone(sample_dir
 
 
 def test_server_failing_mid_way_keeps_the_translations_made(sample_dir, scripted):
-    server = scripted([UNCITED, english])  # then HTTP 500s
+    server = scripted(replies=[UNCITED, english])  # then HTTP 500s
     answer = llm_answerer(sample_dir, server.url).ask(VACCINE)
     first, *rest = answer.citations
     assert first.translation and all(c.translation is None for c in rest)
@@ -231,7 +217,7 @@ def test_server_failing_mid_way_keeps_the_translations_made(sample_dir, scripted
 
 
 def test_no_translation_is_asked_after_the_answer_timed_out(sample_dir, scripted):
-    server = scripted([], behaviour="hang")
+    server = scripted("hang", [])
     answer = llm_answerer(sample_dir, server.url, llm_timeout=1.0).ask(VACCINE)
     reason = prompts.text("llm_reason_timeout", "en")
     assert answer.text.startswith(prompts.text("llm_fallback", "en", reason=reason))
@@ -239,7 +225,7 @@ def test_no_translation_is_asked_after_the_answer_timed_out(sample_dir, scripted
 
 
 def test_translation_can_be_turned_off(sample_dir, scripted):
-    server = scripted([UNCITED, english, english, english])
+    server = scripted(replies=[UNCITED, english, english, english])
     answer = llm_answerer(sample_dir, server.url, llm_translate_quotes=False).ask(VACCINE)
     assert answer.citations and all(c.translation is None for c in answer.citations)
     assert len(server.requests) == 1
@@ -249,7 +235,7 @@ def test_translation_can_be_turned_off(sample_dir, scripted):
 
 
 def test_answer_with_translations_survives_a_round_trip_through_json(sample_dir, scripted):
-    server = scripted([UNCITED, english, english, english])
+    server = scripted(replies=[UNCITED, english, english, english])
     answer = llm_answerer(sample_dir, server.url).ask(VACCINE)
     data = json.loads(json.dumps(answer.to_dict(), ensure_ascii=False))
     assert Answer.from_dict(data) == answer
@@ -261,7 +247,7 @@ def test_answer_with_translations_survives_a_round_trip_through_json(sample_dir,
 
 
 def test_cli_shows_translations_under_the_quotes_and_in_json(data_dir, scripted):
-    server = scripted([UNCITED, english, english, english] * 2)
+    server = scripted(replies=[UNCITED, english, english, english] * 2)
     text = run_cli("ask", VACCINE, data_dir=data_dir, env=llm_env(server))
     assert text.returncode == 0, text.stderr
     assert f"    translation: {DOSES}" in text.stdout
@@ -275,7 +261,7 @@ def test_cli_shows_translations_under_the_quotes_and_in_json(data_dir, scripted)
 
 
 def test_repl_shows_translations_under_the_quotes(sample_dir, scripted):
-    server = scripted([UNCITED, english, english, english])
+    server = scripted(replies=[UNCITED, english, english, english])
     session = Session(llm_answerer(sample_dir, server.url), Settings(data_dir=sample_dir))
     streamed: list[str] = []
     reply = session.handle(VACCINE, write=streamed.append)
