@@ -17,7 +17,6 @@ import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash
 
 # Values a signature: the estimate's standard error is about sqrt(J(1-J)/128), under 0.045.
 NUM_PERM = 128
@@ -67,6 +66,10 @@ def signature(text: str) -> np.ndarray | None:
     found = shingles(text)
     if len(found) < MIN_SHINGLES:
         return None
+    # Imported here, by what indexes: datasketch loads scipy (half a second), and every
+    # process reads this module's settings and folding.
+    from datasketch import MinHash
+
     minhash = MinHash(num_perm=NUM_PERM, seed=SEED)
     minhash.update_batch(sorted(found))
     return np.asarray(minhash.digest(), dtype=np.uint64)
