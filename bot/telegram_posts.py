@@ -124,12 +124,18 @@ async def channel_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         logger.info("post %s of channel %s has no text to index", message.message_id, chat.id)
         return
     report = await threads_of(context).indexing(desk.put, article)
+    if report.added:
+        outcome = "added"
+    elif report.copies:
+        outcome = f"kept as a copy of article {report.copies[0].of[:8]}"
+    else:
+        outcome = "already indexed"
     logger.info(
         "channel %s post %s%s: %s",
         chat.id,
         message.message_id,
         " (edited)" if update.edited_channel_post else "",
-        "added" if report.added else "already indexed",
+        outcome,
     )
 
 

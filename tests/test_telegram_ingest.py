@@ -198,6 +198,27 @@ def test_a_listed_channels_posts_are_articles_and_an_edit_replaces_its_post(fake
     assert (article["source"], article["key"]) == (link, f"telegram:{PUBLIC}/{post['message_id']}")
 
 
+def test_a_story_two_channels_post_is_one_article_quoted_once_with_both_sources(fake, bot):
+    story = (
+        "Orvik harbour gets a new crane\n\nThe harbour of Orvik will install a new container "
+        "crane in August. The crane can lift 60 tonnes and cost 4 million euros, the port "
+        "authority said on Tuesday. Dock workers will be trained on it in July."
+    )
+    first = fake.channel_posts(PUBLIC, story, title="Harbour channel", username="harbour_channel")
+    logged(bot, fake, f"channel {PUBLIC} post {first['message_id']}: added")
+    second = fake.channel_posts(PRIVATE, story + "\n\nSubscribe to Village Post!", title="VP")
+    logged(bot, fake, f"channel {PRIVATE} post {second['message_id']}: kept as a copy of")
+
+    listing = articles(fake)
+    assert listing.count("Orvik harbour gets a new crane") == 1
+    (line,) = [line for line in listing.splitlines() if "Orvik harbour" in line]
+    assert f"also in: telegram channel VP #{second['message_id']}" in line
+    (answer,) = ask(fake, USER, "How much did the new crane in Orvik cost?")
+    assert "4 million euros" in answer["text"]
+    quotes = [line for line in answer["text"].splitlines() if line.startswith("[")]
+    assert len(quotes) == len(set(q.split("]", 1)[1] for q in quotes))  # none twice
+
+
 def test_a_private_channel_by_id_an_album_caption_and_no_unlisted_channel(fake, bot):
     private = fake.channel_posts(
         PRIVATE,
