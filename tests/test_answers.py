@@ -161,6 +161,7 @@ def test_a_first_run_interrupted_while_indexing_the_sample_seeds_again(tmp_path)
     import signal
     import subprocess
     import sys
+    import time
 
     from .conftest import run_cli
 
@@ -174,10 +175,16 @@ def test_a_first_run_interrupted_while_indexing_the_sample_seeds_again(tmp_path)
         env=env,
         cwd=tmp_path,
     )
-    # Ctrl-C as soon as the first run says it is indexing the sample.
+    # Ctrl-C as soon as the first run says it is indexing the sample, and again while it
+    # runs, as a user would: an interrupt that lands in a finalizer (garbage collection,
+    # at any moment) is only reported by Python ("Exception ignored"), not raised.
     assert "Indexing the bundled sample article" in first.stderr.readline()
-    first.send_signal(signal.SIGINT)
-    assert first.wait(timeout=120) == 130
+    # (Stopped by the handler: 130; by a later Ctrl-C while it exits: killed by SIGINT.)
+    deadline = time.monotonic() + 120
+    while first.poll() is None and time.monotonic() < deadline:
+        first.send_signal(signal.SIGINT)
+        time.sleep(2)
+    assert first.wait(timeout=5) in (130, -signal.SIGINT), first.stderr.read()[-2000:]
     listed = run_cli("index", "list", data_dir=data)
     assert listed.stdout.strip() == "no articles indexed"
 
