@@ -175,11 +175,7 @@ def _named_command(argv: list[str] | None) -> str | None:
     if argv is None:
         return None
     rest = list(argv)
-    while (
-        rest
-        and rest[0] in ("-v", "--verbose", "--data-dir")
-        or (rest and rest[0].startswith("--data-dir="))
-    ):
+    while rest and (rest[0] in ("-v", "--verbose") or rest[0].startswith("--data-dir")):
         rest = rest[2:] if rest[0] == "--data-dir" else rest[1:]
     return rest[0] if rest else None
 
