@@ -32,9 +32,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from .ingest import IngestReport
-from .postgres_schema import redacted
+from .postgres_schema import connect, redacted
 from .readers import Limits, ReadError, file_content, files_in, is_url
-from .store import StoreError
 
 # The advisory lock taken while the table is created: concurrent CREATE TABLE IF NOT EXISTS
 # can still collide on the table's type name.
@@ -124,15 +123,7 @@ class JobQueue:
         Raises StoreError if the server cannot be reached."""
         self.where = redacted(url)
         self.max_attempts = max_attempts
-        try:
-            self._db = psycopg.connect(
-                url, autocommit=True, connect_timeout=10, row_factory=dict_row
-            )
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(
-                f"cannot connect to ARTICLEBOT_POSTGRES_URL ({self.where}): {first}"
-            ) from None
+        self._db = connect(url, row_factory=dict_row)
         self._lock = threading.Lock()
         with self._lock, self._db.transaction():
             self._db.execute("SELECT pg_advisory_xact_lock(%s)", (CREATE_LOCK,))

@@ -17,6 +17,8 @@ Tables (in the connection's schema)::
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -82,11 +84,12 @@ def redacted(url: str) -> str:
     return make_conninfo(**params)
 
 
-def connect(url: str) -> psycopg.Connection:
-    """A connection (in autocommit mode) to the database at ``url``; StoreError if there is
-    none, in one line that names the setting and the database (without its password)."""
+def connect(url: str, **options: Any) -> psycopg.Connection:
+    """A connection (in autocommit mode; ``options`` such as ``row_factory`` go to psycopg)
+    to the database at ``url``; StoreError if there is none, in one line that names the
+    setting and the database (without its password)."""
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+        return psycopg.connect(url, autocommit=True, connect_timeout=10, **options)
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StoreError(
