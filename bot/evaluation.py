@@ -263,8 +263,7 @@ def measure_questions(
     make_answerer = make_answerer or build_answerer
     settings = settings.model_copy(update={"seed_sample": False})
     measuring = confidence_model(settings, settings.embeddings).measuring()
-    layout = f"{settings.embeddings}-{settings.chunk_size}-{settings.chunk_overlap}"
-    base = Path(base) / _slug(f"{_digest(docs)[:12]}-{layout}")
+    base = index_dir(settings, docs, base)
     titles = {d.key: d.title for d in docs}
 
     def ask_over(subset: list[Article], asked: list[Question], data_dir: Path) -> list[dict]:
@@ -291,6 +290,12 @@ def measure_questions(
     if not (base / "all").exists():
         shutil.copytree(base / "half", base / "all")
     return ask_over(docs, questions, base / "all") + refusals
+
+
+def index_dir(settings: Settings, docs: list[Article], base: Path) -> Path:
+    """Where the indexes of ``docs`` go in ``base``: by the documents and the layout."""
+    layout = f"{settings.embeddings}-{settings.chunk_size}-{settings.chunk_overlap}"
+    return Path(base) / _slug(f"{_digest(docs)[:12]}-{layout}")
 
 
 def measured(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
 
@@ -18,8 +19,19 @@ from index.embeddings import ArticleEmbeddings, Terms
 from index.store import ArticleStore
 from index.types import Hit
 
+from . import ranking
 from .anchors import name_overlap, names
 from .settings import Tuning
+
+
+@dataclass
+class Candidates:
+    """The chunks a question's ranking chooses from: each hit, its signals and the ids of
+    its sentences, in the store's order."""
+
+    hits: list[Hit]
+    signals: list[ranking.Signals] = field(default_factory=list)
+    sentence_ids: list[list[int]] = field(default_factory=list)
 
 
 class ArticleRetriever(BaseRetriever):
@@ -71,14 +83,6 @@ class ArticleRetriever(BaseRetriever):
                 cache.popitem(last=False)
         return value
 
-    def _close_call(self, hits: list[Hit]) -> bool:
-        """Whether another article comes within ``terms_gate`` of the best (hits sorted)."""
-        if not hits:
-            return False
-        best = hits[0]
-        rival = next((h for h in hits if h.chunk.article_id != best.chunk.article_id), None)
-        return rival is not None and best.score - rival.score < self.tuning.terms_gate
-
     def term_overlap(self, question: str, terms: dict[int, Terms]) -> dict[int, float]:
         """The cosine of each item's latent terms with the question's (0 where there are none).
 
@@ -99,44 +103,56 @@ class ArticleRetriever(BaseRetriever):
     def retrieve(self, question: str, window: DateWindow | None = None) -> list[Hit]:
         """The top-k chunks for the question, best first; with a ``window``, only chunks of
         articles dated in it (index/dates.py)."""
-        query = self.query_vector(question)
         if not self.tuning.sentence_weight:
-            return self.store.search(query, self.k, window)
+            return self.store.search(self.query_vector(question), self.k, window)
+        found = self.candidates(question, window)
+        hits, signals = found.hits, found.signals
+        scores = [ranking.score(s, self.tuning) for s in signals]
+        articles = [hit.chunk.article_id for hit in hits]
+        with_terms = ranking.weighs_terms(self.tuning) and ranking.close_call(
+            articles, scores, self.tuning
+        )
+        if with_terms:
+            self.add_terms(question, found)
+        for hit, s, value in zip(hits, signals, scores, strict=True):
+            hit.score = value
+            hit.rank = ranking.rank(s, self.tuning, with_terms)
+        # Sorted by score first, so that equal ranks keep the order of the evidence.
+        order = sorted(range(len(hits)), key=lambda i: -scores[i])
+        order.sort(key=lambda i: -hits[i].rank)
+        return [hits[i] for i in order[: self.k]]
+
+    def candidates(self, question: str, window: DateWindow | None = None) -> Candidates:
+        """The nearest ``candidates`` chunks and the signals of each, latent terms aside
+        (``add_terms``)."""
+        query = self.query_vector(question)
         hits = self.store.search(query, max(self.k, self.tuning.candidates), window)
-        sentence_ids: dict[int, list[int]] = {}
+        question_names = names(question)
+        found = Candidates(hits)
         for hit in hits:
             sentences, vectors = self.store.chunk_sentences(hit.chunk)
-            sentence_ids[hit.chunk.id] = [s.id for s in sentences]
-            if len(vectors):
-                best = float((vectors @ query).max())
-                hit.score = (
-                    1 - self.tuning.sentence_weight
-                ) * hit.similarity + self.tuning.sentence_weight * best
-            hit.rank = hit.score
-        hits.sort(key=lambda hit: -hit.score)
-        question_names = names(question) if self.tuning.names_weight else ()
-        if question_names:
-            for hit in hits:
-                overlap = name_overlap(question_names, hit.chunk.text)
-                hit.rank = hit.score + self.tuning.names_weight * overlap
-        weigh_terms = self.tuning.chunk_terms_weight or self.tuning.sentence_terms_weight
-        if not (weigh_terms and self._close_call(hits)):
-            hits.sort(key=lambda hit: -hit.rank)
-            return hits[: self.k]
-        rank = {hit.chunk.id: hit.rank for hit in hits}
-        if self.tuning.chunk_terms_weight:
-            chunk_overlap = self.term_overlap(question, self.store.chunk_terms(list(rank)))
-            for chunk_id, overlap in chunk_overlap.items():
-                rank[chunk_id] += self.tuning.chunk_terms_weight * overlap
-        # The sentences' overlaps go with the hits: the answer weighs them too.
-        every = [i for ids in sentence_ids.values() for i in ids]
-        overlap = self.term_overlap(question, self.store.sentence_terms(every))
-        for hit in hits:
-            hit.terms = {i: overlap.get(i, 0.0) for i in sentence_ids[hit.chunk.id]}
-            best = max(hit.terms.values(), default=0.0)
-            hit.rank = rank[hit.chunk.id] + self.tuning.sentence_terms_weight * best
-        hits.sort(key=lambda hit: -hit.rank)
-        return hits[: self.k]
+            found.sentence_ids.append([s.id for s in sentences])
+            found.signals.append(
+                ranking.Signals(
+                    similarity=hit.similarity,
+                    sentence=float((vectors @ query).max()) if len(vectors) else None,
+                    names=name_overlap(question_names, hit.chunk.text) if question_names else 0.0,
+                )
+            )
+        return found
+
+    def add_terms(self, question: str, found: Candidates) -> None:
+        """The latent-term overlaps of each candidate with the question: into its signals,
+        and each sentence's into its hit (the answer weighs them too)."""
+        chunks = self.term_overlap(
+            question, self.store.chunk_terms([h.chunk.id for h in found.hits])
+        )
+        every = [i for ids in found.sentence_ids for i in ids]
+        sentences = self.term_overlap(question, self.store.sentence_terms(every))
+        for hit, s, ids in zip(found.hits, found.signals, found.sentence_ids, strict=True):
+            hit.terms = {i: sentences.get(i, 0.0) for i in ids}
+            s.chunk_terms = chunks.get(hit.chunk.id, 0.0)
+            s.sentence_terms = max(hit.terms.values(), default=0.0)
 
     def _get_relevant_documents(
         self,

@@ -45,11 +45,13 @@ class Tuning(BaseModel):
     # otherwise, that measured the value.
     # -- retrieval (bot/retrieval.py) --
     candidates: int = 30  # session 1, "Chunks re-scored by their best sentence"
-    sentence_weight: float = 0.5  # session 1, "Chunks re-scored by their best sentence"
-    chunk_terms_weight: float = 0.3  # session 1, "Latent-term overlap in the ranking" (c5)
-    sentence_terms_weight: float = 0.15  # session 2, "Latent terms per sentence": ranking (c7)
-    terms_gate: float = 0.05  # session 2, "The terms only where they can change something"
-    names_weight: float = 0.05  # session 3, "Names matched across scripts" (row d)
+    # The ranking's five: fitted on held-out folds of articles, every direction (session 6,
+    # "The ranking's weights on held-out folds": bench/ranking_cv.py, bot/ranking_fit.py).
+    sentence_weight: float = 0.4
+    chunk_terms_weight: float = 0.3
+    sentence_terms_weight: float = 0.3
+    terms_gate: float = 0.05
+    names_weight: float = 0.05
     # -- answers (bot/answering.py) --
     # The earlier refusal rule's evidence, kept as a measure (bot/confidence.py) for the
     # ablation's rows (b)-(d): session 2, "Latent terms per sentence": evidence (c6); session
