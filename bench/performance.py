@@ -180,7 +180,7 @@ def build(args) -> dict:
         sparse_dim = int(embeddings._model.sparse_dim) if embeddings._model.has_sparse else 1024
         seeds = dict(np.load(args.seeds))
         started = time.perf_counter()
-        for i in range(0, len(items), 500):  # one change (segment) per 2,500 chunks
+        for i in range(0, len(items), 500):  # one change (segment) per 3,125 chunks
             store.add(generated_prepared(items[i : i + 500], seeds, rng, sparse_dim))
         result["insert_generated_s"] = time.perf_counter() - started
     result.update(timed_add_one(indexer, args.docs, "a"))
