@@ -53,10 +53,11 @@ APPROXIMATE_FROM = 10_000
 # probes searches a shrinking share of a growing segment's lists: 64 gave recall@10 0.93
 # for one segment of 100,000 vectors and 0.91 for one of 1M. PROBES_PER_ROOT * sqrt(nlist)
 # keeps it at 0.97-0.98 from 10,000 to 1M vectors a segment (71 to 224 probes), and at
-# 0.975 and 0.985 for the segments a store of 100k and 1M chunks holds; at 1M, 6.4/10.4 ms
-# p50/p95 a search against 3.5/6.5 with 64 probes. Measured with bench/ivf_probes.py on
-# vectors generated near real ones (docs/performance.md): more lists a root were no faster
-# for the same recall, and scoring 4k candidates again found no more than 2k.
+# 0.976 and 0.984 for the segments a store of 100k and 1M chunks holds; at 1M, 5.7/7.9 ms
+# p50/p95 a search against 3.1/4.0 with 64 probes. Measured with bench/ivf_probes.py on
+# vectors generated near real ones (docs/performance.md): 4 lists a root were a fifth
+# faster for the same recall but trained three times longer, and scoring 4k candidates
+# again found no more than 2k.
 LISTS_PER_ROOT = 2
 PROBES_PER_ROOT = 5
 RERANK = 2
