@@ -4,7 +4,7 @@ behind index/segments.py's probe rule (docs/performance.md, "The approximate ind
     OMP_NUM_THREADS=1 python bench/ivf_probes.py \\
         --docs ../shared/eval/xquad-ar-en-dev/docs.jsonl \\
         --questions ../shared/eval/xquad-ar-en-dev/questions.jsonl \\
-        --sizes 100000,1000000 --probes 64,96,128,192,256,3/root,4/root,5/root
+        --sizes 10000,100000,1000000 --probes 64,96,128,192,256,4/root,5/root,6/root
 
 For each size, vectors are generated as bench/performance.py generates them (a random mix
 of three real chunk vectors plus noise, normalized; the same random stream for a size) and
