@@ -180,7 +180,7 @@ def build(args) -> dict:
         sparse_dim = int(embeddings._model.sparse_dim) if embeddings._model.has_sparse else 1024
         seeds = dict(np.load(args.seeds))
         started = time.perf_counter()
-        for i in range(0, len(items), 500):  # one change (segment) per 2,500 chunks
+        for i in range(0, len(items), 500):  # one change (segment) per 3,125 chunks
             store.add(generated_prepared(items[i : i + 500], seeds, rng, sparse_dim))
         result["insert_generated_s"] = time.perf_counter() - started
     result.update(timed_add_one(indexer, args.docs, "a"))
@@ -415,7 +415,9 @@ def measure_size(args, size: int, real: bool, seeds_file: Path) -> dict:
         ours = run_worker("build", args, flags)
         ours.update(run_worker("serve", args, {"dir": data}))
         ours.update(run_worker("recall", args, {"dir": data}))
-    row = {"ours": ours, "langchain": run_worker("langchain", args, flags)}
+    row = {"ours": ours}
+    if not args.skip_langchain:
+        row["langchain"] = run_worker("langchain", args, flags)
     if real:
         row["raw"] = run_worker("raw", args, flags)
     return row
@@ -505,6 +507,8 @@ def plot(rows: list[dict], path: Path) -> None:
     sizes = [r["ours"]["chunks"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for name, style in (("ours", "o-"), ("langchain", "s--")):
+        if not all(name in r for r in rows):
+            continue
         label = "articlebot" if name == "ours" else "LangChain tutorial"
         for key, what in (("search_p95_ms", "search p95"), ("answer_p95_ms", "answer p95")):
             left.plot(sizes, [r[name][key] for r in rows], style, label=f"{label}: {what}")
@@ -524,6 +528,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", required=True, type=Path)
     parser.add_argument("--real-chunks", type=int, default=1000, help="chunks embedded for real")
     parser.add_argument("--sizes", default="10000,100000", help="sizes with random vectors")
+    parser.add_argument(
+        "--seed-chunks",
+        type=int,
+        default=SEED_CHUNKS,
+        help="with --real-chunks 0: real chunks embedded, whose vectors the generated ones mix",
+    )
+    parser.add_argument("--skip-langchain", action="store_true", help="articlebot alone")
     parser.add_argument("--threads-check", action="store_true")
     parser.add_argument("--out", type=Path, help="write performance.json and .png here")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -547,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.real_chunks:
             rows.append(measure_size(args, args.real_chunks, real=True, seeds_file=seeds_file))
         elif sizes:
-            run_worker("seeds", args, {"size": SEED_CHUNKS, "seeds": seeds_file})
+            run_worker("seeds", args, {"size": args.seed_chunks, "seeds": seeds_file})
         for size in sizes:
             rows.append(measure_size(args, size, real=False, seeds_file=seeds_file))
     threads = measure_threads(args) if args.threads_check else {}
