@@ -46,7 +46,7 @@ class Tuning(BaseModel):
     # -- retrieval (bot/retrieval.py) --
     candidates: int = 30  # session 1, "Chunks re-scored by their best sentence"
     # The ranking's five: fitted on held-out folds of articles, every direction (session 6,
-    # "The ranking's weights on held-out folds": bench/ranking_cv.py, bot/ranking_fit.py).
+    # "the ranking's weights chosen on held-out folds": bench/ranking_cv.py).
     sentence_weight: float = 0.4
     chunk_terms_weight: float = 0.3
     sentence_terms_weight: float = 0.3
