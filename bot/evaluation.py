@@ -43,7 +43,7 @@ from index.readers import Limits, read_file
 from index.store import ArticleStore
 from index.types import Article
 
-from . import anchors, answering, confidence, prompts, retrieval
+from . import anchors, answering, confidence, prompts, ranking, retrieval
 from .answering import Answerer, render_quotes
 from .confidence import ConfidenceModel, Decision, Fit, cross_validate, fit_model, save_model
 from .metrics import metrics, metrics_table, suite_table
@@ -360,7 +360,8 @@ def _digest(docs: list[Article]) -> str:
 
 def _code_version() -> str:
     """A hash of the code behind the recorded measures: retrieval, answers, chunking."""
-    modules = (answering, retrieval, anchors, index.chunking, index.embeddings, index.store)
+    modules = (answering, retrieval, ranking, anchors, index.chunking, index.embeddings)
+    modules += (index.store,)
     sources = [inspect.getsource(m) for m in modules]
     sources += [inspect.getsource(confidence.measure), repr(confidence.MEASURES)]
     return hashlib.sha256("".join(sources).encode("utf-8")).hexdigest()
