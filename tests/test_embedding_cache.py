@@ -12,6 +12,8 @@ from index.embedding_cache import EmbeddingCache
 from index.embeddings import load_embeddings
 from index.faiss_store import FaissStore
 from index.ingest import Indexer
+from index.readers import load
+from index.sample_embeddings import sample_corpus
 from index.types import Article
 
 from .test_store import ENGLISH_ARTICLE, VACCINE_Q
@@ -142,3 +144,33 @@ def test_a_story_and_its_copy_added_together_embed_each_text_once(tmp_path, embe
     hits = store.search(embeddings.encode_query("When will keepers live at Skerryvore?"), 2)
     assert {h.chunk.article_id for h in hits} == {a.id for a in added}
     store.close()
+
+
+def test_a_new_data_dir_indexes_the_sample_with_the_models_vectors_without_the_model(
+    tmp_path, embeddings
+):
+    # A new cache starts with the bundled sample's vectors (index/sample_embeddings.py), so a
+    # first run calls no model. If this fails, the model, the chunking or the sample changed:
+    # `python -m index.sample_embeddings` writes them anew.
+    (sample,) = [a for loaded in load([str(sample_corpus())]) for a in loaded.articles]
+    counting = CountingEmbeddings(embeddings)
+    cache = EmbeddingCache(tmp_path / "data")
+    store = FaissStore(tmp_path / "data", embeddings.identity)
+    Indexer(store, counting, cache=cache).add([sample])
+    store.close()
+    assert counting.calls == {"passages": 0, "sentences": 0, "terms": 0}
+
+    # They are the vectors and terms the model gives those texts.
+    pieces = Chunking().split(sample.text)
+    chunks, sentences = ([sample.text[s.start : s.end] for s in part] for part in pieces)
+    identity = embeddings.identity
+    for role, texts, fresh in [
+        ("passage", chunks, embeddings.encode_passages(chunks)),
+        ("sentence", sentences, embeddings.encode_sentences(sentences)),
+    ]:
+        cached = cache.vectors(identity, role, texts)
+        assert np.allclose([cached[i] for i in range(len(texts))], fresh, atol=1e-5), role
+    cached_terms = cache.terms(identity, chunks + sentences)
+    for i, (idx, val) in enumerate(embeddings.encode_terms(chunks + sentences)):
+        assert np.array_equal(cached_terms[i][0], idx) and np.allclose(cached_terms[i][1], val)
+    cache.close()
