@@ -6,7 +6,6 @@ import importlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
-from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from index.feed_polling import PollLimits
 from index.feed_registry import FeedRegistry
 from index.ingest import Indexer, ProgressFn
 from index.readers import Limits, load
+from index.sample_embeddings import sample_corpus
 from index.store import ArticleStore, StoreError
 
 from .answering import Answerer, ExtractiveGenerator
@@ -36,11 +36,6 @@ def is_sample(source: str) -> bool:
     """Whether an article of this source is the bundled sample, which listings mark and
     the user's first own article replaces (Indexer.placeholder)."""
     return source.startswith(f"{SAMPLE_SOURCE}:")
-
-
-def sample_corpus() -> Path:
-    """The folder of articles bundled with articlebot, indexed on first run."""
-    return Path(str(resources.files("index") / "corpus"))
 
 
 def limits(settings: Settings) -> Limits:

@@ -276,36 +276,37 @@ class _Work:
             yield encode(part)
             self._advance(len(part))
 
-    def _missing(self, texts: list[str], found: dict) -> list[int]:
-        self._advance(len(found))
-        return [i for i in range(len(texts)) if i not in found]
+    def _new(self, texts: list[str], found: dict) -> list[str]:
+        """The texts to embed: those not found, each once (a sentence that several articles
+        share, a story and its copy indexed apart); the others count as done at once."""
+        new = list(dict.fromkeys(t for i, t in enumerate(texts) if i not in found))
+        self._advance(len(texts) - len(new))
+        return new
 
     def vectors(self, texts: list[str], role: str, encode: Callable) -> np.ndarray:
         identity = self.embeddings.identity
         found = self.cache.vectors(identity, role, texts) if self.cache else {}
-        missing = self._missing(texts, found)
-        new_texts = [texts[i] for i in missing]
+        new_texts = self._new(texts, found)
         new = np.vstack(
             [np.zeros((0, identity.dim), np.float32), *self._batches(new_texts, encode)]
         )
-        if self.cache and missing:
+        if self.cache and new_texts:
             self.cache.put_vectors(identity, role, new_texts, new)
+        computed = dict(zip(new_texts, new, strict=True))
         out = np.empty((len(texts), identity.dim), np.float32)
-        for i, vector in found.items():
-            out[i] = vector
-        out[missing] = new
+        for i, text in enumerate(texts):
+            out[i] = found[i] if i in found else computed[text]
         return out
 
     def terms(self, texts: list[str]) -> list[Terms]:
         identity = self.embeddings.identity
         found = self.cache.terms(identity, texts) if self.cache else {}
-        missing = self._missing(texts, found)
-        new_texts = [texts[i] for i in missing]
+        new_texts = self._new(texts, found)
         new = [t for part in self._batches(new_texts, self.embeddings.encode_terms) for t in part]
-        if self.cache and missing:
+        if self.cache and new_texts:
             self.cache.put_terms(identity, new_texts, new)
-        found.update(zip(missing, new, strict=True))
-        return [found[i] for i in range(len(texts))]
+        computed = dict(zip(new_texts, new, strict=True))
+        return [found[i] if i in found else computed[t] for i, t in enumerate(texts)]
 
 
 def _similar(sig: np.ndarray | None, text: str) -> float:

@@ -91,11 +91,12 @@ def ask_json(question: str, data_dir: Path) -> dict:
 
 @contextlib.contextmanager
 def fake_bot_api():
-    """A fake Telegram Bot API server on 127.0.0.1, running until the block ends."""
+    """A fake Telegram Bot API server on 127.0.0.1, running until the block ends; it allows
+    a message to a chat every CHAT_INTERVAL seconds (tests/telegram_harness.py)."""
     from .fake_telegram import FakeTelegram
-    from .telegram_harness import TOKEN
+    from .telegram_harness import CHAT_INTERVAL, TOKEN
 
-    server = FakeTelegram(TOKEN).start()
+    server = FakeTelegram(TOKEN, chat_interval=CHAT_INTERVAL).start()
     try:
         yield server
     finally:

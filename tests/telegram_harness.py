@@ -17,6 +17,10 @@ from .fake_telegram import FakeTelegram
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "123456:TEST-token-that-must-never-be-logged"
+# Seconds between two messages to one chat that the tests' fake Bot API allows, and so the bot
+# keeps to (BotProcess.start gives it the fake's): Telegram's is about one, which the fake
+# keeps by default; the tests' bots answer chat after chat, and a second each adds up.
+CHAT_INTERVAL = 0.2
 
 # One digest article of twenty unrelated facts: (fact, question, what the answer must quote).
 FACTS = [
@@ -209,6 +213,8 @@ class BotProcess:
             "TELEGRAM_BOT_TOKEN": fake.token,
             "TELEGRAM_API_BASE_URL": fake.base_url,
             "ARTICLEBOT_DATA_DIR": str(data_dir),
+            # The bot paces each chat as the server it talks to limits it.
+            "TELEGRAM_CHAT_INTERVAL": str(fake.chat_interval),
             **env,
         }
         with open(log, "ab") as out:

@@ -7,10 +7,13 @@ import numpy as np
 
 from bot.core import build_answerer
 from bot.settings import Settings
+from index.chunking import Chunking
 from index.embedding_cache import EmbeddingCache
 from index.embeddings import load_embeddings
 from index.faiss_store import FaissStore
 from index.ingest import Indexer
+from index.readers import load
+from index.sample_embeddings import sample_corpus
 from index.types import Article
 
 from .test_store import ENGLISH_ARTICLE, VACCINE_Q
@@ -109,3 +112,65 @@ def test_an_article_edited_a_little_embeds_only_what_changed(data_dir, embedding
     hits = store.search(embeddings.encode_query("Where does a museum about keepers open?"), 1)
     assert hits[0].chunk.article_id == edited.id and "Hynish" in hits[0].chunk.text
     store.close()
+
+
+def test_a_story_and_its_copy_added_together_embed_each_text_once(tmp_path, embeddings):
+    copy = Article(
+        text=ENGLISH_ARTICLE.text + "\n\nFollow the Hebrides Courier for more island news.",
+        title="Skerryvore keepers (Hebrides Courier)",
+        source="test://courier",
+        lang="en",
+    )
+    pieces = [Chunking().split(a.text) for a in (ENGLISH_ARTICLE, copy)]
+    texts = [
+        {a.text[s.start : s.end] for s in spans[part]}
+        for a, spans in zip((ENGLISH_ARTICLE, copy), pieces, strict=True)
+        for part in (0, 1)
+    ]
+    chunks, sentences = texts[0] | texts[2], texts[1] | texts[3]
+    assert len(texts[1] & texts[3]) >= 2  # the story's sentences are the copy's too
+
+    counting = CountingEmbeddings(embeddings)
+    store = FaissStore(tmp_path / "data", embeddings.identity)
+    # Indexed apart (ARTICLEBOT_NEAR_DUPLICATE_THRESHOLD=off), without a cache to help.
+    added = Indexer(store, counting, near_duplicates=None).add([ENGLISH_ARTICLE, copy]).added
+    assert len(added) == 2 and store.stats()["sentences"] == len(texts[1]) + len(texts[3])
+    assert counting.calls == {
+        "passages": len(chunks),
+        "sentences": len(sentences),
+        "terms": len(chunks) + len(sentences),
+    }
+    # A shared sentence brings both articles, alike: the same vector serves both.
+    hits = store.search(embeddings.encode_query("When will keepers live at Skerryvore?"), 2)
+    assert {h.chunk.article_id for h in hits} == {a.id for a in added}
+    store.close()
+
+
+def test_a_new_data_dir_indexes_the_sample_with_the_models_vectors_without_the_model(
+    tmp_path, embeddings
+):
+    # A new cache starts with the bundled sample's vectors (index/sample_embeddings.py), so a
+    # first run calls no model. If this fails, the model, the chunking or the sample changed:
+    # `python -m index.sample_embeddings` writes them anew.
+    (sample,) = [a for loaded in load([str(sample_corpus())]) for a in loaded.articles]
+    counting = CountingEmbeddings(embeddings)
+    cache = EmbeddingCache(tmp_path / "data")
+    store = FaissStore(tmp_path / "data", embeddings.identity)
+    Indexer(store, counting, cache=cache).add([sample])
+    store.close()
+    assert counting.calls == {"passages": 0, "sentences": 0, "terms": 0}
+
+    # They are the vectors and terms the model gives those texts.
+    pieces = Chunking().split(sample.text)
+    chunks, sentences = ([sample.text[s.start : s.end] for s in part] for part in pieces)
+    identity = embeddings.identity
+    for role, texts, fresh in [
+        ("passage", chunks, embeddings.encode_passages(chunks)),
+        ("sentence", sentences, embeddings.encode_sentences(sentences)),
+    ]:
+        cached = cache.vectors(identity, role, texts)
+        assert np.allclose([cached[i] for i in range(len(texts))], fresh, atol=1e-5), role
+    cached_terms = cache.terms(identity, chunks + sentences)
+    for i, (idx, val) in enumerate(embeddings.encode_terms(chunks + sentences)):
+        assert np.array_equal(cached_terms[i][0], idx) and np.allclose(cached_terms[i][1], val)
+    cache.close()

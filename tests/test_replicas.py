@@ -15,6 +15,7 @@ from bot import prompts
 from .fake_telegram import FakeTelegram
 from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from .telegram_harness import (
+    CHAT_INTERVAL,
     FACTS,
     TOKEN,
     BotProcess,
@@ -82,7 +83,7 @@ def test_two_replicas_answer_as_one_bot_and_a_killed_ones_question_once(
     postgres_url,  # noqa: F811
     tmp_path,
 ):
-    fake = FakeTelegram(TOKEN).start()
+    fake = FakeTelegram(TOKEN, chat_interval=CHAT_INTERVAL).start()
     replicas = [start_replica(fake, postgres_url, tmp_path / f"replica{n}") for n in (1, 2)]
     (one, hook1), (two, hook2) = replicas
     asked: dict[int, int] = {}  # chat -> questions asked (each must get one reply)

@@ -140,8 +140,12 @@ def test_arabic_quotes_shown_instead_of_the_reply_carry_their_translations(fake,
         return doses if "50000" in body["messages"][1]["content"] else other
 
     llm.replies.extend([UNCITED, translate, translate, translate])
-    fake.user_says(504, VACCINE_QUESTION)
-    answer = finished(fake, 504)
+    llm.piece_delay = 0.0  # what is asserted is the final answer, not how it was streamed
+    try:
+        fake.user_says(504, VACCINE_QUESTION)
+        answer = finished(fake, 504)
+    finally:
+        llm.piece_delay = PIECE_DELAY
     lines = answer["text"].split("\n")
     quote = next(i for i, line in enumerate(lines) if line.startswith("[") and "50000" in line)
     # Under the Arabic quote, its translation, marked as one; the quote itself unchanged.
