@@ -48,38 +48,33 @@ def main() -> None:
     folds = title_folds((p["title"] for p in some), args.folds)
     names = [d.name for d in directions]
 
-    def first_citation(point, fold_in: bool, k: int, direction: str) -> float:
+    every = set(range(args.folds))
+
+    def first_citation(point, direction: str, kept: set[int] = every) -> tuple[float, int]:
+        """The first-citation rate of ``point``'s predictions in ``direction`` on the folds
+        ``kept``, and how many answerable questions it is over."""
         chosen = [
-            p
-            for p in runs[point]
-            if p["direction"] == direction and (folds[p["title"]] == k) == fold_in
+            p for p in runs[point] if p["direction"] == direction and folds[p["title"]] in kept
         ]
-        return metrics(chosen)["first_citation_gold"], len([p for p in chosen if p["answerable"]])
+        return metrics(chosen)["first_citation_gold"], sum(p["answerable"] for p in chosen)
+
+    def mean_over_directions(point, kept: set[int] = every) -> float:
+        return sum(first_citation(point, d, kept)[0] for d in names) / len(names)
 
     held = {d: [0.0, 0] for d in names}
     for k in range(args.folds):
-        point = max(
-            runs,
-            key=lambda pt: sum(first_citation(pt, False, k, d)[0] for d in names) / len(names),
-        )
+        others = every - {k}
+        point = max(runs, key=lambda pt, others=others: mean_over_directions(pt, others))
         print(f"fold {k}: quote_sentence_weight, quote_terms_weight = {point}")
         for d in names:
-            rate, n = first_citation(point, True, k, d)
+            rate, n = first_citation(point, d, {k})
             held[d][0] += rate * n
             held[d][1] += n
     shipped = (base.tuning.quote_sentence_weight, base.tuning.quote_terms_weight)
     print("\n| direction | shipped weights | held-out |\n|---|---|---|")
     for d in names:
-        ship = metrics([p for p in runs[shipped] if p["direction"] == d])["first_citation_gold"]
-        print(f"| {d} | {ship:.3f} | {held[d][0] / held[d][1]:.3f} |")
-    best = max(
-        runs,
-        key=lambda pt: sum(
-            metrics([p for p in runs[pt] if p["direction"] == d])["first_citation_gold"]
-            for d in names
-        ),
-    )
-    print(f"\nchosen on every question: {best}")
+        print(f"| {d} | {first_citation(shipped, d)[0]:.3f} | {held[d][0] / held[d][1]:.3f} |")
+    print(f"\nchosen on every question: {max(runs, key=mean_over_directions)}")
 
 
 if __name__ == "__main__":

@@ -360,8 +360,15 @@ def _digest(docs: list[Article]) -> str:
 
 def _code_version() -> str:
     """A hash of the code behind the recorded measures: retrieval, answers, chunking."""
-    modules = (answering, retrieval, ranking, anchors, index.chunking, index.embeddings)
-    modules += (index.store,)
+    modules = (
+        answering,
+        retrieval,
+        ranking,
+        anchors,
+        index.chunking,
+        index.embeddings,
+        index.store,
+    )
     sources = [inspect.getsource(m) for m in modules]
     sources += [inspect.getsource(confidence.measure), repr(confidence.MEASURES)]
     return hashlib.sha256("".join(sources).encode("utf-8")).hexdigest()
