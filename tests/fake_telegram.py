@@ -571,7 +571,12 @@ class FakeTelegram:
             def do_POST(self) -> None:
                 path = urlparse(self.path).path
                 prefix = f"/bot{fake.token}/"
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The bot gave up on the request while sending it (a "typing…" cancelled
+                    # when the answer was ready): Telegram never gets such a call.
+                    return
                 if not path.startswith(prefix):
                     # As Telegram: a well-formed token it does not know is 401, the rest 404.
                     code = 401 if _TOKEN_PATH.match(path) else 404
