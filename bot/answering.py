@@ -107,15 +107,14 @@ class ExtractiveGenerator:
         """The quotes that answer ``question`` from ``hits``: confidently, with a caveat
         ("unsure"), or a refusal, as the confidence model decides."""
         context = self._context(question, hits)
-        # The retriever computed the sentences' latent terms on a close call between
-        # articles, and the quotes weigh them then. The decision weighs them always: they
-        # cost a second model pass where the retriever did not pay it.
+        # The sentences' latent terms: the retriever computed them on a close call between
+        # articles; otherwise they are computed here when the decision weighs them (a second
+        # model pass). The quotes weigh them whenever they are there (docs/eval.md).
         context.terms = {i: v for hit in hits for i, v in (hit.terms or {}).items()}
-        terms = context.terms
         if hits and all(hit.terms is None for hit in hits) and self.confidence.weighs_terms:
             ids = list({s.id for sentences in context.sentences.values() for s in sentences})
-            terms = self.retriever.term_overlap(question, self.store.sentence_terms(ids))
-        evidence = self._measure(question, hits, context, terms)
+            context.terms = self.retriever.term_overlap(question, self.store.sentence_terms(ids))
+        evidence = self._measure(question, hits, context, context.terms)
         probability = self.confidence.probability(evidence) if evidence else 0.0
         band = self.confidence.band(probability)
         evidence["probability"] = probability
