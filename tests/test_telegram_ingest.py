@@ -17,7 +17,7 @@ from bot.settings import Settings
 from bot.telegram_html import source_html
 from bot.telegram_posts import TITLE_CHARS, post_title
 
-from .conftest import run_cli
+from .conftest import cli
 from .fake_telegram import FakeTelegram
 from .telegram_harness import BotProcess, ask
 from .test_feeds import LIGHTHOUSE, MARKET, FeedSite, Route, page, rss, serving
@@ -67,7 +67,7 @@ def bot(fake, data_dir):
 
 def stored(data_dir: Path, title: str) -> dict:
     """The indexed article with this title, as `articlebot index list --json` shows it."""
-    listed = run_cli("index", "list", "--json", data_dir=data_dir)
+    listed = cli("index", "list", "--json", data_dir=data_dir)
     assert listed.returncode == 0, listed.stderr
     (article,) = [a for a in json.loads(listed.stdout) if a["title"] == title]
     return article
