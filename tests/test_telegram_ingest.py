@@ -24,9 +24,10 @@ from .test_feeds import LIGHTHOUSE, MARKET, FeedSite, Route, page, rss, serving
 
 ADMIN = 1
 USER = 301
-# A poll every 1.2 seconds: the schedule, not a command, must find news; a failing feed's
-# wait doubles with each failure, so its recovery is seen 1.2 + 2.4 + 4.8 s after it breaks.
-FEED_MINUTES = 0.02
+# A poll every 0.9 seconds: the schedule, not a command, must find news; a failing feed's
+# wait doubles with each failure, so its recovery is seen 0.9 + 1.8 + 3.6 s after it breaks
+# (and the admin's /feeds has 3.6 s to show two failures before a third poll).
+FEED_MINUTES = 0.015
 PUBLIC = -1005001  # listed by its @username
 PRIVATE = -1009001  # no username; listed by its id
 UNLISTED = -1007001
