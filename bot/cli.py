@@ -21,10 +21,10 @@ from index.feed_registry import FeedError
 from index.store import StoreError
 
 from . import render
-from .llm import LLMUnavailable
 from .redaction import hide_secrets
 from .settings import Settings
 from .startup import data_dir_problem
+from .types import LLMUnavailable
 
 # Subcommands register here: name -> (add_arguments, run). Keeps this module thin.
 Command = tuple[

@@ -14,20 +14,20 @@ from index.chunking import Chunking
 from index.embedding_cache import EmbeddingCache
 from index.embeddings import load_embeddings
 from index.faiss_store import DB_NAME, FaissStore
-from index.feed_polling import PollLimits
 from index.feed_registry import FeedRegistry
 from index.ingest import Indexer, ProgressFn
 from index.readers import Limits, load
 from index.sample_embeddings import sample_corpus
 from index.store import ArticleStore, StoreError
 
-from .answering import Answerer, ExtractiveGenerator
-from .confidence import ConfidenceModel, load_model
-from .retrieval import ArticleRetriever
 from .settings import Settings
 
-if TYPE_CHECKING:  # psycopg is the postgres extra: imported only when used
-    from index.jobs import JobQueue
+if TYPE_CHECKING:
+    from index.feed_polling import PollLimits
+    from index.jobs import JobQueue  # psycopg is the postgres extra: imported only when used
+
+    from .answering import Answerer
+    from .confidence import ConfidenceModel
 
 SAMPLE_SOURCE = "bundled sample"  # the sample's source reads "bundled sample: FILE"
 
@@ -49,6 +49,8 @@ def limits(settings: Settings) -> Limits:
 
 def poll_limits(settings: Settings) -> PollLimits:
     """How feeds are polled: every fetch as ``limits``, and the feed settings."""
+    from index.feed_polling import PollLimits
+
     return PollLimits(
         read=limits(settings),
         interval=timedelta(minutes=settings.feed_interval),
@@ -171,6 +173,11 @@ def build_answerer(
     ``confidence`` replaces the refusal decision the settings name (the evaluation fits its
     own); by default the model fitted for the store's embedder (bot/confidence.py).
     """
+    # The answer chain loads LangChain's runnables (0.2 s): imported here, not at the top,
+    # so that the commands that answer nothing (`index list`, `jobs`...) start without it.
+    from .answering import Answerer, ExtractiveGenerator
+    from .retrieval import ArticleRetriever
+
     # The embedder the store was opened for (open_store checked that its vectors are this
     # model's); loaded once per process.
     embeddings = load_embeddings(settings.embeddings)
@@ -194,6 +201,8 @@ def build_answerer(
 def confidence_model(settings: Settings, embeddings: str) -> ConfidenceModel:
     """The refusal decision for ``embeddings``: the shipped model, or the settings' file,
     with the settings' cut-offs if they give any."""
+    from .confidence import load_model
+
     model = load_model(embeddings, settings.confidence_model)
     if settings.confidence_cutoffs:
         refuse_below, confident_from = settings.confidence_cutoffs

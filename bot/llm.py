@@ -45,7 +45,7 @@ from .answering import (
 )
 from .settings import Settings
 from .translation import checked_translation, to_translate, translation_messages
-from .types import Answer, Citation
+from .types import Answer, Citation, LLMUnavailable
 
 if TYPE_CHECKING:  # an annotation only: importing it costs every command half a second
     from langchain_core.language_models import BaseChatModel
@@ -53,10 +53,6 @@ if TYPE_CHECKING:  # an annotation only: importing it costs every command half a
 log = logging.getLogger(__name__)
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-class LLMUnavailable(RuntimeError):
-    """A backend that cannot be built: a missing package, model file or setting."""
 
 
 # ---- backends ---------------------------------------------------------------------------

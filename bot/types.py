@@ -1,4 +1,4 @@
-"""The data that flows from the answer chain to the front ends."""
+"""The data that flows from the answer chain to the front ends, and the error it stops with."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from index.types import Hit, link_of
 # The answer's bands, most sure first: quotes; quotes with a caveat; "the articles do not
 # seem to answer".
 CONFIDENCE_BANDS = ("confident", "unsure", "refused")
+
+
+class LLMUnavailable(RuntimeError):
+    """A backend that cannot be built: a missing package, model file or setting (bot/llm.py
+    raises it; here, so that the front ends catch it without loading LangChain)."""
 
 
 @dataclass

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -83,8 +85,55 @@ def run_cli(*args: str, data_dir: Path, env: dict | None = None, stdin: str | No
     )
 
 
+def cli(*args: str, data_dir: Path, env: dict | None = None, stdin: str | None = None):
+    """Run an `articlebot` command in this process (``bot.cli.main``), with the environment,
+    working directory, input and output that run_cli gives its subprocess, and return what
+    run_cli returns. For tests of what a command does; those of the process itself (its
+    start-up, exit, signals, crashes, several at once) use run_cli. A process costs about a
+    second to start Python and load the model, which this test process has done already."""
+    from bot.cli import main
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    # No handlers, so that main's logging.basicConfig writes to this command's stderr, as
+    # in its own process (pytest's capture handlers come back afterwards).
+    root.handlers = []
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.update({"ARTICLEBOT_DATA_DIR": str(data_dir), **(env or {})})
+        os.chdir(data_dir.parent)
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            _stdin(io.StringIO(stdin or "")),
+        ):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors exit with 2
+                code = exc.code
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["articlebot", *args], code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _stdin(stream: io.StringIO):
+    saved, sys.stdin = sys.stdin, stream
+    try:
+        yield
+    finally:
+        sys.stdin = saved
+
+
 def ask_json(question: str, data_dir: Path) -> dict:
-    result = run_cli("ask", question, "--json", data_dir=data_dir)
+    result = cli("ask", question, "--json", data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

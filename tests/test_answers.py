@@ -162,7 +162,7 @@ def test_a_first_run_interrupted_while_indexing_the_sample_seeds_again(tmp_path)
     import subprocess
     import sys
 
-    from .conftest import run_cli
+    from .conftest import cli
 
     data = tmp_path / "data"
     # Chunks of another size than the bundled vectors' (index/sample_embeddings.py): seeding
@@ -185,10 +185,10 @@ def test_a_first_run_interrupted_while_indexing_the_sample_seeds_again(tmp_path)
     assert "Indexing the bundled sample article" in first.stderr.readline()
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=120) == 130, first.stderr.read()[-2000:]
-    listed = run_cli("index", "list", data_dir=data, env=chunking)
+    listed = cli("index", "list", data_dir=data, env=chunking)
     assert listed.stdout.strip() == "no articles indexed"
 
-    again = run_cli("ask", "what did Russia promise on vaccines?", data_dir=data, env=chunking)
+    again = cli("ask", "what did Russia promise on vaccines?", data_dir=data, env=chunking)
     assert again.returncode == 0, again.stderr
     assert "Indexing the bundled sample article" in again.stderr
     assert "Sputnik V" in again.stdout

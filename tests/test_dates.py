@@ -12,7 +12,7 @@ import pytest
 from index.dates import normalize_date, parse_day
 from index.readers import Limits, load
 
-from .conftest import ask_json, run_cli
+from .conftest import ask_json, cli
 from .test_ingest import SOLAR_TEXT
 from .test_readers import page, serve
 
@@ -141,19 +141,19 @@ def dated_dir(data_dir, tmp_path):
     """The sample data dir (the sample undated, added today) with two dated articles."""
     path = tmp_path / "news.jsonl"
     path.write_text("\n".join(json.dumps(a) for a in VACCINE_NEWS), encoding="utf-8")
-    added = run_cli("index", "add", str(path), data_dir=data_dir)
+    added = cli("index", "add", str(path), data_dir=data_dir)
     assert added.returncode == 0, added.stderr
     return data_dir
 
 
 def listed(data_dir) -> list[dict]:
-    result = run_cli("index", "list", "--json", data_dir=data_dir)
+    result = cli("index", "list", "--json", data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def test_answers_show_each_sources_date_and_link_and_json_carries_them(dated_dir):
-    result = run_cli("ask", "How many trucks did the minister promise?", data_dir=dated_dir)
+    result = cli("ask", "How many trucks did the minister promise?", data_dir=dated_dir)
     assert result.returncode == 0, result.stderr
     sources = result.stdout.split("Sources:\n")[1]
     assert sources.startswith(
@@ -173,20 +173,20 @@ def test_answers_show_each_sources_date_and_link_and_json_carries_them(dated_dir
     islamabad = "Who did the Russian foreign minister meet in Islamabad?"
     sample = ask_json(islamabad, dated_dir)["citations"][0]
     assert (sample["date"], sample["link"]) == (None, None)
-    text = run_cli("ask", islamabad, data_dir=dated_dir).stdout
+    text = cli("ask", islamabad, data_dir=dated_dir).stdout
     assert f"— added {sample['added_at'][:10]}, {sample['source']} (id" in text
 
 
 def test_ask_since_and_until_search_only_the_articles_of_those_days(dated_dir):
     question = "How many trucks did the minister promise?"
-    before = run_cli("ask", question, "--until", "2026-11-01", data_dir=dated_dir)
+    before = cli("ask", question, "--until", "2026-11-01", data_dir=dated_dir)
     assert before.returncode == 0, before.stderr
     assert before.stdout.startswith(
         "(I searched only the articles dated 2026-11-01 or earlier.)\n\n"
     )
     assert "two hundred" not in before.stdout and "rural clinics" not in before.stdout
 
-    day = run_cli(
+    day = cli(
         "ask",
         question,
         "--json",
@@ -214,7 +214,7 @@ def test_ask_since_and_until_search_only_the_articles_of_those_days(dated_dir):
     ],
 )
 def test_a_bad_date_window_is_refused_saying_why(dated_dir, args, error):
-    result = run_cli("ask", "What was agreed?", *args, data_dir=dated_dir)
+    result = cli("ask", "What was agreed?", *args, data_dir=dated_dir)
     assert result.returncode == 2
     assert error in result.stderr and "Traceback" not in result.stderr
 
@@ -229,7 +229,7 @@ def test_index_list_shows_the_newest_first_with_days_and_links(dated_dir):
     assert sample["date"] is None and sample["link"] is None
     assert articles[1]["link"] == "https://news.example/health/rural-clinics"
 
-    lines = run_cli("index", "list", data_dir=dated_dir).stdout.splitlines()
+    lines = cli("index", "list", data_dir=dated_dir).stdout.splitlines()
     assert f"  added {sample['added_at'][:10]} " in lines[0]
     assert "  2026-11-02       [en]" in lines[1] and lines[1].endswith(
         "(https://news.example/health/rural-clinics)"
@@ -238,18 +238,18 @@ def test_index_list_shows_the_newest_first_with_days_and_links(dated_dir):
 
 
 def test_index_prune_removes_the_articles_older_than_the_retention(dated_dir):
-    refused = run_cli("index", "prune", data_dir=dated_dir)
+    refused = cli("index", "prune", data_dir=dated_dir)
     assert refused.returncode == 2
     assert "retention is off: set ARTICLEBOT_RETENTION_DAYS" in refused.stderr
 
-    dry = run_cli("index", "prune", "--days", "365", "--dry-run", data_dir=dated_dir)
+    dry = cli("index", "prune", "--days", "365", "--dry-run", data_dir=dated_dir)
     assert dry.returncode == 0, dry.stderr
     assert "Harbour cranes replaced" in dry.stdout
     assert "would remove 1 articles older than 365 days; 3 articles in the index" in dry.stdout
 
-    pruned = run_cli("index", "prune", data_dir=dated_dir, env={"ARTICLEBOT_RETENTION_DAYS": "365"})
+    pruned = cli("index", "prune", data_dir=dated_dir, env={"ARTICLEBOT_RETENTION_DAYS": "365"})
     assert pruned.returncode == 0, pruned.stderr
     assert "removed 1 articles older than 365 days; 2 articles in the index" in pruned.stdout
     assert "Harbour cranes replaced" not in [a["title"] for a in listed(dated_dir)]
-    check = run_cli("index", "check", data_dir=dated_dir)
+    check = cli("index", "check", data_dir=dated_dir)
     assert check.returncode == 0, check.stderr

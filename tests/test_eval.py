@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from bot import cli, prompts
+from bot import prompts
+from bot.cli import main
 from bot.confidence import Fit, choose_cutoffs, cross_validate, fit_logistic
 from bot.core import build_answerer, open_store
 from bot.evaluation import (
@@ -23,7 +24,7 @@ from bot.metrics import contains_answer, metrics, normalize
 from bot.settings import Settings
 from index.types import Article
 
-from .conftest import REPO, ask_json, run_cli
+from .conftest import REPO, ask_json, cli
 
 TINY = REPO / "tests" / "data" / "eval"
 XQUAD = REPO.parent / "shared" / "eval" / "xquad-ar-en-dev"
@@ -87,7 +88,7 @@ def test_split_halves_keeps_articles_whole():
 
 def test_eval_command_writes_predictions_and_metrics(tmp_path):
     out = tmp_path / "preds.jsonl"
-    result = run_cli(
+    result = cli(
         "eval",
         "--docs",
         str(TINY / "docs.jsonl"),
@@ -114,7 +115,7 @@ def test_eval_command_writes_predictions_and_metrics(tmp_path):
 
 def test_suite_prints_one_row_per_direction(capsys):
     # The tiny set's questions carry question_ar: a second direction, Arabic over Arabic.
-    assert cli.main(["eval", "--suite", str(TINY)]) == 0
+    assert main(["eval", "--suite", str(TINY)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("| direction ") and "hit@1" in lines[0]
     assert "unans. conf/unsure/ref" in lines[0]
@@ -125,7 +126,7 @@ def test_suite_prints_one_row_per_direction(capsys):
 
 def test_folds_need_both_kinds_of_question_in_every_training_set(capsys):
     # Three articles in two folds: one fold's training set has no unanswerable question.
-    assert cli.main(["eval", "--suite", str(TINY), "--folds", "2"]) == 2
+    assert main(["eval", "--suite", str(TINY), "--folds", "2"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("articlebot eval: fold") and "fewer folds" in err
 

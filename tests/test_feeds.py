@@ -26,7 +26,7 @@ from index.feeds import parse_feed
 from index.fetch import ALLOW_HINT, USER_AGENT
 from index.readers import Limits
 
-from .conftest import ask_json, run_cli
+from .conftest import ask_json, cli
 
 ALLOW = {"ARTICLEBOT_ALLOW_PRIVATE_URLS": "true", "ARTICLEBOT_SEED_SAMPLE": "false"}
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
@@ -275,11 +275,11 @@ def test_following_an_rss_and_an_atom_feed_from_the_command_line(site, tmp_path)
     harbour, mountain = harbour_news(site), mountain_post(site)
     data = tmp_path / "data"
     for url, title in ((harbour, "Harbour News"), (mountain, "Mountain Post")):
-        added = run_cli("feeds", "add", url, data_dir=data, env=ALLOW)
+        added = cli("feeds", "add", url, data_dir=data, env=ALLOW)
         assert added.returncode == 0, added.stderr
         assert f"following {feed_id(url)}  {title}  ({url}): 2 entries now" in added.stdout
 
-    polled = run_cli("feeds", "poll", data_dir=data, env=ALLOW)
+    polled = cli("feeds", "poll", data_dir=data, env=ALLOW)
     assert polled.returncode == 0, polled.stderr
     assert "Harbour News: 2 added, 0 already indexed" in polled.stdout
     assert "Mountain Post: 2 added, 0 already indexed" in polled.stdout
@@ -293,10 +293,10 @@ def test_following_an_rss_and_an_atom_feed_from_the_command_line(site, tmp_path)
     assert "forty volunteers" in answer["citations"][0]["quote"]
     assert answer["citations"][0]["source"] == site.url("/lighthouse.html")
 
-    again = run_cli("feeds", "poll", data_dir=data, env=ALLOW)
+    again = cli("feeds", "poll", data_dir=data, env=ALLOW)
     assert (again.returncode, again.stdout) == (0, "no feed is due\n")
 
-    removed = run_cli("feeds", "remove", feed_id(harbour)[:6], data_dir=data, env=ALLOW)
+    removed = cli("feeds", "remove", feed_id(harbour)[:6], data_dir=data, env=ALLOW)
     assert removed.returncode == 0, removed.stderr
     assert "stopped following" in removed.stdout and "Harbour News" in removed.stdout
     registry = FeedRegistry(data)
@@ -308,14 +308,14 @@ def test_following_an_rss_and_an_atom_feed_from_the_command_line(site, tmp_path)
 def test_feeds_on_this_machine_are_refused_unless_private_urls_are_allowed(site, tmp_path):
     harbour = harbour_news(site)
     data = tmp_path / "data"
-    refused = run_cli("feeds", "add", harbour, data_dir=data, env={"ARTICLEBOT_SEED_SAMPLE": "0"})
+    refused = cli("feeds", "add", harbour, data_dir=data, env={"ARTICLEBOT_SEED_SAMPLE": "0"})
     assert refused.returncode == 1
     assert f"refused: 127.0.0.1 is a loopback address; {ALLOW_HINT}" in refused.stderr
     assert FeedRegistry(data).feeds() == [] and site.requests == []
 
     # Followed (while allowed, say), then polled: refused too, and the poll exits 1.
     FeedRegistry(data).add(harbour, "Harbour News")
-    polled = run_cli("feeds", "poll", data_dir=data, env={"ARTICLEBOT_SEED_SAMPLE": "0"})
+    polled = cli("feeds", "poll", data_dir=data, env={"ARTICLEBOT_SEED_SAMPLE": "0"})
     assert polled.returncode == 1
     assert "Harbour News: failed: refused: 127.0.0.1 is a loopback address" in polled.stdout
     assert "1 feeds polled: 0 articles added, 1 feeds failed" in polled.stdout

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from .conftest import run_cli
+from .conftest import cli
 
 SOLAR_TEXT = (
     "Kenya opens Africa's largest solar plant. The plant near Garissa produces 55 megawatts "
@@ -84,7 +84,7 @@ def site():
 
 
 def listing(data_dir) -> list[dict]:
-    result = run_cli("index", "list", "--json", data_dir=data_dir)
+    result = cli("index", "list", "--json", data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -121,7 +121,7 @@ def test_add_markdown_jsonl_and_folder_then_list_and_remove(tmp_path, data_dir):
     ]
     jsonl = folder / "feed.jsonl"
     jsonl.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), "utf-8")
-    result = run_cli("index", "add", str(folder), data_dir=data_dir)
+    result = cli("index", "add", str(folder), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     assert "3 added" in result.stdout
     articles = {a["title"]: a for a in listing(data_dir)}
@@ -130,19 +130,17 @@ def test_add_markdown_jsonl_and_folder_then_list_and_remove(tmp_path, data_dir):
     assert articles["Rain in Lagos"]["date"] == "2026-11-20"
     assert articles["Rain in Lagos"]["source"] == "https://example.org/n1"
     # The same folder again adds nothing.
-    again = run_cli("index", "add", str(folder), data_dir=data_dir)
+    again = cli("index", "add", str(folder), data_dir=data_dir)
     assert "0 added" in again.stdout and "3 already indexed" in again.stdout
-    removed = run_cli("index", "remove", articles["Rain in Lagos"]["id"], data_dir=data_dir)
+    removed = cli("index", "remove", articles["Rain in Lagos"]["id"], data_dir=data_dir)
     assert removed.returncode == 0 and "removed" in removed.stdout
     assert "Rain in Lagos" not in {a["title"] for a in listing(data_dir)}
-    asked = run_cli(
-        "ask", "How many homes will the solar plant power?", "--json", data_dir=data_dir
-    )
+    asked = cli("ask", "How many homes will the solar plant power?", "--json", data_dir=data_dir)
     assert "70,000 homes" in json.loads(asked.stdout)["citations"][0]["quote"]
 
 
 def test_add_html_and_pdf_from_urls(site, data_dir):
-    result = run_cli(
+    result = cli(
         "index",
         "add",
         f"{site}/solar.html",
@@ -155,7 +153,7 @@ def test_add_html_and_pdf_from_urls(site, data_dir):
     html = articles[f"{site}/solar.html"]
     assert html["title"] == "Solar power in Kenya" or "solar plant" in html["title"].lower()
     assert articles[f"{site}/report.pdf"]["title"] == "Solar plant"
-    asked = run_cli("ask", "How much did the solar project cost?", "--json", data_dir=data_dir)
+    asked = cli("ask", "How much did the solar project cost?", "--json", data_dir=data_dir)
     answer = json.loads(asked.stdout)
     assert "136 million dollars" in answer["citations"][0]["quote"]
     # Main text only: no script, style, navigation or footer.
@@ -178,7 +176,7 @@ def test_a_mix_of_good_and_bad_inputs_is_reported_one_line_each(site, tmp_path, 
         encoding="utf-8",
     )
     before = state(data_dir)
-    result = run_cli(
+    result = cli(
         "index",
         "add",
         str(good),
@@ -208,7 +206,7 @@ def test_a_mix_of_good_and_bad_inputs_is_reported_one_line_each(site, tmp_path, 
 
 def test_urls_on_this_machine_are_refused_unless_allowed(site, data_dir):
     before = state(data_dir)
-    result = run_cli("index", "add", f"{site}/solar.html", data_dir=data_dir)
+    result = cli("index", "add", f"{site}/solar.html", data_dir=data_dir)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"error   {site}/solar.html: refused: 127.0.0.1 is a loopback address; "
@@ -230,15 +228,15 @@ def test_escape_sequences_and_invisible_characters_never_reach_the_index_or_the_
 ):
     article = tmp_path / "bridge.md"
     article.write_text(HOSTILE_ARTICLE, encoding="utf-8")
-    added = run_cli("index", "add", str(article), data_dir=data_dir)
+    added = cli("index", "add", str(article), data_dir=data_dir)
     assert added.returncode == 0, added.stderr
     stored = next(a for a in listing(data_dir) if a["source"] == str(article))
     assert stored["title"] == "Bridge repairs done"
     assert not any(c in stored["title"] + stored["source"] for c in TERMINAL_CONTROLS)
-    listed = run_cli("index", "list", data_dir=data_dir, env={"ARTICLEBOT_BIDI": "off"})
+    listed = cli("index", "list", data_dir=data_dir, env={"ARTICLEBOT_BIDI": "off"})
     assert "Bridge repairs done" in listed.stdout
     assert not any(c in listed.stdout for c in TERMINAL_CONTROLS)
-    asked = run_cli("ask", "How long did the bridge repairs take?", data_dir=data_dir)
+    asked = cli("ask", "How long did the bridge repairs take?", data_dir=data_dir)
     assert "bridge over the river was closed for repairs that took eleven weeks" in asked.stdout
     assert "Bridge repairs done" in asked.stdout  # the source's title
     assert not any(c in asked.stdout for c in TERMINAL_CONTROLS)

@@ -19,7 +19,7 @@ import pytest
 
 from index.jobs import JobQueue
 
-from .conftest import run_cli
+from .conftest import cli
 from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from .telegram_harness import FACTS, BotProcess, free_port
 
@@ -73,14 +73,14 @@ def finished(process: subprocess.Popen, timeout: float = 240) -> tuple[int, str]
 
 def jobs(data_dir: Path, env: dict[str, str]) -> dict[str, dict]:
     """`articlebot jobs --json`, by job name."""
-    result = run_cli("jobs", "--json", data_dir=data_dir, env=env)
+    result = cli("jobs", "--json", data_dir=data_dir, env=env)
     assert result.returncode == 0, result.stderr
     return {job["name"]: job for job in json.loads(result.stdout)}
 
 
 def titles(data_dir: Path, env: dict[str, str]) -> list[str]:
     """The titles `articlebot index list --json` shows, one per stored article."""
-    result = run_cli("index", "list", "--json", data_dir=data_dir, env=env)
+    result = cli("index", "list", "--json", data_dir=data_dir, env=env)
     assert result.returncode == 0, result.stderr
     return sorted(article["title"] for article in json.loads(result.stdout))
 
@@ -90,9 +90,7 @@ def test_two_workers_drain_a_queue_between_them_and_store_each_article_once(tmp_
     paths = stories(tmp_path / "news", 10)
     (tmp_path / "news" / "story-00-again.txt").write_bytes(paths[0].read_bytes())
 
-    queued = run_cli(
-        "index", "add", "--queue", str(tmp_path / "news"), data_dir=data_dir, env=pg_env
-    )
+    queued = cli("index", "add", "--queue", str(tmp_path / "news"), data_dir=data_dir, env=pg_env)
     assert queued.returncode == 0, queued.stderr
     assert "11 queued, 0 failed" in queued.stdout
 
@@ -117,7 +115,7 @@ def test_two_workers_drain_a_queue_between_them_and_store_each_article_once(tmp_
 def test_a_killed_workers_job_is_taken_again_after_its_lease_and_stored_once(tmp_path, pg_env):
     data_dir = tmp_path / "data"
     (path,) = stories(tmp_path / "news", 1, facts_each=20)  # long enough to be caught at it
-    queued = run_cli("index", "add", "--queue", str(path), data_dir=data_dir, env=pg_env)
+    queued = cli("index", "add", "--queue", str(path), data_dir=data_dir, env=pg_env)
     assert queued.returncode == 0, queued.stderr
     queue = JobQueue(pg_env["ARTICLEBOT_POSTGRES_URL"])
     try:
@@ -154,7 +152,7 @@ def test_a_job_that_cannot_be_read_fails_with_its_reason_and_the_others_are_inde
     (news / "scan.pdf").write_bytes(b"this is not a PDF at all")
     dead_url = f"http://127.0.0.1:{free_port()}/story.html"
 
-    queued = run_cli(
+    queued = cli(
         "index", "add", "--queue", str(news), dead_url, str(tmp_path / "missing.txt"),
         data_dir=data_dir, env=pg_env,
     )  # fmt: skip
@@ -174,7 +172,7 @@ def test_a_job_that_cannot_be_read_fails_with_its_reason_and_the_others_are_inde
     assert [by_name[f"story-0{n}.txt"]["status"] for n in (0, 1)] == ["done", "done"]
     assert titles(data_dir, pg_env) == ["Regional report 0", "Regional report 1"]
 
-    listing = run_cli("jobs", data_dir=data_dir, env=pg_env)
+    listing = cli("jobs", data_dir=data_dir, env=pg_env)
     assert listing.stdout.startswith("0 queued, 0 running, 2 done, 2 failed")
     assert "error: not a readable PDF" in listing.stdout
 
@@ -183,7 +181,7 @@ def test_a_job_whose_worker_keeps_dying_fails_and_says_why(tmp_path, pg_env):
     env = {**pg_env, "ARTICLEBOT_JOB_ATTEMPTS": "1"}
     data_dir = tmp_path / "data"
     (path,) = stories(tmp_path / "news", 1, facts_each=20)
-    assert run_cli("index", "add", "--queue", str(path), data_dir=data_dir, env=env).returncode == 0
+    assert cli("index", "add", "--queue", str(path), data_dir=data_dir, env=env).returncode == 0
     queue = JobQueue(env["ARTICLEBOT_POSTGRES_URL"])
     try:
         doomed = worker(data_dir, env, "doomed")

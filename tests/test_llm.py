@@ -31,7 +31,7 @@ from bot.types import Answer  # noqa: E402
 from index.ingest import ingest  # noqa: E402
 from index.language import detect_language  # noqa: E402
 
-from .conftest import run_cli  # noqa: E402
+from .conftest import cli  # noqa: E402
 
 TRAM = """Riverton approves tram line
 
@@ -365,7 +365,7 @@ def test_failed_rewrite_still_answers_the_follow_up(news_dir, scripted):
     ],
 )
 def test_backend_that_cannot_be_built_is_a_one_line_error(data_dir, env, message):
-    result = run_cli("ask", "How much do festival tickets cost?", data_dir=data_dir, env=env)
+    result = cli("ask", "How much do festival tickets cost?", data_dir=data_dir, env=env)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("articlebot: ")]

@@ -17,7 +17,7 @@ from bot.settings import Settings
 from index.near_duplicates import DEFAULT_THRESHOLD, folded, signature, similarity
 from index.types import Article
 
-from .conftest import REPO, SAMPLE, run_cli
+from .conftest import REPO, SAMPLE, cli
 
 EVAL = REPO.parent / "shared" / "eval"
 FOOTER = (
@@ -70,7 +70,7 @@ def write(path: Path, title: str, body: str) -> Path:
 
 
 def listing(data_dir: Path) -> list[dict]:
-    result = run_cli("index", "list", "--json", data_dir=data_dir)
+    result = cli("index", "list", "--json", data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -81,7 +81,7 @@ def test_a_syndicated_copy_is_kept_once_and_its_outlet_shown_in_listings_and_sou
     body = SAMPLE.read_text(encoding="utf-8")
     copy = write(tmp_path / "herald.txt", "Lavrov visits Islamabad (Herald)", body + FOOTER)
     before = listing(data_dir)
-    result = run_cli("index", "add", str(copy), data_dir=data_dir)
+    result = cli("index", "add", str(copy), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     assert "0 added" in result.stdout
     kept = before[0]["id"]
@@ -90,14 +90,14 @@ def test_a_syndicated_copy_is_kept_once_and_its_outlet_shown_in_listings_and_sou
     after = listing(data_dir)
     assert [a["id"] for a in after] == [kept]
     assert [s["source"] for s in after[0]["also_in"]] == [str(copy)]
-    assert f"also in: {copy}" in run_cli("index", "list", data_dir=data_dir).stdout
+    assert f"also in: {copy}" in cli("index", "list", data_dir=data_dir).stdout
 
     # The answer quotes the story once and names the copy's outlet beside its source.
-    answer = run_cli("ask", VACCINE_QUESTION, data_dir=data_dir)
+    answer = cli("ask", VACCINE_QUESTION, data_dir=data_dir)
     assert answer.returncode == 0, answer.stderr
     assert f"also in: {copy}" in answer.stdout
     # Adding the copy again changes nothing: it is known.
-    again = run_cli("index", "add", str(copy), data_dir=data_dir)
+    again = cli("index", "add", str(copy), data_dir=data_dir)
     assert "1 already indexed" in again.stdout and listing(data_dir) == after
 
 
@@ -105,23 +105,23 @@ def test_removing_a_story_with_copies_keeps_it_from_its_oldest_copy(tmp_path, da
     body = SAMPLE.read_text(encoding="utf-8")
     herald = write(tmp_path / "herald.txt", "Herald: Lavrov in Islamabad", body + FOOTER)
     courier = write(tmp_path / "courier.txt", "Courier: Lavrov", "Courier exclusive.\n\n" + body)
-    assert run_cli("index", "add", str(herald), data_dir=data_dir).returncode == 0
-    assert run_cli("index", "add", str(courier), data_dir=data_dir).returncode == 0
+    assert cli("index", "add", str(herald), data_dir=data_dir).returncode == 0
+    assert cli("index", "add", str(courier), data_dir=data_dir).returncode == 0
     (kept,) = listing(data_dir)
     assert [s["source"] for s in kept["also_in"]] == [str(herald), str(courier)]
 
-    result = run_cli("index", "remove", kept["id"][:8], data_dir=data_dir)
+    result = cli("index", "remove", kept["id"][:8], data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     assert "stays indexed in its place" in result.stdout and "Herald: Lavrov" in result.stdout
     (now,) = listing(data_dir)
     assert now["title"] == "Herald: Lavrov in Islamabad" and now["chunks"] > 0
     assert [s["source"] for s in now["also_in"]] == [str(courier)]
-    answer = json.loads(run_cli("ask", VACCINE_QUESTION, "--json", data_dir=data_dir).stdout)
+    answer = json.loads(cli("ask", VACCINE_QUESTION, "--json", data_dir=data_dir).stdout)
     assert answer["citations"] and answer["citations"][0]["article_id"] == now["id"]
 
     # A copy alone can be removed by its id; the story stays with its article.
     courier_id = now["also_in"][0]["id"]
-    assert run_cli("index", "remove", courier_id, data_dir=data_dir).returncode == 0
+    assert cli("index", "remove", courier_id, data_dir=data_dir).returncode == 0
     assert listing(data_dir)[0]["also_in"] == []
 
 
@@ -153,9 +153,9 @@ def test_an_answer_never_quotes_the_same_sentence_twice(tmp_path):
     data_dir = tmp_path / "data"
     env = {"ARTICLEBOT_NEAR_DUPLICATE_THRESHOLD": "off", "ARTICLEBOT_SEED_SAMPLE": "false"}
     copy = write(tmp_path / "copy.txt", "Lavrov in Islamabad (copy)", SAMPLE.read_text() + FOOTER)
-    added = run_cli("index", "add", str(SAMPLE), str(copy), data_dir=data_dir, env=env)
+    added = cli("index", "add", str(SAMPLE), str(copy), data_dir=data_dir, env=env)
     assert "2 added" in added.stdout, added.stdout + added.stderr
-    result = run_cli("ask", VACCINE_QUESTION, "--json", data_dir=data_dir, env=env)
+    result = cli("ask", VACCINE_QUESTION, "--json", data_dir=data_dir, env=env)
     answer = json.loads(result.stdout)
     quotes = [folded(c["quote"]) for c in answer["citations"]]
     assert quotes and "sputnik" in quotes[0]
@@ -166,18 +166,18 @@ def test_an_answer_never_quotes_the_same_sentence_twice(tmp_path):
 
 def test_the_sample_is_marked_and_makes_way_for_the_first_own_article(tmp_path):
     data_dir = tmp_path / "data"
-    first = run_cli("ask", VACCINE_QUESTION, data_dir=data_dir)  # seeds the sample
+    first = cli("ask", VACCINE_QUESTION, data_dir=data_dir)  # seeds the sample
     assert first.returncode == 0, first.stderr
     (sample,) = listing(data_dir)
     assert sample["sample"] is True
-    assert "(sample)" in run_cli("index", "list", data_dir=data_dir).stdout
+    assert "(sample)" in cli("index", "list", data_dir=data_dir).stdout
 
     own = write(tmp_path / "solar.txt", "Solar plant", "A solar plant opened near Aswan. " * 5)
-    result = run_cli("index", "add", str(own), data_dir=data_dir)
+    result = cli("index", "add", str(own), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     assert prompts.text("sample_retired", "en") in result.stdout
     (only,) = listing(data_dir)
     assert only["title"] == "Solar plant" and only["sample"] is False
     # The sample does not come back: the index is not empty.
-    assert run_cli("ask", VACCINE_QUESTION, data_dir=data_dir).returncode == 0
+    assert cli("ask", VACCINE_QUESTION, data_dir=data_dir).returncode == 0
     assert [a["title"] for a in listing(data_dir)] == ["Solar plant"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from .conftest import run_cli
+from .conftest import cli
 from .scripted_llm import ScriptedServer
 
 SESSION = """what did Russia promise on vaccines?
@@ -20,7 +20,7 @@ what is never asked because the session ended?
 
 
 def test_repl_answers_shows_sources_lists_articles_and_resets(data_dir):
-    result = run_cli("repl", data_dir=data_dir, stdin=SESSION, env={"ARTICLEBOT_BIDI": "off"})
+    result = cli("repl", data_dir=data_dir, stdin=SESSION, env={"ARTICLEBOT_BIDI": "off"})
     assert result.returncode == 0, result.stderr
     out = result.stdout
     answer, _, rest = out.partition("Sources:")
@@ -53,9 +53,7 @@ what did Russia promise on vaccines?
 
 
 def test_since_and_until_keep_the_questions_to_articles_of_those_days(data_dir):
-    result = run_cli(
-        "repl", data_dir=data_dir, stdin=WINDOW_SESSION, env={"ARTICLEBOT_BIDI": "off"}
-    )
+    result = cli("repl", data_dir=data_dir, stdin=WINDOW_SESSION, env={"ARTICLEBOT_BIDI": "off"})
     assert result.returncode == 0, result.stderr
     replies = result.stdout.strip().split("\n\n")
 
@@ -88,7 +86,7 @@ def test_repl_add_indexes_a_file_and_answers_from_it(tmp_path, data_dir):
         encoding="utf-8",
     )
     lines = f"/add {article}\nHow long did the bridge repairs take?\n/add {tmp_path}/missing.txt\n"
-    result = run_cli("repl", data_dir=data_dir, stdin=lines, env={"ARTICLEBOT_BIDI": "off"})
+    result = cli("repl", data_dir=data_dir, stdin=lines, env={"ARTICLEBOT_BIDI": "off"})
     assert "added " in result.stdout and "Bridge reopens in Mostar" in result.stdout
     assert "took fourteen months" in result.stdout
     assert "error: " in result.stdout and "missing.txt: no such file" in result.stdout
@@ -96,7 +94,7 @@ def test_repl_add_indexes_a_file_and_answers_from_it(tmp_path, data_dir):
     # The next session finds the article indexed, and removes it.
     article_id = result.stdout.split("added ", 1)[1].split()[0]
     lines = f"/articles\n/remove {article_id}\n/articles\n/remove {article_id}\n"
-    out = run_cli("repl", data_dir=data_dir, stdin=lines, env={"ARTICLEBOT_BIDI": "off"}).stdout
+    out = cli("repl", data_dir=data_dir, stdin=lines, env={"ARTICLEBOT_BIDI": "off"}).stdout
     listed, removed, after, again = out.strip().split("\n\n")
     (line,) = [line for line in listed.splitlines() if line.startswith(article_id)]
     assert line.split()[1:5] == ["added", date.today().isoformat(), "[en]", "Bridge"]
@@ -107,13 +105,13 @@ def test_repl_add_indexes_a_file_and_answers_from_it(tmp_path, data_dir):
 
 def test_arabic_is_printed_in_visual_order_when_bidi_is_on(sample_dir):
     title_word = "أفغانستان"
-    on = run_cli(
+    on = cli(
         "ask",
         "what did Russia promise on vaccines?",
         data_dir=sample_dir,
         env={"ARTICLEBOT_BIDI": "on"},
     )
-    off = run_cli(
+    off = cli(
         "ask",
         "what did Russia promise on vaccines?",
         data_dir=sample_dir,
@@ -142,7 +140,7 @@ def test_a_models_escape_sequences_never_reach_the_terminal_even_split_between_p
             "LLM_MAX_RETRIES": "0",
         }
         question = "How many doses of the Sputnik V vaccine did Russia sell to Pakistan?"
-        result = run_cli("repl", data_dir=data_dir, stdin=question + "\n", env=env)
+        result = cli("repl", data_dir=data_dir, stdin=question + "\n", env=env)
     finally:
         server.stop()
     assert result.returncode == 0, result.stderr

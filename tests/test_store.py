@@ -20,7 +20,7 @@ from index.store import StoreError, StoreMismatchError
 from index.types import Article
 from index.vector_arrays import read_array
 
-from .conftest import REPO, ask_json, run_cli
+from .conftest import REPO, ask_json, cli
 
 VACCINE_Q = "what did Russia promise on vaccines?"
 
@@ -274,14 +274,14 @@ def test_an_index_from_before_sentence_roles_asks_for_a_rebuild(data_dir):
         db.execute("DELETE FROM meta WHERE key = 'sentence_role'")
         db.execute("DELETE FROM sentence_terms")
     files = {p.name: p.stat().st_mtime_ns for p in data_dir.iterdir()}
-    refused = run_cli("ask", VACCINE_Q, data_dir=data_dir)
+    refused = cli("ask", VACCINE_Q, data_dir=data_dir)
     assert refused.returncode == 2
     assert "earlier version of articlebot" in refused.stderr
     assert "articlebot index rebuild" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert {p.name: p.stat().st_mtime_ns for p in data_dir.iterdir()} == files
 
-    rebuilt = run_cli("index", "rebuild", data_dir=data_dir)
+    rebuilt = cli("index", "rebuild", data_dir=data_dir)
     assert rebuilt.returncode == 0, rebuilt.stderr
     answer = ask_json(VACCINE_Q, data_dir)
     assert not answer["refused"] and "Sputnik V" in answer["citations"][0]["quote"]
@@ -333,7 +333,7 @@ def damage(data_dir: Path, how: str) -> str:
 
 
 def test_index_check_says_ok_on_a_healthy_index(small_dir):
-    checked = run_cli("index", "check", data_dir=small_dir)
+    checked = cli("index", "check", data_dir=small_dir)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("OK: 1 articles;") and checked.stdout.count("\n") == 1
     assert checked.stderr == ""
@@ -345,19 +345,19 @@ def test_index_check_says_ok_on_a_healthy_index(small_dir):
 )
 def test_index_check_lists_what_is_wrong_and_rebuild_repairs_it(small_dir, how):
     said = damage(small_dir, how)
-    checked = run_cli("index", "check", data_dir=small_dir)
+    checked = cli("index", "check", data_dir=small_dir)
     assert checked.returncode == 1
     assert said in checked.stderr and "articlebot index rebuild" in checked.stderr
     assert "Traceback" not in checked.stderr and "OK" not in checked.stdout
     if how != "wrong counts":  # damaged vectors are refused with what to do
-        refused = run_cli("ask", SKERRYVORE_Q, data_dir=small_dir)
+        refused = cli("ask", SKERRYVORE_Q, data_dir=small_dir)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert said in refused.stderr and "articlebot index rebuild" in refused.stderr
 
-    rebuilt = run_cli("index", "rebuild", data_dir=small_dir)
+    rebuilt = cli("index", "rebuild", data_dir=small_dir)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "rebuilt 1 articles" in rebuilt.stdout
-    assert run_cli("index", "check", data_dir=small_dir).returncode == 0
+    assert cli("index", "check", data_dir=small_dir).returncode == 0
     answer = ask_json(SKERRYVORE_Q, small_dir)
     assert "4.2 million pounds" in answer["citations"][0]["quote"]
 
@@ -378,16 +378,16 @@ def test_a_truncated_vector_file_is_refused_without_its_checksum(small_dir, embe
 def test_an_index_of_another_schema_asks_for_a_rebuild_which_converts_it(small_dir):
     with sqlite3.connect(small_dir / "store.sqlite") as db:
         db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
-    refused = run_cli("ask", SKERRYVORE_Q, data_dir=small_dir)
+    refused = cli("ask", SKERRYVORE_Q, data_dir=small_dir)
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
     assert "schema 0" in refused.stderr and "articlebot index rebuild" in refused.stderr
-    checked = run_cli("index", "check", data_dir=small_dir)
+    checked = cli("index", "check", data_dir=small_dir)
     assert checked.returncode == 1 and "schema 0" in checked.stderr
 
-    rebuilt = run_cli("index", "rebuild", data_dir=small_dir)
+    rebuilt = cli("index", "rebuild", data_dir=small_dir)
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert run_cli("index", "check", data_dir=small_dir).returncode == 0
+    assert cli("index", "check", data_dir=small_dir).returncode == 0
     answer = ask_json(SKERRYVORE_Q, small_dir)
     assert "4.2 million pounds" in answer["citations"][0]["quote"]
 

@@ -21,7 +21,7 @@ from index.retention import prune, too_old
 from index.store import ArticleStore, StoreError, StoreMismatchError
 from index.types import Article, Copy, EmbedderIdentity
 
-from .conftest import SAMPLE, run_cli
+from .conftest import SAMPLE, cli
 from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 VACCINES = Article(
@@ -448,7 +448,7 @@ def test_migrate_copies_a_faiss_index_into_postgres_without_re_embedding(
     source.add([replace(prepared[0], added_at="2021-04-01T10:00:00+00:00"), prepared[1]])
     env = {"ARTICLEBOT_POSTGRES_URL": postgres_url, "ARTICLEBOT_SEED_SAMPLE": "false"}
 
-    result = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "data", env=env)
+    result = cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "data", env=env)
 
     assert result.returncode == 0, result.stderr
     assert "copied 2 articles" in result.stdout
@@ -470,14 +470,14 @@ def test_migrate_copies_a_faiss_index_into_postgres_without_re_embedding(
         for s, t in zip(sentences, their_sentences, strict=True):
             np.testing.assert_array_equal(terms[s.id][0], their_terms[t.id][0])
 
-    check = run_cli(
+    check = cli(
         "index", "check", data_dir=tmp_path / "data", env=env | {"ARTICLEBOT_STORE": "postgres"}
     )
     assert check.returncode == 0, check.stderr
     assert "OK: 2 articles; vectors and rows agree (ARTICLEBOT_POSTGRES_URL " in check.stdout
-    again = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "data", env=env)
+    again = cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "data", env=env)
     assert "copied 0 articles" in again.stdout and "2 were there already" in again.stdout
-    empty = run_cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "none", env=env)
+    empty = cli("index", "migrate", "--to", "postgres", data_dir=tmp_path / "none", env=env)
     assert empty.returncode == 2 and "there is no faiss index to copy" in empty.stderr
     source.close()
     target.close()

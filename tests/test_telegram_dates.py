@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
+from .conftest import cli
 from .telegram_harness import BotProcess, ask
 from .test_dates import VACCINE_NEWS
 
@@ -27,7 +27,7 @@ def data_dir(sample_dir, tmp_path_factory) -> Path:
     shutil.copytree(sample_dir, path)
     news = path.parent / "news.jsonl"
     news.write_text("\n".join(json.dumps(a) for a in VACCINE_NEWS), encoding="utf-8")
-    added = run_cli("index", "add", str(news), data_dir=path)
+    added = cli("index", "add", str(news), data_dir=path)
     assert added.returncode == 0, added.stderr
     return path
 
@@ -45,7 +45,7 @@ def bot(fake, data_dir):
 
 
 def titles(data_dir: Path) -> list[str]:
-    listed = run_cli("index", "list", "--json", data_dir=data_dir)
+    listed = cli("index", "list", "--json", data_dir=data_dir)
     assert listed.returncode == 0, listed.stderr
     return [a["title"] for a in json.loads(listed.stdout)]
 

@@ -17,16 +17,17 @@ from bot.settings import Settings
 from bot.telegram_html import source_html
 from bot.telegram_posts import TITLE_CHARS, post_title
 
-from .conftest import run_cli
+from .conftest import cli
 from .fake_telegram import FakeTelegram
 from .telegram_harness import BotProcess, ask
 from .test_feeds import LIGHTHOUSE, MARKET, FeedSite, Route, page, rss, serving
 
 ADMIN = 1
 USER = 301
-# A poll every 1.2 seconds: the schedule, not a command, must find news; a failing feed's
-# wait doubles with each failure, so its recovery is seen 1.2 + 2.4 + 4.8 s after it breaks.
-FEED_MINUTES = 0.02
+# A poll every 0.9 seconds: the schedule, not a command, must find news; a failing feed's
+# wait doubles with each failure, so its recovery is seen 0.9 + 1.8 + 3.6 s after it breaks
+# (and the admin's /feeds has 3.6 s to show two failures before a third poll).
+FEED_MINUTES = 0.015
 PUBLIC = -1005001  # listed by its @username
 PRIVATE = -1009001  # no username; listed by its id
 UNLISTED = -1007001
@@ -67,7 +68,7 @@ def bot(fake, data_dir):
 
 def stored(data_dir: Path, title: str) -> dict:
     """The indexed article with this title, as `articlebot index list --json` shows it."""
-    listed = run_cli("index", "list", "--json", data_dir=data_dir)
+    listed = cli("index", "list", "--json", data_dir=data_dir)
     assert listed.returncode == 0, listed.stderr
     (article,) = [a for a in json.loads(listed.stdout) if a["title"] == title]
     return article

@@ -26,7 +26,7 @@ from bot.translation import checked_translation  # noqa: E402
 from bot.types import Answer  # noqa: E402
 from index.ingest import ingest  # noqa: E402
 
-from .conftest import run_cli  # noqa: E402
+from .conftest import cli  # noqa: E402
 from .scripted_llm import ScriptedServer  # noqa: E402
 
 VACCINE = "How many doses of the Sputnik V vaccine did Russia sell to Pakistan?"
@@ -248,10 +248,10 @@ def test_answer_with_translations_survives_a_round_trip_through_json(sample_dir,
 
 def test_cli_shows_translations_under_the_quotes_and_in_json(data_dir, scripted):
     server = scripted(replies=[UNCITED, english, english, english] * 2)
-    text = run_cli("ask", VACCINE, data_dir=data_dir, env=llm_env(server))
+    text = cli("ask", VACCINE, data_dir=data_dir, env=llm_env(server))
     assert text.returncode == 0, text.stderr
     assert f"    translation: {DOSES}" in text.stdout
-    shown = run_cli("ask", VACCINE, "--json", data_dir=data_dir, env=llm_env(server))
+    shown = cli("ask", VACCINE, "--json", data_dir=data_dir, env=llm_env(server))
     assert shown.returncode == 0, shown.stderr
     data = json.loads(shown.stdout)
     doses = next(c for c in data["citations"] if "50000" in c["quote"])
