@@ -111,7 +111,11 @@ def cli(*args: str, data_dir: Path, env: dict | None = None, stdin: str | None =
             try:
                 code = main(list(args))
             except SystemExit as exc:  # argparse's usage errors exit with 2
-                code = exc.code
+                # As a process would exit: None is 0, a message is printed and exits 1.
+                code = 0 if exc.code is None else exc.code
+                if not isinstance(code, int):
+                    print(code, file=sys.stderr)
+                    code = 1
     finally:
         for handler in root.handlers:
             handler.close()

@@ -28,7 +28,7 @@ def test_repl_answers_shows_sources_lists_articles_and_resets(data_dir):
     # /sources shows the whole passage behind citation 1, more than the quote, once for
     # all the citations that quote it (the first two quote the vaccines' passage).
     sources = rest.split("\n\n", 1)[1].split("\nConversation cleared.")[0]
-    assert re.match(r"\[1\]\[2\](\[3\])? أفغانستان تتصدر", sources)
+    assert sources.startswith("[1][2] أفغانستان تتصدر")
     assert sources.count("ستوفر 150.000 جرعة أخرى") == 1
     passage = sources.split("\n", 1)[1].split("\nd9e8e8c0")[0]
     assert "ستوفر 150.000 جرعة أخرى" in passage and len(passage) > 300
