@@ -70,6 +70,7 @@ from .store import (
     TermsTables,
     copy_from_row,
     copy_row,
+    row_counts,
     unstored,
     with_sources,
 )
@@ -260,20 +261,13 @@ class FaissStore(TermsTables):
 
     def stats(self) -> dict[str, object]:
         with self._reading():
-            counts = {
-                table: self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in ("articles", "chunks", "sentences")
-            }
-            langs = dict(
-                self._db.execute("SELECT lang, count(*) FROM articles GROUP BY lang").fetchall()
-            )
+            counts = row_counts(self._db)
             generation = int(self._meta()["generation"])
             segments = self._count("SELECT count(*) FROM segments")
         size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
         return {
             "data_dir": str(self.path),
             **counts,
-            "languages": langs,
             "embeddings": self.identity.spec,
             "dimensions": self.identity.dim,
             "generation": generation,

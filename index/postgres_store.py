@@ -49,6 +49,7 @@ from .store import (
     TermsTables,
     copy_from_row,
     copy_row,
+    row_counts,
     unstored,
     with_sources,
 )
@@ -297,11 +298,7 @@ class PostgresStore(TermsTables):
 
     def stats(self) -> dict[str, object]:
         with self._reading():
-            counts = {
-                table: self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in ("articles", "chunks", "sentences")
-            }
-            langs = dict(self._db.execute("SELECT lang, count(*) FROM articles GROUP BY lang"))
+            counts = row_counts(self._db)
             size = self._db.execute(
                 "SELECT sum(pg_total_relation_size(to_regclass(t))) FROM unnest(%s::text[]) t",
                 ([*TABLES, "meta"],),
@@ -309,7 +306,6 @@ class PostgresStore(TermsTables):
         return {
             "database": self.where,
             **counts,
-            "languages": langs,
             "embeddings": self.identity.spec,
             "dimensions": self.identity.dim,
             "bytes_on_disk": int(size or 0),

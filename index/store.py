@@ -208,6 +208,17 @@ class TermsTables:
         return self._terms("sentence_terms", ids)
 
 
+def row_counts(db) -> dict[str, object]:
+    """The stored articles, chunks and sentences, and the articles by language: what both
+    backends' ``stats`` begin with (``db``: a SQLite or a psycopg connection)."""
+    counts: dict[str, object] = {
+        table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("articles", "chunks", "sentences")
+    }
+    counts["languages"] = dict(db.execute("SELECT lang, count(*) FROM articles GROUP BY lang"))
+    return counts
+
+
 def newest_first(articles: list[ArticleInfo]) -> list[ArticleInfo]:
     """Articles in the order listings show them: the newest first, by the date each was
     published, else the time it was added (index/dates.py); the last added first on a tie."""
