@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import store, store_identity
 from .dates import DateWindow, window_sql
 from .faiss_schema import (
     DB_NAME,
@@ -63,25 +64,7 @@ from .segments import (
     segment,
 )
 from .sqlite import transaction
-from .store import (
-    COPY_COLUMNS,
-    ArticleInfo,
-    StoreError,
-    TermsTables,
-    copy_from_row,
-    copy_row,
-    row_counts,
-    unstored,
-    with_sources,
-)
-from .store_identity import (
-    LAST_PIECE_ID,
-    check_vectors,
-    identity_meta,
-    meta_problems,
-    next_id_problems,
-    verify_meta,
-)
+from .store import ArticleInfo
 from .types import Article, Chunk, Copy, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
 from .writelock import WriteLock
 
@@ -91,7 +74,7 @@ from .writelock import WriteLock
 Change = Callable[[Live, int, int], int | None]
 
 
-class FaissStore(TermsTables):
+class FaissStore(store.TermsTables):
     """An ArticleStore (index/store.py) in a data directory: FAISS for vectors, SQLite."""
 
     def __init__(
@@ -156,7 +139,7 @@ class FaissStore(TermsTables):
             self._db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [("schema", SCHEMA_VERSION), ("generation", "0"), ("next_id", "1")]
-                + list(identity_meta(self.identity).items()),
+                + list(store_identity.identity_meta(self.identity).items()),
             )
 
     def _meta(self) -> dict[str, str]:
@@ -164,7 +147,7 @@ class FaissStore(TermsTables):
 
     def _check_meta(self, meta: dict[str, str]) -> None:
         """Refuse a store of another schema or of another embedder, saying how to fix it."""
-        verify_meta(meta, self.identity, str(self.path), SCHEMA_VERSION)
+        store_identity.verify_meta(meta, self.identity, str(self.path), SCHEMA_VERSION)
 
     # ---- reading -------------------------------------------------------------------
 
@@ -207,16 +190,18 @@ class FaissStore(TermsTables):
                 "LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.added_at, a.id"
             ).fetchall()
             copies = self.copies()
-        return with_sources([ArticleInfo(**dict(row)) for row in rows], copies)
+        return store.with_sources([ArticleInfo(**dict(row)) for row in rows], copies)
 
     def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
-        query = f"SELECT {COPY_COLUMNS} FROM copies"
+        query = f"SELECT {store.COPY_COLUMNS} FROM copies"
         with self._reading():
             if article_ids is None:
                 rows = self._db.execute(f"{query} ORDER BY added_at, id").fetchall()
             else:
                 rows = self._in(query, list(article_ids), "copy_of")
-        return sorted((copy_from_row(r) for r in rows), key=lambda c: (c.added_at, c.article.id))
+        return sorted(
+            (store.copy_from_row(r) for r in rows), key=lambda c: (c.added_at, c.article.id)
+        )
 
     def signatures(self) -> dict[str, np.ndarray]:
         with self._reading():
@@ -261,7 +246,7 @@ class FaissStore(TermsTables):
 
     def stats(self) -> dict[str, object]:
         with self._reading():
-            counts = row_counts(self._db)
+            counts = store.row_counts(self._db)
             generation = int(self._meta()["generation"])
             segments = self._count("SELECT count(*) FROM segments")
         size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
@@ -363,7 +348,9 @@ class FaissStore(TermsTables):
     def check(self) -> list[str]:
         with self._lock, transaction(self._db, "DEFERRED"):
             meta = self._meta()
-            found = meta_problems(meta, self.identity, str(self.path), SCHEMA_VERSION)
+            found = store_identity.meta_problems(
+                meta, self.identity, str(self.path), SCHEMA_VERSION
+            )
             if meta.get("schema") != SCHEMA_VERSION:
                 return found
             segments = self._db.execute(
@@ -393,7 +380,9 @@ class FaissStore(TermsTables):
                 )
                 if orphans:
                     found.append(f"{orphans} latent terms of {kind} belong to none")
-            found += next_id_problems(self._count(LAST_PIECE_ID), int(meta.get("next_id", 1)))
+            found += store_identity.next_id_problems(
+                self._count(store_identity.LAST_PIECE_ID), int(meta.get("next_id", 1))
+            )
             return found
 
     def _count(self, query: str) -> int:
@@ -407,13 +396,13 @@ class FaissStore(TermsTables):
     def add(
         self, articles: Sequence[PreparedArticle], copies: Sequence[Copy] = ()
     ) -> list[Article]:
-        check_vectors(self.identity, articles)
+        store_identity.check_vectors(self.identity, articles)
         added: list[Article] = []
 
         def change(live: Live, next_id: int, number: int) -> int | None:
             # Skip what is stored already, by another process meanwhile or twice in the list.
             ids = [p.article.id for p in articles]
-            new = unstored(articles, self._article_ids(ids))
+            new = store.unstored(articles, self._article_ids(ids))
             added.extend(p.article for p in new)
             self._in("DELETE FROM copies", [p.article.id for p in new], "id")
             next_id, vectors = insert_rows(self._db, new, next_id, number, self.identity.dim)
@@ -437,8 +426,8 @@ class FaissStore(TermsTables):
         now = datetime.now(UTC).isoformat(timespec="seconds")
         kept = [c for c in copies if c.of in stored and c.article.id not in stored]
         self._db.executemany(
-            f"INSERT OR REPLACE INTO copies ({COPY_COLUMNS}) VALUES ({','.join('?' * 10)})",
-            [copy_row(c, now) for c in kept],
+            f"INSERT OR REPLACE INTO copies ({store.COPY_COLUMNS}) VALUES ({','.join('?' * 10)})",
+            [store.copy_row(c, now) for c in kept],
         )
         return [c.article for c in kept]
 
@@ -453,7 +442,8 @@ class FaissStore(TermsTables):
         with self.writing():
             article = self.article(article_id)
             if article is None:
-                return self._remove_copy(article_id)
+                with self._lock, transaction(self._db):
+                    return store.remove_copy(self._db, article_id, "?")
 
             def change(live: Live, next_id: int, number: int) -> int:
                 self._db.execute("DELETE FROM copies WHERE copy_of = ?", (article.id,))
@@ -479,20 +469,8 @@ class FaissStore(TermsTables):
             self._change(change)
         return article
 
-    def _remove_copy(self, copy_id: str) -> Article:
-        """Remove the copy with this id (or unique id prefix); StoreError if there is none."""
-        with self._lock, transaction(self._db):
-            rows = self._db.execute(
-                f"SELECT {COPY_COLUMNS} FROM copies WHERE substr(id, 1, ?) = ? LIMIT 2",
-                (len(copy_id), copy_id),
-            ).fetchall()
-            if len(rows) != 1 or not copy_id:
-                raise StoreError(f"no article with id {copy_id!r} (see: articlebot index list)")
-            self._db.execute("DELETE FROM copies WHERE id = ?", (rows[0][0],))
-        return copy_from_row(rows[0]).article
-
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
-        check_vectors(self.identity, articles)
+        store_identity.check_vectors(self.identity, articles)
 
         def change(live: Live, next_id: int, number: int) -> int:
             # Dropped, not emptied: the tables may be of an older schema.
@@ -542,7 +520,10 @@ class FaissStore(TermsTables):
                     )
                     values = {"generation": str(number), "next_id": str(next_id)}
                     if fresh:
-                        values |= {"schema": SCHEMA_VERSION, **identity_meta(self.identity)}
+                        values |= {
+                            "schema": SCHEMA_VERSION,
+                            **store_identity.identity_meta(self.identity),
+                        }
                     self._db.executemany(
                         "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                         [(k, v) for k, v in values.items()],

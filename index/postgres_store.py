@@ -31,6 +31,7 @@ import psycopg
 from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 
+from . import store, store_identity
 from .dates import DateWindow, window_sql
 from .postgres_schema import (
     EXTENSION_LOCK,
@@ -42,26 +43,7 @@ from .postgres_schema import (
     redacted,
     schema,
 )
-from .store import (
-    COPY_COLUMNS,
-    ArticleInfo,
-    StoreError,
-    TermsTables,
-    copy_from_row,
-    copy_row,
-    row_counts,
-    unstored,
-    with_sources,
-)
-from .store_identity import (
-    LAST_PIECE_ID,
-    REBUILD,
-    check_vectors,
-    identity_meta,
-    meta_problems,
-    next_id_problems,
-    verify_meta,
-)
+from .store import ArticleInfo
 from .types import Article, Chunk, Copy, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
 from .writelock import WriteLockTimeout
 
@@ -78,7 +60,7 @@ EXACT_UP_TO = 50_000
 EF_SEARCH = 100
 
 
-class PostgresStore(TermsTables):
+class PostgresStore(store.TermsTables):
     """An ArticleStore (index/store.py) in PostgreSQL with pgvector."""
 
     def __init__(
@@ -146,7 +128,9 @@ class PostgresStore(TermsTables):
                 return False
             for statement in schema(self.identity.dim)[1:]:
                 self._db.execute(statement)
-            self._set_meta({"schema": SCHEMA_VERSION, **identity_meta(self.identity)})
+            self._set_meta(
+                {"schema": SCHEMA_VERSION, **store_identity.identity_meta(self.identity)}
+            )
             return True
 
     def _meta(self) -> dict[str, str]:
@@ -162,7 +146,7 @@ class PostgresStore(TermsTables):
 
     def _verify(self, meta: dict[str, str]) -> None:
         """Refuse a store of another schema or of another embedder, saying how to fix it."""
-        verify_meta(meta, self.identity, self.where, SCHEMA_VERSION)
+        store_identity.verify_meta(meta, self.identity, self.where, SCHEMA_VERSION)
 
     # ---- reading -------------------------------------------------------------------
 
@@ -189,15 +173,15 @@ class PostgresStore(TermsTables):
             copies = self.copies()
         names = ("id", "key", "title", "source", "lang", "date", "added_at", "chars", "chunks")
         infos = [ArticleInfo(**dict(zip(names, r, strict=True))) for r in rows]
-        return with_sources(infos, copies)
+        return store.with_sources(infos, copies)
 
     def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
         rows = self._rows(
-            f"SELECT {COPY_COLUMNS} FROM copies WHERE %(ids)s::text[] IS NULL "
+            f"SELECT {store.COPY_COLUMNS} FROM copies WHERE %(ids)s::text[] IS NULL "
             "OR copy_of = ANY(%(ids)s) ORDER BY added_at, id",
             {"ids": None if article_ids is None else list(article_ids)},
         )
-        return [copy_from_row(r) for r in rows]
+        return [store.copy_from_row(r) for r in rows]
 
     def signatures(self) -> dict[str, np.ndarray]:
         rows = self._rows("SELECT article_id, minhash FROM signatures")
@@ -298,7 +282,7 @@ class PostgresStore(TermsTables):
 
     def stats(self) -> dict[str, object]:
         with self._reading():
-            counts = row_counts(self._db)
+            counts = store.row_counts(self._db)
             size = self._db.execute(
                 "SELECT sum(pg_total_relation_size(to_regclass(t))) FROM unnest(%s::text[]) t",
                 ([*TABLES, "meta"],),
@@ -314,7 +298,7 @@ class PostgresStore(TermsTables):
     def check(self) -> list[str]:
         with self._reading():
             meta = self._meta()
-            found = meta_problems(meta, self.identity, self.where, SCHEMA_VERSION)
+            found = store_identity.meta_problems(meta, self.identity, self.where, SCHEMA_VERSION)
             if meta.get("schema") != SCHEMA_VERSION:
                 return found
             for table, kind in (("chunks", "vector"), ("sentences", "halfvec")):
@@ -330,7 +314,8 @@ class PostgresStore(TermsTables):
             ).fetchone()
             if not valid or not valid[0]:
                 found.append(
-                    f"the HNSW index of the chunk vectors is missing or invalid: {REBUILD}"
+                    "the HNSW index of the chunk vectors is missing or invalid: "
+                    + store_identity.REBUILD
                 )
             for kind, terms in (("chunks", "chunk_terms"), ("sentences", "sentence_terms")):
                 odd = self._count(
@@ -340,7 +325,9 @@ class PostgresStore(TermsTables):
                     found.append(f"{odd} latent terms of {kind} have unmatched weights")
             seq = self._db.execute("SELECT last_value, is_called FROM piece_ids").fetchone()
             next_id = seq[0] + 1 if seq[1] else seq[0]
-            found += next_id_problems(self._count(LAST_PIECE_ID), next_id)
+            found += store_identity.next_id_problems(
+                self._count(store_identity.LAST_PIECE_ID), next_id
+            )
             return found
 
     def _count(self, query: str, *params: object) -> int:
@@ -401,12 +388,12 @@ class PostgresStore(TermsTables):
     def add(
         self, articles: Sequence[PreparedArticle], copies: Sequence[Copy] = ()
     ) -> list[Article]:
-        check_vectors(self.identity, articles)
+        store_identity.check_vectors(self.identity, articles)
         if not articles and not copies:
             return []
         with self._write():
             # Skip what is stored already, by another process meanwhile or twice in the list.
-            new = unstored(articles, self._article_ids([p.article.id for p in articles]))
+            new = store.unstored(articles, self._article_ids([p.article.id for p in articles]))
             self._db.execute(
                 "DELETE FROM copies WHERE id = ANY(%s)", ([p.article.id for p in new],)
             )
@@ -417,10 +404,10 @@ class PostgresStore(TermsTables):
             now = datetime.now(UTC).isoformat(timespec="seconds")
             with self._db.cursor() as cur:
                 cur.executemany(
-                    f"INSERT INTO copies ({COPY_COLUMNS}) VALUES ({', '.join(['%s'] * 10)}) "
+                    f"INSERT INTO copies ({store.COPY_COLUMNS}) VALUES ({', '.join(['%s'] * 10)}) "
                     "ON CONFLICT (id) DO UPDATE SET copy_of = excluded.copy_of, "
                     "similarity = excluded.similarity",
-                    [copy_row(c, now) for c in kept],
+                    [store.copy_row(c, now) for c in kept],
                 )
         return [p.article for p in new] + [c.article for c in kept]
 
@@ -428,25 +415,14 @@ class PostgresStore(TermsTables):
         with self._write():
             article = self.article(article_id)
             if article is None:
-                return self._remove_copy(article_id)
+                return store.remove_copy(self._db, article_id, "%s")
             # Chunks, sentences, their terms and its signature go with it (ON DELETE CASCADE).
             self._db.execute("DELETE FROM articles WHERE id = %s", (article.id,))
             self._db.execute("DELETE FROM copies WHERE copy_of = %s", (article.id,))
         return article
 
-    def _remove_copy(self, copy_id: str) -> Article:
-        """Remove the copy with this id or unique id prefix (in a write); else StoreError."""
-        rows = self._db.execute(
-            f"SELECT {COPY_COLUMNS} FROM copies WHERE left(id, %s) = %s LIMIT 2",
-            (len(copy_id), copy_id),
-        ).fetchall()
-        if len(rows) != 1 or not copy_id:
-            raise StoreError(f"no article with id {copy_id!r} (see: articlebot index list)")
-        self._db.execute("DELETE FROM copies WHERE id = %s", (rows[0][0],))
-        return copy_from_row(rows[0]).article
-
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
-        check_vectors(self.identity, articles)
+        store_identity.check_vectors(self.identity, articles)
         with self._write():
             # Dropped, not emptied: the tables may be of an older schema or vector size.
             for table in TABLES:
@@ -454,7 +430,9 @@ class PostgresStore(TermsTables):
             for statement in schema(self.identity.dim)[1:]:
                 self._db.execute(statement)
             self._insert(articles)
-            self._set_meta({"schema": SCHEMA_VERSION, **identity_meta(self.identity)})
+            self._set_meta(
+                {"schema": SCHEMA_VERSION, **store_identity.identity_meta(self.identity)}
+            )
 
     def _insert(self, articles: Sequence[PreparedArticle]) -> None:
         """Write the articles' rows and vectors, inside a write transaction.

@@ -275,3 +275,17 @@ def copy_from_row(row: Sequence) -> Copy:
     id_, of, key, title, source, date, lang, text, similarity, added_at = row
     article = Article(text=text, title=title, source=source, lang=lang, date=date, key=key, id=id_)
     return Copy(article, of, float(similarity), added_at)
+
+
+def remove_copy(db, copy_id: str, mark: str) -> Article:
+    """Delete the copy whose id is ``copy_id`` or begins with it (one copy only), in the
+    caller's write, and return its article; StoreError if no copy or several match.
+    ``db``: a SQLite or a psycopg connection; ``mark``: its parameter mark ("?" or "%s")."""
+    rows = db.execute(
+        f"SELECT {COPY_COLUMNS} FROM copies WHERE substr(id, 1, {mark}) = {mark} LIMIT 2",
+        (len(copy_id), copy_id),
+    ).fetchall()
+    if len(rows) != 1 or not copy_id:
+        raise StoreError(f"no article with id {copy_id!r} (see: articlebot index list)")
+    db.execute(f"DELETE FROM copies WHERE id = {mark}", (rows[0][0],))
+    return copy_from_row(rows[0]).article

@@ -145,6 +145,21 @@ def test_copies_are_kept_as_sources_survive_a_rebuild_and_go_with_their_article(
     assert store.check() == []
 
 
+def test_a_copy_is_removed_by_a_unique_prefix_of_its_id_and_nothing_else_goes(store, prepared):
+    sample, vaccines = prepared
+    herald = Article(text=VACCINES.text + " Herald.", title="Herald", source="herald", lang="en")
+    store.add(prepared, [Copy(herald, vaccines.article.id, 0.9)])
+
+    with pytest.raises(StoreError, match="no article with id 'zz'"):
+        store.remove("zz")
+    assert [c.article.id for c in store.copies()] == [herald.id]
+
+    assert store.remove(herald.id[:6]) == herald
+    assert store.copies() == [] and len(store) == 2
+    assert {a.id for a in store.articles()} == {sample.article.id, vaccines.article.id}
+    assert store.check() == []
+
+
 def test_search_finds_the_nearest_chunks_best_first_with_their_cosine(store, prepared):
     store.add(prepared)
     vectors, rows = chunk_vectors(prepared)
