@@ -95,10 +95,13 @@ class ArticleRetriever(BaseRetriever):
             cache[question] = future
             while len(cache) > 256:
                 cache.popitem(last=False)
-        if pool is not None:
-            pool.submit(self._settle, cache, question, future, encode)
-        else:
-            self._settle(cache, question, future, encode)
+        try:
+            if pool is not None:
+                pool.submit(self._settle, cache, question, future, encode)
+                return future
+        except RuntimeError:  # the interpreter is shutting down: no new threads
+            pass
+        self._settle(cache, question, future, encode)
         return future
 
     def _settle(self, cache: OrderedDict, question: str, future: Future, encode) -> None:
