@@ -62,8 +62,11 @@ def percentiles(values: list[float]) -> tuple[float, float]:
 
 
 def articles_for(docs_path: Path, count_chunks: int, tag: str):
-    """Articles of ARTICLE_DOCS eval documents each, marked so none repeats, until their
-    chunks number ``count_chunks``; with their chunk and sentence spans."""
+    """Articles of ARTICLE_DOCS eval documents each until their chunks number
+    ``count_chunks``; with their chunk and sentence spans. The documents repeat (there are
+    120 a set), so every sentence begins with its article's mark ("article7: ..."):
+    no chunk or sentence text is another's, and indexing cannot save work by embedding a
+    repeated text once (index/ingest.py does), which the LangChain pipeline does not do."""
     from bot.evaluation import load_documents
     from index.chunking import Chunking
     from index.types import Article
@@ -73,6 +76,8 @@ def articles_for(docs_path: Path, count_chunks: int, tag: str):
     while chunks < count_chunks:
         parts = [docs[(n * ARTICLE_DOCS + i) % len(docs)].text for i in range(ARTICLE_DOCS)]
         text = f"{tag} {n}.\n\n" + "\n\n".join(parts)
+        for sentence in reversed(chunking.split(text)[1]):
+            text = f"{text[: sentence.start]}{tag}{n}: {text[sentence.start :]}"
         article = Article(text=text, title=f"{tag} {n}", source=f"bench://{tag}/{n}")
         pieces = chunking.split(article.text)
         out.append((article, *pieces))
@@ -162,6 +167,9 @@ def build(args) -> dict:
     texts = chunk_texts(items)
     result["chunks"] = len(texts)
     result["sentences"] = sum(len(s) for _, _, s in items)
+    sentences = [a.text[s.start : s.end] for a, _, spans in items for s in spans]
+    result["distinct_chunks"] = len(set(texts))
+    result["distinct_sentences"] = len(set(sentences))
     if args.real:
         embeddings.encode_passages(texts[:2])  # warm-up
         started = time.perf_counter()
