@@ -189,7 +189,9 @@ class Desk:
         The good lines of a JSONL file are added and each bad one is in the report's
         errors, as "line N: why"; the reply names the file already.
         """
-        return add_content(self.indexer, data, name, upload_source(name), self.limits, progress)
+        return add_content(
+            self.indexer, data, name, upload_source(name), limits=self.limits, progress=progress
+        )
 
     def put(self, article: Article, progress: ProgressFn | None = None) -> IngestReport:
         """Index an article in place of those with its key (an edited post replaces the
@@ -224,7 +226,9 @@ class Desk:
             feed, _ = follow(self.feeds, url, self.poll_limits)
         except (FetchError, FeedError) as exc:
             return None, IngestReport(errors=[str(exc)])
-        report = poll_feeds(self.indexer, self.feeds, [feed.id], self.poll_limits, None, progress)
+        report = poll_feeds(
+            self.indexer, self.feeds, [feed.id], self.poll_limits, progress=progress
+        )
         (poll,) = report.polled
         errors = poll.errors + ([poll.error] if poll.error else [])
         return poll.feed, IngestReport(poll.added, poll.skipped, errors, report.chunks)

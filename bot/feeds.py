@@ -100,9 +100,9 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
     store, bar = open_store(settings), progress_bar("embedding")
     adder = indexer(settings, store)
     if args.ids:
-        report = poll_feeds(adder, registry, args.ids, limits, now, bar)
+        report = poll_feeds(adder, registry, args.ids, limits, now=now, progress=bar)
     else:
-        report = poll_due(adder, registry, limits, now, bar)
+        report = poll_due(adder, registry, limits, now=now, progress=bar)
     for poll in report.polled:
         head = f"feed {poll.feed.id}  {poll.feed.title}:"
         if poll.error:

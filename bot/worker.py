@@ -113,7 +113,9 @@ class Worker:
         """What indexing the job's file content or URL added, skipped and failed to read."""
         if job.kind == "file":
             assert job.data is not None, f"job {job.id} has no content"
-            return add_content(self.indexer, job.data, job.name, job.target, self.limits, progress)
+            return add_content(
+                self.indexer, job.data, job.name, job.target, limits=self.limits, progress=progress
+            )
         report = ingest(self.indexer, [job.target], self.limits, progress)
         # The job names its URL already: errors need not repeat it.
         report.errors = [e.removeprefix(f"{job.target}: ") for e in report.errors]

@@ -132,6 +132,7 @@ def poll_due(
     indexer: Indexer,
     registry: FeedRegistry,
     limits: PollLimits,
+    *,
     now: datetime | None = None,
     progress: ProgressFn | None = None,
 ) -> PollReport:
@@ -154,6 +155,7 @@ def poll_feeds(
     registry: FeedRegistry,
     ids: list[str],
     limits: PollLimits,
+    *,
     now: datetime | None = None,
     progress: ProgressFn | None = None,
 ) -> PollReport:

@@ -380,6 +380,7 @@ def add_content(
     data: bytes,
     name: str,
     source: str,
+    *,
     limits: Limits | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestReport:

@@ -330,7 +330,7 @@ def test_feeds_on_this_machine_are_refused_unless_private_urls_are_allowed(site,
 def test_entry_articles_take_the_entrys_title_date_and_link(site, tmp_path):
     adder, registry = open_index(tmp_path / "data")
     registry.add(harbour_news(site), "Harbour News")
-    (poll,) = poll_due(adder, registry, LIMITS, T0).polled
+    (poll,) = poll_due(adder, registry, LIMITS, now=T0).polled
     lighthouse, ferry = poll.added
     assert (lighthouse.title, lighthouse.source, lighthouse.date) == (
         "Lighthouse restored",  # the entry's, not the page's "Port Elin lighthouse - ..."
@@ -359,7 +359,7 @@ def test_a_second_poll_sends_the_validators_and_a_304_adds_nothing(site, tmp_pat
     adder, registry = open_index(tmp_path / "data")
     registry.add(harbour_news(site), "Harbour News")
     registry.add(mountain_post(site), "Mountain Post")
-    first = poll_due(adder, registry, LIMITS, T0)
+    first = poll_due(adder, registry, LIMITS, now=T0)
     assert sorted(titles(first.added)) == [
         "Ferry to Skarvik twice a day",
         "Glacier lost 38 metres",
@@ -369,10 +369,10 @@ def test_a_second_poll_sends_the_validators_and_a_304_adds_nothing(site, tmp_pat
     assert all("If-None-Match" not in r.headers for r in site.requests)
 
     site.requests.clear()
-    early = poll_due(adder, registry, LIMITS, T0 + INTERVAL / 2)
+    early = poll_due(adder, registry, LIMITS, now=T0 + INTERVAL / 2)
     assert early.polled == [] and len(early.waiting) == 2 and site.requests == []
 
-    second = poll_due(adder, registry, LIMITS, T0 + INTERVAL)
+    second = poll_due(adder, registry, LIMITS, now=T0 + INTERVAL)
     assert [(p.not_modified, p.added, p.error) for p in second.polled] == [(True, [], None)] * 2
     harbour, mountain = sorted(site.requests, key=lambda r: r.path)  # no article page
     assert (harbour.path, harbour.status) == ("/harbour.xml", 304)
@@ -386,7 +386,7 @@ def test_a_new_entry_is_added_at_the_next_poll_and_answers_questions(site, tmp_p
     data = tmp_path / "data"
     adder, registry = open_index(data)
     registry.add(harbour_news(site), "Harbour News")
-    assert len(poll_due(adder, registry, LIMITS, T0).added) == 2
+    assert len(poll_due(adder, registry, LIMITS, now=T0).added) == 2
 
     # A new entry, and the lighthouse page rewritten: its link was taken, so it is not read
     # again (the new text would otherwise be a new article).
@@ -398,7 +398,7 @@ def test_a_new_entry_is_added_at_the_next_poll_and_answers_questions(site, tmp_p
     harbour_news(site, extra=[market])
     site.routes["/market.html"] = Route(page("A new fish market", MARKET))
     site.routes["/lighthouse.html"] = Route(page("Lighthouse", LIGHTHOUSE + " Updated."))
-    (poll,) = poll_due(adder, registry, LIMITS, T0 + INTERVAL).polled
+    (poll,) = poll_due(adder, registry, LIMITS, now=T0 + INTERVAL).polled
     assert titles(poll.added) == ["Fish market for the north quay"] and poll.skipped == []
     assert site.paths().count("/lighthouse.html") == 1
     assert site.paths().count("/market.html") == 1
@@ -414,7 +414,7 @@ def test_entries_older_than_the_retention_are_not_taken(site, tmp_path):
     # removed at the next prune: it is neither read nor added.
     adder, registry = open_index(tmp_path / "data")
     registry.add(harbour_news(site), "Harbour News")
-    poll = poll_due(adder, registry, replace(LIMITS, retention_days=5), T0)
+    poll = poll_due(adder, registry, replace(LIMITS, retention_days=5), now=T0)
     assert titles(poll.added) == ["Lighthouse restored"]
     assert "/ferry.html" not in site.paths()
     adder.store.close()
@@ -442,7 +442,7 @@ def test_at_most_max_entries_are_read_per_poll_newest_first(site, tmp_path):
     registry.add(site.url("/town.xml"), "Town News")
     limits = PollLimits(read=LIMITS.read, interval=INTERVAL, max_entries=2)
 
-    polls = [poll_due(adder, registry, limits, T0 + n * INTERVAL).polled[0] for n in range(4)]
+    polls = [poll_due(adder, registry, limits, now=T0 + n * INTERVAL).polled[0] for n in range(4)]
     assert [titles(p.added) for p in polls] == [
         ["Bridge closed for repairs", "New bus line"],
         ["School gets solar roof", "Library extends hours"],
@@ -465,17 +465,17 @@ def test_a_broken_feed_is_reported_once_and_backed_off_while_others_are_read(sit
 
     broken = registry.add(site.url("/broken.xml"), "Broken")
     registry.add(harbour_news(site), "Harbour News")
-    first = poll_due(adder, registry, LIMITS, T0)
+    first = poll_due(adder, registry, LIMITS, now=T0)
     failed, harbour = first.polled
     assert failed.error == "not an RSS or Atom feed (XML: syntax error)"
     assert (failed.newly_failed, first.newly_failed) == (True, [failed])
     assert len(harbour.added) == 2 and harbour.error is None
 
     # Not again at once, nor after one interval: the wait doubles with each failure.
-    assert poll_due(adder, registry, LIMITS, T0).polled == []
-    assert poll_due(adder, registry, LIMITS, T0 + INTERVAL).newly_failed == []
+    assert poll_due(adder, registry, LIMITS, now=T0).polled == []
+    assert poll_due(adder, registry, LIMITS, now=T0 + INTERVAL).newly_failed == []
     assert site.paths().count("/broken.xml") == 2  # follow's and the first poll's
-    second = poll_due(adder, registry, LIMITS, T0 + 2 * INTERVAL)
+    second = poll_due(adder, registry, LIMITS, now=T0 + 2 * INTERVAL)
     assert [p.feed.id for p in second.failed] == [broken.id]
     assert second.newly_failed == []  # told once
     (feed,) = [f for f in registry.feeds() if f.id == broken.id]
@@ -484,7 +484,7 @@ def test_a_broken_feed_is_reported_once_and_backed_off_while_others_are_read(sit
     assert feed.next_poll(INTERVAL) == feed.last_polled + timedelta(days=1)
 
     site.routes["/broken.xml"] = Route(rss("Fixed", []), "application/rss+xml")
-    fixed = poll_due(adder, registry, LIMITS, T0 + 6 * INTERVAL)
+    fixed = poll_due(adder, registry, LIMITS, now=T0 + 6 * INTERVAL)
     assert [(p.feed.title, p.recovered, p.feed.failures) for p in fixed.recovered] == [
         ("Fixed", True, 0)
     ]
@@ -497,7 +497,7 @@ def test_a_slow_feed_times_out_without_holding_up_the_others(site, tmp_path):
     registry.add(harbour_news(site), "Harbour News")
     registry.add(mountain_post(site), "Mountain Post")
     limits = PollLimits(read=Limits(allow_private_urls=True, fetch_timeout=1), interval=INTERVAL)
-    slow, harbour, mountain = poll_due(adder, registry, limits, T0).polled
+    slow, harbour, mountain = poll_due(adder, registry, limits, now=T0).polled
     assert slow.error == "could not fetch it (ReadTimeout: timed out)" and slow.newly_failed
     assert (len(harbour.added), len(mountain.added)) == (2, 2)
     # The others were read alongside the slow feed: they started before it timed out, and
@@ -513,7 +513,7 @@ def test_no_more_than_two_fetches_at_once_go_to_one_host(site, tmp_path):
         item = {"title": f"Notice {n}", "guid": "x", "summary": f"Harbour notice number {n}."}
         site.routes[f"/n{n}.xml"] = Route(rss(f"N{n}", [item]), "application/rss+xml", delay=0.3)
         registry.add(site.url(f"/n{n}.xml"), f"N{n}")
-    report = poll_due(adder, registry, LIMITS, T0)  # four feeds read at once, one host
+    report = poll_due(adder, registry, LIMITS, now=T0)  # four feeds read at once, one host
     assert len(report.added) == 4
     assert site.max_in_flight == 2
 
