@@ -238,7 +238,7 @@ class PollingLock:
         self._db = PostgresDb(url)
         # Keyed by the bot's id, the token's public part (never the secret one): Telegram's
         # rule is one consumer per bot.
-        bot_id = token.partition(":")[0]
+        bot_id = self._bot_id = token.partition(":")[0]
         ((taken,),), _ = self._db.run(
             "SELECT pg_try_advisory_lock(?, hashtext(?))", (POLLING_LOCK, bot_id)
         )
@@ -253,5 +253,12 @@ class PollingLock:
             )
 
     def close(self) -> None:
-        """Let go of the lock (ending the session does)."""
-        self._db.close()
+        """Let go of the lock, then close the connection. The unlock is explicit because
+        a closed connection's session ends a moment later, in the server's own time: a
+        poller restarted at once would otherwise find the lock still held."""
+        try:
+            self._db.run("SELECT pg_advisory_unlock(?, hashtext(?))", (POLLING_LOCK, self._bot_id))
+        except psycopg.Error as exc:  # ending the session below lets go of it all the same
+            logger.warning("could not let go of the polling lock: %s", exc)
+        finally:
+            self._db.close()
