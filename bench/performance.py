@@ -324,7 +324,7 @@ def save_seeds(store, path: Path) -> None:
     for info in store.articles():
         chunks, vectors = store.article_chunks(info.id)
         chunk_rows.append(vectors)
-        sentence_rows += [store.chunk_sentences(chunk)[1] for chunk in chunks]
+        sentence_rows += [vectors for _, vectors in store.sentences_of(chunks)]
     np.savez(path, chunks=np.vstack(chunk_rows), sentences=np.vstack(sentence_rows))
 
 

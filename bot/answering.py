@@ -195,8 +195,8 @@ class ExtractiveGenerator:
         """The sentences of the hits and their similarity to the question."""
         context = _Context()
         query = self.retriever.query_vector(question) if hits else None
-        for hit in hits:
-            sentences, vectors = self.store.chunk_sentences(hit.chunk)
+        every = self.store.sentences_of([hit.chunk for hit in hits])
+        for hit, (sentences, vectors) in zip(hits, every, strict=True):
             if not sentences:
                 continue
             context.sentences[hit.chunk.id] = sentences

@@ -161,8 +161,8 @@ class ArticleRetriever(BaseRetriever):
         hits = self.store.search(query, max(self.k, self.tuning.candidates), window)
         question_names = names(question)
         found = Candidates(hits)
-        for hit in hits:
-            sentences, vectors = self.store.chunk_sentences(hit.chunk)
+        every = self.store.sentences_of([hit.chunk for hit in hits])
+        for hit, (sentences, vectors) in zip(hits, every, strict=True):
             found.sentence_ids.append([s.id for s in sentences])
             found.signals.append(
                 ranking.Signals(

@@ -65,8 +65,11 @@ from .segments import (
 )
 from .sqlite import transaction
 from .store import ArticleInfo
-from .types import Article, Chunk, Copy, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
+from .types import Article, Chunk, Copy, EmbedderIdentity, Hit, PreparedArticle, Terms
 from .writelock import WriteLock
+
+# Chunks whose sentences one query reads (4 parameters each: well under SQLite's limit).
+SPANS_A_QUERY = 500
 
 # A change: given a copy of the live segments, the next free id and the change's number,
 # change the database and the copy (new segments are numbered with the change's number);
@@ -306,22 +309,29 @@ class FaissStore(store.TermsTables):
             out[positions] = array.take(rows[p]["id"] for p in positions)
         return out
 
-    def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
+    def sentences_of(self, chunks: Sequence[Chunk]) -> list[store.ChunkSentences]:
+        rows: list[tuple] = []
+        segments: list[sqlite3.Row] = []
         with self._reading(vectors=True):
-            rows = self._db.execute(
-                'SELECT s.id, s.start, s."end", s.segment, '
-                'substr(a.text, s.start + 1, s."end" - s.start) AS text '
-                "FROM sentences s JOIN articles a ON a.id = s.article_id "
-                'WHERE s.article_id = ? AND s."end" > ? AND s.start < ? ORDER BY s.start',
-                (chunk.article_id, chunk.start, chunk.end),
-            ).fetchall()
-            sentences = [
-                Sentence(r["id"], chunk.article_id, r["start"], r["end"], r["text"]) for r in rows
-            ]
-            if not sentences:
-                return [], np.zeros((0, self.identity.dim), dtype=np.float32)
-            vectors = self._vectors("sentences", rows)
-        return sentences, vectors
+            for first in range(0, len(chunks), SPANS_A_QUERY):
+                spans = [
+                    (first + i, c.article_id, c.start, c.end)
+                    for i, c in enumerate(chunks[first : first + SPANS_A_QUERY])
+                ]
+                found = self._db.execute(
+                    'WITH c(position, article_id, start, "end") AS (VALUES '
+                    + ",".join(["(?, ?, ?, ?)"] * len(spans))
+                    + ') SELECT c.position, s.id, s.start, s."end", '
+                    'substr(a.text, s.start + 1, s."end" - s.start) AS text, s.segment '
+                    "FROM c JOIN sentences s ON s.article_id = c.article_id "
+                    'AND s."end" > c.start AND s.start < c."end" '
+                    "JOIN articles a ON a.id = s.article_id ORDER BY c.position, s.start",
+                    [value for span in spans for value in span],
+                ).fetchall()
+                rows += [tuple(r)[:5] for r in found]
+                segments += found
+            vectors = self._vectors("sentences", segments)
+        return store.sentences_by_chunk(chunks, rows, vectors, self.identity.dim)
 
     def _terms(self, table: str, ids: list[int]) -> dict[int, Terms]:
         if not ids:

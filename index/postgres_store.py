@@ -44,7 +44,7 @@ from .postgres_schema import (
     schema,
 )
 from .store import ArticleInfo
-from .types import Article, Chunk, Copy, EmbedderIdentity, Hit, PreparedArticle, Sentence, Terms
+from .types import Article, Chunk, Copy, EmbedderIdentity, Hit, PreparedArticle, Terms
 from .writelock import WriteLockTimeout
 
 logger = logging.getLogger(__name__)
@@ -258,18 +258,27 @@ class PostgresStore(store.TermsTables):
         empty = np.zeros((0, self.identity.dim), np.float32)
         return [Chunk(*r[:11]) for r in rows], np.vstack([empty, *vectors])
 
-    def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
+    def sentences_of(self, chunks: Sequence[Chunk]) -> list[store.ChunkSentences]:
+        if not chunks:
+            return []
         rows = self._rows(
-            'SELECT s.id, s.start, s."end", substr(a.text, s.start + 1, s."end" - s.start), '
-            "s.vector FROM sentences s JOIN articles a ON a.id = s.article_id "
-            'WHERE s.article_id = %s AND s."end" > %s AND s.start < %s ORDER BY s.start',
-            (chunk.article_id, chunk.start, chunk.end),
+            'SELECT c.position, s.id, s.start, s."end", '
+            'substr(a.text, s.start + 1, s."end" - s.start), s.vector '
+            "FROM unnest(%s::int[], %s::text[], %s::int[], %s::int[]) "
+            "AS c(position, article_id, first, last) "
+            "JOIN sentences s ON s.article_id = c.article_id "
+            'AND s."end" > c.first AND s.start < c.last '
+            "JOIN articles a ON a.id = s.article_id ORDER BY c.position, s.start",
+            (
+                list(range(len(chunks))),
+                [c.article_id for c in chunks],
+                [c.start for c in chunks],
+                [c.end for c in chunks],
+            ),
         )
-        sentences = [Sentence(r[0], chunk.article_id, r[1], r[2], r[3]) for r in rows]
-        if not sentences:
-            return [], np.zeros((0, self.identity.dim), dtype=np.float32)
-        vectors = np.vstack([_floats(r[4]) for r in rows])
-        return sentences, vectors
+        dim = self.identity.dim
+        vectors = np.vstack([_floats(r[5]) for r in rows]) if rows else np.zeros((0, dim))
+        return store.sentences_by_chunk(chunks, rows, vectors.astype(np.float32), dim)
 
     def _terms(self, table: str, ids: list[int]) -> dict[int, Terms]:
         if not ids:

@@ -29,6 +29,8 @@ from .types import (
     link_of,
 )
 
+ChunkSentences = tuple[list[Sentence], np.ndarray]  # a chunk's sentences, their vectors
+
 
 class StoreError(RuntimeError):
     """The store cannot do what was asked; the message says why and what to do."""
@@ -136,8 +138,10 @@ class ArticleStore(Protocol):
         a store into another needs besides the article and its sentences."""
         ...
 
-    def chunk_sentences(self, chunk: Chunk) -> tuple[list[Sentence], np.ndarray]:
-        """The sentences that lie within a chunk, in order, and their vectors (one a row)."""
+    def sentences_of(self, chunks: Sequence[Chunk]) -> list[ChunkSentences]:
+        """For each chunk, in order: the sentences that lie within it, in order, and their
+        vectors (one a row). One read for all of them (a question's candidates are read at
+        once: one round trip to a database server, not one a chunk)."""
         ...
 
     def chunk_terms(self, ids: list[int]) -> dict[int, Terms]:
@@ -217,6 +221,24 @@ def row_counts(db) -> dict[str, object]:
     }
     counts["languages"] = dict(db.execute("SELECT lang, count(*) FROM articles GROUP BY lang"))
     return counts
+
+
+def sentences_by_chunk(
+    chunks: Sequence[Chunk], rows: Sequence[Sequence], vectors: np.ndarray, dim: int
+) -> list[ChunkSentences]:
+    """``sentences_of``'s answer from the rows a backend read: (position of the chunk in
+    ``chunks``, sentence id, start, end, text), by position then start; ``vectors`` one a
+    row."""
+    found: list[list[int]] = [[] for _ in chunks]
+    for row_number, row in enumerate(rows):
+        found[row[0]].append(row_number)
+    return [
+        (
+            [Sentence(rows[r][1], chunk.article_id, *rows[r][2:5]) for r in at],
+            vectors[at] if at else np.zeros((0, dim), dtype=np.float32),
+        )
+        for chunk, at in zip(chunks, found, strict=True)
+    ]
 
 
 def newest_first(articles: list[ArticleInfo]) -> list[ArticleInfo]:

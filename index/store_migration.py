@@ -3,7 +3,7 @@
 Everything is read through the store interface (index/store.py), so any backend copies
 into any other: the articles, their chunks' and sentences' spans, vectors and latent terms,
 their near-duplicate signatures and the copies recorded of them.
-Chunk vectors come from ``article_chunks``, sentence vectors from ``chunk_sentences``, both
+Chunk vectors come from ``article_chunks``, sentence vectors from ``sentences_of``, both
 as stored (float16 sentence vectors in PostgreSQL come back as the float32 they widen to).
 """
 
@@ -37,7 +37,7 @@ def _prepared(store: ArticleStore, article: Article, added_at: str) -> PreparedA
     chunks, chunk_vectors = store.article_chunks(article.id)
     # A "chunk" that spans the whole text holds every sentence of the article.
     whole = Chunk(id=0, article_id=article.id, ordinal=0, start=0, end=len(article.text), text="")
-    sentences, sentence_vectors = store.chunk_sentences(whole)
+    ((sentences, sentence_vectors),) = store.sentences_of([whole])
     chunk_ids, sentence_ids = [c.id for c in chunks], [s.id for s in sentences]
     return PreparedArticle(
         article=article,

@@ -116,7 +116,7 @@ def test_remove_takes_the_article_out_of_search(data_dir, embeddings):
     remaining = [h.chunk.id for h in hits]
     assert set(store.chunk_terms(remaining)) == set(remaining)
     assert len(store.chunk_terms(list(range(1, 10_000)))) == store.stats()["chunks"]
-    sentences = [s.id for h in hits for s in store.chunk_sentences(h.chunk)[0]]
+    sentences = [s.id for ss, _ in store.sentences_of([h.chunk for h in hits]) for s in ss]
     assert sentences and set(store.sentence_terms(sentences)) == set(sentences)
     assert len(store.sentence_terms(list(range(1, 10_000)))) == store.stats()["sentences"]
     with pytest.raises(Exception, match="no article with id"):
@@ -438,7 +438,7 @@ def test_an_add_writes_one_small_segment_and_rewrites_no_other_file(small_dir, e
     for p in prepared:
         (hit,) = reopened.search(p.chunk_vectors[0], 1)
         assert hit.chunk.article_id == p.article.id and hit.similarity > 0.999
-        sentences, vectors = reopened.chunk_sentences(hit.chunk)
+        ((sentences, vectors),) = reopened.sentences_of([hit.chunk])
         # Kept in half precision (index/vector_arrays.py).
         half = p.sentence_vectors.astype(np.float16).astype(np.float32)
         assert np.array_equal(vectors, half)

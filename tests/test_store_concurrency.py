@@ -215,8 +215,9 @@ READER = textwrap.dedent(
     while not stop.exists():
         answer = answerer.ask(questions[asked % len(questions)])
         assert answer.text, answer
-        for hit in answer.hits:
-            sentences, vectors = store.chunk_sentences(hit.chunk)
+        for hit, (sentences, vectors) in zip(
+            answer.hits, store.sentences_of([h.chunk for h in answer.hits]), strict=True
+        ):
             assert len(sentences) == len(vectors) and hit.chunk.text
         asked += 1
         generations.add(store.stats()["generation"])

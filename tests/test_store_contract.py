@@ -281,21 +281,35 @@ def test_retention_removes_the_articles_older_than_the_days_given(store, prepare
     assert store.check() == []
 
 
-def test_a_chunks_sentences_and_latent_terms_come_back_as_stored(store, prepared):
+def test_the_sentences_of_chunks_and_their_latent_terms_come_back_as_stored(store, prepared):
     store.add(prepared)
+    asked = []  # every chunk of every article, the last article first, in one read
+    for p in reversed(prepared):
+        chunks, _ = store.article_chunks(p.article.id)
+        asked += [(p, chunk) for chunk in chunks]
+    asked.append(asked[0])  # a chunk asked for twice comes back twice
+
+    every = store.sentences_of([chunk for _, chunk in asked])
+
+    assert len(every) == len(asked) > len(prepared)
+    for (p, chunk), (sentences, vectors) in zip(asked, every, strict=True):
+        inside = [
+            i for i, s in enumerate(p.sentences) if s.end > chunk.start and s.start < chunk.end
+        ]
+        assert inside and [s.text for s in sentences] == [
+            p.article.text[p.sentences[i].start : p.sentences[i].end] for i in inside
+        ]
+        assert {s.article_id for s in sentences} == {p.article.id}
+        assert vectors.dtype == np.float32
+        np.testing.assert_allclose(vectors, p.sentence_vectors[inside], atol=1e-3)
+    assert store.sentences_of([]) == []
+
     p = prepared[1]
     hit = store.search(p.chunk_vectors[0], 1)[0]
-
-    sentences, vectors = store.chunk_sentences(hit.chunk)
-
+    ((sentences, _),) = store.sentences_of([hit.chunk])
     inside = [
         i for i, s in enumerate(p.sentences) if s.end > hit.chunk.start and s.start < hit.chunk.end
     ]
-    assert [s.text for s in sentences] == [
-        p.article.text[p.sentences[i].start : p.sentences[i].end] for i in inside
-    ]
-    assert vectors.dtype == np.float32
-    np.testing.assert_allclose(vectors, p.sentence_vectors[inside], atol=1e-3)
     # Every term comes back; FAISS's store keeps the weights in 8 bits (index/faiss_schema.py).
     chunk_terms = store.chunk_terms([hit.chunk.id])[hit.chunk.id]
     np.testing.assert_array_equal(chunk_terms[0], p.chunk_terms[0][0])
@@ -476,8 +490,8 @@ def test_migrate_copies_a_faiss_index_into_postgres_without_re_embedding(
         ours, theirs = target.search(vector, 8), source.search(vector, 8)
         assert [h.chunk.text for h in ours] == [h.chunk.text for h in theirs]
         assert [h.similarity for h in ours] == pytest.approx([h.similarity for h in theirs])
-        sentences, vectors = target.chunk_sentences(ours[0].chunk)
-        their_sentences, their_vectors = source.chunk_sentences(theirs[0].chunk)
+        ((sentences, vectors),) = target.sentences_of([ours[0].chunk])
+        ((their_sentences, their_vectors),) = source.sentences_of([theirs[0].chunk])
         assert [s.text for s in sentences] == [s.text for s in their_sentences]
         np.testing.assert_allclose(vectors, their_vectors, atol=1e-3)
         terms = target.sentence_terms([s.id for s in sentences])
