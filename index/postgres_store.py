@@ -223,18 +223,25 @@ class PostgresStore(store.TermsTables):
             condition = window_sql("a", "%(first)s", "%(last)s")
             within = f"WHERE article_id IN (SELECT a.id FROM articles a WHERE {condition}) "
         with self._reading():
-            # The planner's estimate of the rows (-1 before the table was first analysed):
-            # cheap, and a stale one only makes a search exact where it could be approximate.
-            rows = self._db.execute(
-                "SELECT reltuples FROM pg_class WHERE oid = to_regclass('chunks')"
-            ).fetchone()[0]
-            # A search in a window reads every vector of the window's chunks: exact, where
-            # the HNSW graph, filtered afterwards, could return fewer than k.
-            if rows <= EXACT_UP_TO or window:
-                self._db.execute("SET LOCAL enable_indexscan = off")
-            else:  # the planner may misjudge the distance operator's cost: use the index
-                self._db.execute("SET LOCAL enable_seqscan = off")
-            self._db.execute(f"SET LOCAL hnsw.ef_search = {max(self.ef_search, int(k))}")
+            # The plan, in one round trip. Exact (the index off) while the planner's estimate
+            # of the rows (-1 before the table was first analysed: cheap, and a stale one
+            # only makes a search exact where it could be approximate) is at most
+            # EXACT_UP_TO, and in a window: a search there reads every vector of the
+            # window's chunks, where the HNSW graph, filtered afterwards, could return fewer
+            # than k. Otherwise the index (the planner may misjudge the distance operator's
+            # cost).
+            self._db.execute(
+                "SELECT set_config('enable_indexscan', CASE WHEN exact THEN 'off' ELSE 'on' END, "
+                "true), set_config('enable_seqscan', CASE WHEN exact THEN 'on' ELSE 'off' END, "
+                "true), set_config('hnsw.ef_search', %(ef)s, true) FROM (SELECT %(window)s "
+                "OR coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass('chunks')) "
+                "<= %(exact_up_to)s, true) AS exact) AS plan",
+                {
+                    "ef": str(max(self.ef_search, int(k))),
+                    "window": window is not None,
+                    "exact_up_to": EXACT_UP_TO,
+                },
+            )
             # The nearest chunks first (ordered by cosine distance), then
             # their articles. The similarity is the inner product, as FAISS reports it:
             # the vectors are unit length, so it is the cosine.
