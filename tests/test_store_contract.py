@@ -321,6 +321,19 @@ def test_the_sentences_of_chunks_and_their_latent_terms_come_back_as_stored(stor
     assert store.chunk_terms([]) == {}
 
 
+def test_a_piece_without_latent_terms_comes_back_without_them(store, prepared):
+    sample = prepared[0]
+    empty = (np.zeros(0, np.int32), np.zeros(0, np.float32))
+    store.add([replace(sample, sentence_terms=[empty, *sample.sentence_terms[1:]])])
+    chunks, _ = store.article_chunks(sample.article.id)
+    ((first, second, *_), _) = store.sentences_of(chunks[:1])[0]
+
+    terms = store.sentence_terms([first.id, second.id])
+
+    assert [len(a) for a in terms[first.id]] == [0, 0]
+    np.testing.assert_array_equal(terms[second.id][0], sample.sentence_terms[1][0])
+
+
 def test_an_articles_chunks_and_their_vectors_come_back_as_stored(store, prepared):
     store.add(prepared)
     for p in prepared:
