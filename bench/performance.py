@@ -286,7 +286,9 @@ def raw(args) -> dict:
     from index.embeddings import load_embeddings
 
     embeddings = load_embeddings()
-    items = articles_for(args.docs, args.size, "article")
+    # The first articles of the pipeline's (the same texts), up to --raw-chunks chunks: a
+    # rate, which a sample measures as well as the whole.
+    items = articles_for(args.docs, min(args.size, args.raw_chunks or args.size), "article")
     chunks = chunk_texts(items)
     sentences = [a.text[span.start : span.end] for a, _, spans in items for span in spans]
     embeddings.encode_passages(chunks[:2])  # warm-up
@@ -303,6 +305,7 @@ def raw(args) -> dict:
     if embeddings.encode_terms([]) is not None:
         terms = [(embeddings.encode_terms, chunks), (embeddings.encode_terms, sentences)]
     result = {
+        "raw_chunks": len(chunks),
         "index_chunks_per_s": len(chunks) / timed(vectors + terms),
         "chunks_only_per_s": len(chunks) / timed(vectors[:1]),
     }
@@ -439,7 +442,7 @@ def measure_size(args, size: int, real: bool, seeds_file: Path) -> dict:
     if not args.skip_langchain:
         row["langchain"] = run_worker("langchain", args, flags)
     if real:
-        row["raw"] = run_worker("raw", args, flags)
+        row["raw"] = run_worker("raw", args, {**flags, "raw-chunks": args.raw_chunks})
     return row
 
 
@@ -558,6 +561,12 @@ def main(argv: list[str] | None = None) -> int:
         help="with --real-chunks 0: real chunks embedded, whose vectors the generated ones mix",
     )
     parser.add_argument("--skip-langchain", action="store_true", help="articlebot alone")
+    parser.add_argument(
+        "--raw-chunks",
+        type=int,
+        default=0,
+        help="the embedder alone on the first N chunks of the real size's texts (0: all)",
+    )
     parser.add_argument("--threads-check", action="store_true")
     parser.add_argument("--out", type=Path, help="write performance.json and .png here")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
