@@ -310,15 +310,14 @@ class FaissStore(store.TermsTables):
         return out
 
     def sentences_of(self, chunks: Sequence[Chunk]) -> list[store.ChunkSentences]:
-        rows: list[tuple] = []
-        segments: list[sqlite3.Row] = []
+        rows: list[sqlite3.Row] = []
         with self._reading(vectors=True):
             for first in range(0, len(chunks), SPANS_A_QUERY):
                 spans = [
                     (first + i, c.article_id, c.start, c.end)
                     for i, c in enumerate(chunks[first : first + SPANS_A_QUERY])
                 ]
-                found = self._db.execute(
+                rows += self._db.execute(
                     'WITH c(position, article_id, start, "end") AS (VALUES '
                     + ",".join(["(?, ?, ?, ?)"] * len(spans))
                     + ') SELECT c.position, s.id, s.start, s."end", '
@@ -328,9 +327,7 @@ class FaissStore(store.TermsTables):
                     "JOIN articles a ON a.id = s.article_id ORDER BY c.position, s.start",
                     [value for span in spans for value in span],
                 ).fetchall()
-                rows += [tuple(r)[:5] for r in found]
-                segments += found
-            vectors = self._vectors("sentences", segments)
+            vectors = self._vectors("sentences", rows)
         return store.sentences_by_chunk(chunks, rows, vectors, self.identity.dim)
 
     def _terms(self, table: str, ids: list[int]) -> dict[int, Terms]:
