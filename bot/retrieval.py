@@ -74,7 +74,8 @@ class ArticleRetriever(BaseRetriever):
         waits for the longer of the two passes instead of both, docs/performance.md)."""
         with self._cache_lock:
             if self._terms_pool is None:
-                self._terms_pool = ThreadPoolExecutor(2, thread_name_prefix="query-terms")
+                # One thread: the terms engine runs one pass at a time anyway.
+                self._terms_pool = ThreadPoolExecutor(1, thread_name_prefix="query-terms")
             pool = self._terms_pool
         self._cached(self._terms, question, self._encode_terms, pool)
 
