@@ -163,7 +163,6 @@ def test_a_failure_in_the_vectors_stops_the_terms_thread_and_leaves_the_store_as
     ]
     store = FaissStore(tmp_path / "data", embeddings.identity)
     indexer = Indexer(store=store, embeddings=wrapped)
-    started = time.perf_counter()
     with pytest.raises(OSError, match="no space left"):
         indexer.add(articles)
     # The error came without waiting for the terms of every text (a batch at most).
@@ -172,6 +171,5 @@ def test_a_failure_in_the_vectors_stops_the_terms_thread_and_leaves_the_store_as
     time.sleep(0.3)
     assert wrapped.terms_calls == batches, "the terms thread went on after the failure"
     assert not any(t.name.startswith("index-terms") for t in threading.enumerate())
-    assert time.perf_counter() - started < 5
     assert len(store) == 0 and store.check() == []
     store.close()
