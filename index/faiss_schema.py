@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from .near_duplicates import band_rows
 from .segments import KINDS
 from .types import PreparedArticle, Terms
 from .vector_arrays import VectorArray
@@ -17,6 +18,13 @@ from .vector_arrays import VectorArray
 # 2: float32 .faiss segments; 1: one file a kind, rewritten on each change.
 SCHEMA_VERSION = "3"
 DB_NAME = "store.sqlite"
+
+# The keys of each signature's bands (index/near_duplicates.py bands): the articles a new text
+# may copy, found without reading every signature. A store made before them gets them at its
+# next change (FaissStore._make_bands; meta "signature_bands" names the banding they follow).
+SIGNATURE_BANDS = """CREATE TABLE IF NOT EXISTS signature_bands (
+    band INTEGER NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (band, article_id)
+) WITHOUT ROWID"""
 
 # Added without a new schema version: a store opened without them gets them (FaissStore).
 # signatures: each article's MinHash (index/near_duplicates.py; uint64 values, little-endian),
@@ -30,6 +38,7 @@ NEAR_DUPLICATES = (
         source TEXT NOT NULL, date TEXT, lang TEXT NOT NULL, text TEXT NOT NULL,
         similarity REAL NOT NULL, added_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS copies_of ON copies(copy_of)",
+    SIGNATURE_BANDS,
 )
 
 # One statement each: executescript would commit the transaction a rebuild runs them in.
@@ -65,6 +74,7 @@ TABLES = (
     "sentence_terms",
     "chunks",
     "sentences",
+    "signature_bands",
     "signatures",
     "articles",
     "segments",
@@ -123,6 +133,10 @@ def insert_rows(
             db.execute(
                 "INSERT INTO signatures (article_id, minhash) VALUES (?, ?)",
                 (a.id, p.signature.astype("<u8").tobytes()),
+            )
+            db.executemany(
+                "INSERT INTO signature_bands (band, article_id) VALUES (?, ?)",
+                band_rows(a.id, p.signature),
             )
         for kind, spans, pieces_terms in (
             ("chunks", p.chunks, p.chunk_terms),

@@ -49,10 +49,12 @@ from .faiss_schema import (
     NEAR_DUPLICATES,
     SCHEMA,
     SCHEMA_VERSION,
+    SIGNATURE_BANDS,
     TABLES,
     insert_rows,
     unpack_terms,
 )
+from .near_duplicates import BAND_SCHEME, band_rows, bands
 from .segments import (
     APPROXIMATE_FROM,
     KINDS,
@@ -142,6 +144,7 @@ class FaissStore(store.TermsTables):
             self._db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [("schema", SCHEMA_VERSION), ("generation", "0"), ("next_id", "1")]
+                + [("signature_bands", BAND_SCHEME)]
                 + list(store_identity.identity_meta(self.identity).items()),
             )
 
@@ -206,9 +209,23 @@ class FaissStore(store.TermsTables):
             (store.copy_from_row(r) for r in rows), key=lambda c: (c.added_at, c.article.id)
         )
 
-    def signatures(self) -> dict[str, np.ndarray]:
+    def signatures(self, like: Sequence[np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        query = "SELECT article_id, minhash FROM signatures"
         with self._reading():
-            rows = self._db.execute("SELECT article_id, minhash FROM signatures").fetchall()
+            if like is None or self._meta().get("signature_bands") != BAND_SCHEME:
+                rows = self._db.execute(query).fetchall()
+            else:
+                # The articles sharing a band with one of them (index/near_duplicates.py).
+                keys = sorted({key for sig in like for key in bands(sig)})
+                rows = []
+                for i in range(0, len(keys), 500):  # SQLite limits a statement's parameters
+                    part = keys[i : i + 500]
+                    marks = ",".join("?" * len(part))
+                    rows += self._db.execute(
+                        f"{query} WHERE article_id IN "
+                        f"(SELECT article_id FROM signature_bands WHERE band IN ({marks}))",
+                        part,
+                    ).fetchall()
         return {r[0]: np.frombuffer(r[1], "<u8").astype(np.uint64) for r in rows}
 
     def _in(self, query: str, values: list, column: str) -> list[sqlite3.Row]:
@@ -387,6 +404,7 @@ class FaissStore(store.TermsTables):
                 )
                 if orphans:
                     found.append(f"{orphans} latent terms of {kind} belong to none")
+            found += store.band_problems(self._db, meta)
             found += store_identity.next_id_problems(
                 self._count(store_identity.LAST_PIECE_ID), int(meta.get("next_id", 1))
             )
@@ -454,6 +472,14 @@ class FaissStore(store.TermsTables):
 
             def change(live: Live, next_id: int, number: int) -> int:
                 self._db.execute("DELETE FROM copies WHERE copy_of = ?", (article.id,))
+                for (minhash,) in self._db.execute(
+                    "SELECT minhash FROM signatures WHERE article_id = ?", (article.id,)
+                ).fetchall():
+                    sig = np.frombuffer(minhash, "<u8").astype(np.uint64)
+                    self._db.executemany(
+                        "DELETE FROM signature_bands WHERE band = ? AND article_id = ?",
+                        band_rows(article.id, sig),
+                    )
                 self._db.execute("DELETE FROM signatures WHERE article_id = ?", (article.id,))
                 # The segments holding the article's vectors are written anew without them.
                 for kind, terms in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
@@ -509,10 +535,18 @@ class FaissStore(store.TermsTables):
                     if not fresh:
                         self._sync()
                     live: Live = {kind: ({} if fresh else dict(self._live[kind])) for kind in KINDS}
+                    bands_made = not fresh and meta.get("signature_bands") != BAND_SCHEME
+                    if bands_made:
+                        self._make_bands()
                     number = int(meta.get("generation", 0)) + 1
                     next_id = change(live, int(meta.get("next_id", 1)), number)
                     if next_id is None:
-                        return  # nothing changed: the transaction commits nothing
+                        if bands_made:  # commit them alone
+                            self._db.execute(
+                                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                ("signature_bands", BAND_SCHEME),
+                            )
+                        return  # else nothing changed: the transaction commits nothing
                     manifest = []
                     for kind in KINDS:
                         for n, s in live[kind].items():
@@ -525,7 +559,11 @@ class FaissStore(store.TermsTables):
                         "VALUES (?, ?, ?, ?, ?)",
                         manifest,
                     )
-                    values = {"generation": str(number), "next_id": str(next_id)}
+                    values = {
+                        "generation": str(number),
+                        "next_id": str(next_id),
+                        "signature_bands": BAND_SCHEME,
+                    }
                     if fresh:
                         values |= {
                             "schema": SCHEMA_VERSION,
@@ -548,6 +586,20 @@ class FaissStore(store.TermsTables):
                     for n, s in live[kind].items()
                     for f in self._files.files(kind, n, s)
                 }
+            )
+
+    def _make_bands(self) -> None:
+        """Key every stored signature's bands (a store made before they were kept, or by
+        another banding), in the change's transaction."""
+        self._db.execute(SIGNATURE_BANDS)
+        self._db.execute("DELETE FROM signature_bands")
+        for article_id, minhash in self._db.execute(
+            "SELECT article_id, minhash FROM signatures"
+        ).fetchall():
+            sig = np.frombuffer(minhash, "<u8").astype(np.uint64)
+            self._db.executemany(
+                "INSERT INTO signature_bands (band, article_id) VALUES (?, ?)",
+                band_rows(article_id, sig),
             )
 
     def close(self) -> None:

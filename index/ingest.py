@@ -22,7 +22,14 @@ import numpy as np
 from .chunking import Chunking
 from .embedding_cache import EmbeddingCache
 from .embeddings import ArticleEmbeddings
-from .near_duplicates import DEFAULT_THRESHOLD, Signatures, same_figures, signature, similarity
+from .near_duplicates import (
+    BANDED_FROM,
+    DEFAULT_THRESHOLD,
+    Signatures,
+    same_figures,
+    signature,
+    similarity,
+)
 from .readers import Limits, Loaded, load, load_bytes
 from .store import AddResult, ArticleStore, StoreMismatchError
 from .types import Article, Copy, PreparedArticle, Span, Terms
@@ -122,7 +129,15 @@ class Indexer:
         if self.near_duplicates is None or not articles:
             return articles, []
         skip = set(self._placeholders()) | set(replacing)
-        stored = {i: s for i, s in self.store.signatures().items() if i not in skip}
+        signatures = {a.id: signature(a.text) for a in articles}
+        # The stored articles they may copy, found by their bands; below BANDED_FROM the bands
+        # could miss some: every stored signature is compared.
+        like = [s for s in signatures.values() if s is not None]
+        if self.near_duplicates < BANDED_FROM:
+            found = self.store.signatures()
+        else:
+            found = self.store.signatures(like) if like else {}
+        stored = {i: s for i, s in found.items() if i not in skip}
         index = Signatures(stored, self.near_duplicates)
         texts: dict[str, str] = {}  # of the articles compared by their figures
 
@@ -134,7 +149,7 @@ class Indexer:
 
         new, copies = [], []
         for article in articles:
-            sig = signature(article.text)
+            sig = signatures[article.id]
             match = next(
                 (m for m in index.matches(sig) if same_figures(article.text, text(m.article_id))),
                 None,

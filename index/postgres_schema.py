@@ -11,6 +11,7 @@ Tables (in the connection's schema)::
     sentence_terms  id (a sentence's), idx int4[], val real[]
     piece_ids       the sequence chunk and sentence ids are taken from
     signatures      article_id, minhash bytea: its near-duplicate signature
+    signature_bands band (int8), article_id: the keys of each signature's bands
     copies          near-duplicates kept as other sources of an article (copy_of), with
                     their text, not indexed (index/types.py Copy); a rebuild keeps them
 """
@@ -30,7 +31,21 @@ WRITE_LOCK = 0x41_52_54_42  # "ARTB"
 # With a second key of 0, the lock held while the vector extension is created (two keys:
 # apart from WRITE_LOCK's space).
 EXTENSION_LOCK = 0x41_52_54_45  # "ARTE"
-TABLES = ("chunk_terms", "sentence_terms", "chunks", "sentences", "signatures", "articles")
+TABLES = (
+    "chunk_terms",
+    "sentence_terms",
+    "chunks",
+    "sentences",
+    "signature_bands",
+    "signatures",
+    "articles",
+)
+# The keys of each signature's bands (index/near_duplicates.py bands): the articles a new text
+# may copy, found without reading every signature. A store made before them gets them at its
+# next write (PostgresStore._make_bands; meta "signature_bands" names the banding). No foreign
+# key: a cascade would scan the table for each article removed; remove() deletes by key.
+SIGNATURE_BANDS = """CREATE TABLE IF NOT EXISTS signature_bands (
+    band BIGINT NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (band, article_id))"""
 # Added without a new schema version: a store opened without them gets them (_create).
 NEAR_DUPLICATES = (
     """CREATE TABLE IF NOT EXISTS signatures (
@@ -41,6 +56,7 @@ NEAR_DUPLICATES = (
         source TEXT NOT NULL, date TEXT, lang TEXT NOT NULL, text TEXT NOT NULL,
         similarity DOUBLE PRECISION NOT NULL, added_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS copies_of ON copies(copy_of)",
+    SIGNATURE_BANDS,
 )
 
 

@@ -33,10 +33,12 @@ from pgvector.psycopg import register_vector
 
 from . import store, store_identity
 from .dates import DateWindow, window_sql
+from .near_duplicates import BAND_SCHEME, band_rows, bands
 from .postgres_schema import (
     EXTENSION_LOCK,
     NEAR_DUPLICATES,
     SCHEMA_VERSION,
+    SIGNATURE_BANDS,
     TABLES,
     WRITE_LOCK,
     connect,
@@ -129,7 +131,11 @@ class PostgresStore(store.TermsTables):
             for statement in schema(self.identity.dim)[1:]:
                 self._db.execute(statement)
             self._set_meta(
-                {"schema": SCHEMA_VERSION, **store_identity.identity_meta(self.identity)}
+                {
+                    "schema": SCHEMA_VERSION,
+                    **store_identity.identity_meta(self.identity),
+                    "signature_bands": BAND_SCHEME,
+                }
             )
             return True
 
@@ -185,8 +191,18 @@ class PostgresStore(store.TermsTables):
         )
         return [store.copy_from_row(r) for r in rows]
 
-    def signatures(self) -> dict[str, np.ndarray]:
-        rows = self._rows("SELECT article_id, minhash FROM signatures")
+    def signatures(self, like: Sequence[np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        query = "SELECT article_id, minhash FROM signatures"
+        with self._reading():
+            if like is None or self._meta().get("signature_bands") != BAND_SCHEME:
+                rows = self._rows(query)
+            else:  # the articles sharing a band with one of them (index/near_duplicates.py)
+                keys = sorted({key for sig in like for key in bands(sig)})
+                rows = self._rows(
+                    f"{query} WHERE article_id IN "
+                    "(SELECT article_id FROM signature_bands WHERE band = ANY(%s::int8[]))",
+                    (keys,),
+                )
         return {r[0]: np.frombuffer(r[1], "<u8").astype(np.uint64) for r in rows}
 
     def article(self, article_id: str) -> Article | None:
@@ -344,6 +360,7 @@ class PostgresStore(store.TermsTables):
                 )
                 if odd:
                     found.append(f"{odd} latent terms of {kind} have unmatched weights")
+            found += store.band_problems(self._db, meta)
             seq = self._db.execute("SELECT last_value, is_called FROM piece_ids").fetchone()
             next_id = seq[0] + 1 if seq[1] else seq[0]
             found += store_identity.next_id_problems(
@@ -413,6 +430,7 @@ class PostgresStore(store.TermsTables):
         if not articles and not copies:
             return []
         with self._write():
+            self._make_bands()
             # Skip what is stored already, by another process meanwhile or twice in the list.
             new = store.unstored(articles, self._article_ids([p.article.id for p in articles]))
             self._db.execute(
@@ -437,6 +455,15 @@ class PostgresStore(store.TermsTables):
             article = self.article(article_id)
             if article is None:
                 return store.remove_copy(self._db, article_id, "%s")
+            self._make_bands()
+            for (minhash,) in self._db.execute(
+                "SELECT minhash FROM signatures WHERE article_id = %s", (article.id,)
+            ).fetchall():
+                sig = np.frombuffer(minhash, "<u8").astype(np.uint64)
+                self._db.execute(
+                    "DELETE FROM signature_bands WHERE band = ANY(%s::int8[]) AND article_id = %s",
+                    (bands(sig), article.id),
+                )
             # Chunks, sentences, their terms and its signature go with it (ON DELETE CASCADE).
             self._db.execute("DELETE FROM articles WHERE id = %s", (article.id,))
             self._db.execute("DELETE FROM copies WHERE copy_of = %s", (article.id,))
@@ -452,7 +479,11 @@ class PostgresStore(store.TermsTables):
                 self._db.execute(statement)
             self._insert(articles)
             self._set_meta(
-                {"schema": SCHEMA_VERSION, **store_identity.identity_meta(self.identity)}
+                {
+                    "schema": SCHEMA_VERSION,
+                    **store_identity.identity_meta(self.identity),
+                    "signature_bands": BAND_SCHEME,
+                }
             )
 
     def _insert(self, articles: Sequence[PreparedArticle]) -> None:
@@ -473,6 +504,7 @@ class PostgresStore(store.TermsTables):
         now = datetime.now(UTC).isoformat(timespec="seconds")
         rows: dict[str, list[tuple]] = {"articles": [], "chunks": [], "sentences": []}
         signatures: list[tuple] = []
+        keyed: list[tuple[str, np.ndarray]] = []
         terms: dict[str, list[tuple]] = {"chunk_terms": [], "sentence_terms": []}
         for p in articles:
             a = p.article
@@ -481,6 +513,7 @@ class PostgresStore(store.TermsTables):
             )
             if p.signature is not None:
                 signatures.append((a.id, p.signature.astype("<u8").tobytes()))
+                keyed.append((a.id, p.signature))
             for ordinal, (span, vector) in enumerate(zip(p.chunks, p.chunk_vectors, strict=True)):
                 rows["chunks"].append(
                     (next_id + ordinal, a.id, ordinal, span.start, span.end, vector)
@@ -515,6 +548,29 @@ class PostgresStore(store.TermsTables):
             cur.executemany(
                 "INSERT INTO signatures (article_id, minhash) VALUES (%s, %s)", signatures
             )
+            cur.executemany(
+                "INSERT INTO signature_bands (band, article_id) VALUES (%s, %s)",
+                [row for article_id, sig in keyed for row in band_rows(article_id, sig)],
+            )
+
+    def _make_bands(self) -> None:
+        """Key every stored signature's bands if the store was made before they were kept, or
+        by another banding (in the write transaction, before the change)."""
+        if self._meta().get("signature_bands") == BAND_SCHEME:
+            return
+        self._db.execute(SIGNATURE_BANDS)
+        self._db.execute("DELETE FROM signature_bands")
+        rows = self._db.execute("SELECT article_id, minhash FROM signatures").fetchall()
+        with self._db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO signature_bands (band, article_id) VALUES (%s, %s)",
+                [
+                    row
+                    for article_id, minhash in rows
+                    for row in band_rows(article_id, np.frombuffer(minhash, "<u8"))
+                ],
+            )
+        self._set_meta({"signature_bands": BAND_SCHEME})
 
     def close(self) -> None:
         with self._lock:

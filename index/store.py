@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .dates import DateWindow, moment_of
+from .near_duplicates import BAND_SCHEME, BANDS
 from .types import (
     Article,
     Chunk,
@@ -106,8 +107,11 @@ class ArticleStore(Protocol):
         """The copies recorded of these articles (of every article if None), oldest first."""
         ...
 
-    def signatures(self) -> dict[str, np.ndarray]:
-        """The near-duplicate signature of every article that has one, by article id."""
+    def signatures(self, like: Sequence[np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """The near-duplicate signature of every article that has one, by article id; with
+        ``like``, of those that share a band with one of these signatures: every article
+        that may be a near-duplicate of one of them (index/near_duplicates.py BANDED_FROM),
+        read without reading the others."""
         ...
 
     def article(self, article_id: str) -> Article | None:
@@ -210,6 +214,22 @@ class TermsTables:
     def sentence_terms(self, ids: list[int]) -> dict[int, Terms]:
         """The latent terms (indices, unit-length weights) of these sentences, where stored."""
         return self._terms("sentence_terms", ids)
+
+
+def band_problems(db, meta: dict[str, str]) -> list[str]:
+    """What is wrong with the keys of the signatures' bands (index/near_duplicates.py), in
+    either backend (``db``: a SQLite or a psycopg connection); none while a store made
+    before them waits for its next change to key them."""
+    if meta.get("signature_bands") != BAND_SCHEME:
+        return []
+    signatures = db.execute("SELECT count(*) FROM signatures").fetchone()[0]
+    keys = db.execute("SELECT count(*) FROM signature_bands").fetchone()[0]
+    if keys == BANDS * signatures:
+        return []
+    return [
+        f"{keys} band keys for {signatures} near-duplicate signatures ({BANDS} each): "
+        "run `articlebot index rebuild`"
+    ]
 
 
 def row_counts(db) -> dict[str, object]:

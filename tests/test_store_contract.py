@@ -17,6 +17,7 @@ from bot.settings import Settings
 from index.dates import DateWindow
 from index.faiss_store import FaissStore
 from index.ingest import Indexer
+from index.near_duplicates import signature, similarity
 from index.retention import prune, too_old
 from index.store import ArticleStore, StoreError, StoreMismatchError
 from index.types import Article, Copy, EmbedderIdentity
@@ -142,6 +143,72 @@ def test_copies_are_kept_as_sources_survive_a_rebuild_and_go_with_their_article(
     assert [c.article.id for c in store.copies()] == [herald.id]
     store.remove(vaccines.article.id)  # and they go with their article
     assert store.copies() == [] and store.known_ids([herald.id]) == set()
+    assert store.check() == []
+
+
+REPOSTED = "Breaking news from our partners. " + VACCINES.text + " Share this story with friends."
+UNRELATED = (
+    "The city council voted on Tuesday to close the old bridge for repairs, which the "
+    "engineers say will take most of the summer and cost less than a new one."
+)
+
+
+def test_the_articles_a_text_may_copy_are_read_by_their_signatures_bands(store, prepared):
+    sample, vaccines = prepared
+    store.add(prepared)
+    reposted = signature(REPOSTED)
+    assert similarity(reposted, vaccines.signature)[0] >= 0.5  # a copy, by the threshold
+
+    # Only the article the text may copy is read, not every signature; with its values.
+    found = store.signatures([reposted])
+    assert list(found) == [vaccines.article.id]
+    assert np.array_equal(found[vaccines.article.id], vaccines.signature)
+    assert store.signatures([signature(UNRELATED)]) == {}
+    assert set(store.signatures([reposted, sample.signature])) == {
+        sample.article.id,
+        vaccines.article.id,
+    }
+    # A removed article's bands go with it; a rebuild keys them anew.
+    store.remove(vaccines.article.id)
+    assert store.signatures([reposted]) == {}
+    store.replace_all(prepared)
+    assert list(store.signatures([reposted])) == [vaccines.article.id]
+    assert store.check() == []
+
+
+def forget_bands(store: ArticleStore) -> None:
+    """Make ``store`` look made before the signatures' bands were kept (the SQL is the same
+    in both backends; both connections commit each statement)."""
+    store._db.execute("DELETE FROM signature_bands")
+    store._db.execute("DELETE FROM meta WHERE key = 'signature_bands'")
+
+
+def test_a_store_made_before_the_bands_compares_every_signature_until_its_next_change(
+    store, prepared
+):
+    sample, vaccines = prepared
+    store.add(prepared)
+    forget_bands(store)
+    reposted = signature(REPOSTED)
+
+    # Every signature is read (none is missed), and the store is healthy as it is.
+    assert set(store.signatures([reposted])) == {sample.article.id, vaccines.article.id}
+    assert store.check() == []
+    # Its next change keys every stored signature's bands: then only those are read.
+    store.remove(sample.article.id)
+    assert list(store.signatures([reposted])) == [vaccines.article.id]
+    assert store.signatures([signature(UNRELATED)]) == {}
+    assert store.check() == []
+
+
+def test_check_reports_missing_band_keys_and_a_rebuild_mends_them(store, prepared):
+    sample, vaccines = prepared
+    store.add(prepared)
+    store._db.execute(f"DELETE FROM signature_bands WHERE article_id = '{sample.article.id}'")
+    (problem,) = store.check()
+    assert "band keys for 2 near-duplicate signatures" in problem
+    assert "articlebot index rebuild" in problem
+    store.replace_all(prepared)
     assert store.check() == []
 
 
