@@ -25,6 +25,9 @@ DB_NAME = "store.sqlite"
 SIGNATURE_BANDS = """CREATE TABLE IF NOT EXISTS signature_bands (
     band INTEGER NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (band, article_id)
 ) WITHOUT ROWID"""
+# The articles by source (FaissStore.ids_from_source); a store made before it gets it with the
+# bands.
+ARTICLES_SOURCE = "CREATE INDEX IF NOT EXISTS articles_source ON articles(source)"
 
 # Added without a new schema version: a store opened without them gets them (FaissStore).
 # signatures: each article's MinHash (index/near_duplicates.py; uint64 values, little-endian),
@@ -51,6 +54,7 @@ SCHEMA = (
         id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
         ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
         segment INTEGER NOT NULL)""",
+    ARTICLES_SOURCE,
     "CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id)",
     "CREATE INDEX IF NOT EXISTS chunks_segment ON chunks(segment)",
     """CREATE TABLE IF NOT EXISTS sentences (

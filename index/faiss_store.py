@@ -45,6 +45,7 @@ import numpy as np
 from . import store, store_identity
 from .dates import DateWindow, window_sql
 from .faiss_schema import (
+    ARTICLES_SOURCE,
     DB_NAME,
     NEAR_DUPLICATES,
     SCHEMA,
@@ -252,6 +253,18 @@ class FaissStore(store.TermsTables):
         with self._reading():
             rows = self._db.execute("SELECT * FROM articles ORDER BY added_at, id").fetchall()
         return [(_article(row), row["added_at"]) for row in rows]
+
+    def ids_from_source(self, prefix: str) -> list[str]:
+        if not prefix:
+            return [a.id for a in self.articles()]
+        # A range of the index on source: the sources from the prefix up to the next one.
+        after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        with self._reading():
+            rows = self._db.execute(
+                "SELECT id FROM articles WHERE source >= ? AND source < ? ORDER BY added_at, id",
+                (prefix, after),
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         ids = list(ids)
@@ -590,7 +603,8 @@ class FaissStore(store.TermsTables):
 
     def _make_bands(self) -> None:
         """Key every stored signature's bands (a store made before they were kept, or by
-        another banding), in the change's transaction."""
+        another banding) and index the articles by source, in the change's transaction."""
+        self._db.execute(ARTICLES_SOURCE)
         self._db.execute(SIGNATURE_BANDS)
         self._db.execute("DELETE FROM signature_bands")
         for article_id, minhash in self._db.execute(

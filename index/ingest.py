@@ -107,7 +107,7 @@ class Indexer:
         for article in articles:
             unique.setdefault(article.id, article)
         known = self.store.known_ids(unique)
-        new, copies = self._copies([a for a in unique.values() if a.id not in known], replacing)
+        new, copies = self.find_copies([a for a in unique.values() if a.id not in known], replacing)
         prepared = self.prepare(new, progress) if new else []
         # Skips what another process added meanwhile, and copies of what it removed.
         added = self.store.add(prepared, copies)
@@ -120,7 +120,7 @@ class Indexer:
             retired=self._retire(added),
         )
 
-    def _copies(
+    def find_copies(
         self, articles: list[Article], replacing: Iterable[str] = ()
     ) -> tuple[list[Article], list[Copy]]:
         """The articles to index, and the copies among ``articles`` of stored articles or of
@@ -167,7 +167,7 @@ class Indexer:
         prefix = self.placeholder
         if prefix is None:
             return []
-        return [a.id for a in self.store.articles() if a.source.startswith(prefix)]
+        return self.store.ids_from_source(prefix)
 
     def _retire(self, added: list[Article]) -> list[Article]:
         """Remove the placeholders once an article of the user's own is in."""

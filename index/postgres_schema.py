@@ -60,6 +60,11 @@ NEAR_DUPLICATES = (
 )
 
 
+# The articles by source, for LIKE 'prefix%' (PostgresStore.ids_from_source); a store made
+# before it gets it with the bands.
+ARTICLES_SOURCE = "CREATE INDEX IF NOT EXISTS articles_source ON articles (source text_pattern_ops)"
+
+
 def schema(dim: int) -> tuple[str, ...]:
     """The statements that create the tables for vectors of ``dim`` dimensions."""
     return (
@@ -72,6 +77,7 @@ def schema(dim: int) -> tuple[str, ...]:
             article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
             ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
             vector vector({dim}) NOT NULL)""",
+        ARTICLES_SOURCE,
         "CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id)",
         "CREATE INDEX IF NOT EXISTS chunks_vector ON chunks USING hnsw (vector vector_cosine_ops)",
         f"""CREATE TABLE IF NOT EXISTS sentences (

@@ -35,6 +35,7 @@ from . import store, store_identity
 from .dates import DateWindow, window_sql
 from .near_duplicates import BAND_SCHEME, band_rows, bands
 from .postgres_schema import (
+    ARTICLES_SOURCE,
     EXTENSION_LOCK,
     NEAR_DUPLICATES,
     SCHEMA_VERSION,
@@ -217,6 +218,13 @@ class PostgresStore(store.TermsTables):
     def every_article(self) -> list[tuple[Article, str]]:
         rows = self._rows(f"SELECT {ARTICLE_COLUMNS}, added_at FROM articles ORDER BY added_at, id")
         return [(_article(r), r[-1]) for r in rows]
+
+    def ids_from_source(self, prefix: str) -> list[str]:
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._rows(
+            "SELECT id FROM articles WHERE source LIKE %s ORDER BY added_at, id", (pattern,)
+        )
+        return [r[0] for r in rows]
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         rows = self._rows(
@@ -555,9 +563,11 @@ class PostgresStore(store.TermsTables):
 
     def _make_bands(self) -> None:
         """Key every stored signature's bands if the store was made before they were kept, or
-        by another banding (in the write transaction, before the change)."""
+        by another banding, and index the articles by source (in the write transaction,
+        before the change)."""
         if self._meta().get("signature_bands") == BAND_SCHEME:
             return
+        self._db.execute(ARTICLES_SOURCE)  # made at the same time
         self._db.execute(SIGNATURE_BANDS)
         self._db.execute("DELETE FROM signature_bands")
         rows = self._db.execute("SELECT article_id, minhash FROM signatures").fetchall()

@@ -123,6 +123,11 @@ class ArticleStore(Protocol):
         prepares anew. Works on a store whose vectors are missing or damaged."""
         ...
 
+    def ids_from_source(self, prefix: str) -> list[str]:
+        """The ids of the articles whose source begins with ``prefix``, oldest first: the
+        bundled sample's (Indexer.placeholder), looked up on every add, so by an index."""
+        ...
+
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of these article ids are indexed or recorded as copies (to skip them before
         embedding)."""

@@ -176,11 +176,24 @@ def test_the_articles_a_text_may_copy_are_read_by_their_signatures_bands(store, 
     assert store.check() == []
 
 
+def test_the_articles_whose_source_begins_with_a_prefix_are_listed(store, prepared):
+    sample, vaccines = prepared
+    store.add(prepared)
+    assert store.ids_from_source("sample") == [sample.article.id]
+    assert store.ids_from_source("vacc") == [vaccines.article.id]
+    assert set(store.ids_from_source("")) == {sample.article.id, vaccines.article.id}
+    # The prefix is text, not a pattern: "_" and "%" stand for themselves.
+    assert store.ids_from_source("vaccines_txt") == []
+    assert store.ids_from_source("%") == []
+    assert store.ids_from_source("vaccines.txtx") == []
+
+
 def forget_bands(store: ArticleStore) -> None:
     """Make ``store`` look made before the signatures' bands were kept (the SQL is the same
     in both backends; both connections commit each statement)."""
     store._db.execute("DELETE FROM signature_bands")
     store._db.execute("DELETE FROM meta WHERE key = 'signature_bands'")
+    store._db.execute("DROP INDEX articles_source")
 
 
 def test_a_store_made_before_the_bands_compares_every_signature_until_its_next_change(
@@ -193,11 +206,13 @@ def test_a_store_made_before_the_bands_compares_every_signature_until_its_next_c
 
     # Every signature is read (none is missed), and the store is healthy as it is.
     assert set(store.signatures([reposted])) == {sample.article.id, vaccines.article.id}
+    assert store.ids_from_source("vacc") == [vaccines.article.id]
     assert store.check() == []
     # Its next change keys every stored signature's bands: then only those are read.
     store.remove(sample.article.id)
     assert list(store.signatures([reposted])) == [vaccines.article.id]
     assert store.signatures([signature(UNRELATED)]) == {}
+    assert store.ids_from_source("vacc") == [vaccines.article.id]
     assert store.check() == []
 
 
