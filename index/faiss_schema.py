@@ -25,8 +25,8 @@ DB_NAME = "store.sqlite"
 SIGNATURE_BANDS = """CREATE TABLE IF NOT EXISTS signature_bands (
     band INTEGER NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (band, article_id)
 ) WITHOUT ROWID"""
-# The articles by source (FaissStore.ids_from_source); a store made before it gets it with the
-# bands.
+# The articles by source (FaissStore.ids_from_source); a store made before it gets it at its
+# next change.
 ARTICLES_SOURCE = "CREATE INDEX IF NOT EXISTS articles_source ON articles(source)"
 
 # Added without a new schema version: a store opened without them gets them (FaissStore).

@@ -549,6 +549,7 @@ class FaissStore(store.TermsTables):
                         self._sync()
                     live: Live = {kind: ({} if fresh else dict(self._live[kind])) for kind in KINDS}
                     bands_made = not fresh and meta.get("signature_bands") != BAND_SCHEME
+                    self._db.execute(ARTICLES_SOURCE)  # a store made before it (no-op after)
                     if bands_made:
                         self._make_bands()
                     number = int(meta.get("generation", 0)) + 1
@@ -603,8 +604,7 @@ class FaissStore(store.TermsTables):
 
     def _make_bands(self) -> None:
         """Key every stored signature's bands (a store made before they were kept, or by
-        another banding) and index the articles by source, in the change's transaction."""
-        self._db.execute(ARTICLES_SOURCE)
+        another banding), in the change's transaction."""
         self._db.execute(SIGNATURE_BANDS)
         self._db.execute("DELETE FROM signature_bands")
         for article_id, minhash in self._db.execute(

@@ -61,7 +61,7 @@ NEAR_DUPLICATES = (
 
 
 # The articles by source, for LIKE 'prefix%' (PostgresStore.ids_from_source); a store made
-# before it gets it with the bands.
+# before it gets it at its next write.
 ARTICLES_SOURCE = "CREATE INDEX IF NOT EXISTS articles_source ON articles (source text_pattern_ops)"
 
 

@@ -562,12 +562,13 @@ class PostgresStore(store.TermsTables):
             )
 
     def _make_bands(self) -> None:
-        """Key every stored signature's bands if the store was made before they were kept, or
-        by another banding, and index the articles by source (in the write transaction,
-        before the change)."""
+        """Index the articles by source, and key every stored signature's bands, if the store
+        was made before them (or by another banding): in the write transaction, before the
+        change."""
+        if self._db.execute("SELECT to_regclass('articles_source') IS NULL").fetchone()[0]:
+            self._db.execute(ARTICLES_SOURCE)
         if self._meta().get("signature_bands") == BAND_SCHEME:
             return
-        self._db.execute(ARTICLES_SOURCE)  # made at the same time
         self._db.execute(SIGNATURE_BANDS)
         self._db.execute("DELETE FROM signature_bands")
         rows = self._db.execute("SELECT article_id, minhash FROM signatures").fetchall()
