@@ -196,11 +196,9 @@ class Desk:
     def put(self, article: Article, progress: ProgressFn | None = None) -> IngestReport:
         """Index an article in place of those with its key (an edited post replaces the
         post): the new one is added first, then the old ones are removed."""
-        old = [
-            info.id
-            for info in self.store.articles()
-            if article.key and info.key == article.key and info.id != article.id
-        ]
+        old = []
+        if article.key:
+            old = [i for i in self.store.ids_with_key(article.key) if i != article.id]
         added = self.indexer.add([article], progress, replacing=old)
         for article_id in old:
             self.indexer.remove(article_id, successor=article.id)

@@ -25,9 +25,12 @@ DB_NAME = "store.sqlite"
 SIGNATURE_BANDS = """CREATE TABLE IF NOT EXISTS signature_bands (
     band INTEGER NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (band, article_id)
 ) WITHOUT ROWID"""
-# The articles by source (FaissStore.ids_from_source); a store made before it gets it at its
-# next change.
-ARTICLES_SOURCE = "CREATE INDEX IF NOT EXISTS articles_source ON articles(source)"
+# The articles by source and by key (FaissStore.ids_from_source, ids_with_key: looked up on
+# every add); a store made before them gets them at its next change.
+ARTICLE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS articles_source ON articles(source)",
+    "CREATE INDEX IF NOT EXISTS articles_key ON articles(key)",
+)
 
 # Added without a new schema version: a store opened without them gets them (FaissStore).
 # signatures: each article's MinHash (index/near_duplicates.py; uint64 values, little-endian),
@@ -54,7 +57,7 @@ SCHEMA = (
         id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
         ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
         segment INTEGER NOT NULL)""",
-    ARTICLES_SOURCE,
+    *ARTICLE_INDEXES,
     "CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id)",
     "CREATE INDEX IF NOT EXISTS chunks_segment ON chunks(segment)",
     """CREATE TABLE IF NOT EXISTS sentences (

@@ -45,7 +45,7 @@ import numpy as np
 from . import store, store_identity
 from .dates import DateWindow, window_sql
 from .faiss_schema import (
-    ARTICLES_SOURCE,
+    ARTICLE_INDEXES,
     DB_NAME,
     NEAR_DUPLICATES,
     SCHEMA,
@@ -263,6 +263,13 @@ class FaissStore(store.TermsTables):
             rows = self._db.execute(
                 "SELECT id FROM articles WHERE source >= ? AND source < ? ORDER BY added_at, id",
                 (prefix, after),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def ids_with_key(self, key: str) -> list[str]:
+        with self._reading():
+            rows = self._db.execute(
+                "SELECT id FROM articles WHERE key = ? ORDER BY added_at, id", (key,)
             ).fetchall()
         return [r[0] for r in rows]
 
@@ -549,7 +556,8 @@ class FaissStore(store.TermsTables):
                         self._sync()
                     live: Live = {kind: ({} if fresh else dict(self._live[kind])) for kind in KINDS}
                     bands_made = not fresh and meta.get("signature_bands") != BAND_SCHEME
-                    self._db.execute(ARTICLES_SOURCE)  # a store made before it (no-op after)
+                    for statement in ARTICLE_INDEXES:  # a store made before them; no-op after
+                        self._db.execute(statement)
                     if bands_made:
                         self._make_bands()
                     number = int(meta.get("generation", 0)) + 1

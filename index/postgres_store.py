@@ -35,7 +35,7 @@ from . import store, store_identity
 from .dates import DateWindow, window_sql
 from .near_duplicates import BAND_SCHEME, band_rows, bands
 from .postgres_schema import (
-    ARTICLES_SOURCE,
+    ARTICLE_INDEXES,
     EXTENSION_LOCK,
     NEAR_DUPLICATES,
     SCHEMA_VERSION,
@@ -224,6 +224,10 @@ class PostgresStore(store.TermsTables):
         rows = self._rows(
             "SELECT id FROM articles WHERE source LIKE %s ORDER BY added_at, id", (pattern,)
         )
+        return [r[0] for r in rows]
+
+    def ids_with_key(self, key: str) -> list[str]:
+        rows = self._rows("SELECT id FROM articles WHERE key = %s ORDER BY added_at, id", (key,))
         return [r[0] for r in rows]
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
@@ -565,8 +569,9 @@ class PostgresStore(store.TermsTables):
         """Index the articles by source, and key every stored signature's bands, if the store
         was made before them (or by another banding): in the write transaction, before the
         change."""
-        if self._db.execute("SELECT to_regclass('articles_source') IS NULL").fetchone()[0]:
-            self._db.execute(ARTICLES_SOURCE)
+        for name, statement in ARTICLE_INDEXES.items():
+            if self._db.execute("SELECT to_regclass(%s) IS NULL", (name,)).fetchone()[0]:
+                self._db.execute(statement)
         if self._meta().get("signature_bands") == BAND_SCHEME:
             return
         self._db.execute(SIGNATURE_BANDS)

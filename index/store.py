@@ -128,6 +128,11 @@ class ArticleStore(Protocol):
         bundled sample's (Indexer.placeholder), looked up on every add, so by an index."""
         ...
 
+    def ids_with_key(self, key: str) -> list[str]:
+        """The ids of the articles stored under ``key`` (a post's earlier versions, which an
+        edit replaces: bot/desk.py), oldest first; by an index, as ``ids_from_source``."""
+        ...
+
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of these article ids are indexed or recorded as copies (to skip them before
         embedding)."""

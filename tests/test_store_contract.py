@@ -188,12 +188,26 @@ def test_the_articles_whose_source_begins_with_a_prefix_are_listed(store, prepar
     assert store.ids_from_source("vaccines.txtx") == []
 
 
+def test_the_articles_stored_under_a_key_are_listed_oldest_first(store, prepared):
+    sample, vaccines = prepared
+    post = replace(vaccines.article, key="channel/7")
+    first = replace(vaccines, article=post, added_at="2026-11-30T08:00:00+00:00")
+    text = post.text + " Updated at noon."
+    edited = replace(vaccines, article=replace(post, text=text, id=""))
+    store.add([edited, sample])
+    store.add([first])  # an older version, stored later: its time says which is older
+    assert edited.article.id != first.article.id
+    assert store.ids_with_key("channel/7") == [first.article.id, edited.article.id]
+    assert store.ids_with_key("channel/8") == []
+
+
 def forget_bands(store: ArticleStore) -> None:
     """Make ``store`` look made before the signatures' bands were kept (the SQL is the same
     in both backends; both connections commit each statement)."""
     store._db.execute("DELETE FROM signature_bands")
     store._db.execute("DELETE FROM meta WHERE key = 'signature_bands'")
     store._db.execute("DROP INDEX articles_source")
+    store._db.execute("DROP INDEX articles_key")
 
 
 def test_a_store_made_before_the_bands_compares_every_signature_until_its_next_change(
