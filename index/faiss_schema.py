@@ -11,6 +11,7 @@ import numpy as np
 
 from .near_duplicates import band_rows
 from .segments import KINDS
+from .store import ARTICLE_TABLES
 from .types import PreparedArticle, Terms
 from .vector_arrays import VectorArray
 
@@ -76,16 +77,7 @@ SCHEMA = (
         scale REAL NOT NULL)""",
     *NEAR_DUPLICATES,
 )
-TABLES = (
-    "chunk_terms",
-    "sentence_terms",
-    "chunks",
-    "sentences",
-    "signature_bands",
-    "signatures",
-    "articles",
-    "segments",
-)
+TABLES = (*ARTICLE_TABLES, "segments")
 
 
 def pack_terms(terms: Terms) -> tuple[bytes, bytes, float]:

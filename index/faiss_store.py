@@ -55,7 +55,7 @@ from .faiss_schema import (
     insert_rows,
     unpack_terms,
 )
-from .near_duplicates import BAND_SCHEME, band_rows, bands
+from .near_duplicates import BAND_SCHEME, bands
 from .segments import (
     APPROXIMATE_FROM,
     KINDS,
@@ -492,14 +492,7 @@ class FaissStore(store.TermsTables):
 
             def change(live: Live, next_id: int, number: int) -> int:
                 self._db.execute("DELETE FROM copies WHERE copy_of = ?", (article.id,))
-                for (minhash,) in self._db.execute(
-                    "SELECT minhash FROM signatures WHERE article_id = ?", (article.id,)
-                ).fetchall():
-                    sig = np.frombuffer(minhash, "<u8").astype(np.uint64)
-                    self._db.executemany(
-                        "DELETE FROM signature_bands WHERE band = ? AND article_id = ?",
-                        band_rows(article.id, sig),
-                    )
+                store.drop_bands(self._db, article.id, "?")
                 self._db.execute("DELETE FROM signatures WHERE article_id = ?", (article.id,))
                 # The segments holding the article's vectors are written anew without them.
                 for kind, terms in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
@@ -614,15 +607,7 @@ class FaissStore(store.TermsTables):
         """Key every stored signature's bands (a store made before they were kept, or by
         another banding), in the change's transaction."""
         self._db.execute(SIGNATURE_BANDS)
-        self._db.execute("DELETE FROM signature_bands")
-        for article_id, minhash in self._db.execute(
-            "SELECT article_id, minhash FROM signatures"
-        ).fetchall():
-            sig = np.frombuffer(minhash, "<u8").astype(np.uint64)
-            self._db.executemany(
-                "INSERT INTO signature_bands (band, article_id) VALUES (?, ?)",
-                band_rows(article_id, sig),
-            )
+        store.key_every_band(self._db, "?")
 
     def close(self) -> None:
         with self._lock:

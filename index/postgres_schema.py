@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .store import StoreError
+from .store import ARTICLE_TABLES, StoreError
 
 SCHEMA_VERSION = "pg1"
 # The advisory lock writers take: one number for "the articlebot store in this database".
@@ -31,15 +31,7 @@ WRITE_LOCK = 0x41_52_54_42  # "ARTB"
 # With a second key of 0, the lock held while the vector extension is created (two keys:
 # apart from WRITE_LOCK's space).
 EXTENSION_LOCK = 0x41_52_54_45  # "ARTE"
-TABLES = (
-    "chunk_terms",
-    "sentence_terms",
-    "chunks",
-    "sentences",
-    "signature_bands",
-    "signatures",
-    "articles",
-)
+TABLES = ARTICLE_TABLES
 # The keys of each signature's bands (index/near_duplicates.py bands): the articles a new text
 # may copy, found without reading every signature. A store made before them gets them at its
 # next write (PostgresStore._make_bands; meta "signature_bands" names the banding). No foreign

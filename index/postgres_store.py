@@ -468,14 +468,7 @@ class PostgresStore(store.TermsTables):
             if article is None:
                 return store.remove_copy(self._db, article_id, "%s")
             self._make_bands()
-            for (minhash,) in self._db.execute(
-                "SELECT minhash FROM signatures WHERE article_id = %s", (article.id,)
-            ).fetchall():
-                sig = np.frombuffer(minhash, "<u8").astype(np.uint64)
-                self._db.execute(
-                    "DELETE FROM signature_bands WHERE band = ANY(%s::int8[]) AND article_id = %s",
-                    (bands(sig), article.id),
-                )
+            store.drop_bands(self._db, article.id, "%s")
             # Chunks, sentences, their terms and its signature go with it (ON DELETE CASCADE).
             self._db.execute("DELETE FROM articles WHERE id = %s", (article.id,))
             self._db.execute("DELETE FROM copies WHERE copy_of = %s", (article.id,))
@@ -575,17 +568,7 @@ class PostgresStore(store.TermsTables):
         if self._meta().get("signature_bands") == BAND_SCHEME:
             return
         self._db.execute(SIGNATURE_BANDS)
-        self._db.execute("DELETE FROM signature_bands")
-        rows = self._db.execute("SELECT article_id, minhash FROM signatures").fetchall()
-        with self._db.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO signature_bands (band, article_id) VALUES (%s, %s)",
-                [
-                    row
-                    for article_id, minhash in rows
-                    for row in band_rows(article_id, np.frombuffer(minhash, "<u8"))
-                ],
-            )
+        store.key_every_band(self._db, "%s")
         self._set_meta({"signature_bands": BAND_SCHEME})
 
     def close(self) -> None:

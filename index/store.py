@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .dates import DateWindow, moment_of
-from .near_duplicates import BAND_SCHEME, BANDS
+from .near_duplicates import BAND_SCHEME, BANDS, band_rows
 from .types import (
     Article,
     Chunk,
@@ -224,6 +224,49 @@ class TermsTables:
     def sentence_terms(self, ids: list[int]) -> dict[int, Terms]:
         """The latent terms (indices, unit-length weights) of these sentences, where stored."""
         return self._terms("sentence_terms", ids)
+
+
+# The tables of a store's articles, which a rebuild drops and makes anew (both backends; the
+# copies are kept: they are not made again from the articles).
+ARTICLE_TABLES = (
+    "chunk_terms",
+    "sentence_terms",
+    "chunks",
+    "sentences",
+    "signature_bands",
+    "signatures",
+    "articles",
+)
+
+
+def _signature(minhash: bytes) -> np.ndarray:
+    return np.frombuffer(minhash, "<u8").astype(np.uint64)
+
+
+def drop_bands(db, article_id: str, mark: str) -> None:
+    """Delete the band keys of an article's signature, in the caller's write (``db``: a
+    SQLite or a psycopg connection; ``mark``: its parameter mark, "?" or "%s")."""
+    query = f"SELECT minhash FROM signatures WHERE article_id = {mark}"
+    cursor = db.cursor()
+    for (minhash,) in db.execute(query, (article_id,)).fetchall():
+        cursor.executemany(
+            f"DELETE FROM signature_bands WHERE band = {mark} AND article_id = {mark}",
+            band_rows(article_id, _signature(minhash)),
+        )
+    cursor.close()
+
+
+def key_every_band(db, mark: str) -> None:
+    """Key the bands of every stored signature anew, in the caller's write (a store made
+    before the bands were kept, or by another banding); ``db`` and ``mark`` as above."""
+    db.execute("DELETE FROM signature_bands")
+    rows = db.execute("SELECT article_id, minhash FROM signatures").fetchall()
+    cursor = db.cursor()
+    cursor.executemany(
+        f"INSERT INTO signature_bands (band, article_id) VALUES ({mark}, {mark})",
+        [row for article_id, minhash in rows for row in band_rows(article_id, _signature(minhash))],
+    )
+    cursor.close()
 
 
 def band_problems(db, meta: dict[str, str]) -> list[str]:
