@@ -490,30 +490,41 @@ class FaissStore(store.TermsTables):
                 with self._lock, transaction(self._db):
                     return store.remove_copy(self._db, article_id, "?")
 
-            def change(live: Live, next_id: int, number: int) -> int:
-                self._db.execute("DELETE FROM copies WHERE copy_of = ?", (article.id,))
-                store.drop_bands(self._db, article.id, "?")
-                self._db.execute("DELETE FROM signatures WHERE article_id = ?", (article.id,))
-                # The segments holding the article's vectors are written anew without them.
-                for kind, terms in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
-                    query = f"SELECT id, segment FROM {kind} WHERE article_id = ?"
-                    rows = self._db.execute(query, (article.id,)).fetchall()
-                    ids = [r[0] for r in rows]
-                    held = sorted({r[1] for r in rows})
-                    in_article = f"SELECT id FROM {kind} WHERE article_id = ?"
-                    self._db.execute(
-                        f"DELETE FROM {terms} WHERE id IN ({in_article})", (article.id,)
-                    )
-                    self._db.execute(f"DELETE FROM {kind} WHERE article_id = ?", (article.id,))
-                    if held and drop_ids(
-                        kind, live[kind], held, ids, number, self.approximate_from
-                    ):
-                        self._move_rows(kind, held, number)
-                self._db.execute("DELETE FROM articles WHERE id = ?", (article.id,))
-                return next_id
-
-            self._change(change)
+            self._remove([article.id])
         return article
+
+    def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:
+        with self.writing():
+            order = {article_id: n for n, article_id in enumerate(reversed(article_ids))}
+            with self._reading():
+                rows = self._in("SELECT * FROM articles", list(order), "id")
+            articles = sorted((_article(r) for r in rows), key=lambda a: -order[a.id])
+            if articles:
+                self._remove([a.id for a in articles])
+        return articles
+
+    def _remove(self, ids: list[str]) -> None:
+        """Remove stored articles (exact ids) and their copies in one change: each segment
+        that holds their vectors is written anew once, however many of them it holds."""
+
+        def change(live: Live, next_id: int, number: int) -> int:
+            self._in("DELETE FROM copies", ids, "copy_of")
+            for article_id in ids:
+                store.drop_bands(self._db, article_id, "?")
+            self._in("DELETE FROM signatures", ids, "article_id")
+            # The segments holding the articles' vectors are written anew without them.
+            for kind, terms in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
+                rows = self._in(f"SELECT id, segment FROM {kind}", ids, "article_id")
+                pieces = [r[0] for r in rows]
+                held = sorted({r[1] for r in rows})
+                self._in(f"DELETE FROM {terms}", pieces, "id")
+                self._in(f"DELETE FROM {kind}", ids, "article_id")
+                if held and drop_ids(kind, live[kind], held, pieces, number, self.approximate_from):
+                    self._move_rows(kind, held, number)
+            self._in("DELETE FROM articles", ids, "id")
+            return next_id
+
+        self._change(change)
 
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
         store_identity.check_vectors(self.identity, articles)

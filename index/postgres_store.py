@@ -474,6 +474,23 @@ class PostgresStore(store.TermsTables):
             self._db.execute("DELETE FROM copies WHERE copy_of = %s", (article.id,))
         return article
 
+    def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:
+        order = {article_id: n for n, article_id in enumerate(reversed(article_ids))}
+        with self._write():
+            rows = self._db.execute(
+                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY(%s)", (list(order),)
+            ).fetchall()
+            articles = sorted((_article(r) for r in rows), key=lambda a: -order[a.id])
+            if articles:
+                ids = [a.id for a in articles]
+                self._make_bands()
+                for article_id in ids:
+                    store.drop_bands(self._db, article_id, "%s")
+                # Chunks, sentences, their terms and signatures go with them (ON DELETE CASCADE).
+                self._db.execute("DELETE FROM articles WHERE id = ANY(%s)", (ids,))
+                self._db.execute("DELETE FROM copies WHERE copy_of = ANY(%s)", (ids,))
+        return articles
+
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
         store_identity.check_vectors(self.identity, articles)
         with self._write():

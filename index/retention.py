@@ -26,6 +26,5 @@ def prune(store: ArticleStore, days: int, on: date | None = None) -> list[Articl
     """Remove the articles older than ``days`` days on ``on`` (today); returns them."""
     with store.writing():
         old = too_old(store, days, on)
-        for article in old:
-            store.remove(article.id)
+        store.remove_articles([article.id for article in old])
     return old

@@ -199,6 +199,13 @@ class ArticleStore(Protocol):
         the article's place."""
         ...
 
+    def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:
+        """Remove these articles (exact ids; those not stored are skipped) and the copies
+        recorded of them, all or none, in one change however many they are (retention's
+        hundreds: a FAISS segment holding several of them is written anew once, not once
+        an article). Returns the removed articles, in the order given."""
+        ...
+
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
         """Replace every article, chunk, sentence and vector with these, prepared by the
         store's embedder, which the store records as its own from now on: a rebuild. Works

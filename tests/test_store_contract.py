@@ -241,6 +241,32 @@ def test_check_reports_missing_band_keys_and_a_rebuild_mends_them(store, prepare
     assert store.check() == []
 
 
+def test_articles_are_removed_together_with_their_copies_and_the_rest_stays_whole(store, prepared):
+    sample, vaccines = prepared
+    herald = Article(text=VACCINES.text + " Herald.", title="Herald", source="herald", lang="en")
+    store.add(prepared, [Copy(herald, vaccines.article.id, 0.9)])
+    chunks, _ = store.article_chunks(sample.article.id)
+
+    removed = store.remove_articles([vaccines.article.id, "nope", vaccines.article.id])
+    assert [a.id for a in removed] == [vaccines.article.id]
+    assert [a.id for a in store.articles()] == [sample.article.id]
+    assert store.copies() == [] and store.known_ids([herald.id]) == set()
+    assert store.signatures([vaccines.signature]) == {}
+    # What stays is whole: its chunks are found, with their sentences.
+    hits = store.search(vaccines.chunk_vectors[0], 10)
+    assert {h.chunk.article_id for h in hits} == {sample.article.id}
+    assert [len(s) for s, _ in store.sentences_of(chunks)] == [
+        len([t for t in sample.sentences if c.start <= t.start and t.end <= c.end])
+        for c in sample.chunks
+    ]
+    assert store.check() == []
+
+    assert [a.id for a in store.remove_articles([sample.article.id])] == [sample.article.id]
+    assert len(store) == 0 and store.search(sample.chunk_vectors[0], 5) == []
+    assert store.remove_articles([sample.article.id]) == []
+    assert store.check() == []
+
+
 def test_a_copy_is_removed_by_a_unique_prefix_of_its_id_and_nothing_else_goes(store, prepared):
     sample, vaccines = prepared
     herald = Article(text=VACCINES.text + " Herald.", title="Herald", source="herald", lang="en")
