@@ -267,11 +267,12 @@ def key_every_band(db, mark: str) -> None:
     """Key the bands of every stored signature anew, in the caller's write (a store made
     before the bands were kept, or by another banding); ``db`` and ``mark`` as above."""
     db.execute("DELETE FROM signature_bands")
-    rows = db.execute("SELECT article_id, minhash FROM signatures").fetchall()
+    signatures = db.execute("SELECT article_id, minhash FROM signatures").fetchall()
+    # In key order: each row lands at the end of the table's B-tree, not at a random page.
+    rows = sorted(row for a, minhash in signatures for row in band_rows(a, _signature(minhash)))
     cursor = db.cursor()
     cursor.executemany(
-        f"INSERT INTO signature_bands (band, article_id) VALUES ({mark}, {mark})",
-        [row for article_id, minhash in rows for row in band_rows(article_id, _signature(minhash))],
+        f"INSERT INTO signature_bands (band, article_id) VALUES ({mark}, {mark})", rows
     )
     cursor.close()
 
