@@ -227,7 +227,7 @@ class FaissStore(store.TermsTables):
                         f"(SELECT article_id FROM signature_bands WHERE band IN ({marks}))",
                         part,
                     ).fetchall()
-        return {r[0]: np.frombuffer(r[1], "<u8").astype(np.uint64) for r in rows}
+        return {r[0]: store.unpack_signature(r[1]) for r in rows}
 
     def _in(self, query: str, values: list, column: str) -> list[sqlite3.Row]:
         """The rows of ``query`` whose ``column`` is one of ``values``, in parts: SQLite
@@ -495,10 +495,9 @@ class FaissStore(store.TermsTables):
 
     def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:
         with self.writing():
-            order = {article_id: n for n, article_id in enumerate(reversed(article_ids))}
             with self._reading():
-                rows = self._in("SELECT * FROM articles", list(order), "id")
-            articles = sorted((_article(r) for r in rows), key=lambda a: -order[a.id])
+                rows = self._in("SELECT * FROM articles", list(dict.fromkeys(article_ids)), "id")
+            articles = store.in_given_order(map(_article, rows), article_ids)
             if articles:
                 self._remove([a.id for a in articles])
         return articles

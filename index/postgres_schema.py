@@ -54,11 +54,10 @@ NEAR_DUPLICATES = (
 
 # The articles by source (for LIKE 'prefix%') and by key (PostgresStore.ids_from_source,
 # ids_with_key: looked up on every add); a store made before them gets them at its next write.
-ARTICLE_INDEXES = {
-    "articles_source": "CREATE INDEX IF NOT EXISTS articles_source "
-    "ON articles (source text_pattern_ops)",
-    "articles_key": "CREATE INDEX IF NOT EXISTS articles_key ON articles (key)",
-}
+ARTICLE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS articles_source ON articles (source text_pattern_ops)",
+    "CREATE INDEX IF NOT EXISTS articles_key ON articles (key)",
+)
 
 
 def schema(dim: int) -> tuple[str, ...]:
@@ -73,7 +72,7 @@ def schema(dim: int) -> tuple[str, ...]:
             article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
             ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
             vector vector({dim}) NOT NULL)""",
-        *ARTICLE_INDEXES.values(),
+        *ARTICLE_INDEXES,
         "CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id)",
         "CREATE INDEX IF NOT EXISTS chunks_vector ON chunks USING hnsw (vector vector_cosine_ops)",
         f"""CREATE TABLE IF NOT EXISTS sentences (

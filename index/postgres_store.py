@@ -204,7 +204,7 @@ class PostgresStore(store.TermsTables):
                     "(SELECT article_id FROM signature_bands WHERE band = ANY(%s::int8[]))",
                     (keys,),
                 )
-        return {r[0]: np.frombuffer(r[1], "<u8").astype(np.uint64) for r in rows}
+        return {r[0]: store.unpack_signature(r[1]) for r in rows}
 
     def article(self, article_id: str) -> Article | None:
         if not article_id:
@@ -467,29 +467,28 @@ class PostgresStore(store.TermsTables):
             article = self.article(article_id)
             if article is None:
                 return store.remove_copy(self._db, article_id, "%s")
-            self._make_bands()
-            store.drop_bands(self._db, article.id, "%s")
-            # Chunks, sentences, their terms and its signature go with it (ON DELETE CASCADE).
-            self._db.execute("DELETE FROM articles WHERE id = %s", (article.id,))
-            self._db.execute("DELETE FROM copies WHERE copy_of = %s", (article.id,))
+            self._remove([article.id])
         return article
 
     def remove_articles(self, article_ids: Sequence[str]) -> list[Article]:
-        order = {article_id: n for n, article_id in enumerate(reversed(article_ids))}
         with self._write():
             rows = self._db.execute(
-                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY(%s)", (list(order),)
+                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY(%s)",
+                (list(dict.fromkeys(article_ids)),),
             ).fetchall()
-            articles = sorted((_article(r) for r in rows), key=lambda a: -order[a.id])
+            articles = store.in_given_order(map(_article, rows), article_ids)
             if articles:
-                ids = [a.id for a in articles]
-                self._make_bands()
-                for article_id in ids:
-                    store.drop_bands(self._db, article_id, "%s")
-                # Chunks, sentences, their terms and signatures go with them (ON DELETE CASCADE).
-                self._db.execute("DELETE FROM articles WHERE id = ANY(%s)", (ids,))
-                self._db.execute("DELETE FROM copies WHERE copy_of = ANY(%s)", (ids,))
+                self._remove([a.id for a in articles])
         return articles
+
+    def _remove(self, ids: list[str]) -> None:
+        """Remove stored articles (exact ids) and their copies, in the caller's write."""
+        self._make_bands()
+        for article_id in ids:
+            store.drop_bands(self._db, article_id, "%s")
+        # Chunks, sentences, their terms and signatures go with them (ON DELETE CASCADE).
+        self._db.execute("DELETE FROM articles WHERE id = ANY(%s)", (ids,))
+        self._db.execute("DELETE FROM copies WHERE copy_of = ANY(%s)", (ids,))
 
     def replace_all(self, articles: Sequence[PreparedArticle]) -> None:
         store_identity.check_vectors(self.identity, articles)
@@ -579,11 +578,10 @@ class PostgresStore(store.TermsTables):
         """Index the articles by source, and key every stored signature's bands, if the store
         was made before them (or by another banding): in the write transaction, before the
         change."""
-        for name, statement in ARTICLE_INDEXES.items():
-            if self._db.execute("SELECT to_regclass(%s) IS NULL", (name,)).fetchone()[0]:
-                self._db.execute(statement)
         if self._meta().get("signature_bands") == BAND_SCHEME:
-            return
+            return  # a store made with them (schema()) or keyed already
+        for statement in ARTICLE_INDEXES:
+            self._db.execute(statement)
         self._db.execute(SIGNATURE_BANDS)
         store.key_every_band(self._db, "%s")
         self._set_meta({"signature_bands": BAND_SCHEME})

@@ -246,8 +246,15 @@ ARTICLE_TABLES = (
 )
 
 
-def _signature(minhash: bytes) -> np.ndarray:
+def unpack_signature(minhash: bytes) -> np.ndarray:
+    """A signature as stored (uint64 values, little-endian) back as an array."""
     return np.frombuffer(minhash, "<u8").astype(np.uint64)
+
+
+def in_given_order(articles: Iterable[Article], ids: Sequence[str]) -> list[Article]:
+    """``articles`` in the order of their first place in ``ids``."""
+    order = {article_id: n for n, article_id in enumerate(dict.fromkeys(ids))}
+    return sorted(articles, key=lambda a: order[a.id])
 
 
 def drop_bands(db, article_id: str, mark: str) -> None:
@@ -258,7 +265,7 @@ def drop_bands(db, article_id: str, mark: str) -> None:
     for (minhash,) in db.execute(query, (article_id,)).fetchall():
         cursor.executemany(
             f"DELETE FROM signature_bands WHERE band = {mark} AND article_id = {mark}",
-            band_rows(article_id, _signature(minhash)),
+            band_rows(article_id, unpack_signature(minhash)),
         )
     cursor.close()
 
@@ -269,7 +276,9 @@ def key_every_band(db, mark: str) -> None:
     db.execute("DELETE FROM signature_bands")
     signatures = db.execute("SELECT article_id, minhash FROM signatures").fetchall()
     # In key order: each row lands at the end of the table's B-tree, not at a random page.
-    rows = sorted(row for a, minhash in signatures for row in band_rows(a, _signature(minhash)))
+    rows = sorted(
+        row for a, minhash in signatures for row in band_rows(a, unpack_signature(minhash))
+    )
     cursor = db.cursor()
     cursor.executemany(
         f"INSERT INTO signature_bands (band, article_id) VALUES ({mark}, {mark})", rows
