@@ -132,15 +132,16 @@ def measure(
     ivf = [s.search for s in found if s.approximate]
     hits = np.zeros((len(measured), len(queries)))
     times = np.zeros((len(measured), len(queries)))
+    unskipped = [(s, None) for s in found]  # no removed vectors
     for q, (query, threshold) in enumerate(zip(queries[:, None, :], tenth - 1e-5, strict=True)):
         for m, (_, counts, rerank) in enumerate(measured):
             for approximate, count in zip(ivf, counts, strict=True):
                 approximate.nprobe = count
             segments.RERANK = rerank
             if q == 0:
-                segments.search(found, query, K)  # warm-up
+                segments.search(unskipped, query, K)  # warm-up
             started = time.perf_counter()
-            result = segments.search(found, query, K)
+            result = segments.search(unskipped, query, K)
             times[m, q] = (time.perf_counter() - started) * 1000
             hits[m, q] = sum(score >= threshold for _, score in result)
     out = []

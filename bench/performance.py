@@ -170,6 +170,20 @@ def timed_add_one(indexer, docs: Path, label: str, repeats: int = 3) -> dict:
     }
 
 
+def timed_remove_one(store, repeats: int = 3) -> dict:
+    """Median seconds to remove one of the stored articles (an admin's /remove, or the
+    version an edited channel post replaces): three of the bulk's articles, a quarter, a
+    half and three quarters of the way through it, each in one of the store's large
+    segments."""
+    ids = store.ids_from_source("bench://article/")
+    times = []
+    for r in range(1, repeats + 1):
+        started = time.perf_counter()
+        store.remove(ids[r * len(ids) // (repeats + 1)])
+        times.append(time.perf_counter() - started)
+    return {"remove_one_s": statistics.median(times)}
+
+
 def build(args) -> dict:
     """Make the store of one size in ``args.dir``; what indexing costs."""
     from bot.core import open_store
@@ -215,6 +229,7 @@ def build(args) -> dict:
             store.add(generated_prepared(items[i : i + 500], seeds, rng, sparse_dim))
         result["insert_generated_s"] = time.perf_counter() - started
     result.update(timed_add_one(indexer, args.docs, "a"))
+    result.update(timed_remove_one(store))
     store.close()
     result["build_peak_rss_mb"] = peak_rss_mb()
     result["disk_mb"] = disk_mb(Path(args.dir))
@@ -493,6 +508,7 @@ COLUMNS = [
     ("add 1 article (s)", "add_one_s", "{:.2f}"),
     ("of which the near-duplicate check (s)", "add_one_check_s", "{:.3f}"),
     ("of which store.add (s)", "add_one_store_s", "{:.3f}"),
+    ("remove 1 article (s)", "remove_one_s", "{:.3f}"),
     ("search p50/p95 (ms)", ("search_p50_ms", "search_p95_ms"), "{:.1f}/{:.1f}"),
     ("recall@10", "recall_at_10", "{:.3f}"),
     ("answer p50/p95 (ms)", ("answer_p50_ms", "answer_p95_ms"), "{:.0f}/{:.0f}"),

@@ -33,6 +33,14 @@ ARTICLE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS articles_key ON articles(key)",
 )
 
+# The vectors of removed pieces still in their segments' files, by kind and segment
+# (index/segments.py): a search skips them, a merge or a rewrite drops them. Added without a
+# new schema version: a store opened without it gets it (FaissStore).
+DEAD_VECTORS = """CREATE TABLE IF NOT EXISTS dead_vectors (
+    kind TEXT NOT NULL, segment INTEGER NOT NULL, id INTEGER NOT NULL,
+    PRIMARY KEY (kind, segment, id)
+) WITHOUT ROWID"""
+
 # Added without a new schema version: a store opened without them gets them (FaissStore).
 # signatures: each article's MinHash (index/near_duplicates.py; uint64 values, little-endian),
 # made again by a rebuild. copies: near-duplicates of an article (copy_of), kept as its other
@@ -75,9 +83,10 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sentence_terms (
         id INTEGER PRIMARY KEY REFERENCES sentences(id), idx BLOB NOT NULL, val BLOB NOT NULL,
         scale REAL NOT NULL)""",
+    DEAD_VECTORS,
     *NEAR_DUPLICATES,
 )
-TABLES = (*ARTICLE_TABLES, "segments")
+TABLES = (*ARTICLE_TABLES, "segments", "dead_vectors")
 
 
 def pack_terms(terms: Terms) -> tuple[bytes, bytes, float]:

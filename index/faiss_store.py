@@ -47,6 +47,7 @@ from .dates import DateWindow, window_sql
 from .faiss_schema import (
     ARTICLE_INDEXES,
     DB_NAME,
+    DEAD_VECTORS,
     NEAR_DUPLICATES,
     SCHEMA,
     SCHEMA_VERSION,
@@ -61,8 +62,10 @@ from .segments import (
     KINDS,
     Live,
     SegmentFiles,
+    Skipped,
     add_segment,
     drop_ids,
+    needs_rewrite,
     search,
     segment,
 )
@@ -115,6 +118,7 @@ class FaissStore(store.TermsTables):
         self._write_lock = WriteLock(self.path, write_lock_timeout)
         self._files = SegmentFiles(self.path, identity.dim)
         self._live: Live = {kind: {} for kind in KINDS}  # the segments in memory
+        self._skipped: dict[int, Skipped] = {}  # the dead vectors of each chunk segment
         self._generation = -1  # of the segments in memory; -1: none loaded
         with self._lock:
             self._create()
@@ -126,15 +130,15 @@ class FaissStore(store.TermsTables):
 
     def _create(self) -> None:
         """Create the tables and the meta rows of a new store; leave an existing one be."""
-        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        if self._db.execute(exists).fetchone() and self._meta():
-            # A store made before near-duplicates were kept gets their tables, once; else
-            # without a write transaction, which would wait for a writer at work.
-            copies = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'copies'"
-            if not self._db.execute(copies).fetchone():
-                with transaction(self._db):
-                    for statement in NEAR_DUPLICATES:
-                        self._db.execute(statement)
+        if self._has_table("meta") and self._meta():
+            # A store made before near-duplicates or dead vectors were kept gets their
+            # tables, once; else without a write transaction, which would wait for a writer.
+            later = (("copies", NEAR_DUPLICATES), ("dead_vectors", (DEAD_VECTORS,)))
+            for table, statements in later:
+                if not self._has_table(table):
+                    with transaction(self._db):
+                        for statement in statements:
+                            self._db.execute(statement)
             return
         with transaction(self._db):
             self._db.execute(SCHEMA[0])
@@ -148,6 +152,10 @@ class FaissStore(store.TermsTables):
                 + [("signature_bands", BAND_SCHEME)]
                 + list(store_identity.identity_meta(self.identity).items()),
             )
+
+    def _has_table(self, name: str) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return self._db.execute(query, (name,)).fetchone() is not None
 
     def _meta(self) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta")}
@@ -183,7 +191,31 @@ class FaissStore(store.TermsTables):
         ):
             loaded = self._live[kind].get(number)
             live[kind][number] = loaded or self._files.read(kind, number, sha256, search_sha256)
-        self._live, self._generation = live, generation
+        self._live, self._skipped = live, self._skipped_in(live)
+        self._generation = generation
+
+    def _skipped_in(self, live: Live) -> dict[int, Skipped]:
+        """The dead vectors of each chunk segment of ``live`` that has some, as the database
+        lists them (read again only for a segment whose count of them changed)."""
+        counts = self._db.execute(
+            "SELECT segment, count(*) FROM dead_vectors WHERE kind = 'chunks' GROUP BY segment"
+        ).fetchall()
+        skipped = {}
+        for number, count in counts:
+            if number not in live["chunks"]:
+                continue  # ``index check`` names it
+            known = self._skipped.get(number)
+            if known is None or known.count != count:
+                known = Skipped(live["chunks"][number].array, self._dead("chunks", number))
+            skipped[number] = known
+        return skipped
+
+    def _dead(self, kind: str, number: int) -> np.ndarray:
+        """The ids of the dead vectors of one segment."""
+        rows = self._db.execute(
+            "SELECT id FROM dead_vectors WHERE kind = ? AND segment = ?", (kind, number)
+        ).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
 
     def __len__(self) -> int:
         with self._reading():
@@ -289,6 +321,7 @@ class FaissStore(store.TermsTables):
             counts = store.row_counts(self._db)
             generation = int(self._meta()["generation"])
             segments = self._count("SELECT count(*) FROM segments")
+            dead = self._count("SELECT count(*) FROM dead_vectors")
         size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
         return {
             "data_dir": str(self.path),
@@ -297,13 +330,14 @@ class FaissStore(store.TermsTables):
             "dimensions": self.identity.dim,
             "generation": generation,
             "segments": segments,
+            "dead_vectors": dead,
             "bytes_on_disk": size,
         }
 
     def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         with self._reading(vectors=True):
-            segments = [s for _, s in sorted(self._live["chunks"].items())]
+            segments = [(s, self._skipped.get(n)) for n, s in sorted(self._live["chunks"].items())]
             allowed = None
             if window:
                 # The k nearest among the window's chunks: FAISS skips the others while it
@@ -403,9 +437,20 @@ class FaissStore(store.TermsTables):
             for kind, number, sha256, search_sha256 in segments:
                 query = f"SELECT id FROM {kind} WHERE segment = ?"
                 rows = {r[0] for r in self._db.execute(query, (number,))}
+                dead = set(self._dead(kind, number).tolist())
+                if rows & dead:
+                    found.append(
+                        f"{len(rows & dead)} {kind} of {kind}-{number} are listed as dead too"
+                    )
                 found += self._files.problems(
-                    kind, number, sha256, search_sha256, meta.get("embed_dim"), rows
+                    kind, number, sha256, search_sha256, meta.get("embed_dim"), rows | dead
                 )
+            lost = self._count(
+                "SELECT count(*) FROM dead_vectors d WHERE NOT EXISTS (SELECT 1 FROM segments s "
+                "WHERE s.kind = d.kind AND s.number = d.segment)"
+            )
+            if lost:
+                found.append(f"{lost} dead vectors are listed in no live segment")
             for kind in KINDS:
                 lost = self._count(
                     f"SELECT count(*) FROM {kind} WHERE segment NOT IN "
@@ -457,7 +502,14 @@ class FaissStore(store.TermsTables):
             for kind in KINDS:
                 array = vectors[kind]
                 if array.count:
-                    absorbed = add_segment(kind, live[kind], array, number, self.approximate_from)
+                    absorbed = add_segment(
+                        kind,
+                        live[kind],
+                        array,
+                        number,
+                        self.approximate_from,
+                        lambda n, kind=kind: self._dead(kind, n),
+                    )
                     self._move_rows(kind, absorbed, number)
             return next_id
 
@@ -477,10 +529,16 @@ class FaissStore(store.TermsTables):
         return [c.article for c in kept]
 
     def _move_rows(self, kind: str, segments: list[int], number: int) -> None:
+        """The rows of pieces whose vectors ``segments`` held now point to segment ``number``,
+        which was written without their dead vectors."""
         if segments:
             marks = ",".join("?" * len(segments))
             self._db.execute(
                 f"UPDATE {kind} SET segment = ? WHERE segment IN ({marks})", [number, *segments]
+            )
+            self._db.execute(
+                f"DELETE FROM dead_vectors WHERE kind = ? AND segment IN ({marks})",
+                [kind, *segments],
             )
 
     def remove(self, article_id: str) -> Article:
@@ -503,23 +561,36 @@ class FaissStore(store.TermsTables):
         return articles
 
     def _remove(self, ids: list[str]) -> None:
-        """Remove stored articles (exact ids) and their copies in one change: each segment
-        that holds their vectors is written anew once, however many of them it holds."""
+        """Remove stored articles (exact ids) and their copies in one change. Their vectors
+        stay in their segments as dead ones, but a segment whose dead vectors reach
+        COMPACT_SHARE is written anew without them (index/segments.py)."""
 
         def change(live: Live, next_id: int, number: int) -> int:
             self._in("DELETE FROM copies", ids, "copy_of")
             for article_id in ids:
                 store.drop_bands(self._db, article_id, "?")
             self._in("DELETE FROM signatures", ids, "article_id")
-            # The segments holding the articles' vectors are written anew without them.
             for kind, terms in zip(KINDS, ("chunk_terms", "sentence_terms"), strict=True):
                 rows = self._in(f"SELECT id, segment FROM {kind}", ids, "article_id")
-                pieces = [r[0] for r in rows]
-                held = sorted({r[1] for r in rows})
-                self._in(f"DELETE FROM {terms}", pieces, "id")
+                self._in(f"DELETE FROM {terms}", [r[0] for r in rows], "id")
                 self._in(f"DELETE FROM {kind}", ids, "article_id")
-                if held and drop_ids(kind, live[kind], held, pieces, number, self.approximate_from):
-                    self._move_rows(kind, held, number)
+                by_segment: dict[int, list[int]] = {}
+                for piece, held in rows:
+                    by_segment.setdefault(held, []).append(piece)
+                rewrite, gone = [], []
+                for held, pieces in sorted(by_segment.items()):
+                    dead = self._dead(kind, held)
+                    if needs_rewrite(live[kind][held].array.count, len(dead) + len(pieces)):
+                        rewrite.append(held)
+                        gone += [*dead.tolist(), *pieces]
+                    else:
+                        self._db.executemany(
+                            "INSERT INTO dead_vectors (kind, segment, id) VALUES (?, ?, ?)",
+                            [(kind, held, piece) for piece in pieces],
+                        )
+                if rewrite:
+                    drop_ids(kind, live[kind], rewrite, gone, number, self.approximate_from)
+                    self._move_rows(kind, rewrite, number)
             self._in("DELETE FROM articles", ids, "id")
             return next_id
 
@@ -578,6 +649,7 @@ class FaissStore(store.TermsTables):
                             if s.sha256 is None:  # made by this change
                                 s = live[kind][n] = self._files.write_segment(kind, n, s, written)
                             manifest.append((kind, n, s.array.count, s.sha256, s.search_sha256))
+                    skipped = self._skipped_in(live)
                     self._db.execute("DELETE FROM segments")
                     self._db.executemany(
                         "INSERT INTO segments (kind, number, vectors, sha256, search_sha256) "
@@ -602,7 +674,7 @@ class FaissStore(store.TermsTables):
                 for file in written:
                     file.unlink(missing_ok=True)
                 raise
-            self._live, self._generation = live, number
+            self._live, self._skipped, self._generation = live, skipped, number
             # Files of segments no longer live, and what a crashed writer left.
             self._files.delete_all_but(
                 {

@@ -23,13 +23,19 @@ segments a tier. A file is written under a temporary name, fsynced and renamed: 
 whole or absent; its checksum tells a damaged one from a good one. Opening checks every
 file's size and header, and the checksums of files up to VERIFY_ON_OPEN bytes (larger ones
 would cost start-up seconds); ``index check`` verifies every checksum.
+
+Removing an article does not rewrite its segments: its vectors stay in their files as dead
+vectors (the store's database lists them by segment), which a search skips (a FAISS selector
+over their rows) and a lookup by id never asks for. A merge leaves them out of the segment
+it writes, and a segment whose dead vectors reach COMPACT_SHARE of it is written anew
+without them by the removal that gets it there.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -62,11 +68,33 @@ LISTS_PER_ROOT = 2
 PROBES_PER_ROOT = 5
 RERANK = 2
 TRAIN_PER_LIST = 40  # training points per list (FAISS warns under 39)
+# A segment is written anew without its dead vectors once they are this share of it. Until
+# then a search of it scans them and skips them, and they take their room in memory: at
+# most COMPACT_SHARE / (1 - COMPACT_SHARE) = a third more than the live vectors need. Each
+# rewrite clears a quarter of the segment, so a removed vector costs on average four
+# vectors rewritten, instead of the whole segment (docs/performance.md, session 11).
+COMPACT_SHARE = 0.25
 
 
 def probes(lists: int) -> int:
     """The lists searched in an approximate index of ``lists`` lists."""
     return min(lists, math.ceil(PROBES_PER_ROOT * math.sqrt(lists)))
+
+
+def needs_rewrite(vectors: int, dead: int) -> bool:
+    """Whether a segment of ``vectors`` vectors, ``dead`` of them dead, is written anew."""
+    return dead >= COMPACT_SHARE * vectors
+
+
+class Skipped:
+    """The dead vectors of one chunk segment, as a FAISS selector that lets a search pass
+    every other row (FAISS ids are the segment's rows)."""
+
+    def __init__(self, array: VectorArray, dead: np.ndarray) -> None:
+        rows = np.flatnonzero(np.isin(array.ids, dead)).astype(np.int64)
+        self.count = len(rows)
+        self._rows = faiss.IDSelectorBatch(rows)  # kept: the selector below points to it
+        self.selector = faiss.IDSelectorNot(self._rows)
 
 
 @dataclass(frozen=True)
@@ -84,25 +112,37 @@ class Segment:
         return isinstance(self.search, faiss.IndexIVF)
 
     def nearest(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        skipped: Skipped | None = None,
     ) -> list[tuple[int, float]]:
         """The k (id, inner product) of this segment nearest to a query (one row); only ids
-        in ``allowed`` (int64) when it is given, skipped by the search itself (a selector
-        over their rows), so that filtering drops no nearer allowed vector."""
+        in ``allowed`` (int64) when it is given, else none of the ``skipped`` (dead) ones.
+        Either way the search itself passes over the others (a selector over their rows),
+        so that filtering drops no nearer vector."""
         count = self.array.count
         if not count or self.search is None:
             return []
-        params = None
+        selector = None
         if allowed is not None:
             rows = np.flatnonzero(np.isin(self.array.ids, allowed))
             if not len(rows):
                 return []
             selector = faiss.IDSelectorBatch(rows.astype(np.int64))
+            count = len(rows)
+        elif skipped is not None and skipped.count:
+            selector = skipped.selector
+            count -= skipped.count
+            if count <= 0:
+                return []
+        params = None
+        if selector is not None:
             if self.approximate:  # parameters given replace the index's own: nprobe too
                 params = faiss.SearchParametersIVF(sel=selector, nprobe=self.search.nprobe)
             else:
                 params = faiss.SearchParameters(sel=selector)
-            count = len(rows)
         if self.approximate:
             _, found = self.search.search(query, min(count, RERANK * k), params=params)
             rows = found[0][found[0] >= 0]
@@ -158,16 +198,25 @@ Live = dict[str, dict[int, Segment]]
 
 
 def add_segment(
-    kind: str, segments: dict[int, Segment], array: VectorArray, number: int, approximate_from: int
+    kind: str,
+    segments: dict[int, Segment],
+    array: VectorArray,
+    number: int,
+    approximate_from: int,
+    dead: Callable[[int], np.ndarray] | None = None,
 ) -> list[int]:
     """Make ``array`` the live segment ``number`` of its kind, merged with the others of its
-    tier when they are MERGE_FACTOR; returns the numbers of the segments it took in."""
+    tier when they are MERGE_FACTOR; returns the numbers of the segments it took in, whose
+    ``dead(number)`` ids (dead vectors) the merged segment leaves out."""
     absorbed: list[int] = []
     while True:
         peers = sorted(n for n, s in segments.items() if tier(s.array.count) == tier(array.count))
         if len(peers) + 1 < MERGE_FACTOR:
             break
-        array = VectorArray.joined([segments.pop(n).array for n in peers] + [array], array.dim)
+        parts = [segments.pop(n).array for n in peers]
+        if dead is not None:
+            parts = [part.without(dead(n)) for part, n in zip(parts, peers, strict=True)]
+        array = VectorArray.joined([*parts, array], array.dim)
         absorbed += peers
     segments[number] = segment(kind, array, approximate_from)
     return absorbed
@@ -191,13 +240,16 @@ def drop_ids(
 
 
 def search(
-    segments: Iterable[Segment], query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    segments: Iterable[tuple[Segment, Skipped | None]],
+    query: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
-    """The k (id, inner product) nearest to a query across segments, best first; only ids
-    in ``allowed`` (int64) when it is given."""
+    """The k (id, inner product) nearest to a query across segments (each with its dead
+    vectors, or None), best first; only ids in ``allowed`` (int64) when it is given."""
     found: list[tuple[int, float]] = []
-    for s in segments:
-        found += s.nearest(query, k, allowed)
+    for s, skipped in segments:
+        found += s.nearest(query, k, allowed, skipped)
     found.sort(key=lambda pair: -pair[1])  # stable: ties keep the segments' order
     return found[:k]
 

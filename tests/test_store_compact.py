@@ -4,6 +4,7 @@ survives reopening, removal and `index check` like any other segment."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 
 import numpy as np
@@ -19,12 +20,15 @@ DIM = 384
 CHUNKS_PER_ARTICLE = 10
 
 
-def generated_articles(count: int, rng: np.random.Generator) -> list[PreparedArticle]:
+def generated_articles(
+    count: int, rng: np.random.Generator, first: int = 0
+) -> list[PreparedArticle]:
     """Articles of CHUNKS_PER_ARTICLE one-sentence chunks, with vectors clustered the way
-    real embeddings are (around a few dozen topics), not spread evenly over the sphere."""
+    real embeddings are (around a few dozen topics), not spread evenly over the sphere;
+    numbered from ``first`` (the number makes the text, and so the id)."""
     topics = rng.standard_normal((40, DIM)).astype(np.float32)
     out = []
-    for n in range(count):
+    for n in range(first, first + count):
         sentences = [f"Story {n} sentence {i} about topic {n % 40}." for i in range(10)]
         text = " ".join(sentences)
         spans, start = [], 0
@@ -77,11 +81,98 @@ def test_a_segment_over_the_threshold_is_searched_approximately_and_finds_the_ne
     reopened = FaissStore(data, store.identity, approximate_from=1000)
     assert recall_at_10(reopened, vectors, rows, queries) >= 0.95
     gone = store.articles()[0].id
-    reopened.remove(gone)  # what remains (1,190 chunks) is written anew, approximate again
-    assert sorted(f.name for f in data.glob("chunks-*")) == ["chunks-2.ivf", "chunks-2.vec"]
+    reopened.remove(gone)  # 10 of 1,200 chunks: left in the file as dead vectors
+    assert sorted(f.name for f in data.glob("chunks-*")) == ["chunks-1.ivf", "chunks-1.vec"]
     assert reopened.check() == []
     hits = reopened.search(queries[0], 10)
     assert len(hits) == 10 and gone not in {h.chunk.article_id for h in hits}
+
+
+def files_of(path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in sorted(path.glob("*-*.*"))}
+
+
+def test_a_removal_leaves_the_segment_as_it_was_and_no_search_finds_the_removed_chunks(
+    big_store,
+):
+    store, vectors, rows = big_store
+    reader = FaissStore(store.path, store.identity)  # another process's view, opened before
+    before = files_of(store.path)
+    gone = store.articles()[3].id
+    mine = [i for i, (article, _) in enumerate(rows) if article == gone]
+
+    store.remove(gone)
+
+    assert files_of(store.path) == before  # no segment written anew
+    assert store.stats()["dead_vectors"] == 20  # its 10 chunks and 10 sentences
+    assert store.check() == []
+    live = np.array([article != gone for article, _ in rows])
+    for view in (store, reader, FaissStore(store.path, store.identity)):
+        for i in mine:  # each removed chunk's own vector: it would be its nearest
+            hits = view.search(vectors[i], 10)
+            assert len(hits) == 10 and gone not in {h.chunk.article_id for h in hits}
+            exact = np.argsort(-np.where(live, vectors @ vectors[i], -np.inf))[:10]
+            found = {(h.chunk.article_id, h.chunk.ordinal) for h in hits}
+            assert len(found & {rows[j] for j in exact}) >= 9
+
+
+def small_store(path, identity, articles: int) -> tuple[FaissStore, list[PreparedArticle]]:
+    """A store whose chunks are in one exact segment, added in one change."""
+    store = FaissStore(path, identity)
+    prepared = generated_articles(articles, np.random.default_rng(13))
+    store.add(prepared)
+    return store, prepared
+
+
+def test_a_segment_is_written_anew_without_its_dead_vectors_once_a_quarter_is_dead(
+    tmp_path, embeddings
+):
+    store, prepared = small_store(tmp_path / "data", embeddings.identity, 8)  # 80 chunks
+    assert sorted(f.name for f in store.path.glob("chunks-*")) == ["chunks-1.vec"]
+    first, second = prepared[0].article.id, prepared[1].article.id
+
+    store.remove(first)  # 10 of 80 dead: kept
+    assert sorted(f.name for f in store.path.glob("chunks-*")) == ["chunks-1.vec"]
+    assert store.stats()["dead_vectors"] == 20
+    store.remove(second)  # 20 of 80: a quarter, written anew without both articles
+    assert sorted(f.name for f in store.path.glob("chunks-*")) == ["chunks-3.vec"]
+    assert store.stats()["dead_vectors"] == 0
+    assert store.check() == []
+    held = {h.chunk.article_id for h in store.search(prepared[0].chunk_vectors[0], 60)}
+    assert len(held) == 6 and not held & {first, second}
+
+
+def test_a_merge_leaves_the_dead_vectors_out_of_the_segment_it_writes(tmp_path, embeddings):
+    store = FaissStore(tmp_path / "data", embeddings.identity)
+    prepared = generated_articles(12, np.random.default_rng(17))
+    store.add(prepared[:6])  # a segment of 60 chunks
+    store.remove(prepared[1].article.id)  # 10 of its 60 dead: kept
+    assert store.stats()["dead_vectors"] == 20
+    assert sorted(f.name for f in store.path.glob("chunks-*")) == ["chunks-1.vec"]
+    # Segments of 8 to 63 vectors are one tier: the eighth of them merges them all.
+    more = generated_articles(42, np.random.default_rng(19), first=100)
+    for n in range(7):
+        store.add(more[6 * n : 6 * n + 6])
+    assert sorted(f.name for f in store.path.glob("chunks-*")) == ["chunks-9.vec"]
+    assert store.stats()["dead_vectors"] == 0  # merged away with their segment
+    assert store.check() == []
+    hits = store.search(prepared[1].chunk_vectors[0], 10)
+    assert len(hits) == 10 and prepared[1].article.id not in {h.chunk.article_id for h in hits}
+
+
+def test_check_names_dead_vectors_that_are_live_or_in_no_segment(tmp_path, embeddings):
+    store, prepared = small_store(tmp_path / "data", embeddings.identity, 8)
+    store.remove(prepared[0].article.id)
+    live_chunk = store.search(prepared[1].chunk_vectors[0], 1)[0].chunk.id
+    db = sqlite3.connect(store.path / "store.sqlite")
+    with db:
+        db.execute("INSERT INTO dead_vectors VALUES ('chunks', 1, ?)", (live_chunk,))
+        db.execute("INSERT INTO dead_vectors VALUES ('chunks', 99, 5)")
+    db.close()
+
+    problems = " ".join(store.check())
+    assert "1 chunks of chunks-1 are listed as dead too" in problems
+    assert "1 dead vectors are listed in no live segment" in problems
 
 
 def test_a_date_window_is_searched_through_the_approximate_index_too(tmp_path, embeddings):
