@@ -383,7 +383,8 @@ def seeds(args) -> dict:
 
 def recall(args) -> dict:
     """recall@10 of the store's search (as the bot opens it) against an exact search of
-    every chunk vector in its segment files, for the questions' vectors.
+    every chunk vector in its segment files but the dead ones (of removed articles), for
+    the questions' vectors.
 
     A hit counts if it is as near as the exact tenth (ties: the benchmark's articles repeat
     documents, so equal vectors are common). Hits' similarities are exact: the store scores
@@ -404,12 +405,15 @@ def recall(args) -> dict:
     found = [[h.similarity for h in store.search(q, SERVING_K)] for q in queries]
     with sqlite3.connect(Path(args.dir) / "store.sqlite") as db:
         numbers = [r[0] for r in db.execute("SELECT number FROM segments WHERE kind = 'chunks'")]
+        dead = {r[0] for r in db.execute("SELECT id FROM dead_vectors WHERE kind = 'chunks'")}
     best = np.zeros((len(queries), 0), np.float32)  # the exact top similarities so far
     for number in numbers:
         array = read_array(Path(args.dir) / f"chunks-{number}.vec")
         for start in range(0, array.count, 100_000):
             block = np.asarray(array.vectors[start : start + 100_000], dtype=np.float32)
-            best = np.sort(np.hstack([best, queries @ block.T]), axis=1)[:, ::-1][:, :SERVING_K]
+            live = ~np.isin(array.ids[start : start + 100_000], list(dead))
+            scores = np.where(live, queries @ block.T, -np.inf)
+            best = np.sort(np.hstack([best, scores]), axis=1)[:, ::-1][:, :SERVING_K]
     tenth = best[:, -1] - 1e-5
     hits = [sum(s >= t for s in f) for f, t in zip(found, tenth, strict=True)]
     return {"recall_at_10": sum(hits) / (SERVING_K * len(queries))}

@@ -117,12 +117,19 @@ class DateWindow:
         return first <= day <= last
 
 
+def day_sql(articles: str = "") -> str:
+    """The SQL expression of an article's day (YYYY-MM-DD): its date, else the time it was
+    added (``day_of``); ``articles`` is the table's alias, if any. SQLite's index on the
+    article's day (index/faiss_schema.py) is on this very expression."""
+    prefix = f"{articles}." if articles else ""
+    return f"substr(coalesce({prefix}date, {prefix}added_at), 1, 10)"
+
+
 def window_sql(articles: str, first: str, last: str) -> str:
     """The SQL condition that an article (``articles`` is the table's alias) is dated in a
     window, by its date or else the time it was added; ``first`` and ``last`` are the
     parameters that take the window's ``bounds()`` (? in SQLite, %(name)s in PostgreSQL)."""
-    day = f"substr(coalesce({articles}.date, {articles}.added_at), 1, 10)"
-    return f"{day} BETWEEN {first} AND {last}"
+    return f"{day_sql(articles)} BETWEEN {first} AND {last}"
 
 
 def expired(day: str, days: int, today: date) -> bool:

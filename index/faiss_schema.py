@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from .dates import day_sql
 from .near_duplicates import band_rows
 from .segments import KINDS
 from .store import ARTICLE_TABLES
@@ -27,10 +28,13 @@ SIGNATURE_BANDS = """CREATE TABLE IF NOT EXISTS signature_bands (
     band INTEGER NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (band, article_id)
 ) WITHOUT ROWID"""
 # The articles by source and by key (FaissStore.ids_from_source, ids_with_key: looked up on
-# every add); a store made before them gets them at its next change.
+# every add), and by day (a date window, retention: without it, SQLite reads every article's
+# row to the end, text included, for its day); a store made before them gets them at its
+# next change.
 ARTICLE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS articles_source ON articles(source)",
     "CREATE INDEX IF NOT EXISTS articles_key ON articles(key)",
+    f"CREATE INDEX IF NOT EXISTS articles_day ON articles({day_sql()})",
 )
 
 # The vectors of removed pieces still in their segments' files, by kind and segment

@@ -4,8 +4,9 @@ Layout of a data directory::
 
     store.sqlite          articles, chunks and sentences (each with the number of the
                           segment holding its vector), their latent terms (8-bit weights),
-                          the manifest of live segments (with their files' SHA-256), and
-                          meta (schema, embedder, generation, next id)
+                          the manifest of live segments (with their files' SHA-256), the
+                          dead vectors (of removed pieces, still in their segments' files)
+                          and meta (schema, embedder, generation, next id)
     chunks-<n>.vec        a segment of chunk vectors by id, float16 (index/segments.py)
     chunks-<n>.ivf        its approximate index, for a segment of ARTICLEBOT_APPROXIMATE_FROM
                           chunks or more (FAISS IVF with 8-bit codes)
@@ -17,7 +18,8 @@ segments the change makes (numbered with the generation; a .tmp name, fsynced, r
 and leaves every other file be; then it commits the rows, the new manifest and the
 generation number in one transaction, and only then deletes the files the manifest no
 longer names. A crash at any point leaves a committed generation whose files and rows
-agree; the next writer deletes what the crashed one left. No pickle.
+agree; the next writer deletes what the crashed one left. No pickle. A removal writes
+rows only, unless it leaves a quarter of a segment dead (index/segments.py).
 
 Readers never delete anything. A reader reads the manifest and loads the segments it has
 not loaded yet inside one SQLite read transaction, and the database stays in
@@ -43,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from . import store, store_identity
-from .dates import DateWindow, window_sql
+from .dates import DateWindow, day_of, window_sql
 from .faiss_schema import (
     ARTICLE_INDEXES,
     DB_NAME,
@@ -76,6 +78,9 @@ from .writelock import WriteLock
 
 # Chunks whose sentences one query reads (4 parameters each: well under SQLite's limit).
 SPANS_A_QUERY = 500
+# A search in a date window first looks among this many times the chunks asked for, of all
+# dates (FaissStore.search); a narrower window is searched through the list of its chunks.
+WINDOW_FIRST = 4
 
 # A change: given a copy of the live segments, the next free id and the change's number,
 # change the database and the copy (new segments are numbered with the change's number);
@@ -221,14 +226,17 @@ class FaissStore(store.TermsTables):
         with self._reading():
             return self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
 
-    def articles(self) -> list[ArticleInfo]:
+    def articles(self, window: DateWindow | None = None) -> list[ArticleInfo]:
+        within = f"WHERE {window_sql('a', '?', '?')} " if window else ""
         with self._reading():
             rows = self._db.execute(
                 "SELECT a.id, a.key, a.title, a.source, a.lang, a.date, a.added_at, "
                 "length(a.text) AS chars, count(c.id) AS chunks FROM articles a "
-                "LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.added_at, a.id"
+                f"LEFT JOIN chunks c ON c.article_id = a.id {within}"
+                "GROUP BY a.id ORDER BY a.added_at, a.id",
+                window.bounds() if window else (),
             ).fetchall()
-            copies = self.copies()
+            copies = self.copies([r["id"] for r in rows] if window else None)
         return store.with_sources([ArticleInfo(**dict(row)) for row in rows], copies)
 
     def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
@@ -340,8 +348,20 @@ class FaissStore(store.TermsTables):
             segments = [(s, self._skipped.get(n)) for n, s in sorted(self._live["chunks"].items())]
             allowed = None
             if window:
-                # The k nearest among the window's chunks: FAISS skips the others while it
-                # searches (a selector over their ids), so none is missed by filtering.
+                # A window that holds most of the store: the nearest WINDOW_FIRST * k chunks
+                # of all, if k of them are in it, are its k nearest (any nearer chunk of the
+                # window would be among them), found without listing the window's chunks.
+                found = search(segments, query, WINDOW_FIRST * k)
+                chunks = self._chunks([i for i, _ in found])
+                inside = [
+                    Hit(chunks[i], score)
+                    for i, score in found
+                    if i in chunks and window.holds(day_of(chunks[i].date or chunks[i].added_at))
+                ]
+                if len(inside) >= k or len(found) < WINDOW_FIRST * k:
+                    return inside[:k]
+                # Else the k nearest among the window's chunks: FAISS skips the others while
+                # it searches (a selector over their ids), so none is missed by filtering.
                 allowed = np.array(
                     [
                         r[0]

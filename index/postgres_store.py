@@ -172,14 +172,19 @@ class PostgresStore(store.TermsTables):
     def __len__(self) -> int:
         return self._rows("SELECT count(*) FROM articles")[0][0]
 
-    def articles(self) -> list[ArticleInfo]:
+    def articles(self, window: DateWindow | None = None) -> list[ArticleInfo]:
+        within, params = "", {}
+        if window:
+            within = f"WHERE {window_sql('a', '%(first)s', '%(last)s')} "
+            params = dict(zip(("first", "last"), window.bounds(), strict=True))
         with self._reading():
             rows = self._rows(
                 "SELECT a.id, a.key, a.title, a.source, a.lang, a.date, a.added_at, "
                 "length(a.text), count(c.id) FROM articles a LEFT JOIN chunks c "
-                "ON c.article_id = a.id GROUP BY a.id ORDER BY a.added_at, a.id"
+                f"ON c.article_id = a.id {within}GROUP BY a.id ORDER BY a.added_at, a.id",
+                params,
             )
-            copies = self.copies()
+            copies = self.copies([r[0] for r in rows] if window else None)
         names = ("id", "key", "title", "source", "lang", "date", "added_at", "chars", "chunks")
         infos = [ArticleInfo(**dict(zip(names, r, strict=True))) for r in rows]
         return store.with_sources(infos, copies)

@@ -99,8 +99,9 @@ class ArticleStore(Protocol):
         """How many articles are indexed."""
         ...
 
-    def articles(self) -> list[ArticleInfo]:
-        """Every indexed article, oldest first, with the sources of its copies."""
+    def articles(self, window: DateWindow | None = None) -> list[ArticleInfo]:
+        """Every indexed article (dated in ``window``, if one is given: index/dates.py),
+        oldest first, with the sources of its copies."""
         ...
 
     def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:

@@ -388,6 +388,18 @@ def test_a_window_search_is_exact_where_the_hnsw_index_would_answer(
     store.close()
 
 
+def test_the_articles_of_a_date_window_are_listed_by_their_date_or_the_day_added(store, prepared):
+    store.add(dated(prepared))
+    sample = prepared[0].article.id
+
+    assert [a.id for a in store.articles(DateWindow(until=date(2021, 4, 7)))] == [VACCINES.id]
+    assert [a.id for a in store.articles(DateWindow(since=date(2026, 11, 30)))] == [sample]
+    assert store.articles(DateWindow(date(2021, 4, 8), date(2026, 11, 29))) == []
+    assert store.articles(DateWindow()) == store.articles()
+    (listed,) = store.articles(DateWindow(until=date(2021, 4, 30)))
+    assert listed == next(a for a in store.articles() if a.id == VACCINES.id)  # chunks, sources
+
+
 def test_retention_removes_the_articles_older_than_the_days_given(store, prepared):
     store.add(dated(prepared))
     sample = prepared[0].article.id
