@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from . import store, store_identity
-from .dates import DateWindow, day_of, window_sql
+from .dates import DateWindow, window_sql
 from .faiss_schema import (
     ARTICLE_INDEXES,
     DB_NAME,
@@ -78,9 +78,6 @@ from .writelock import WriteLock
 
 # Chunks whose sentences one query reads (4 parameters each: well under SQLite's limit).
 SPANS_A_QUERY = 500
-# A search in a date window first looks among this many times the chunks asked for, of all
-# dates (FaissStore.search); a narrower window is searched through the list of its chunks.
-WINDOW_FIRST = 4
 
 # A change: given a copy of the live segments, the next free id and the change's number,
 # change the database and the copy (new segments are numbered with the change's number);
@@ -348,17 +345,13 @@ class FaissStore(store.TermsTables):
             segments = [(s, self._skipped.get(n)) for n, s in sorted(self._live["chunks"].items())]
             allowed = None
             if window:
-                # A window that holds most of the store: the nearest WINDOW_FIRST * k chunks
-                # of all, if k of them are in it, are its k nearest (any nearer chunk of the
-                # window would be among them), found without listing the window's chunks.
-                found = search(segments, query, WINDOW_FIRST * k)
+                # First among the nearest of all dates (store.WINDOW_FIRST); all of them if
+                # the store holds fewer.
+                found = search(segments, query, store.WINDOW_FIRST * k)
                 chunks = self._chunks([i for i, _ in found])
-                inside = [
-                    Hit(chunks[i], score)
-                    for i, score in found
-                    if i in chunks and window.holds(day_of(chunks[i].date or chunks[i].added_at))
-                ]
-                if len(inside) >= k or len(found) < WINDOW_FIRST * k:
+                hits = [Hit(chunks[i], score) for i, score in found if i in chunks]
+                inside = store.in_window(hits, window)
+                if len(inside) >= k or len(found) < store.WINDOW_FIRST * k:
                     return inside[:k]
                 # Else the k nearest among the window's chunks: FAISS skips the others while
                 # it searches (a selector over their ids), so none is missed by filtering.

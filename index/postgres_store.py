@@ -249,44 +249,58 @@ class PostgresStore(store.TermsTables):
 
     def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        with self._reading():
+            if window is None:
+                self._plan(k, window=False)
+                return self._nearest(query, k)
+            if not self._plan(store.WINDOW_FIRST * k, window=False):
+                # Through the HNSW index: first among the nearest of all dates
+                # (store.WINDOW_FIRST), which a window holding most of the store answers.
+                inside = store.in_window(self._nearest(query, store.WINDOW_FIRST * k), window)
+                if len(inside) >= k:
+                    return inside[:k]
+            self._plan(k, window=True)
+            return self._nearest(query, k, window)
+
+    def _plan(self, k: int, window: bool) -> bool:
+        """Set the plan of the next search, in one round trip; returns whether it is exact.
+
+        Exact (the index off) while the planner's estimate of the rows (-1 before the table
+        was first analysed: cheap, and a stale one only makes a search exact where it could
+        be approximate) is at most EXACT_UP_TO, and in a ``window``: a search there reads
+        every vector of the window's chunks, where the HNSW graph, filtered afterwards, could
+        return fewer than k. Otherwise the index (the planner may misjudge the distance
+        operator's cost)."""
+        row = self._db.execute(
+            "SELECT set_config('enable_indexscan', CASE WHEN exact THEN 'off' ELSE 'on' END, "
+            "true), set_config('enable_seqscan', CASE WHEN exact THEN 'on' ELSE 'off' END, "
+            "true), set_config('hnsw.ef_search', %(ef)s, true), exact FROM (SELECT %(window)s "
+            "OR coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass('chunks')) "
+            "<= %(exact_up_to)s, true) AS exact) AS plan",
+            {"ef": str(max(self.ef_search, int(k))), "window": window, "exact_up_to": EXACT_UP_TO},
+        ).fetchone()
+        return bool(row[-1])
+
+    def _nearest(self, query: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
+        """The k nearest chunks (of the window's articles, if one is given), as planned."""
         params = {"q": query, "k": k, "first": "", "last": ""}
         within = ""
         if window:
             params["first"], params["last"] = window.bounds()
             condition = window_sql("a", "%(first)s", "%(last)s")
             within = f"WHERE article_id IN (SELECT a.id FROM articles a WHERE {condition}) "
-        with self._reading():
-            # The plan, in one round trip. Exact (the index off) while the planner's estimate
-            # of the rows (-1 before the table was first analysed: cheap, and a stale one
-            # only makes a search exact where it could be approximate) is at most
-            # EXACT_UP_TO, and in a window: a search there reads every vector of the
-            # window's chunks, where the HNSW graph, filtered afterwards, could return fewer
-            # than k. Otherwise the index (the planner may misjudge the distance operator's
-            # cost).
-            self._db.execute(
-                "SELECT set_config('enable_indexscan', CASE WHEN exact THEN 'off' ELSE 'on' END, "
-                "true), set_config('enable_seqscan', CASE WHEN exact THEN 'on' ELSE 'off' END, "
-                "true), set_config('hnsw.ef_search', %(ef)s, true) FROM (SELECT %(window)s "
-                "OR coalesce((SELECT reltuples FROM pg_class WHERE oid = to_regclass('chunks')) "
-                "<= %(exact_up_to)s, true) AS exact) AS plan",
-                {
-                    "ef": str(max(self.ef_search, int(k))),
-                    "window": window is not None,
-                    "exact_up_to": EXACT_UP_TO,
-                },
-            )
-            # The nearest chunks first (ordered by cosine distance), then
-            # their articles. The similarity is the inner product, as FAISS reports it:
-            # the vectors are unit length, so it is the cosine.
-            rows = self._db.execute(
-                'WITH nearest AS (SELECT id, article_id, ordinal, start, "end", '
-                "(vector <#> %(q)s) * -1 AS similarity, vector <=> %(q)s AS distance "
-                f"FROM chunks {within}ORDER BY vector <=> %(q)s LIMIT %(k)s) "
-                f'SELECT n.id, n.article_id, n.ordinal, n.start, n."end", {chunk_article("n")}, '
-                "n.similarity FROM nearest n JOIN articles a ON a.id = n.article_id "
-                "ORDER BY n.distance, n.id",
-                params,
-            ).fetchall()
+        # The nearest chunks first (ordered by cosine distance), then their articles. The
+        # similarity is the inner product, as FAISS reports it: the vectors are unit length,
+        # so it is the cosine.
+        rows = self._db.execute(
+            'WITH nearest AS (SELECT id, article_id, ordinal, start, "end", '
+            "(vector <#> %(q)s) * -1 AS similarity, vector <=> %(q)s AS distance "
+            f"FROM chunks {within}ORDER BY vector <=> %(q)s LIMIT %(k)s) "
+            f'SELECT n.id, n.article_id, n.ordinal, n.start, n."end", {chunk_article("n")}, '
+            "n.similarity FROM nearest n JOIN articles a ON a.id = n.article_id "
+            "ORDER BY n.distance, n.id",
+            params,
+        ).fetchall()
         return [Hit(Chunk(*r[:11]), float(r[11])) for r in rows]
 
     def article_chunks(self, article_id: str) -> tuple[list[Chunk], np.ndarray]:

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .dates import DateWindow, moment_of
+from .dates import DateWindow, day_of, moment_of
 from .near_duplicates import BAND_SCHEME, BANDS, band_rows
 from .types import (
     Article,
@@ -245,6 +245,19 @@ ARTICLE_TABLES = (
     "signatures",
     "articles",
 )
+
+
+# A search in a date window first looks among this many times the chunks asked for, of all
+# dates: if k of them are in the window, they are its k nearest (a nearer chunk of the window
+# would be among them), found without listing the window's chunks, which at a million
+# chunks costs more than the search (docs/performance.md, session 11). A narrower window is
+# then searched through the list of its chunks.
+WINDOW_FIRST = 4
+
+
+def in_window(hits: Iterable[Hit], window: DateWindow) -> list[Hit]:
+    """The hits whose article is dated in the window (by its date, else the day added)."""
+    return [h for h in hits if window.holds(day_of(h.chunk.date or h.chunk.added_at))]
 
 
 def unpack_signature(minhash: bytes) -> np.ndarray:

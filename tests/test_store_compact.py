@@ -5,7 +5,7 @@ survives reopening, removal and `index check` like any other segment."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pytest
@@ -228,34 +228,3 @@ def test_latent_terms_keep_every_index_and_their_weights_to_within_one_step():
     np.testing.assert_array_equal(unpack_terms(*pack_terms(wide))[0], wide[0])
     with pytest.raises(ValueError, match="must not be negative"):
         pack_terms((idx[:2], np.array([0.5, -0.5], np.float32)))
-
-
-def test_a_date_window_search_gives_the_exact_nearest_of_its_chunks_whatever_its_width(
-    tmp_path, embeddings
-):
-    # 60 stories, one a day over two months, in one exact segment: a window of the last
-    # 50 days is found among the nearest of all dates, one of a few days through the list
-    # of its chunks; both give exactly what a search of the window's vectors alone gives.
-    store = FaissStore(tmp_path / "data", embeddings.identity)
-    prepared = generated_articles(60, np.random.default_rng(23))
-    days = [date(2026, 10, 1) + timedelta(days=n) for n in range(60)]
-    for p, day in zip(prepared, days, strict=True):
-        p.article.date = day.isoformat()
-    store.add(prepared)
-    vectors = np.vstack([p.chunk_vectors for p in prepared]).astype(np.float16).astype(np.float32)
-    rows = [(p.article.id, i) for p in prepared for i in range(len(p.chunks))]
-    day_of_row = [day for day in days for _ in range(CHUNKS_PER_ARTICLE)]
-    rng = np.random.default_rng(29)
-    windows = [
-        DateWindow(since=days[10]),  # 50 of 60 days
-        DateWindow(days[20], days[29]),  # 10 days
-        DateWindow(days[5], days[5]),  # one day: 10 chunks
-        DateWindow(until=days[0] - timedelta(days=1)),  # none
-    ]
-    for window in windows:
-        inside = np.array([window.holds(d.isoformat()) for d in day_of_row])
-        for query in vectors[rng.choice(len(vectors), 10)]:
-            scores = np.where(inside, vectors @ query, -np.inf)
-            exact = [rows[i] for i in np.argsort(-scores)[: min(10, int(inside.sum()))]]
-            hits = store.search(query, 10, window)
-            assert [(h.chunk.article_id, h.chunk.ordinal) for h in hits] == exact

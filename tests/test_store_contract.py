@@ -7,7 +7,7 @@ The articles are chunked and embedded once, by the real model, and given to each
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -24,6 +24,7 @@ from index.types import Article, Copy, EmbedderIdentity
 
 from .conftest import SAMPLE, cli
 from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from .test_store_compact import CHUNKS_PER_ARTICLE, generated_articles
 
 VACCINES = Article(
     text=(
@@ -657,3 +658,37 @@ def test_migrate_copies_a_faiss_index_into_postgres_without_re_embedding(
     assert empty.returncode == 2 and "there is no faiss index to copy" in empty.stderr
     source.close()
     target.close()
+
+
+def test_a_date_window_search_gives_the_nearest_of_its_chunks_whatever_its_width(
+    store, monkeypatch
+):
+    # 60 stories, one a day over two months: a window of the last 50 days is found among
+    # the nearest of all dates, one of a few days through the list of its chunks; both give
+    # what a search of the window's vectors alone gives. PostgreSQL searches through its
+    # HNSW index as it does past EXACT_UP_TO chunks (the window's list is searched exactly).
+    from index import postgres_store
+
+    monkeypatch.setattr(postgres_store, "EXACT_UP_TO", -2)
+    prepared = generated_articles(60, np.random.default_rng(23))
+    days = [date(2026, 10, 1) + timedelta(days=n) for n in range(60)]
+    for p, day in zip(prepared, days, strict=True):
+        p.article.date = day.isoformat()
+    store.add(prepared)
+    vectors = np.vstack([p.chunk_vectors for p in prepared]).astype(np.float16).astype(np.float32)
+    rows = [(p.article.id, i) for p in prepared for i in range(len(p.chunks))]
+    day_of_row = [day for day in days for _ in range(CHUNKS_PER_ARTICLE)]
+    rng = np.random.default_rng(29)
+    windows = [
+        DateWindow(since=days[10]),  # 50 of 60 days
+        DateWindow(days[20], days[29]),  # 10 days
+        DateWindow(days[5], days[5]),  # one day: 10 chunks
+        DateWindow(until=days[0] - timedelta(days=1)),  # none
+    ]
+    for window in windows:
+        inside = np.array([window.holds(d.isoformat()) for d in day_of_row])
+        for query in vectors[rng.choice(len(vectors), 10)]:
+            scores = np.where(inside, vectors @ query, -np.inf)
+            exact = [rows[i] for i in np.argsort(-scores)[: min(10, int(inside.sum()))]]
+            hits = store.search(query, 10, window)
+            assert [(h.chunk.article_id, h.chunk.ordinal) for h in hits] == exact
