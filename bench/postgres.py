@@ -5,7 +5,9 @@
    ``search`` (the SQL or FAISS call and the join to the articles, after the question is
    embedded): latency p50/p95 and recall@10 against exact search (numpy), for the FAISS
    store (as the bot opens it: segments from ARTICLEBOT_APPROXIMATE_FROM chunks up searched
-   through IVF) and for pgvector's HNSW index at several ``hnsw.ef_search`` values;
+   through IVF) and for pgvector's HNSW index at several ``hnsw.ef_search`` values; then
+   both stores in date windows of the last 1, 30 and 365 days (the articles are dated one
+   a day going back a year), recall against the exact nearest of the window's chunks;
 2. ingestion: real articles embedded by the real model, queued as jobs and indexed by 1,
    then 2, ``articlebot worker --once`` processes (a fresh database and caches each time);
 3. answers: the test articles in PostgreSQL and copied into FAISS, the same questions
@@ -36,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -57,6 +60,7 @@ from tests.telegram_harness import (  # noqa: E402
 CHUNKS_PER_ARTICLE = 10
 DIM = 384  # multilingual-e5-small's
 SECRET = "bench-webhook-secret"
+TODAY = date(2026, 12, 1)  # the benchmark's articles are dated back from it
 
 
 # ---- a database per part -------------------------------------------------------------
@@ -114,9 +118,14 @@ def around(centres: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return vectors
 
 
+def article_day(n: int) -> date:
+    """The date of the benchmark's n-th article: one a day, going back over a year."""
+    return TODAY - timedelta(days=n % 365)
+
+
 def prepared_articles(vectors: np.ndarray) -> list:
     """Articles of CHUNKS_PER_ARTICLE chunks each holding these vectors (no sentences:
-    a search does not read them)."""
+    a search does not read them), dated by ``article_day``."""
     from index.types import Article, PreparedArticle, Span
 
     out = []
@@ -129,19 +138,28 @@ def prepared_articles(vectors: np.ndarray) -> list:
         for passage in passages:
             spans.append(Span(at, at + len(passage)))
             at += len(passage) + 1
-        article = Article(text=text, title=f"Bench article {first}", source="bench", lang="en")
+        article = Article(
+            text=text,
+            title=f"Bench article {first}",
+            source="bench",
+            lang="en",
+            date=article_day(first // CHUNKS_PER_ARTICLE).isoformat(),
+        )
         out.append(PreparedArticle(article, spans, [], rows, empty))
     return out
 
 
-def measure_search(store, queries: np.ndarray, exact: list[set], key_of, k: int) -> dict:
-    """Latency percentiles (ms) and recall@k of ``store.search`` over the query vectors."""
+def measure_search(
+    store, queries: np.ndarray, exact: list[set], key_of, k: int, window=None
+) -> dict:
+    """Latency percentiles (ms) and recall@k of ``store.search`` over the query vectors (in
+    a date window, if one is given; ``exact`` holds the window's own nearest then)."""
     for q in queries[:5]:  # warm caches (the HNSW graph's pages, FAISS's memory map)
-        store.search(q, k)
+        store.search(q, k, window)
     times, recalls = [], []
     for q, truth in zip(queries, exact, strict=True):
         started = time.perf_counter()
-        hits = store.search(q, k)
+        hits = store.search(q, k, window)
         times.append((time.perf_counter() - started) * 1000)
         recalls.append(len({key_of(h.chunk) for h in hits} & truth) / k)
     return {
@@ -151,12 +169,32 @@ def measure_search(store, queries: np.ndarray, exact: list[set], key_of, k: int)
     }
 
 
+def windows(scores: np.ndarray, k: int, row_key) -> dict:
+    """Date windows of the last 1, 30 and 365 days, each with the exact nearest k of its
+    chunks for every query (as near as the window's k-th, as for the whole store)."""
+    from index.dates import DateWindow
+
+    days = np.array([article_day(r // CHUNKS_PER_ARTICLE) for r in range(scores.shape[1])])
+    out = {}
+    for span in (1, 30, 365):
+        window = DateWindow(since=TODAY - timedelta(days=span - 1))
+        inside = days >= window.since
+        masked = np.where(inside, scores, -np.inf)
+        kth = -np.sort(-masked, axis=1)[:, k - 1]
+        exact = [
+            {row_key(int(r)) for r in np.flatnonzero(row >= bound - 1e-3)}
+            for row, bound in zip(masked, kth, strict=True)
+        ]
+        out[f"last {span} days"] = (window, exact)
+    return out
+
+
 def bench_search(args: argparse.Namespace, databases: Databases, tmp: Path) -> dict:
     import psycopg
 
     from index.embeddings import load_embeddings
     from index.faiss_store import FaissStore
-    from index.postgres_store import EXACT_UP_TO, PostgresStore
+    from index.postgres_store import EF_SEARCH, EXACT_UP_TO, PostgresStore
 
     identity = load_embeddings("e5-small-q4").identity
     rng = np.random.default_rng(7)
@@ -183,6 +221,7 @@ def bench_search(args: argparse.Namespace, databases: Databases, tmp: Path) -> d
         return chunk.article_id, chunk.ordinal
 
     out: dict = {"chunks": args.chunks, "queries": args.queries, "k": args.k}
+    in_windows = windows(scores, args.k, row_key)
     faiss_store = FaissStore(tmp / "faiss", identity)
     started = time.monotonic()
     for i in range(0, len(articles), 1000):
@@ -191,6 +230,8 @@ def bench_search(args: argparse.Namespace, databases: Databases, tmp: Path) -> d
         "load_seconds": round(time.monotonic() - started, 1),
         **measure_search(faiss_store, queries, exact, key_of, args.k),
     }
+    for name, (window, truth) in in_windows.items():
+        out["faiss"][name] = measure_search(faiss_store, queries, truth, key_of, args.k, window)
     faiss_store.close()
     progress({"faiss": out["faiss"]})
 
@@ -211,6 +252,10 @@ def bench_search(args: argparse.Namespace, databases: Databases, tmp: Path) -> d
         pg.ef_search = ef
         out["pgvector"]["ef_search"][ef] = measure_search(pg, queries, exact, key_of, args.k)
         progress({"pgvector ef_search": ef, **out["pgvector"]["ef_search"][ef]})
+    pg.ef_search = EF_SEARCH
+    for name, (window, truth) in in_windows.items():
+        out["pgvector"][name] = measure_search(pg, queries, truth, key_of, args.k, window)
+        progress({"pgvector": name, **out["pgvector"][name]})
     pg.close()
     return out
 
