@@ -29,12 +29,12 @@ SIGNATURE_BANDS = """CREATE TABLE IF NOT EXISTS signature_bands (
 ) WITHOUT ROWID"""
 # The articles by source and by key (FaissStore.ids_from_source, ids_with_key: looked up on
 # every add), and by day (a date window, retention: without it, SQLite reads every article's
-# row to the end, text included, for its day); a store made before them gets them at its
-# next change.
+# row to the end, text included, for its day; with the id, the window's articles are read
+# from the index alone); a store made before them gets them at its next change.
 ARTICLE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS articles_source ON articles(source)",
     "CREATE INDEX IF NOT EXISTS articles_key ON articles(key)",
-    f"CREATE INDEX IF NOT EXISTS articles_day ON articles({day_sql()})",
+    f"CREATE INDEX IF NOT EXISTS articles_day ON articles({day_sql()}, id)",
 )
 
 # The vectors of removed pieces still in their segments' files, by kind and segment

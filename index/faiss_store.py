@@ -355,17 +355,14 @@ class FaissStore(store.TermsTables):
                     return inside[:k]
                 # Else the k nearest among the window's chunks: FAISS skips the others while
                 # it searches (a selector over their ids), so none is missed by filtering.
-                allowed = np.array(
-                    [
-                        r[0]
-                        for r in self._db.execute(
-                            "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
-                            f"WHERE {window_sql('a', '?', '?')}",
-                            window.bounds(),
-                        )
-                    ],
-                    dtype=np.int64,
+                listing = self._db.cursor()
+                listing.row_factory = None  # plain tuples: tens of thousands of rows at 1M
+                listing.execute(
+                    "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
+                    f"WHERE {window_sql('a', '?', '?')}",
+                    window.bounds(),
                 )
+                allowed = np.sort(np.fromiter((r[0] for r in listing), dtype=np.int64))
                 if not len(allowed):
                     return []
             found = search(segments, query, k, allowed)

@@ -68,6 +68,13 @@ LISTS_PER_ROOT = 2
 PROBES_PER_ROOT = 5
 RERANK = 2
 TRAIN_PER_LIST = 40  # training points per list (FAISS warns under 39)
+# A segment with dead vectors is first searched for more vectors than asked for, of which
+# the dead are dropped (Segment.nearest): as many more as its share of dead ones would take
+# away, plus SKIP_SPARE of them and SKIP_EXTRA more, so that a search seldom needs the
+# slower selector (dead vectors lie together: an article's chunks are each other's
+# neighbours). Measured at 1M chunks, a fifth of them dead: docs/performance.md, session 11.
+SKIP_SPARE = 0.2
+SKIP_EXTRA = 4
 # A segment is written anew without its dead vectors once they are this share of it. Until
 # then a search of it scans them and skips them, and they take their room in memory: at
 # most COMPACT_SHARE / (1 - COMPACT_SHARE) = a third more than the live vectors need. Each
@@ -91,10 +98,15 @@ class Skipped:
     every other row (FAISS ids are the segment's rows)."""
 
     def __init__(self, array: VectorArray, dead: np.ndarray) -> None:
-        rows = np.flatnonzero(np.isin(array.ids, dead)).astype(np.int64)
-        self.count = len(rows)
-        self._rows = faiss.IDSelectorBatch(rows)  # kept: the selector below points to it
-        self.selector = faiss.IDSelectorNot(self._rows)
+        self.rows = array.rows_among(np.unique(dead))  # ascending
+        self.count = len(self.rows)
+        self._batch = faiss.IDSelectorBatch(self.rows)  # kept: the selector points to it
+        self.selector = faiss.IDSelectorNot(self._batch)
+
+    def holds(self, rows: np.ndarray) -> np.ndarray:
+        """Which of these rows are dead (a boolean a row)."""
+        at = np.minimum(np.searchsorted(self.rows, rows), max(self.count - 1, 0))
+        return (self.rows[at] == rows) if self.count else np.zeros(len(rows), bool)
 
 
 @dataclass(frozen=True)
@@ -119,24 +131,39 @@ class Segment:
         skipped: Skipped | None = None,
     ) -> list[tuple[int, float]]:
         """The k (id, inner product) of this segment nearest to a query (one row); only ids
-        in ``allowed`` (int64) when it is given, else none of the ``skipped`` (dead) ones.
-        Either way the search itself passes over the others (a selector over their rows),
-        so that filtering drops no nearer vector."""
+        in ``allowed`` (int64, ascending) when it is given, and never the ``skipped`` (dead)
+        ones. The allowed are searched through a selector over their rows, which makes the
+        search pass over the others, so that filtering drops no nearer vector. FAISS checks
+        a selector at every vector it scans (a third slower at a million chunks with a fifth
+        of them dead), so the dead are first filtered out of somewhat more than k nearest, and
+        skipped by a selector only when too few of those live."""
         count = self.array.count
         if not count or self.search is None:
             return []
-        selector = None
         if allowed is not None:
-            rows = np.flatnonzero(np.isin(self.array.ids, allowed))
+            rows = self.array.rows_among(allowed)
             if not len(rows):
                 return []
-            selector = faiss.IDSelectorBatch(rows.astype(np.int64))
-            count = len(rows)
-        elif skipped is not None and skipped.count:
-            selector = skipped.selector
-            count -= skipped.count
-            if count <= 0:
-                return []
+            return self._ids(*self._rows(query, min(len(rows), k), faiss.IDSelectorBatch(rows)))
+        if skipped is None or not skipped.count:
+            return self._ids(*self._rows(query, min(count, k)))
+        dead_share = skipped.count / count
+        wanted = min(count, math.ceil((1 + SKIP_SPARE) * k / (1 - dead_share)) + SKIP_EXTRA)
+        rows, scores = self._rows(query, wanted)
+        live = ~skipped.holds(rows)
+        # As many live candidates as a search through the selector would give (an approximate
+        # one scores RERANK * k again), or every vector: nothing nearer is left out.
+        if live.sum() >= (RERANK * k if self.approximate else k) or wanted == count:
+            return self._ids(rows[live], scores[live])
+        if count <= skipped.count:
+            return []
+        return self._ids(*self._rows(query, min(count - skipped.count, k), skipped.selector))
+
+    def _rows(
+        self, query: np.ndarray, k: int, selector: faiss.IDSelector | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The rows nearest to a query and their inner products (exact: an approximate
+        index's RERANK * k candidates are scored again with their stored vectors)."""
         params = None
         if selector is not None:
             if self.approximate:  # parameters given replace the index's own: nprobe too
@@ -144,13 +171,14 @@ class Segment:
             else:
                 params = faiss.SearchParameters(sel=selector)
         if self.approximate:
-            _, found = self.search.search(query, min(count, RERANK * k), params=params)
+            _, found = self.search.search(query, RERANK * k, params=params)
             rows = found[0][found[0] >= 0]
-            scores = np.asarray(self.array.vectors[rows], dtype=np.float32) @ query[0]
-        else:
-            found_scores, found = self.search.search(query, min(count, k), params=params)
-            keep = found[0] >= 0
-            rows, scores = found[0][keep], found_scores[0][keep]
+            return rows, np.asarray(self.array.vectors[rows], dtype=np.float32) @ query[0]
+        found_scores, found = self.search.search(query, k, params=params)
+        keep = found[0] >= 0
+        return found[0][keep], found_scores[0][keep]
+
+    def _ids(self, rows: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
         return [(int(self.array.ids[r]), float(s)) for r, s in zip(rows, scores, strict=True)]
 
 
@@ -246,7 +274,8 @@ def search(
     allowed: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
     """The k (id, inner product) nearest to a query across segments (each with its dead
-    vectors, or None), best first; only ids in ``allowed`` (int64) when it is given."""
+    vectors, or None), best first; only ids in ``allowed`` (int64, ascending) when it is
+    given."""
     found: list[tuple[int, float]] = []
     for s, skipped in segments:
         found += s.nearest(query, k, allowed, skipped)

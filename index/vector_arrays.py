@@ -69,6 +69,18 @@ class VectorArray:
         keep = ~np.isin(self.ids, np.fromiter(ids, dtype=np.int64))
         return VectorArray(np.array(self.ids[keep]), np.array(self.vectors[keep]))
 
+    def rows_among(self, ids: np.ndarray) -> np.ndarray:
+        """The rows (int64, ascending) of those of ``ids`` (int64, ascending) held here: a
+        binary search for each id within this array's range, not a pass over its ids."""
+        if not self.count:
+            return np.zeros(0, np.int64)
+        first, last = np.searchsorted(ids, [self.ids[0], self.ids[-1]], side="left")
+        inside = ids[first : last + 1]
+        rows = np.searchsorted(self.ids, inside)
+        found = rows < self.count
+        found[found] = self.ids[rows[found]] == inside[found]
+        return rows[found].astype(np.int64)
+
     def positions(self, ids: Iterable[int]) -> np.ndarray:
         """The rows of these ids; KeyError if one is not here."""
         wanted = np.fromiter(ids, dtype=np.int64)

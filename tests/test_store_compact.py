@@ -142,6 +142,24 @@ def test_a_segment_is_written_anew_without_its_dead_vectors_once_a_quarter_is_de
     assert len(held) == 6 and not held & {first, second}
 
 
+def test_a_search_next_to_dead_vectors_gives_the_nearest_live_ones(tmp_path, embeddings):
+    # An article's chunks are each other's nearest (one topic): once it is removed, the
+    # nearest of its chunks' own vectors are all dead, and the search looks past them.
+    store, prepared = small_store(tmp_path / "data", embeddings.identity, 8)
+    vectors = np.vstack([p.chunk_vectors for p in prepared]).astype(np.float16).astype(np.float32)
+    rows = [(p.article.id, i) for p in prepared for i in range(len(p.chunks))]
+    gone = prepared[0].article.id
+    store.remove(gone)
+    assert store.stats()["dead_vectors"] == 20  # kept in the segment: 10 of 80 chunks
+    live = np.array([article != gone for article, _ in rows])
+
+    for k in (5, 10, 30):
+        for query in prepared[0].chunk_vectors:
+            exact = np.argsort(-np.where(live, vectors @ query, -np.inf))[:k]
+            hits = store.search(query, k)
+            assert [(h.chunk.article_id, h.chunk.ordinal) for h in hits] == [rows[i] for i in exact]
+
+
 def test_a_merge_leaves_the_dead_vectors_out_of_the_segment_it_writes(tmp_path, embeddings):
     store = FaissStore(tmp_path / "data", embeddings.identity)
     prepared = generated_articles(12, np.random.default_rng(17))
