@@ -132,8 +132,9 @@ class Segment:
     ) -> list[tuple[int, float]]:
         """The k (id, inner product) of this segment nearest to a query (one row); only ids
         in ``allowed`` (int64, ascending) when it is given, and never the ``skipped`` (dead)
-        ones. The allowed are searched through a selector over their rows, which makes the
-        search pass over the others, so that filtering drops no nearer vector. FAISS checks
+        ones. The allowed are scored one by one if they are no more than a search would scan,
+        else searched through a selector over their rows, which makes the search pass over
+        the others, so that filtering drops no nearer vector. FAISS checks
         a selector at every vector it scans (a third slower at a million chunks with a fifth
         of them dead), so the dead are first filtered out of somewhat more than k nearest, and
         skipped by a selector only when too few of those live."""
@@ -144,6 +145,13 @@ class Segment:
             rows = self.array.rows_among(allowed)
             if not len(rows):
                 return []
+            if not self.approximate or len(rows) <= self.scanned():
+                # No more vectors than a search would scan: all of them, exactly. (Through
+                # the approximate index, a few allowed vectors are mostly in lists it does
+                # not probe: recall@10 0.51 for a day's articles of a 100,000-chunk store.)
+                scores = np.asarray(self.array.vectors[rows], dtype=np.float32) @ query[0]
+                best = np.argsort(-scores, kind="stable")[:k]
+                return self._ids(rows[best], scores[best])
             return self._ids(*self._rows(query, min(len(rows), k), faiss.IDSelectorBatch(rows)))
         if skipped is None or not skipped.count:
             return self._ids(*self._rows(query, min(count, k)))
@@ -158,6 +166,11 @@ class Segment:
         if count <= skipped.count:
             return []
         return self._ids(*self._rows(query, min(count - skipped.count, k), skipped.selector))
+
+    def scanned(self) -> int:
+        """About how many vectors a search of the approximate index scans: its probed
+        lists' share of them."""
+        return math.ceil(self.array.count * self.search.nprobe / self.search.nlist)
 
     def _rows(
         self, query: np.ndarray, k: int, selector: faiss.IDSelector | None = None
