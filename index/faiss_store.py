@@ -353,8 +353,8 @@ class FaissStore(store.TermsTables):
                 inside = store.in_window(hits, window)
                 if len(inside) >= k or len(found) < store.WINDOW_FIRST * k:
                     return inside[:k]
-                # Else the k nearest among the window's chunks: FAISS skips the others while
-                # it searches (a selector over their ids), so none is missed by filtering.
+                # Else the k nearest among the window's chunks, listed (Segment.nearest scores
+                # them, or has FAISS pass over the others: none is missed by filtering).
                 listing = self._db.cursor()
                 listing.row_factory = None  # plain tuples: tens of thousands of rows at 1M
                 listing.execute(

@@ -2,8 +2,9 @@
 
 An article's age is that of its date (when it was published), else of the time it was
 added (index/dates.py), counted in whole days in UTC: with 30 days, on 2026-12-31 the
-articles of 2026-12-01 stay and those of 2026-11-30 go. Each goes through the store's
-``remove``, under one hold of its write lock. The Telegram bot prunes on a schedule
+articles of 2026-12-01 stay and those of 2026-11-30 go. They are found by their days
+(``store.articles(window)``) and removed together (``store.remove_articles``), under one
+hold of the store's write lock. The Telegram bot prunes on a schedule
 (bot/telegram_dates.py); ``articlebot index prune`` does it from cron.
 """
 

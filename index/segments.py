@@ -25,8 +25,8 @@ file's size and header, and the checksums of files up to VERIFY_ON_OPEN bytes (l
 would cost start-up seconds); ``index check`` verifies every checksum.
 
 Removing an article does not rewrite its segments: its vectors stay in their files as dead
-vectors (the store's database lists them by segment), which a search skips (a FAISS selector
-over their rows) and a lookup by id never asks for. A merge leaves them out of the segment
+vectors (the store's database lists them by segment), which a search drops from what it
+finds (Segment.nearest) and a lookup by id never asks for. A merge leaves them out of the segment
 it writes, and a segment whose dead vectors reach COMPACT_SHARE of it is written anew
 without them by the removal that gets it there.
 """
@@ -134,10 +134,10 @@ class Segment:
         in ``allowed`` (int64, ascending) when it is given, and never the ``skipped`` (dead)
         ones. The allowed are scored one by one if they are no more than a search would scan,
         else searched through a selector over their rows, which makes the search pass over
-        the others, so that filtering drops no nearer vector. FAISS checks
-        a selector at every vector it scans (a third slower at a million chunks with a fifth
-        of them dead), so the dead are first filtered out of somewhat more than k nearest, and
-        skipped by a selector only when too few of those live."""
+        the others, so that filtering drops no nearer vector. FAISS checks a selector at
+        every vector it scans (a third slower at a million chunks with a fifth of them dead),
+        so the dead are first dropped from somewhat more than the k nearest, and passed over
+        through a selector only when too few of those live."""
         count = self.array.count
         if not count or self.search is None:
             return []
