@@ -21,16 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-import statistics
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
-import index  # noqa: F401  (its OpenMP defaults before FAISS loads)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SERVING_K = 10
-QUESTIONS = 40
+# Its OpenMP defaults come with it (index), before FAISS loads; the same figures' measures.
+from bench.performance import QUESTIONS, SERVING_K, percentiles  # noqa: E402
 
 
 def spread_dates(directory: Path, days: int, today: date) -> None:
@@ -40,11 +39,6 @@ def spread_dates(directory: Path, days: int, today: date) -> None:
             "UPDATE articles SET date = date(?, '-' || (rowid % ?) || ' days')",
             (today.isoformat(), days),
         )
-
-
-def percentiles(values: list[float]) -> tuple[float, float]:
-    ordered = sorted(values)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -589,10 +589,13 @@ class FaissStore(store.TermsTables):
                     by_segment.setdefault(held, []).append(piece)
                 rewrite, gone = [], []
                 for held, pieces in sorted(by_segment.items()):
-                    dead = self._dead(kind, held)
-                    if needs_rewrite(live[kind][held].array.count, len(dead) + len(pieces)):
+                    dead = self._db.execute(
+                        "SELECT count(*) FROM dead_vectors WHERE kind = ? AND segment = ?",
+                        (kind, held),
+                    ).fetchone()[0]
+                    if needs_rewrite(live[kind][held].array.count, dead + len(pieces)):
                         rewrite.append(held)
-                        gone += [*dead.tolist(), *pieces]
+                        gone += [*self._dead(kind, held).tolist(), *pieces]
                     else:
                         self._db.executemany(
                             "INSERT INTO dead_vectors (kind, segment, id) VALUES (?, ?, ?)",

@@ -259,7 +259,8 @@ class PostgresStore(store.TermsTables):
                 inside = store.in_window(self._nearest(query, store.WINDOW_FIRST * k), window)
                 if len(inside) >= k:
                     return inside[:k]
-            self._plan(k, window=True)
+                self._plan(k, window=True)
+            # Exact (planned so above, or for the store's size): every chunk of the window.
             return self._nearest(query, k, window)
 
     def _plan(self, k: int, window: bool) -> bool:
