@@ -94,8 +94,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         help="queue them as jobs for `articlebot worker`s instead (PostgreSQL store)",
     )
     p.set_defaults(run=cmd_index_add)
-    p = index_sub.add_parser("list", help="the indexed articles")
+    p = index_sub.add_parser("list", help="the indexed articles, newest first")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        metavar="N",
+        help="the N newest only (read without reading the others: fast on a large index)",
+    )
     p.set_defaults(run=cmd_index_list)
     p = index_sub.add_parser("remove", help="remove an article by id (or unique id prefix)")
     p.add_argument("id")
@@ -154,6 +160,13 @@ def day(text: str) -> date:
         return parse_day(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_int(text: str) -> int:
+    """A count argument, 1 or more; argparse prints the error and the usage."""
+    if not text.strip().isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
+    return int(text)
 
 
 class CommandUnavailable(RuntimeError):
@@ -269,7 +282,8 @@ def cmd_index_list(args: argparse.Namespace, settings: Settings) -> int:
 
     from .core import is_sample, open_store
 
-    articles = newest_first(open_store(settings).articles())
+    store = open_store(settings)
+    articles = store.newest(args.limit) if args.limit else newest_first(store.articles())
     if args.json:
         listed = [asdict(a) | {"sample": is_sample(a.source)} for a in articles]
         print(json.dumps(listed, ensure_ascii=False, indent=2))

@@ -22,12 +22,13 @@ from index.feed_registry import Feed, FeedError, FeedRegistry
 from index.fetch import FetchError
 from index.ingest import IngestReport, ProgressFn, Removal, add_content, ingest
 from index.retention import prune
-from index.store import ArticleInfo, ArticleStore, StoreError, newest_first
+from index.store import ArticleInfo, ArticleStore, StoreError
 from index.types import Article
 
 from .answering import Answerer, drain
 from .chats import ChatHistory
 from .core import indexer, limits, poll_limits
+from .listing import Listing, listing
 from .settings import Settings
 from .types import Answer
 
@@ -169,9 +170,10 @@ class Desk:
         self.chats.set_window(chat_id, window)
         return window
 
-    def articles(self) -> list[ArticleInfo]:
-        """Every indexed article, newest first (by its date, else the time it was added)."""
-        return newest_first(self.store.articles())
+    def listing(self, page: int = 1) -> Listing:
+        """A page of the indexed articles, newest first (by its date, else the time it was
+        added): bot/listing.py."""
+        return listing(self.store, page)
 
     def count(self) -> int:
         """How many articles are indexed."""

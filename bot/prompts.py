@@ -8,8 +8,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from .listing import PAGE_SIZE
+
 if TYPE_CHECKING:
     from index.dates import DateWindow
+
+    from .listing import Listing
 
 # The sentinels that code and tests use to recognise a refusal, whatever the language.
 CANNOT_ANSWER = "cannot-answer"
@@ -55,7 +59,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "Send a question as a message (in a group: mention me, reply to me or use /ask).\n"
             "/ask QUESTION – ask a question\n"
             "/sources – the full passages behind the last answer\n"
-            "/articles – the indexed articles, newest first\n"
+            "/articles – the indexed articles, newest first (/articles 2: the next page)\n"
             "/since YYYY-MM-DD – search only articles dated from that day (/since off: all)\n"
             "/until YYYY-MM-DD – search only articles dated up to that day (/until off: all)\n"
             "/reset – forget this chat's history\n"
@@ -94,6 +98,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "tg_reset": "Done: I have forgotten this chat's questions and answers.",
         "tg_articles": "Indexed articles ({count}):",
         "tg_no_articles": "No articles are indexed yet.",
+        # Listings of more than a page (bot/listing.py).
+        "articles_page": "Indexed articles ({count}), newest first: page {page} of {pages}",
+        "articles_next": "/articles {next} shows the next page.",
+        "articles_no_page": (
+            "There is no page {page}: the {count} articles make {pages} pages of {size}. "
+            "/articles {pages} shows the last."
+        ),
+        "articles_usage": "Usage: /articles, or /articles N for the N-th page of {size} articles.",
         # Near-duplicates and the sample (index/ingest.py): listings, citations, reports.
         "also_in": "also in: {sources}",
         "sample_mark": "(sample)",
@@ -146,7 +158,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "أرسل سؤالك في رسالة (في المجموعات: اذكرني أو ردّ على رسالتي أو استخدم /ask).\n"
             "/ask السؤال – اطرح سؤالًا\n"
             "/sources – المقاطع الكاملة التي بُنيت عليها آخر إجابة\n"
-            "/articles – المقالات المفهرسة\n"
+            "/articles – المقالات المفهرسة، الأحدث أولًا (/articles 2: الصفحة التالية)\n"
             "/reset – انسَ سجل هذه المحادثة\n"
             "/help – هذه المساعدة"
         ),
@@ -164,6 +176,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "tg_and_more": "…و{count} غيرها.",
         "tg_articles": "المقالات المفهرسة ({count}):",
         "tg_no_articles": "لم تُفهرس أي مقالات بعد.",
+        "articles_page": "المقالات المفهرسة ({count})، الأحدث أولًا: الصفحة {page} من {pages}",
+        "articles_next": "الصفحة التالية: /articles {next}",
+        "articles_no_page": (
+            "لا توجد صفحة {page}: المقالات الـ{count} في {pages} صفحات، {size} في كل صفحة. "
+            "آخر صفحة: /articles {pages}"
+        ),
+        "articles_usage": (
+            "الاستخدام: /articles، أو /articles N للصفحة رقم N ({size} مقالًا في كل صفحة)."
+        ),
         "also_in": "ورد أيضًا في: {sources}",
         "sample_mark": "(مثال)",
         "sample_retired": "حُذف المقال المرفق مثالًا: مقالاتك تحل محله.",
@@ -214,6 +235,26 @@ def window_reply(dates: DateWindow, lang: str, changed: bool) -> str:
     if dates:
         return text("window_set", lang, window=window(dates, lang))
     return text("window_off" if changed else "window_none", lang)
+
+
+def listing_head(listing: Listing, lang: str) -> str:
+    """The line above a listing's articles: how many there are (and which page, if more than
+    one); or why there are none to show."""
+    values = {"count": str(listing.total), "page": str(listing.page), "pages": str(listing.pages)}
+    if listing.past_end and listing.total:
+        return text("articles_no_page", lang, size=str(PAGE_SIZE), **values)
+    if not listing.total:
+        return text("tg_no_articles", lang)
+    if listing.pages == 1:
+        return text("tg_articles", lang, **values)
+    return text("articles_page", lang, **values)
+
+
+def listing_foot(listing: Listing, lang: str) -> str:
+    """The line below a listing's articles: how to see the next page, if there is one."""
+    if listing.page >= listing.pages:
+        return ""
+    return text("articles_next", lang, next=str(listing.page + 1))
 
 
 # ---- LLM answers (bot/llm.py) ---------------------------------------------------------

@@ -15,6 +15,7 @@ from .answering import Answerer
 from .chats import ChatHistory
 from .core import build_answerer, is_sample, open_store
 from .desk import Desk
+from .listing import PAGE_SIZE, page_number
 from .render import (
     answer_text,
     article_notes,
@@ -28,10 +29,10 @@ from .render import (
 )
 from .settings import Settings
 
-HELP = """Type a question in any language and press Enter. Commands:
+HELP = f"""Type a question in any language and press Enter. Commands:
   /help          this help
   /sources       the full passages behind the last answer
-  /articles      the indexed articles, newest first
+  /articles [N]  the indexed articles, newest first, {PAGE_SIZE} a page (N: the N-th)
   /since DATE    search only articles dated from DATE (YYYY-MM-DD; /since off: all)
   /until DATE    search only articles dated up to DATE (YYYY-MM-DD; /until off: all)
   /add PATH|URL  index a file, folder or URL
@@ -71,7 +72,7 @@ class Session:
         if command == "/sources":
             return sources_text(self.desk.answer(CHAT))
         if command == "/articles":
-            return self.articles()
+            return self.articles(argument)
         if command in ("/since", "/until"):
             return self.limit_dates(command[1:], argument)
         if command == "/add":
@@ -100,18 +101,23 @@ class Session:
         # Citations were removed, or the model's text was replaced by quotes.
         return "\n\n" + full
 
-    def articles(self) -> str:
-        articles = self.desk.articles()
-        if not articles:
+    def articles(self, argument: str) -> str:
+        page = page_number(argument)
+        if page is None:
+            return prompts.text("articles_usage", "en", size=str(PAGE_SIZE))
+        shown = self.desk.listing(page)
+        if not shown.total:
             return "No articles are indexed yet. /add PATH adds some."
-        lines = []
-        for a in articles:
+        if shown.past_end:
+            return prompts.listing_head(shown, "en")
+        lines = [prompts.listing_head(shown, "en")] if shown.pages > 1 else []
+        for a in shown.articles:
             day = when(a.date, a.added_at, "en")
             notes = article_notes(a, is_sample(a.source))
             lines.append(
                 f"{a.id[:8]}  {day:<16} [{a.lang}] {a.title}  ({a.link or a.source}){notes}"
             )
-        return "\n".join(lines)
+        return "\n".join([*lines, prompts.listing_foot(shown, "en")]).rstrip("\n")
 
     def limit_dates(self, end: str, day: str) -> str:
         """Set or open one end of the dates this conversation searches; say what it is now."""

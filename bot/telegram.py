@@ -45,6 +45,7 @@ from index.readers import is_url
 from . import prompts
 from .desk import Access, Desk, upload_source
 from .ledger import LedgerProcessor, LedgerQueue, UpdateLedger, keep_leases
+from .listing import PAGE_SIZE, page_number
 from .ratelimit import ChatPacedRateLimiter
 from .settings import Settings
 from .state import PollerRunning, hold_polling, open_state
@@ -215,9 +216,13 @@ async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def articles_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Lists the indexed articles."""
-    articles = await threads_of(context).answering(desk_of(context).articles)
-    await reply(update, context, articles_html(articles, user_language(update)))
+    """Lists a page of the indexed articles, newest first (/articles N: the N-th page)."""
+    page = page_number(" ".join(context.args or ()))
+    if page is None:
+        await reply(update, context, say(update, "articles_usage", size=str(PAGE_SIZE)))
+        return
+    listing = await threads_of(context).answering(desk_of(context).listing, page)
+    await reply(update, context, articles_html(listing, user_language(update)))
 
 
 async def reset_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

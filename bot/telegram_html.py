@@ -13,10 +13,10 @@ from pathlib import Path
 
 from index.ingest import IngestReport
 from index.readers import is_url
-from index.store import ArticleInfo
 
 from . import prompts
 from .core import is_sample
+from .listing import Listing
 from .render import also_in, article_notes, by_article, report_lines, sources_text, when
 from .types import Answer
 
@@ -137,17 +137,17 @@ def sources_html(answer: Answer | None, lang: str) -> str:
     return html.escape(sources_text(answer))
 
 
-def articles_html(articles: list[ArticleInfo], lang: str) -> str:
-    """The indexed articles, one a line as given: id, language, linked title and day."""
-    if not articles:
-        return prompt_html("tg_no_articles", lang)
-    lines = [prompt_html("tg_articles", lang, count=str(len(articles)))]
-    for a in articles:
+def articles_html(listing: Listing, lang: str) -> str:
+    """A page of the indexed articles, one a line as given: id, language, linked title and
+    day; above them how many there are, below them how to see the next page."""
+    lines = [html.escape(prompts.listing_head(listing, lang))]
+    for a in listing.articles:
         day = _day(a.date, a.added_at, lang)
         notes = html.escape(article_notes(a, is_sample(a.source), lang))
         title = source_html(a.title, a.source)
         lines.append(f"• <code>{a.id[:8]}</code> [{html.escape(a.lang)}] {title}{day}{notes}")
-    return "\n".join(lines)
+    foot = prompts.listing_foot(listing, lang)
+    return "\n".join([*lines, html.escape(foot)] if foot else lines)
 
 
 def _day(date: str | None, added_at: str | None, lang: str) -> str:

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from . import store, store_identity
-from .dates import DateWindow, window_sql
+from .dates import DateWindow, day_sql, window_sql
 from .faiss_schema import (
     ARTICLE_INDEXES,
     DB_NAME,
@@ -226,15 +226,27 @@ class FaissStore(store.TermsTables):
     def articles(self, window: DateWindow | None = None) -> list[ArticleInfo]:
         within = f"WHERE {window_sql('a', '?', '?')} " if window else ""
         with self._reading():
+            # Chunks counted by a subquery, not a join grouped by article: SQLite then reads
+            # a window's articles through their day's index (grouped, it read them all).
             rows = self._db.execute(
                 "SELECT a.id, a.key, a.title, a.source, a.lang, a.date, a.added_at, "
-                "length(a.text) AS chars, count(c.id) AS chunks FROM articles a "
-                f"LEFT JOIN chunks c ON c.article_id = a.id {within}"
-                "GROUP BY a.id ORDER BY a.added_at, a.id",
+                "length(a.text) AS chars, (SELECT count(*) FROM chunks c "
+                f"WHERE c.article_id = a.id) AS chunks FROM articles a {within}"
+                "ORDER BY a.added_at, a.id",
                 window.bounds() if window else (),
             ).fetchall()
             copies = self.copies([r["id"] for r in rows] if window else None)
         return store.with_sources([ArticleInfo(**dict(row)) for row in rows], copies)
+
+    def newest(self, limit: int, offset: int = 0) -> list[ArticleInfo]:
+        with self._reading():
+            # The n-th newest day, through the index on the article's day (articles_day).
+            row = self._db.execute(
+                f"SELECT {day_sql()} AS day FROM articles ORDER BY day DESC LIMIT 1 OFFSET ?",
+                (max(offset + limit - 1, 0),),
+            ).fetchone()
+            listed = self.articles(store.page_window(row[0] if row else None))
+        return store.page(listed, limit, offset)
 
     def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
         query = f"SELECT {store.COPY_COLUMNS} FROM copies"

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from .dates import day_sql
 from .store import ARTICLE_TABLES, StoreError
 
 SCHEMA_VERSION = "pg1"
@@ -53,10 +54,13 @@ NEAR_DUPLICATES = (
 
 
 # The articles by source (for LIKE 'prefix%') and by key (PostgresStore.ids_from_source,
-# ids_with_key: looked up on every add); a store made before them gets them at its next write.
+# ids_with_key: looked up on every add), and by day (the expression of date windows, and
+# the listing's pages: PostgresStore.newest); a store made before them gets them at its next
+# write.
 ARTICLE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS articles_source ON articles (source text_pattern_ops)",
     "CREATE INDEX IF NOT EXISTS articles_key ON articles (key)",
+    f"CREATE INDEX IF NOT EXISTS articles_day ON articles (({day_sql()}), id)",
 )
 
 

@@ -32,7 +32,7 @@ from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 
 from . import store, store_identity
-from .dates import DateWindow, window_sql
+from .dates import DateWindow, day_sql, window_sql
 from .near_duplicates import BAND_SCHEME, band_rows, bands
 from .postgres_schema import (
     ARTICLE_INDEXES,
@@ -180,14 +180,24 @@ class PostgresStore(store.TermsTables):
         with self._reading():
             rows = self._rows(
                 "SELECT a.id, a.key, a.title, a.source, a.lang, a.date, a.added_at, "
-                "length(a.text), count(c.id) FROM articles a LEFT JOIN chunks c "
-                f"ON c.article_id = a.id {within}GROUP BY a.id ORDER BY a.added_at, a.id",
+                "length(a.text), (SELECT count(*) FROM chunks c WHERE c.article_id = a.id) "
+                f"FROM articles a {within}ORDER BY a.added_at, a.id",
                 params,
             )
             copies = self.copies([r[0] for r in rows] if window else None)
         names = ("id", "key", "title", "source", "lang", "date", "added_at", "chars", "chunks")
         infos = [ArticleInfo(**dict(zip(names, r, strict=True))) for r in rows]
         return store.with_sources(infos, copies)
+
+    def newest(self, limit: int, offset: int = 0) -> list[ArticleInfo]:
+        with self._reading():
+            # The n-th newest day, through the index on the article's day (articles_day).
+            rows = self._rows(
+                f"SELECT {day_sql()} AS day FROM articles ORDER BY day DESC LIMIT 1 OFFSET %s",
+                (max(offset + limit - 1, 0),),
+            )
+            listed = self.articles(store.page_window(rows[0][0] if rows else None))
+        return store.page(listed, limit, offset)
 
     def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
         rows = self._rows(
@@ -595,13 +605,16 @@ class PostgresStore(store.TermsTables):
             )
 
     def _make_bands(self) -> None:
-        """Index the articles by source, and key every stored signature's bands, if the store
-        was made before them (or by another banding): in the write transaction, before the
-        change."""
-        if self._meta().get("signature_bands") == BAND_SCHEME:
+        """Index the articles by source, key and day, and key every stored signature's bands,
+        if the store was made before them (or by another banding): in the write transaction,
+        before the change."""
+        meta = self._meta()
+        if meta.get("article_indexes") != str(len(ARTICLE_INDEXES)):
+            for statement in ARTICLE_INDEXES:  # IF NOT EXISTS: those there already stay
+                self._db.execute(statement)
+            self._set_meta({"article_indexes": str(len(ARTICLE_INDEXES))})
+        if meta.get("signature_bands") == BAND_SCHEME:
             return  # a store made with them (schema()) or keyed already
-        for statement in ARTICLE_INDEXES:
-            self._db.execute(statement)
         self._db.execute(SIGNATURE_BANDS)
         store.key_every_band(self._db, "%s")
         self._set_meta({"signature_bands": BAND_SCHEME})

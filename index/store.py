@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -102,6 +103,11 @@ class ArticleStore(Protocol):
     def articles(self, window: DateWindow | None = None) -> list[ArticleInfo]:
         """Every indexed article (dated in ``window``, if one is given: index/dates.py),
         oldest first, with the sources of its copies."""
+        ...
+
+    def newest(self, limit: int, offset: int = 0) -> list[ArticleInfo]:
+        """A page of the listing (``newest_first``'s order): at most ``limit`` articles from
+        the ``offset``-th, read with the articles of their days only (``page_window``)."""
         ...
 
     def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
@@ -350,6 +356,34 @@ def newest_first(articles: list[ArticleInfo]) -> list[ArticleInfo]:
     published, else the time it was added (index/dates.py); the last added first on a tie."""
     by_added = sorted(articles, key=lambda a: (a.added_at, a.id), reverse=True)
     return sorted(by_added, key=lambda a: moment_of(a.date or a.added_at), reverse=True)
+
+
+# A page of the listing reads the articles of its days and of PAGE_SLACK_DAYS days before: an
+# article's day is that of its date as written, but the listing orders by the instant, and a
+# time with an offset (up to 14 hours) may fall on the day before or after in UTC. The n
+# newest articles by day (day d the n-th's) are all at d - 1 at 10:00 UTC or later; an
+# article dated d - 3 or earlier is before d - 2 at 12:00 UTC: it cannot be among them.
+PAGE_SLACK_DAYS = 2
+
+
+def page_window(last_day: str | None) -> DateWindow | None:
+    """The days a page must read when the last article it shows is of ``last_day`` at the
+    latest (the day of the ``offset + limit``-th by day, newest first); None: every day
+    (fewer articles than that, or a day that cannot be read)."""
+    try:
+        since = date.fromisoformat(last_day or "") - timedelta(days=PAGE_SLACK_DAYS)
+    except (ValueError, OverflowError):
+        return None
+    return DateWindow(since=since)
+
+
+def page(articles: list[ArticleInfo], limit: int, offset: int) -> list[ArticleInfo]:
+    """The listing's page of ``articles``: those a ``page_window`` holds, or all."""
+    if limit < 1 or offset < 0:
+        raise ValueError(
+            f"a page needs a limit of 1 or more and an offset of 0 or more, not {limit}, {offset}"
+        )
+    return newest_first(articles)[offset : offset + limit]
 
 
 def unstored(articles: Sequence[PreparedArticle], stored: set[str]) -> list[PreparedArticle]:

@@ -19,7 +19,7 @@ from index.faiss_store import FaissStore
 from index.ingest import Indexer
 from index.near_duplicates import signature, similarity
 from index.retention import prune, too_old
-from index.store import ArticleStore, StoreError, StoreMismatchError
+from index.store import ArticleStore, StoreError, StoreMismatchError, newest_first
 from index.types import Article, Copy, EmbedderIdentity
 
 from .conftest import SAMPLE, cli
@@ -399,6 +399,36 @@ def test_the_articles_of_a_date_window_are_listed_by_their_date_or_the_day_added
     assert store.articles(DateWindow()) == store.articles()
     (listed,) = store.articles(DateWindow(until=date(2021, 4, 30)))
     assert listed == next(a for a in store.articles() if a.id == VACCINES.id)  # chunks, sources
+
+
+def test_a_page_of_the_listing_holds_what_the_whole_listing_holds_there(store):
+    # 48 stories over eight days: dated by day, by a time whose offset puts it on another
+    # day in UTC (+14:00 and -12:00 at the day's ends), or undated (by the time added); a
+    # page read through the articles' days gives the very articles, in the very order, of
+    # the whole listing at that place.
+    rng = np.random.default_rng(31)
+    prepared = generated_articles(48, rng)
+    times = ["", "T00:30:00+14:00", "T23:30:00-12:00", "T12:00:00+03:00", "T09:00:00"]
+    for n, p in enumerate(prepared):
+        day = date(2026, 10, 1) + timedelta(days=int(rng.integers(8)))
+        if n % 6 == 5:  # undated: by the time it was added
+            p.article.date = None
+            p.added_at = f"{day.isoformat()}T{n % 24:02d}:00:00+00:00"
+        else:
+            p.article.date = day.isoformat() + times[n % 5]
+    store.add(prepared)
+    listing = newest_first(store.articles())
+
+    for limit in (1, 2, 5, 7, 48, 60):
+        for offset in range(0, 50, limit):
+            assert store.newest(limit, offset) == listing[offset : offset + limit]
+    assert [a.id for a in store.newest(3)] == [a.id for a in listing[:3]]
+    with pytest.raises(ValueError, match="a page needs a limit of 1 or more"):
+        store.newest(0)
+
+
+def test_a_page_of_an_empty_store_is_empty(store):
+    assert store.newest(10) == [] and store.newest(10, 20) == []
 
 
 def test_retention_removes_the_articles_older_than_the_days_given(store, prepared):

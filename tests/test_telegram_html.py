@@ -12,6 +12,7 @@ import html
 import pytest
 
 from bot import prompts
+from bot.listing import Listing
 from bot.telegram_html import (
     DRAFT_LIMIT,
     answer_html,
@@ -161,10 +162,12 @@ def test_only_http_sources_become_links(source):
 
 def test_articles_html_escapes_titles_and_says_when_there_are_none():
     info = ArticleInfo("d9e8e8c0ff", "A & <B>", "https://x.org/a", "ar", None, "", 3, 100)
-    listing = articles_html([info], "en")
+    listing = articles_html(Listing([info], page=1, pages=1, total=1), "en")
     assert listing.split("\n")[0] == prompts.text("tg_articles", "en", count="1")
     assert '• <code>d9e8e8c0</code> [ar] <a href="https://x.org/a">A &amp; &lt;B&gt;</a>' in listing
-    assert articles_html([], "ar") == html.escape(prompts.text("tg_no_articles", "ar"))
+    assert "/articles" not in listing  # one page: no next one to offer
+    none = articles_html(Listing([], page=1, pages=0, total=0), "ar")
+    assert none == html.escape(prompts.text("tg_no_articles", "ar"))
 
 
 def test_sources_html_without_an_answer_says_to_ask_first():

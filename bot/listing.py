@@ -1,0 +1,55 @@
+"""The articles a listing shows (/articles in the REPL and Telegram), a page at a time.
+
+A bot that keeps indexing has thousands of articles: listed whole, /articles would send a
+Telegram chat hundreds of messages (and read every article's row, 5 s at 1M chunks). A
+listing shows PAGE_SIZE articles, newest first, says how many there are, and "/articles N"
+shows the N-th page; the store reads only the articles of the page's days
+(``ArticleStore.newest``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from index.store import ArticleInfo, ArticleStore
+
+PAGE_SIZE = 20  # a page is one Telegram message: 20 lines of about 100 characters
+
+
+@dataclass
+class Listing:
+    """A page of the indexed articles, newest first."""
+
+    articles: list[ArticleInfo]
+    page: int  # 1 for the newest
+    pages: int  # how many pages the articles make (0 if there is none)
+    total: int  # how many articles are indexed
+
+    @property
+    def first(self) -> int:
+        """The place of the page's first article in the whole listing, from 1."""
+        return (self.page - 1) * PAGE_SIZE + 1
+
+    @property
+    def past_end(self) -> bool:
+        """Whether the page asked for is past the last (there are articles, none on it)."""
+        return self.page > max(self.pages, 1)
+
+
+def page_number(argument: str) -> int | None:
+    """The page a user asked for ("" is the first; Arabic-Indic digits read too); None if it
+    is not a page number."""
+    argument = argument.strip()
+    if not argument:
+        return 1
+    if not argument.isdecimal() or len(argument) > 9 or int(argument) < 1:
+        return None
+    return int(argument)
+
+
+def listing(store: ArticleStore, page: int = 1) -> Listing:
+    """The ``page``-th page of the articles; none on it when it is past the last."""
+    total = len(store)
+    pages = -(-total // PAGE_SIZE)
+    on_page = store.newest(PAGE_SIZE, (page - 1) * PAGE_SIZE) if page <= pages else []
+    return Listing(on_page, page, pages, total)
