@@ -106,6 +106,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/articles {pages} shows the last."
         ),
         "articles_usage": "Usage: /articles, or /articles N for the N-th page of {size} articles.",
+        "articles_one_page": "There is only one page of articles: /articles shows it.",
         # Near-duplicates and the sample (index/ingest.py): listings, citations, reports.
         "also_in": "also in: {sources}",
         "sample_mark": "(sample)",
@@ -182,6 +183,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "لا توجد صفحة {page}: المقالات الـ{count} في {pages} صفحات، {size} في كل صفحة. "
             "آخر صفحة: /articles {pages}"
         ),
+        "articles_one_page": "لا توجد إلا صفحة واحدة من المقالات: يعرضها /articles",
         "articles_usage": (
             "الاستخدام: /articles، أو /articles N للصفحة رقم N ({size} مقالًا في كل صفحة)."
         ),
@@ -242,7 +244,8 @@ def listing_head(listing: Listing, lang: str) -> str:
     one); or why there are none to show."""
     values = {"count": str(listing.total), "page": str(listing.page), "pages": str(listing.pages)}
     if listing.past_end and listing.total:
-        return text("articles_no_page", lang, size=str(PAGE_SIZE), **values)
+        key = "articles_one_page" if listing.pages == 1 else "articles_no_page"
+        return text(key, lang, size=str(PAGE_SIZE), **values)
     if not listing.total:
         return text("tg_no_articles", lang)
     if listing.pages == 1:

@@ -11,6 +11,7 @@ from .scripted_llm import ScriptedServer
 SESSION = """what did Russia promise on vaccines?
 /sources
 /articles
+/articles 2
 /reset
 /sources
 /bogus
@@ -34,6 +35,7 @@ def test_repl_answers_shows_sources_lists_articles_and_resets(data_dir):
     assert "ستوفر 150.000 جرعة أخرى" in passage and len(passage) > 300
     # /articles: the sample has no date of its own, so the day it was added, said so.
     assert re.search(r"\nd9e8e8c0  added \d{4}-\d{2}-\d{2} +\[ar\] أفغانستان تتصدر", out)
+    assert "\nThere is only one page of articles: /articles shows it.\n" in out
     assert "Conversation cleared." in out
     assert out.count("Ask a question first") == 1  # /sources after /reset
     assert "Unknown command /bogus" in out
