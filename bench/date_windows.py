@@ -13,7 +13,11 @@ warm-up) in windows of the last 1, 7, 30 and 365 days before ``--today``, in a w
 holds no article, and in none, and times ``index.retention.too_old`` (what the bot runs
 every hour with ARTICLEBOT_RETENTION_DAYS): with 30 days, and with as many days as expire
 the oldest day's articles only (its steady state, once a first run removed the rest).
-Prints one JSON line.
+With ``--recall``, each window's recall@10 against an exact search of the window's chunk
+vectors in the segment files (dead ones left out), as bench/performance.py's recall worker
+measures it. Then the listing: a page of /articles (``store.newest``), the first and the
+101st, against every article (``store.articles``, what ``index list`` reads). Prints one
+JSON line.
 """
 
 from __future__ import annotations
@@ -47,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=Path, required=True)
     parser.add_argument("--spread-days", type=int, default=0)
     parser.add_argument("--today", type=date.fromisoformat, default=date(2026, 12, 1))
+    parser.add_argument("--recall", action="store_true", help="each window's recall@10 too")
     args = parser.parse_args(argv)
     if args.spread_days:
         spread_dates(args.dir, args.spread_days, args.today)
+
+    import numpy as np
 
     from bot.core import open_store
     from bot.evaluation import load_questions
@@ -77,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
             found.append(len(hits))
         p50, p95 = percentiles(times)
         result[name] = {"p50_ms": round(p50, 2), "p95_ms": round(p95, 2), "hits": min(found)}
+        if args.recall and window is not None:
+            found_scores = [
+                [h.similarity for h in store.search(v, SERVING_K, window)] for v in vectors[1:]
+            ]
+            result[name]["recall_at_10"] = window_recall(
+                args.dir, np.vstack(vectors[1:]), window, found_scores
+            )
     # Retention: its first run (30 days: most of a year's articles expire), and the hourly
     # run after it (a retention that expires the oldest day's articles only).
     oldest = date.fromisoformat(min(a.date or a.added_at for a in store.articles())[:10])
@@ -85,8 +99,58 @@ def main(argv: list[str] | None = None) -> int:
         expired = too_old(store, days, on=args.today)
         seconds = round(time.perf_counter() - started, 3)
         result[f"too_old, {name}"] = {"days": days, "s": seconds, "expired": len(expired)}
+    for name, (limit, offset) in {"page 1": (20, 0), "page 101": (20, 2000)}.items():
+        started = time.perf_counter()
+        shown = store.newest(limit, offset)
+        result[f"listing, {name}"] = {
+            "s": round(time.perf_counter() - started, 3),
+            "articles": len(shown),
+        }
+    started = time.perf_counter()
+    every = store.articles()
+    result["listing, every article"] = {
+        "s": round(time.perf_counter() - started, 3),
+        "articles": len(every),
+    }
     print(json.dumps(result))
     return 0
+
+
+def window_recall(directory: Path, queries, window, found: list[list[float]]) -> float:
+    """The share of the hits found that are as near as the window's exact tenth nearest live
+    chunk (ties count: the benchmark's articles repeat documents)."""
+    import numpy as np
+
+    from index.dates import day_sql
+    from index.vector_arrays import read_array
+
+    first, last = window.bounds()
+    with sqlite3.connect(directory / "store.sqlite") as db:
+        inside = np.sort(
+            np.fromiter(
+                (
+                    r[0]
+                    for r in db.execute(
+                        "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
+                        f"WHERE {day_sql('a')} BETWEEN ? AND ?",
+                        (first, last),
+                    )
+                ),
+                dtype=np.int64,
+            )
+        )
+        numbers = [r[0] for r in db.execute("SELECT number FROM segments WHERE kind = 'chunks'")]
+    best = np.full((len(queries), SERVING_K), -np.inf, np.float32)
+    for number in numbers:
+        array = read_array(directory / f"chunks-{number}.vec")
+        rows = array.rows_among(inside)
+        for start in range(0, len(rows), 100_000):
+            block = np.asarray(array.vectors[rows[start : start + 100_000]], dtype=np.float32)
+            best = np.sort(np.hstack([best, queries @ block.T]), axis=1)[:, ::-1][:, :SERVING_K]
+    tenth = best[:, -1] - 1e-5  # -inf when the window holds fewer: each of them counts
+    counted = [sum(s >= t for s in f) for f, t in zip(found, tenth, strict=True)]
+    wanted = min(SERVING_K, len(inside)) * len(queries)
+    return round(sum(counted) / wanted, 4) if wanted else None
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ class FaissStore(store.TermsTables):
         self._live: Live = {kind: {} for kind in KINDS}  # the segments in memory
         self._skipped: dict[int, Skipped] = {}  # the dead vectors of each chunk segment
         self._generation = -1  # of the segments in memory; -1: none loaded
+        self._counted = (-1, 0)  # a generation and how many articles it holds (_window_share)
         with self._lock:
             self._create()
             if verify:
@@ -357,13 +358,17 @@ class FaissStore(store.TermsTables):
             segments = [(s, self._skipped.get(n)) for n, s in sorted(self._live["chunks"].items())]
             allowed = None
             if window:
-                # First among the nearest of all dates (store.WINDOW_FIRST); all of them if
+                share = self._window_share(window)
+                if not share:
+                    return []
+                # First among the nearest of all dates (store.first_look); all of them if
                 # the store holds fewer.
-                found = search(segments, query, store.WINDOW_FIRST * k)
+                first = store.first_look(k, share)
+                found = search(segments, query, first)
                 chunks = self._chunks([i for i, _ in found])
                 hits = [Hit(chunks[i], score) for i, score in found if i in chunks]
                 inside = store.in_window(hits, window)
-                if len(inside) >= k or len(found) < store.WINDOW_FIRST * k:
+                if len(inside) >= k or len(found) < first:
                     return inside[:k]
                 # Else the k nearest among the window's chunks, listed (Segment.nearest scores
                 # them, or has FAISS pass over the others: none is missed by filtering).
@@ -380,6 +385,16 @@ class FaissStore(store.TermsTables):
             found = search(segments, query, k, allowed)
             chunks = self._chunks([i for i, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
+
+    def _window_share(self, window: DateWindow) -> float:
+        """The share of the articles dated in the window, counted through the index on their
+        day (the count of all of them kept for the generation)."""
+        inside = self._db.execute(
+            f"SELECT count(*) FROM articles WHERE {window_sql('', '?', '?')}", window.bounds()
+        ).fetchone()[0]
+        if self._counted[0] != self._generation:
+            self._counted = (self._generation, self._count("SELECT count(*) FROM articles"))
+        return inside / max(self._counted[1], 1)
 
     def article_chunks(self, article_id: str) -> tuple[list[Chunk], np.ndarray]:
         with self._reading(vectors=True):

@@ -263,15 +263,33 @@ class PostgresStore(store.TermsTables):
             if window is None:
                 self._plan(k, window=False)
                 return self._nearest(query, k)
-            if not self._plan(store.WINDOW_FIRST * k, window=False):
+            share = self._window_share(window)
+            if not share:
+                return []
+            first = store.first_look(k, share)
+            if not self._plan(first, window=False):
                 # Through the HNSW index: first among the nearest of all dates
-                # (store.WINDOW_FIRST), which a window holding most of the store answers.
-                inside = store.in_window(self._nearest(query, store.WINDOW_FIRST * k), window)
+                # (store.first_look), which a window holding much of the store answers.
+                inside = store.in_window(self._nearest(query, first), window)
                 if len(inside) >= k:
                     return inside[:k]
                 self._plan(k, window=True)
             # Exact (planned so above, or for the store's size): every chunk of the window.
             return self._nearest(query, k, window)
+
+    def _window_share(self, window: DateWindow) -> float:
+        """About what share of the articles is dated in the window: counted through the index
+        on their day, against the planner's estimate of all of them (1 if it has none yet,
+        or none of them is in the window: 0)."""
+        inside, estimate = self._db.execute(
+            "SELECT (SELECT count(*) FROM articles a WHERE "
+            f"{window_sql('a', '%(first)s', '%(last)s')}), "
+            "(SELECT reltuples FROM pg_class WHERE oid = to_regclass('articles'))",
+            dict(zip(("first", "last"), window.bounds(), strict=True)),
+        ).fetchone()
+        if not inside:
+            return 0.0
+        return min(1.0, inside / estimate) if estimate and estimate > 0 else 1.0
 
     def _plan(self, k: int, window: bool) -> bool:
         """Set the plan of the next search, in one round trip; returns whether it is exact.

@@ -9,6 +9,7 @@ same methods.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -259,6 +260,18 @@ ARTICLE_TABLES = (
 # chunks costs more than the search (docs/performance.md, session 11). A narrower window is
 # then searched through the list of its chunks.
 WINDOW_FIRST = 4
+# A window holding a known share of the articles is first looked for among enough of the
+# nearest to hold WINDOW_SPARE * k of its chunks if they were spread like the others, up to
+# WINDOW_FIRST_MOST * k: past that, listing the window's chunks costs less (FaissStore).
+WINDOW_SPARE = 2
+WINDOW_FIRST_MOST = 40
+
+
+def first_look(k: int, share: float) -> int:
+    """How many of the nearest chunks of all dates a search for the k nearest of a window
+    holding ``share`` of the articles first looks among (WINDOW_FIRST above)."""
+    wanted = math.ceil(WINDOW_SPARE * k / share) if share > 0 else math.inf
+    return max(WINDOW_FIRST * k, wanted) if wanted <= WINDOW_FIRST_MOST * k else WINDOW_FIRST * k
 
 
 def in_window(hits: Iterable[Hit], window: DateWindow) -> list[Hit]:
