@@ -132,7 +132,7 @@ def measure(
     ivf = [s.search for s in found if s.approximate]
     hits = np.zeros((len(measured), len(queries)))
     times = np.zeros((len(measured), len(queries)))
-    unskipped = [(s, None) for s in found]  # no removed vectors
+    unskipped = [(s, None, None) for s in found]  # no removed vectors, no window
     for q, (query, threshold) in enumerate(zip(queries[:, None, :], tenth - 1e-5, strict=True)):
         for m, (_, counts, rerank) in enumerate(measured):
             for approximate, count in zip(ivf, counts, strict=True):

@@ -125,6 +125,18 @@ def day_sql(articles: str = "") -> str:
     return f"substr(coalesce({prefix}date, {prefix}added_at), 1, 10)"
 
 
+def day_number_sql(articles: str = "") -> str:
+    """The SQL expression of an article's day as the number YYYYMMDD (``day_numbers``)."""
+    return f"CAST(replace({day_sql(articles)}, '-', '') AS INTEGER)"
+
+
+def day_numbers(window: DateWindow) -> tuple[int, int]:
+    """The first and last day of a window as numbers YYYYMMDD, to compare with an array of
+    days (FaissStore keeps each chunk segment's); 0, no day, lies in no window."""
+    first, last = window.bounds()
+    return max(int(first.replace("-", "")), 1), int(last.replace("-", ""))
+
+
 def window_sql(articles: str, first: str, last: str) -> str:
     """The SQL condition that an article (``articles`` is the table's alias) is dated in a
     window, by its date or else the time it was added; ``first`` and ``last`` are the

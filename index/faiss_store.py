@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from . import store, store_identity
-from .dates import DateWindow, day_sql, window_sql
+from .dates import DateWindow, day_number_sql, day_numbers, day_sql, window_sql
 from .faiss_schema import (
     ARTICLE_INDEXES,
     DB_NAME,
@@ -63,6 +63,7 @@ from .segments import (
     APPROXIMATE_FROM,
     KINDS,
     Live,
+    Segment,
     SegmentFiles,
     Skipped,
     add_segment,
@@ -122,7 +123,8 @@ class FaissStore(store.TermsTables):
         self._live: Live = {kind: {} for kind in KINDS}  # the segments in memory
         self._skipped: dict[int, Skipped] = {}  # the dead vectors of each chunk segment
         self._generation = -1  # of the segments in memory; -1: none loaded
-        self._counted = (-1, 0)  # a generation and how many articles it holds (_window_share)
+        # The day of each row of the chunk segments a window search read (_days_of).
+        self._days: dict[int, tuple[Segment, np.ndarray]] = {}
         with self._lock:
             self._create()
             if verify:
@@ -195,6 +197,7 @@ class FaissStore(store.TermsTables):
             loaded = self._live[kind].get(number)
             live[kind][number] = loaded or self._files.read(kind, number, sha256, search_sha256)
         self._live, self._skipped = live, self._skipped_in(live)
+        self._days = {n: kept for n, kept in self._days.items() if n in live["chunks"]}
         self._generation = generation
 
     def _skipped_in(self, live: Live) -> dict[int, Skipped]:
@@ -355,46 +358,49 @@ class FaissStore(store.TermsTables):
     def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         with self._reading(vectors=True):
-            segments = [(s, self._skipped.get(n)) for n, s in sorted(self._live["chunks"].items())]
-            allowed = None
-            if window:
-                share = self._window_share(window)
-                if not share:
-                    return []
-                # First among the nearest of all dates (store.first_look); all of them if
-                # the store holds fewer.
-                first = store.first_look(k, share)
-                found = search(segments, query, first)
-                chunks = self._chunks([i for i, _ in found])
-                hits = [Hit(chunks[i], score) for i, score in found if i in chunks]
-                inside = store.in_window(hits, window)
-                if len(inside) >= k or len(found) < first:
-                    return inside[:k]
-                # Else the k nearest among the window's chunks, listed (Segment.nearest scores
-                # them, or has FAISS pass over the others: none is missed by filtering).
-                listing = self._db.cursor()
-                listing.row_factory = None  # plain tuples: tens of thousands of rows at 1M
-                listing.execute(
-                    "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
-                    f"WHERE {window_sql('a', '?', '?')}",
-                    window.bounds(),
-                )
-                allowed = np.sort(np.fromiter((r[0] for r in listing), dtype=np.int64))
-                if not len(allowed):
-                    return []
-            found = search(segments, query, k, allowed)
+            segments = []
+            for number, segment in sorted(self._live["chunks"].items()):
+                # In a window, only its rows (none: the segment holds none of its chunks).
+                within = self._window_rows(number, segment, window) if window else None
+                if within is None or len(within):  # (a segment of the window's chunks only
+                    # is searched as without one: its chunks gone since are dead vectors)
+                    segments.append((segment, self._skipped.get(number), within))
+            found = search(segments, query, k)
             chunks = self._chunks([i for i, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
 
-    def _window_share(self, window: DateWindow) -> float:
-        """The share of the articles dated in the window, counted through the index on their
-        day (the count of all of them kept for the generation)."""
-        inside = self._db.execute(
-            f"SELECT count(*) FROM articles WHERE {window_sql('', '?', '?')}", window.bounds()
-        ).fetchone()[0]
-        if self._counted[0] != self._generation:
-            self._counted = (self._generation, self._count("SELECT count(*) FROM articles"))
-        return inside / max(self._counted[1], 1)
+    def _window_rows(self, number: int, segment: Segment, window: DateWindow) -> np.ndarray | None:
+        """The rows (ascending) of a chunk segment whose articles are dated in the window,
+        from the day of each row, read once a segment (``_days_of``); None if that is every
+        row with a chunk (searched as without a window: a selector costs a search time)."""
+        first, last = day_numbers(window)
+        days = self._days_of(number, segment)
+        inside = (days >= first) & (days <= last)
+        rows = np.flatnonzero(inside)
+        return None if len(rows) == np.count_nonzero(days) else rows
+
+    def _days_of(self, number: int, segment: Segment) -> np.ndarray:
+        """The day (YYYYMMDD) of each row of a chunk segment; 0 for a row whose chunk is
+        gone. Read once and kept while the segment is live: a chunk's article, and so its
+        day, never changes (4 MB at 1M chunks)."""
+        kept = self._days.get(number)
+        if kept is not None and kept[0] is segment:
+            return kept[1]
+        rows = self._db.cursor()
+        rows.row_factory = None  # plain tuples: up to hundreds of thousands
+        rows.execute(
+            f"SELECT c.id, {day_number_sql('a')} FROM chunks c "
+            "JOIN articles a ON a.id = c.article_id WHERE c.segment = ? ORDER BY c.id",
+            (number,),
+        )
+        pairs = np.array(rows.fetchall(), dtype=np.int64).reshape(-1, 2)
+        days = np.zeros(segment.array.count, np.int32)
+        at = np.searchsorted(segment.array.ids, pairs[:, 0])
+        held = at < segment.array.count
+        held[held] = segment.array.ids[at[held]] == pairs[held, 0]
+        days[at[held]] = pairs[held, 1]
+        self._days[number] = (segment, days)
+        return days
 
     def article_chunks(self, article_id: str) -> tuple[list[Chunk], np.ndarray]:
         with self._reading(vectors=True):
@@ -715,6 +721,7 @@ class FaissStore(store.TermsTables):
                     file.unlink(missing_ok=True)
                 raise
             self._live, self._skipped, self._generation = live, skipped, number
+            self._days = {n: kept for n, kept in self._days.items() if n in live["chunks"]}
             # Files of segments no longer live, and what a crashed writer left.
             self._files.delete_all_but(
                 {

@@ -267,7 +267,9 @@ class PostgresStore(store.TermsTables):
             if not share:
                 return []
             first = store.first_look(k, share)
-            if not self._plan(first, window=False):
+            if first is None:  # a narrow window: scanned at once
+                self._plan(k, window=True)
+            elif not self._plan(first, window=False):
                 # Through the HNSW index: first among the nearest of all dates
                 # (store.first_look), which a window holding much of the store answers.
                 inside = store.in_window(self._nearest(query, first), window)

@@ -75,6 +75,12 @@ TRAIN_PER_LIST = 40  # training points per list (FAISS warns under 39)
 # neighbours). Measured at 1M chunks, a fifth of them dead: docs/performance.md, session 11.
 SKIP_SPARE = 0.2
 SKIP_EXTRA = 4
+# The rows of a date window are scored one by one, read from the segment's file, when they
+# are at most this share of its vectors; else searched through the index with a selector
+# (Segment.nearest). Reading and scoring a row costs about 1.5 us, the index 6 ns a vector it
+# passes over and 0.2 us one it scores (a 220,000-vector segment at 1M chunks): a hundredth
+# is about where they cost the same (docs/performance.md, session 12).
+ONE_BY_ONE = 0.01
 # A segment is written anew without its dead vectors once they are this share of it. Until
 # then a search of it scans them and skips them, and they take their room in memory: at
 # most COMPACT_SHARE / (1 - COMPACT_SHARE) = a third more than the live vectors need. Each
@@ -86,6 +92,13 @@ COMPACT_SHARE = 0.25
 def probes(lists: int) -> int:
     """The lists searched in an approximate index of ``lists`` lists."""
     return min(lists, math.ceil(PROBES_PER_ROOT * math.sqrt(lists)))
+
+
+def window_probes(probed: int, lists: int, share: float) -> int:
+    """The lists to probe for the nearest of a ``share`` of a segment's vectors (a date
+    window's), spread like the others: as many more than ``probed`` as it takes to scan as
+    many of them as a search of all scans, up to every list."""
+    return min(lists, math.ceil(probed / share))
 
 
 def needs_rewrite(vectors: int, dead: int) -> bool:
@@ -127,32 +140,25 @@ class Segment:
         self,
         query: np.ndarray,
         k: int,
-        allowed: np.ndarray | None = None,
+        within: np.ndarray | None = None,
         skipped: Skipped | None = None,
     ) -> list[tuple[int, float]]:
-        """The k (id, inner product) of this segment nearest to a query (one row); only ids
-        in ``allowed`` (int64, ascending) when it is given, and never the ``skipped`` (dead)
-        ones. The allowed are scored one by one if they are no more than a search would scan,
-        else searched through a selector over their rows, which makes the search pass over
-        the others, so that filtering drops no nearer vector. FAISS checks a selector at
-        every vector it scans (a third slower at a million chunks with a fifth of them dead),
-        so the dead are first dropped from somewhat more than the k nearest, and passed over
-        through a selector only when too few of those live."""
+        """The k (id, inner product) of this segment nearest to a query (one row); only rows
+        in ``within`` (int64, ascending: a date window's, FaissStore) when it is given, and
+        never the ``skipped`` (dead) ones.
+
+        FAISS checks a selector at every vector it scans (a third slower at a million chunks
+        with a fifth of them dead), so the dead are first dropped from somewhat more than
+        the k nearest, and passed over through a selector only when too few of those live.
+        Rows ``within`` are scored one by one, exactly, when they are few (ONE_BY_ONE);
+        else searched through a selector over them, an approximate index probing as many
+        more lists as it takes to scan as many of them as a search scans of all its
+        vectors (``window_probes``)."""
         count = self.array.count
         if not count or self.search is None:
             return []
-        if allowed is not None:
-            rows = self.array.rows_among(allowed)
-            if not len(rows):
-                return []
-            if not self.approximate or len(rows) <= self.scanned():
-                # No more vectors than a search would scan: all of them, exactly. (Through
-                # the approximate index, a few allowed vectors are mostly in lists it does
-                # not probe: recall@10 0.51 for a day's articles of a 100,000-chunk store.)
-                scores = np.asarray(self.array.vectors[rows], dtype=np.float32) @ query[0]
-                best = np.argsort(-scores, kind="stable")[:k]
-                return self._ids(rows[best], scores[best])
-            return self._ids(*self._rows(query, min(len(rows), k), faiss.IDSelectorBatch(rows)))
+        if within is not None:
+            return self._nearest_within(query, k, within, skipped)
         if skipped is None or not skipped.count:
             return self._ids(*self._rows(query, min(count, k)))
         dead_share = skipped.count / count
@@ -167,20 +173,42 @@ class Segment:
             return []
         return self._ids(*self._rows(query, min(count - skipped.count, k), skipped.selector))
 
-    def scanned(self) -> int:
-        """About how many vectors a search of the approximate index scans: its probed
-        lists' share of them."""
-        return math.ceil(self.array.count * self.search.nprobe / self.search.nlist)
+    def _nearest_within(
+        self, query: np.ndarray, k: int, within: np.ndarray, skipped: Skipped | None
+    ) -> list[tuple[int, float]]:
+        """``nearest`` among the rows ``within``."""
+        rows = within[~skipped.holds(within)] if skipped is not None and skipped.count else within
+        if not len(rows):
+            return []
+        if not self.approximate or len(rows) <= ONE_BY_ONE * self.array.count:
+            # Read from the file and scored exactly. (Through the approximate index with
+            # the usual probes, a few rows are mostly in lists it does not probe: recall@10
+            # 0.51 for a day's articles of a 100,000-chunk store.)
+            scores = np.asarray(self.array.vectors[rows], dtype=np.float32) @ query[0]
+            best = np.argsort(-scores, kind="stable")[:k]
+            return self._ids(rows[best], scores[best])
+        bits = np.zeros(self.array.count, bool)
+        bits[rows] = True
+        packed = np.packbits(bits, bitorder="little")
+        selector = faiss.IDSelectorBitmap(self.array.count, faiss.swig_ptr(packed))
+        probed = window_probes(self.search.nprobe, self.search.nlist, len(rows) / self.array.count)
+        return self._ids(*self._rows(query, min(len(rows), k), selector, probed))
 
     def _rows(
-        self, query: np.ndarray, k: int, selector: faiss.IDSelector | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        selector: faiss.IDSelector | None = None,
+        probed: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The rows nearest to a query and their inner products (exact: an approximate
-        index's RERANK * k candidates are scored again with their stored vectors)."""
+        index's RERANK * k candidates are scored again with their stored vectors); with a
+        selector, an approximate index probes ``probed`` lists (its own number if None)."""
         params = None
         if selector is not None:
             if self.approximate:  # parameters given replace the index's own: nprobe too
-                params = faiss.SearchParametersIVF(sel=selector, nprobe=self.search.nprobe)
+                nprobe = probed or self.search.nprobe
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
             else:
                 params = faiss.SearchParameters(sel=selector)
         if self.approximate:
@@ -281,17 +309,15 @@ def drop_ids(
 
 
 def search(
-    segments: Iterable[tuple[Segment, Skipped | None]],
+    segments: Iterable[tuple[Segment, Skipped | None, np.ndarray | None]],
     query: np.ndarray,
     k: int,
-    allowed: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
-    """The k (id, inner product) nearest to a query across segments (each with its dead
-    vectors, or None), best first; only ids in ``allowed`` (int64, ascending) when it is
-    given."""
+    """The k (id, inner product) nearest to a query across segments, each with its dead
+    vectors (or None) and the rows a search keeps to (or None: all), best first."""
     found: list[tuple[int, float]] = []
-    for s, skipped in segments:
-        found += s.nearest(query, k, allowed, skipped)
+    for s, skipped, within in segments:
+        found += s.nearest(query, k, within, skipped)
     found.sort(key=lambda pair: -pair[1])  # stable: ties keep the segments' order
     return found[:k]
 

@@ -193,17 +193,31 @@ def test_check_names_dead_vectors_that_are_live_or_in_no_segment(tmp_path, embed
     assert "1 dead vectors are listed in no live segment" in problems
 
 
+def window_found(store, queries, vectors, rows, dates, window) -> float:
+    """The share of each query's 10 nearest chunks of the window that a search finds, and
+    checks that it returns only the window's."""
+    inside = np.array([window.holds(d) for d in dates])
+    found = 0
+    for query in queries:
+        hits = store.search(query, 10, window)
+        assert len(hits) == min(10, inside.sum())
+        assert all(window.holds(h.chunk.date) for h in hits)
+        exact = {rows[i] for i in np.argsort(-np.where(inside, vectors @ query, -np.inf))[:10]}
+        found += len(exact & {(h.chunk.article_id, h.chunk.ordinal) for h in hits})
+    return found / (len(queries) * min(10, inside.sum()))
+
+
 def test_a_date_window_is_searched_through_the_approximate_index_too(tmp_path, embeddings):
-    # Even stories are dated in November, odd ones in December, so that a story's topic
-    # neighbours share its month (topics are n % 40). 5,000 chunks: the approximate index
-    # scans 57 of its 128 lists, about 2,200 chunks. A search in December returns
-    # December's chunks only: from the nearest of all dates for a December query; through
-    # the index, passing over November's chunks, for a November one (December's 2,500
-    # chunks are more than it scans); a day's 500 chunks are scored one by one, exactly.
+    # 5,000 chunks in one approximate segment. Even stories are dated in November, odd ones
+    # in December, on the 1st to the 5th, so that a story's topic neighbours (topics are
+    # n % 40) share its day; five stories are dated 15 October. December's 2,500 chunks
+    # are searched through the index, passing over November's, probing twice the lists;
+    # 3 December's 500 (a tenth) probing every list; October's 50 (1%, ONE_BY_ONE) are
+    # scored one by one; a window holding every article is searched as without one.
     store = FaissStore(tmp_path / "data", embeddings.identity, approximate_from=1000)
     prepared = generated_articles(500, np.random.default_rng(11))
     for n, p in enumerate(prepared):
-        p.article.date = f"2026-{11 + n % 2}-0{1 + n % 5}"
+        p.article.date = "2026-10-15" if n % 100 == 7 else f"2026-{11 + n % 2}-0{1 + n % 5}"
     store.add(prepared)
     assert (store.path / "chunks-1.ivf").exists()
     vectors = np.vstack([p.chunk_vectors for p in prepared]).astype(np.float16)
@@ -214,16 +228,27 @@ def test_a_date_window_is_searched_through_the_approximate_index_too(tmp_path, e
     queries = vectors[rng.choice(len(vectors), 40)]
     for window, least in (
         (DateWindow(since=date(2026, 12, 1)), 0.95),
-        (DateWindow(date(2026, 12, 3), date(2026, 12, 3)), 1.0),
+        (DateWindow(date(2026, 12, 3), date(2026, 12, 3)), 0.97),
+        (DateWindow(until=date(2026, 10, 31)), 1.0),
+        (DateWindow(since=date(2026, 1, 1)), 0.95),
     ):
-        inside = np.array([window.holds(d) for d in dates])
-        found = 0
-        for query in queries:
-            hits = store.search(query, 10, window)
-            assert len(hits) == 10 and all(window.holds(h.chunk.date) for h in hits)
-            exact = {rows[i] for i in np.argsort(-np.where(inside, vectors @ query, -np.inf))[:10]}
-            found += len(exact & {(h.chunk.article_id, h.chunk.ordinal) for h in hits})
-        assert found / 400 >= least
+        assert window_found(store, queries, vectors, rows, dates, window) >= least
+
+    # Each row's day is kept once read: a removal, and an article another process adds,
+    # show in the next window search all the same.
+    october = DateWindow(date(2026, 10, 1), date(2026, 10, 31))
+    gone = prepared[7].article.id
+    store.remove(gone)
+    later = generated_articles(1, np.random.default_rng(13), first=1000)
+    later[0].article.date = "2026-10-20"
+    other = FaissStore(store.path, embeddings.identity, approximate_from=1000)
+    other.add(later)
+    hits = store.search(later[0].chunk_vectors[0], 10, october)
+    assert hits[0].chunk.article_id == later[0].article.id
+    assert {h.chunk.date for h in hits} <= {"2026-10-15", "2026-10-20"}
+    assert gone not in {h.chunk.article_id for h in hits}
+    assert len(hits) == 10  # 4 stories of 15 October and the new one: 50 chunks
+    assert store.search(vectors[0], 10, DateWindow(until=date(2026, 9, 30))) == []
 
 
 def test_a_damaged_approximate_index_is_refused_and_named_by_check(big_store, embeddings):
