@@ -101,6 +101,7 @@ TEXTS: dict[str, dict[str, str]] = {
         # Listings of more than a page (bot/listing.py).
         "articles_page": "Indexed articles ({count}), newest first: page {page} of {pages}",
         "articles_next": "/articles {next} shows the next page.",
+        "articles_more": "Older articles ›",
         "articles_no_page": (
             "There is no page {page}: the {count} articles make {pages} pages of {size}. "
             "/articles {pages} shows the last."
@@ -179,6 +180,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "tg_no_articles": "لم تُفهرس أي مقالات بعد.",
         "articles_page": "المقالات المفهرسة ({count})، الأحدث أولًا: الصفحة {page} من {pages}",
         "articles_next": "الصفحة التالية: /articles {next}",
+        "articles_more": "مقالات أقدم",
         "articles_no_page": (
             "لا توجد صفحة {page}: المقالات الـ{count} في {pages} صفحات، {size} في كل صفحة. "
             "آخر صفحة: /articles {pages}"

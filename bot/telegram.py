@@ -45,7 +45,7 @@ from index.readers import is_url
 from . import prompts
 from .desk import Access, Desk, upload_source
 from .ledger import LedgerProcessor, LedgerQueue, UpdateLedger, keep_leases
-from .listing import PAGE_SIZE, page_number
+from .listing import PAGE_SIZE, Listing, page_number
 from .ratelimit import ChatPacedRateLimiter
 from .settings import Settings
 from .state import PollerRunning, hold_polling, open_state
@@ -216,13 +216,34 @@ async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def articles_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Lists a page of the indexed articles, newest first (/articles N: the N-th page)."""
+    """Lists a page of the indexed articles, newest first (/articles N: the N-th page), with
+    a button for the next."""
     page = page_number(" ".join(context.args or ()))
     if page is None:
         await reply(update, context, say(update, "articles_usage", size=str(PAGE_SIZE)))
         return
     listing = await threads_of(context).answering(desk_of(context).listing, page)
-    await reply(update, context, articles_html(listing, user_language(update)))
+    lang = user_language(update)
+    await reply(update, context, articles_html(listing, lang), _next_page(listing, lang))
+
+
+async def articles_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Lists the page of articles whose button was pressed, with a button for the next."""
+    await _answer_query(update)
+    page = int(update.callback_query.data.partition(":")[2])
+    listing = await threads_of(context).answering(desk_of(context).listing, page)
+    lang = user_language(update)
+    html = articles_html(listing, lang)
+    await send(context, update.effective_chat.id, html, markup=_next_page(listing, lang))
+
+
+def _next_page(listing: Listing, lang: str) -> InlineKeyboardMarkup | None:
+    """The button under a page of articles that shows the next one, if there is one."""
+    if listing.page >= listing.pages:
+        return None
+    label = prompts.text("articles_more", lang)
+    data = f"articles:{listing.page + 1}"
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]])
 
 
 async def reset_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -389,6 +410,7 @@ def build_application(
             CommandHandler("feed", feed_command),
             CommandHandler("feeds", feeds_command),
             CallbackQueryHandler(sources_button, pattern=r"^sources:"),
+            CallbackQueryHandler(articles_button, pattern=r"^articles:[1-9][0-9]{0,8}$"),
             MessageHandler(filters.UpdateType.CHANNEL_POSTS, channel_post),
             MessageHandler(
                 filters.UpdateType.MESSAGE

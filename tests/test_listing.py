@@ -103,6 +103,16 @@ def test_telegram_articles_sends_one_message_a_page_in_the_users_language(fake, 
     assert first["text"].endswith("/articles 2 shows the next page.")
     (last,) = ask(fake, 501, "/articles 3")
     assert titles_in(last["text"]) == PAGE_3 and "next page" not in last["text"]
+    assert last["reply_markup"] is None  # no page after it, no button
+
+    # The button under a page shows the next, with a button for the one after.
+    markup = first["reply_markup"]["inline_keyboard"][0][0]
+    assert (markup["text"], markup["callback_data"]) == ("Older articles ›", "articles:2")
+    before = len(fake.messages(501))
+    fake.user_presses(first, markup["callback_data"])
+    (second,) = fake.wait_for_messages(501, before + 1)[before:]
+    assert titles_in(second["text"]) == PAGE_2
+    assert second["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "articles:3"
     (past,) = ask(fake, 501, "/articles 9")
     assert past["text"].startswith("There is no page 9: the 45 articles make 3 pages of 20.")
     (usage,) = ask(fake, 501, "/articles all")
