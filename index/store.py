@@ -9,7 +9,6 @@ same methods.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -257,24 +256,23 @@ ARTICLE_TABLES = (
 # PostgreSQL's search in a date window first looks among this many times the chunks asked
 # for, of all dates, through its HNSW index: if k of them are in the window, they are its k
 # nearest (a nearer chunk of the window would be among them), found without the exact scan
-# of every chunk of the window (at 100,000 chunks, 486 ms for a year's). A window holding a
-# known share of the articles is first looked for among enough of the nearest to hold
-# WINDOW_SPARE * k of its chunks if they were spread like the others, up to
-# WINDOW_FIRST_MOST * k; a narrower window is scanned at once (at 100,000 chunks a day's
-# articles took 3.6 ms, 9.4 with a first look that seldom finds them). FAISS keeps the day
-# of each chunk of a segment instead, and searches only the window's rows (faiss_store.py).
+# of every chunk of the window (at 100,000 chunks, 486 ms for a year's). It does so for a
+# window holding at least WINDOW_SPARE / WINDOW_FIRST of the articles (counted through the
+# index on their day), whose chunks would be twice k of them if spread like the others; a
+# narrower window is scanned at once (at 100,000 chunks a day's articles took 3.6 ms, 9.4
+# with a first look that seldom finds them). A deeper first look for narrower windows found
+# too few of their nearest: an HNSW search is less exact far down its list (a month of a
+# year, 244 deep: recall@10 0.74; docs/performance.md, session 12). FAISS keeps the day of
+# each chunk of a segment instead, and searches only the window's rows (faiss_store.py).
 WINDOW_FIRST = 4
 WINDOW_SPARE = 2
-WINDOW_FIRST_MOST = 40
 
 
 def first_look(k: int, share: float) -> int | None:
     """How many of the nearest chunks of all dates a search for the k nearest of a window
     holding ``share`` of the articles first looks among; None: none, the window is narrow
     enough to be scanned at once (WINDOW_FIRST above)."""
-    if share <= 0 or WINDOW_SPARE * k / share > WINDOW_FIRST_MOST * k:
-        return None
-    return max(WINDOW_FIRST * k, math.ceil(WINDOW_SPARE * k / share))
+    return WINDOW_FIRST * k if share * WINDOW_FIRST >= WINDOW_SPARE else None
 
 
 def in_window(hits: Iterable[Hit], window: DateWindow) -> list[Hit]:
