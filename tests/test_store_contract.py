@@ -209,6 +209,17 @@ def forget_bands(store: ArticleStore) -> None:
     store._db.execute("DELETE FROM meta WHERE key = 'signature_bands'")
     store._db.execute("DROP INDEX articles_source")
     store._db.execute("DROP INDEX articles_key")
+    store._db.execute("DROP INDEX articles_day")
+    store._db.execute("DELETE FROM meta WHERE key = 'article_indexes'")
+
+
+def article_indexes(store: ArticleStore) -> set[str]:
+    """The names of the indexes on the articles table."""
+    if isinstance(store, FaissStore):
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'articles'"
+    else:
+        query = "SELECT indexname FROM pg_indexes WHERE tablename = 'articles'"
+    return {row[0] for row in store._db.execute(query).fetchall()}
 
 
 def test_a_store_made_before_the_bands_compares_every_signature_until_its_next_change(
@@ -223,12 +234,28 @@ def test_a_store_made_before_the_bands_compares_every_signature_until_its_next_c
     assert set(store.signatures([reposted])) == {sample.article.id, vaccines.article.id}
     assert store.ids_from_source("vacc") == [vaccines.article.id]
     assert store.check() == []
-    # Its next change keys every stored signature's bands: then only those are read.
+    # Its next change keys every stored signature's bands: then only those are read; and
+    # indexes the articles by source, key and day again.
+    assert not {"articles_source", "articles_key", "articles_day"} & article_indexes(store)
     store.remove(sample.article.id)
+    assert {"articles_source", "articles_key", "articles_day"} <= article_indexes(store)
     assert list(store.signatures([reposted])) == [vaccines.article.id]
     assert store.signatures([signature(UNRELATED)]) == {}
     assert store.ids_from_source("vacc") == [vaccines.article.id]
     assert store.check() == []
+
+
+def test_a_store_made_before_the_index_on_days_gets_it_at_its_next_change(store, prepared):
+    # As a store made by session 11 (bands keyed, no index on the articles' day) is.
+    store.add(prepared[:1])
+    store._db.execute("DROP INDEX articles_day")
+    store._db.execute("DELETE FROM meta WHERE key = 'article_indexes'")
+    assert "articles_day" not in article_indexes(store)
+    assert [a.id for a in store.newest(5)] == [prepared[0].article.id]  # slower, as right
+
+    store.add(prepared[1:])
+    assert "articles_day" in article_indexes(store)
+    assert [a.id for a in store.newest(1)] == [prepared[0].article.id]  # undated: newest
 
 
 def test_check_reports_missing_band_keys_and_a_rebuild_mends_them(store, prepared):
