@@ -170,10 +170,10 @@ class Desk:
         self.chats.set_window(chat_id, window)
         return window
 
-    def listing(self, page: int = 1) -> Listing:
+    def listing(self, page: int = 1, counted: int | None = None) -> Listing:
         """A page of the indexed articles, newest first (by its date, else the time it was
-        added): bot/listing.py."""
-        return listing(self.store, page)
+        added), of the listing of ``counted`` articles if given: bot/listing.py."""
+        return listing(self.store, page, counted)
 
     def count(self) -> int:
         """How many articles are indexed."""

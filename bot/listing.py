@@ -24,6 +24,9 @@ class Listing:
     page: int  # 1 for the newest
     pages: int  # how many pages the articles make (0 if there is none)
     total: int  # how many articles are indexed
+    # How many there were when the listing's first page was shown: the pages after it keep
+    # to that listing while articles arrive (``listing``).
+    counted: int = 0
 
     @property
     def past_end(self) -> bool:
@@ -42,9 +45,16 @@ def page_number(argument: str) -> int | None:
     return int(argument)
 
 
-def listing(store: ArticleStore, page: int = 1) -> Listing:
-    """The ``page``-th page of the articles; none on it when it is past the last."""
+def listing(store: ArticleStore, page: int = 1, counted: int | None = None) -> Listing:
+    """The ``page``-th page of the articles; none on it when it is past the last.
+
+    ``counted``: how many articles there were when the first page was shown. Articles that
+    arrived since are newer than those shown (news comes in newest), so the page starts as
+    many places further down, and shows what came next then, not again the end of the page
+    before; fewer (removed since) move it up as many."""
     total = len(store)
-    pages = -(-total // PAGE_SIZE)
-    on_page = store.newest(PAGE_SIZE, (page - 1) * PAGE_SIZE) if page <= pages else []
-    return Listing(on_page, page, pages, total)
+    counted = total if counted is None else counted
+    pages = -(-counted // PAGE_SIZE)
+    offset = max(0, (page - 1) * PAGE_SIZE + total - counted)
+    on_page = store.newest(PAGE_SIZE, offset) if page <= pages else []
+    return Listing(on_page, page, pages, total, counted)

@@ -75,6 +75,9 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
+# The data of the button under a page of /articles: the next page, and how many articles the
+# listing counted when its first page was shown (bot/listing.py).
+ARTICLES_BUTTON = r"^articles:[1-9][0-9]{0,8}:[0-9]{1,12}$"
 ALLOWED_UPDATES = [
     Update.MESSAGE,
     Update.CALLBACK_QUERY,
@@ -230,8 +233,9 @@ async def articles_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def articles_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Lists the page of articles whose button was pressed, with a button for the next."""
     await _answer_query(update)
-    page = int(update.callback_query.data.partition(":")[2])
-    listing = await threads_of(context).answering(desk_of(context).listing, page)
+    _, page, counted = update.callback_query.data.split(":")
+    desk = desk_of(context)
+    listing = await threads_of(context).answering(desk.listing, int(page), int(counted))
     lang = user_language(update)
     html = articles_html(listing, lang)
     await send(context, update.effective_chat.id, html, markup=_next_page(listing, lang))
@@ -242,7 +246,7 @@ def _next_page(listing: Listing, lang: str) -> InlineKeyboardMarkup | None:
     if listing.page >= listing.pages:
         return None
     label = prompts.text("articles_more", lang)
-    data = f"articles:{listing.page + 1}"
+    data = f"articles:{listing.page + 1}:{listing.counted}"  # at most 28 of Telegram's 64 bytes
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]])
 
 
@@ -410,7 +414,7 @@ def build_application(
             CommandHandler("feed", feed_command),
             CommandHandler("feeds", feeds_command),
             CallbackQueryHandler(sources_button, pattern=r"^sources:"),
-            CallbackQueryHandler(articles_button, pattern=r"^articles:[1-9][0-9]{0,8}$"),
+            CallbackQueryHandler(articles_button, pattern=ARTICLES_BUTTON),
             MessageHandler(filters.UpdateType.CHANNEL_POSTS, channel_post),
             MessageHandler(
                 filters.UpdateType.MESSAGE

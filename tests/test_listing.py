@@ -96,7 +96,7 @@ def bot(fake, data_dir):
         assert process.stop() == 0, process.log_text()[-3000:]
 
 
-def test_telegram_articles_sends_one_message_a_page_in_the_users_language(fake, bot):
+def test_telegram_articles_sends_one_message_a_page_in_the_users_language(fake, bot, data_dir):
     (first,) = ask(fake, 501, "/articles")
     assert first["text"].startswith("Indexed articles (45), newest first: page 1 of 3\n")
     assert titles_in(first["text"]) == PAGE_1
@@ -105,20 +105,24 @@ def test_telegram_articles_sends_one_message_a_page_in_the_users_language(fake, 
     assert titles_in(last["text"]) == PAGE_3 and "next page" not in last["text"]
     assert last["reply_markup"] is None  # no page after it, no button
 
-    # The button under a page shows the next, with a button for the one after.
-    markup = first["reply_markup"]["inline_keyboard"][0][0]
-    assert (markup["text"], markup["callback_data"]) == ("Older articles ›", "articles:2")
-    before = len(fake.messages(501))
-    fake.user_presses(first, markup["callback_data"])
-    (second,) = fake.wait_for_messages(501, before + 1)[before:]
-    assert titles_in(second["text"]) == PAGE_2
-    assert second["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "articles:3"
     (past,) = ask(fake, 501, "/articles 9")
     assert past["text"].startswith("There is no page 9: the 45 articles make 3 pages of 20.")
     (usage,) = ask(fake, 501, "/articles all")
     assert usage["text"].startswith("Usage: /articles, or /articles N")
-
     (arabic,) = ask(fake, 502, "/articles 2", lang="ar")
     assert arabic["text"].startswith("المقالات المفهرسة (45)، الأحدث أولًا: الصفحة 2 من 3\n")
     assert titles_in(arabic["text"]) == PAGE_2
     assert arabic["text"].endswith("الصفحة التالية: /articles 3")
+
+    # The button under a page shows the next, with a button for the one after; an article
+    # that arrives meanwhile does not push the end of page 1 onto page 2.
+    markup = first["reply_markup"]["inline_keyboard"][0][0]
+    assert (markup["text"], markup["callback_data"]) == ("Older articles ›", "articles:2:45")
+    news = data_dir.parent / "later.jsonl"
+    news.write_text(json.dumps(report(REPORTS + 1) | {"date": "2030-01-01"}), encoding="utf-8")
+    assert cli("index", "add", str(news), data_dir=data_dir).returncode == 0
+    before = len(fake.messages(501))
+    fake.user_presses(first, markup["callback_data"])
+    (second,) = fake.wait_for_messages(501, before + 1)[before:]
+    assert titles_in(second["text"]) == PAGE_2
+    assert second["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "articles:3:45"
