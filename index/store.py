@@ -149,8 +149,9 @@ class ArticleStore(Protocol):
         """The k chunks nearest to a query vector, best first; each Hit has its similarity.
 
         With a ``window``, only chunks of articles dated in it (by their date, else the time
-        they were added: index/dates.py), and exactly: the k nearest of those, not the
-        nearest of all filtered afterwards.
+        they were added: index/dates.py): the k nearest of those, found as a search without
+        a window finds the nearest of all (exactly, or through an approximate index at its
+        recall), not the nearest of all filtered afterwards.
         """
         ...
 
