@@ -126,13 +126,19 @@ def day_sql(articles: str = "") -> str:
 
 
 def day_number_sql(articles: str = "") -> str:
-    """The SQL expression of an article's day as the number YYYYMMDD (``day_numbers``)."""
-    return f"CAST(replace({day_sql(articles)}, '-', '') AS INTEGER)"
+    """The SQLite expression of an article's day as the number YYYYMMDD (``day_numbers``);
+    0 for a value that is not a day."""
+    day = day_sql(articles)
+    return (
+        f"CASE WHEN {day} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' "
+        f"THEN CAST(replace({day}, '-', '') AS INTEGER) ELSE 0 END"
+    )
 
 
 def day_numbers(window: DateWindow) -> tuple[int, int]:
     """The first and last day of a window as numbers YYYYMMDD, to compare with an array of
-    days (FaissStore keeps each chunk segment's); 0, no day, lies in no window."""
+    days (FaissStore keeps each chunk segment's); 0 (a day that cannot be read) and below
+    lie in no window."""
     first, last = window.bounds()
     return max(int(first.replace("-", "")), 1), int(last.replace("-", ""))
 

@@ -375,14 +375,14 @@ class FaissStore(store.TermsTables):
         row with a chunk (searched as without a window: a selector costs a search time)."""
         first, last = day_numbers(window)
         days = self._days_of(number, segment)
-        inside = (days >= first) & (days <= last)
-        rows = np.flatnonzero(inside)
-        return None if len(rows) == np.count_nonzero(days) else rows
+        rows = np.flatnonzero((days >= first) & (days <= last))
+        return None if len(rows) == np.count_nonzero(days >= 0) else rows
 
     def _days_of(self, number: int, segment: Segment) -> np.ndarray:
-        """The day (YYYYMMDD) of each row of a chunk segment; 0 for a row whose chunk is
-        gone. Read once and kept while the segment is live: a chunk's article, and so its
-        day, never changes (4 MB at 1M chunks)."""
+        """The day (YYYYMMDD) of each row of a chunk segment; -1 for a row whose chunk is
+        gone (0 for a day that cannot be read: in no window). Read once and kept while the
+        segment is live: a chunk's article, and so its day, never changes (4 MB at 1M
+        chunks)."""
         kept = self._days.get(number)
         if kept is not None and kept[0] is segment:
             return kept[1]
@@ -394,7 +394,7 @@ class FaissStore(store.TermsTables):
             (number,),
         )
         pairs = np.array(rows.fetchall(), dtype=np.int64).reshape(-1, 2)
-        days = np.zeros(segment.array.count, np.int32)
+        days = np.full(segment.array.count, -1, np.int32)
         at = np.searchsorted(segment.array.ids, pairs[:, 0])
         held = at < segment.array.count
         held[held] = segment.array.ids[at[held]] == pairs[held, 0]

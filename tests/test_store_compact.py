@@ -251,6 +251,24 @@ def test_a_date_window_is_searched_through_the_approximate_index_too(tmp_path, e
     assert store.search(vectors[0], 10, DateWindow(until=date(2026, 9, 30))) == []
 
 
+def test_an_article_whose_stored_date_is_no_day_is_in_no_window(tmp_path, embeddings):
+    # Dates are written as ISO days (index/dates.py), but a store edited by hand may hold
+    # anything: a window search takes such an article for none of its days.
+    store = FaissStore(tmp_path / "data", embeddings.identity)
+    prepared = generated_articles(3, np.random.default_rng(17))
+    for p in prepared:
+        p.article.date = "2026-11-30"
+    store.add(prepared)
+    odd = prepared[0].article.id
+    with sqlite3.connect(store.path / "store.sqlite") as db:
+        db.execute("UPDATE articles SET date = 'soon' WHERE id = ?", (odd,))
+    reopened = FaissStore(store.path, embeddings.identity)
+    every_day = DateWindow(since=date(2000, 1, 1))
+    hits = reopened.search(prepared[0].chunk_vectors[0], 30, every_day)
+    assert len(hits) == 20 and odd not in {h.chunk.article_id for h in hits}
+    assert len(reopened.search(prepared[0].chunk_vectors[0], 30)) == 30  # no window: all
+
+
 def test_a_damaged_approximate_index_is_refused_and_named_by_check(big_store, embeddings):
     store, _, _ = big_store
     ivf = store.path / "chunks-1.ivf"
