@@ -125,22 +125,21 @@ def day_sql(articles: str = "") -> str:
     return f"substr(coalesce({prefix}date, {prefix}added_at), 1, 10)"
 
 
+FIRST_DAY_NUMBER = 10000101  # 1 January 1000: the smallest YYYYMMDD of eight digits
+
+
 def day_number_sql(articles: str = "") -> str:
-    """The SQLite expression of an article's day as the number YYYYMMDD (``day_numbers``);
-    0 for a value that is not a day."""
-    day = day_sql(articles)
-    return (
-        f"CASE WHEN {day} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' "
-        f"THEN CAST(replace({day}, '-', '') AS INTEGER) ELSE 0 END"
-    )
+    """The SQL expression of an article's day as the number YYYYMMDD (``day_numbers``); a
+    value that is not a day gives another number (of fewer digits, or 0: in no window)."""
+    return f"CAST(replace({day_sql(articles)}, '-', '') AS INTEGER)"
 
 
 def day_numbers(window: DateWindow) -> tuple[int, int]:
     """The first and last day of a window as numbers YYYYMMDD, to compare with an array of
-    days (FaissStore keeps each chunk segment's); 0 (a day that cannot be read) and below
-    lie in no window."""
+    days (FaissStore keeps each chunk segment's); a number under FIRST_DAY_NUMBER (not a
+    day) lies in no window."""
     first, last = window.bounds()
-    return max(int(first.replace("-", "")), 1), int(last.replace("-", ""))
+    return max(int(first.replace("-", "")), FIRST_DAY_NUMBER), int(last.replace("-", ""))
 
 
 def window_sql(articles: str, first: str, last: str) -> str:

@@ -259,13 +259,14 @@ def test_an_article_whose_stored_date_is_no_day_is_in_no_window(tmp_path, embedd
     for p in prepared:
         p.article.date = "2026-11-30"
     store.add(prepared)
-    odd = prepared[0].article.id
+    odd = {prepared[0].article.id: "soon", prepared[1].article.id: "2026-13"}
     with sqlite3.connect(store.path / "store.sqlite") as db:
-        db.execute("UPDATE articles SET date = 'soon' WHERE id = ?", (odd,))
+        for article_id, value in odd.items():
+            db.execute("UPDATE articles SET date = ? WHERE id = ?", (value, article_id))
     reopened = FaissStore(store.path, embeddings.identity)
-    every_day = DateWindow(since=date(2000, 1, 1))
-    hits = reopened.search(prepared[0].chunk_vectors[0], 30, every_day)
-    assert len(hits) == 20 and odd not in {h.chunk.article_id for h in hits}
+    for window in (DateWindow(since=date(2000, 1, 1)), DateWindow(until=date(2030, 1, 1))):
+        hits = reopened.search(prepared[0].chunk_vectors[0], 30, window)
+        assert {h.chunk.article_id for h in hits} == {prepared[2].article.id}
     assert len(reopened.search(prepared[0].chunk_vectors[0], 30)) == 30  # no window: all
 
 
