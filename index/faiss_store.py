@@ -395,9 +395,7 @@ class FaissStore(store.TermsTables):
         )
         pairs = np.array(rows.fetchall(), dtype=np.int64).reshape(-1, 2)
         days = np.full(segment.array.count, -1, np.int32)
-        at = np.searchsorted(segment.array.ids, pairs[:, 0])
-        held = at < segment.array.count
-        held[held] = segment.array.ids[at[held]] == pairs[held, 0]
+        at, held = segment.array.rows_held(pairs[:, 0])
         days[at[held]] = pairs[held, 1]
         self._days[number] = (segment, days)
         return days

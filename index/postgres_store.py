@@ -175,8 +175,8 @@ class PostgresStore(store.TermsTables):
     def articles(self, window: DateWindow | None = None) -> list[ArticleInfo]:
         within, params = "", {}
         if window:
-            within = f"WHERE {window_sql('a', '%(first)s', '%(last)s')} "
-            params = dict(zip(("first", "last"), window.bounds(), strict=True))
+            condition, params = _dated_in(window)
+            within = f"WHERE {condition} "
         with self._reading():
             rows = self._rows(
                 "SELECT a.id, a.key, a.title, a.source, a.lang, a.date, a.added_at, "
@@ -283,11 +283,11 @@ class PostgresStore(store.TermsTables):
         """About what share of the articles is dated in the window: counted through the index
         on their day, against the planner's estimate of all of them (1 if it has none yet,
         or none of them is in the window: 0)."""
+        condition, params = _dated_in(window)
         inside, estimate = self._db.execute(
-            "SELECT (SELECT count(*) FROM articles a WHERE "
-            f"{window_sql('a', '%(first)s', '%(last)s')}), "
+            f"SELECT (SELECT count(*) FROM articles a WHERE {condition}), "
             "(SELECT reltuples FROM pg_class WHERE oid = to_regclass('articles'))",
-            dict(zip(("first", "last"), window.bounds(), strict=True)),
+            params,
         ).fetchone()
         if not inside:
             return 0.0
@@ -314,11 +314,11 @@ class PostgresStore(store.TermsTables):
 
     def _nearest(self, query: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
         """The k nearest chunks (of the window's articles, if one is given), as planned."""
-        params = {"q": query, "k": k, "first": "", "last": ""}
+        params = {"q": query, "k": k}
         within = ""
         if window:
-            params["first"], params["last"] = window.bounds()
-            condition = window_sql("a", "%(first)s", "%(last)s")
+            condition, dated = _dated_in(window)
+            params |= dated
             within = f"WHERE article_id IN (SELECT a.id FROM articles a WHERE {condition}) "
         # The nearest chunks first (ordered by cosine distance), then their articles. The
         # similarity is the inner product, as FAISS reports it: the vectors are unit length,
@@ -642,6 +642,12 @@ class PostgresStore(store.TermsTables):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _dated_in(window: DateWindow) -> tuple[str, dict[str, str]]:
+    """The SQL condition that an article ``a`` is dated in the window, and its parameters."""
+    first, last = window.bounds()
+    return window_sql("a", "%(first)s", "%(last)s"), {"first": first, "last": last}
 
 
 ARTICLE_COLUMNS = "text, title, source, lang, date, key, id"

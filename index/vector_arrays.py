@@ -69,26 +69,29 @@ class VectorArray:
         keep = ~np.isin(self.ids, np.fromiter(ids, dtype=np.int64))
         return VectorArray(np.array(self.ids[keep]), np.array(self.vectors[keep]))
 
+    def rows_held(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``ids`` (int64), the row it has here (a binary search) and whether it
+        is held here at all (where it is not, the row means nothing)."""
+        rows = np.searchsorted(self.ids, ids)
+        held = rows < self.count
+        held[held] = self.ids[rows[held]] == ids[held]
+        return rows, held
+
     def rows_among(self, ids: np.ndarray) -> np.ndarray:
         """The rows (int64, ascending) of those of ``ids`` (int64, ascending) held here: a
         binary search for each id within this array's range, not a pass over its ids."""
         if not self.count:
             return np.zeros(0, np.int64)
         first, last = np.searchsorted(ids, [self.ids[0], self.ids[-1]], side="left")
-        inside = ids[first : last + 1]
-        rows = np.searchsorted(self.ids, inside)
-        found = rows < self.count
-        found[found] = self.ids[rows[found]] == inside[found]
-        return rows[found].astype(np.int64)
+        rows, held = self.rows_held(ids[first : last + 1])
+        return rows[held].astype(np.int64)
 
     def positions(self, ids: Iterable[int]) -> np.ndarray:
         """The rows of these ids; KeyError if one is not here."""
         wanted = np.fromiter(ids, dtype=np.int64)
-        rows = np.searchsorted(self.ids, wanted)
-        found = rows < self.count
-        found[found] = self.ids[rows[found]] == wanted[found]
-        if not found.all():
-            raise KeyError(f"ids not in this segment: {wanted[~found][:5].tolist()}")
+        rows, held = self.rows_held(wanted)
+        if not held.all():
+            raise KeyError(f"ids not in this segment: {wanted[~held][:5].tolist()}")
         return rows
 
     def take(self, ids: Iterable[int]) -> np.ndarray:
