@@ -33,7 +33,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # Its OpenMP defaults come with it (index), before FAISS loads; the same figures' measures.
-from bench.performance import QUESTIONS, SERVING_K, percentiles  # noqa: E402
+from bench.performance import (  # noqa: E402
+    QUESTIONS,
+    SERVING_K,
+    exact_best,
+    percentiles,
+    share_as_near,
+)
 
 
 def spread_dates(directory: Path, days: int, today: date) -> None:
@@ -117,41 +123,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def window_recall(directory: Path, queries, window, found: list[list[float]]) -> float:
+def window_recall(directory: Path, queries, window, found: list[list[float]]) -> float | None:
     """The share of the hits found that are as near as the window's exact tenth nearest live
     chunk (ties count: the benchmark's articles repeat documents)."""
     import numpy as np
 
     from index.dates import day_sql
-    from index.vector_arrays import read_array
 
-    first, last = window.bounds()
     with sqlite3.connect(directory / "store.sqlite") as db:
-        inside = np.sort(
-            np.fromiter(
-                (
-                    r[0]
-                    for r in db.execute(
-                        "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
-                        f"WHERE {day_sql('a')} BETWEEN ? AND ?",
-                        (first, last),
-                    )
-                ),
-                dtype=np.int64,
-            )
+        rows = db.execute(
+            "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
+            f"WHERE {day_sql('a')} BETWEEN ? AND ? ORDER BY c.id",
+            window.bounds(),
         )
-        numbers = [r[0] for r in db.execute("SELECT number FROM segments WHERE kind = 'chunks'")]
-    best = np.full((len(queries), SERVING_K), -np.inf, np.float32)
-    for number in numbers:
-        array = read_array(directory / f"chunks-{number}.vec")
-        rows = array.rows_among(inside)
-        for start in range(0, len(rows), 100_000):
-            block = np.asarray(array.vectors[rows[start : start + 100_000]], dtype=np.float32)
-            best = np.sort(np.hstack([best, queries @ block.T]), axis=1)[:, ::-1][:, :SERVING_K]
-    tenth = best[:, -1] - 1e-5  # -inf when the window holds fewer: each of them counts
-    counted = [sum(s >= t for s in f) for f, t in zip(found, tenth, strict=True)]
-    wanted = min(SERVING_K, len(inside)) * len(queries)
-    return round(sum(counted) / wanted, 4) if wanted else None
+        inside = np.fromiter((r[0] for r in rows), dtype=np.int64)
+    best = exact_best(directory, queries, inside)
+    share = share_as_near(found, best, min(SERVING_K, len(inside)))
+    return None if share is None else round(share, 4)
 
 
 if __name__ == "__main__":

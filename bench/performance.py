@@ -383,8 +383,8 @@ def seeds(args) -> dict:
 
 def recall(args) -> dict:
     """recall@10 of the store's search (as the bot opens it) against an exact search of
-    every chunk vector in its segment files but the dead ones (of removed articles), for
-    the questions' vectors.
+    every live chunk vector in its segment files (not the dead ones, of removed articles),
+    for the questions' vectors.
 
     A hit counts if it is as near as the exact tenth (ties: the benchmark's articles repeat
     documents, so equal vectors are common). Hits' similarities are exact: the store scores
@@ -396,7 +396,6 @@ def recall(args) -> dict:
     from bot.evaluation import load_questions
     from bot.settings import Settings
     from index.embeddings import load_embeddings
-    from index.vector_arrays import read_array
 
     embeddings = load_embeddings()
     store = open_store(Settings(_env_file=None, data_dir=args.dir, seed_sample=False))
@@ -404,19 +403,37 @@ def recall(args) -> dict:
     queries = np.vstack([embeddings.encode_query(q) for q in questions]).astype(np.float32)
     found = [[h.similarity for h in store.search(q, SERVING_K)] for q in queries]
     with sqlite3.connect(Path(args.dir) / "store.sqlite") as db:
+        rows = db.execute("SELECT id FROM chunks ORDER BY id")
+        live = np.fromiter((r[0] for r in rows), dtype=np.int64)
+    best = exact_best(Path(args.dir), queries, live)
+    return {"recall_at_10": share_as_near(found, best, SERVING_K)}
+
+
+def exact_best(directory: Path, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The SERVING_K highest similarities of each query among the vectors of these chunk
+    ids (int64, ascending) in a store's segment files, best first (-inf where fewer)."""
+    import sqlite3
+
+    from index.vector_arrays import read_array
+
+    with sqlite3.connect(directory / "store.sqlite") as db:
         numbers = [r[0] for r in db.execute("SELECT number FROM segments WHERE kind = 'chunks'")]
-        dead = {r[0] for r in db.execute("SELECT id FROM dead_vectors WHERE kind = 'chunks'")}
-    best = np.zeros((len(queries), 0), np.float32)  # the exact top similarities so far
+    best = np.full((len(queries), SERVING_K), -np.inf, np.float32)
     for number in numbers:
-        array = read_array(Path(args.dir) / f"chunks-{number}.vec")
-        for start in range(0, array.count, 100_000):
-            block = np.asarray(array.vectors[start : start + 100_000], dtype=np.float32)
-            live = ~np.isin(array.ids[start : start + 100_000], list(dead))
-            scores = np.where(live, queries @ block.T, -np.inf)
-            best = np.sort(np.hstack([best, scores]), axis=1)[:, ::-1][:, :SERVING_K]
-    tenth = best[:, -1] - 1e-5
-    hits = [sum(s >= t for s in f) for f, t in zip(found, tenth, strict=True)]
-    return {"recall_at_10": sum(hits) / (SERVING_K * len(queries))}
+        array = read_array(directory / f"chunks-{number}.vec")
+        rows = array.rows_among(ids)
+        for start in range(0, len(rows), 100_000):
+            block = np.asarray(array.vectors[rows[start : start + 100_000]], dtype=np.float32)
+            best = np.sort(np.hstack([best, queries @ block.T]), axis=1)[:, ::-1][:, :SERVING_K]
+    return best
+
+
+def share_as_near(found: list[list[float]], best: np.ndarray, wanted: int) -> float | None:
+    """The share of ``wanted`` hits a query (the similarities ``found``) that are as near as
+    the exact tenth nearest (``exact_best``); None if none is wanted."""
+    tenth = best[:, -1] - 1e-5  # -inf where fewer were there: each hit counts
+    counted = sum(sum(s >= t for s in f) for f, t in zip(found, tenth, strict=True))
+    return counted / (wanted * len(found)) if wanted else None
 
 
 def threads_check(args) -> dict:
