@@ -29,6 +29,11 @@ class Listing:
     counted: int = 0
 
     @property
+    def next_page(self) -> int | None:
+        """The page after this one, if there is one."""
+        return self.page + 1 if self.page < self.pages else None
+
+    @property
     def past_end(self) -> bool:
         """Whether the page asked for is past the last (there are articles, none on it)."""
         return self.page > max(self.pages, 1)

@@ -257,9 +257,9 @@ def listing_head(listing: Listing, lang: str) -> str:
 
 def listing_foot(listing: Listing, lang: str) -> str:
     """The line below a listing's articles: how to see the next page, if there is one."""
-    if listing.page >= listing.pages:
+    if listing.next_page is None:
         return ""
-    return text("articles_next", lang, next=str(listing.page + 1))
+    return text("articles_next", lang, next=str(listing.next_page))
 
 
 # ---- LLM answers (bot/llm.py) ---------------------------------------------------------

@@ -243,10 +243,10 @@ async def articles_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 def _next_page(listing: Listing, lang: str) -> InlineKeyboardMarkup | None:
     """The button under a page of articles that shows the next one, if there is one."""
-    if listing.page >= listing.pages:
+    if listing.next_page is None:
         return None
     label = prompts.text("articles_more", lang)
-    data = f"articles:{listing.page + 1}:{listing.counted}"  # at most 28 of Telegram's 64 bytes
+    data = f"articles:{listing.next_page}:{listing.counted}"  # at most 28 of Telegram's 64 bytes
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]])
 
 
