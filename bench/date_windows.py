@@ -43,12 +43,15 @@ from bench.performance import (  # noqa: E402
 
 
 def spread_dates(directory: Path, days: int, today: date) -> None:
-    """Date the store's articles over the ``days`` days up to ``today``, in turn."""
+    """Date the store's articles over the ``days`` days up to ``today``, in turn. The days
+    the store keeps of its chunk segments are dropped with the dates they came from: it
+    reads them from the articles until its next change writes them again."""
     with sqlite3.connect(directory / "store.sqlite") as db:
         db.execute(
             "UPDATE articles SET date = date(?, '-' || (rowid % ?) || ' days')",
             (today.isoformat(), days),
         )
+        db.execute("DELETE FROM segment_days")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,7 @@ from .faiss_schema import (
     NEAR_DUPLICATES,
     SCHEMA,
     SCHEMA_VERSION,
+    SEGMENT_DAYS,
     SIGNATURE_BANDS,
     TABLES,
     insert_rows,
@@ -138,7 +139,11 @@ class FaissStore(store.TermsTables):
         if self._has_table("meta") and self._meta():
             # A store made before near-duplicates or dead vectors were kept gets their
             # tables, once; else without a write transaction, which would wait for a writer.
-            later = (("copies", NEAR_DUPLICATES), ("dead_vectors", (DEAD_VECTORS,)))
+            later = (
+                ("copies", NEAR_DUPLICATES),
+                ("dead_vectors", (DEAD_VECTORS,)),
+                ("segment_days", (SEGMENT_DAYS,)),
+            )
             for table, statements in later:
                 if not self._has_table(table):
                     with transaction(self._db):
@@ -380,12 +385,34 @@ class FaissStore(store.TermsTables):
 
     def _days_of(self, number: int, segment: Segment) -> np.ndarray:
         """The day (YYYYMMDD) of each row of a chunk segment; -1 for a row whose chunk is
-        gone (0 for a day that cannot be read: in no window). Read once and kept while the
-        segment is live: a chunk's article, and so its day, never changes (4 MB at 1M
-        chunks)."""
+        gone (a number under FIRST_DAY_NUMBER for a day that cannot be read: in no window).
+        Read once and kept while the segment is live: a chunk's article, and so its day,
+        never changes (4 MB at 1M chunks). Written with the segment (``_keep_days``); a
+        segment of an older store, without them until its next change, gets them from its
+        chunks' articles."""
         kept = self._days.get(number)
         if kept is not None and kept[0] is segment:
             return kept[1]
+        row = self._db.execute(
+            "SELECT days FROM segment_days WHERE number = ?", (number,)
+        ).fetchone()
+        if row is not None and len(row[0]) == 4 * segment.array.count:
+            days = np.frombuffer(row[0], "<i4").astype(np.int32)
+        else:  # (a wrong size is a damaged row: index check names it)
+            days = self._chunk_days(number, segment)
+        self._days[number] = (segment, days)
+        return days
+
+    def _chunk_days(self, number: int, segment: Segment) -> np.ndarray:
+        """The day of each row of a chunk segment, from its chunks' articles."""
+        pairs = self._day_pairs(number)
+        days = np.full(segment.array.count, -1, np.int32)
+        at, held = segment.array.rows_held(pairs[:, 0])
+        days[at[held]] = pairs[held, 1]
+        return days
+
+    def _day_pairs(self, number: int) -> np.ndarray:
+        """(chunk id, its article's day number) of each chunk of a segment, by id."""
         rows = self._db.cursor()
         rows.row_factory = None  # plain tuples: up to hundreds of thousands
         rows.execute(
@@ -393,12 +420,49 @@ class FaissStore(store.TermsTables):
             "JOIN articles a ON a.id = c.article_id WHERE c.segment = ? ORDER BY c.id",
             (number,),
         )
-        pairs = np.array(rows.fetchall(), dtype=np.int64).reshape(-1, 2)
-        days = np.full(segment.array.count, -1, np.int32)
-        at, held = segment.array.rows_held(pairs[:, 0])
-        days[at[held]] = pairs[held, 1]
-        self._days[number] = (segment, days)
-        return days
+        return np.array(rows.fetchall(), dtype=np.int64).reshape(-1, 2)
+
+    def _days_problems(self, number: int, ids: set[int]) -> list[str]:
+        """What is wrong with the stored days of chunk segment ``number``, whose vectors
+        have ``ids`` (none stored: an older store's, written at its next change)."""
+        row = self._db.execute(
+            "SELECT days FROM segment_days WHERE number = ?", (number,)
+        ).fetchone()
+        if row is None:
+            return []
+        days = np.frombuffer(row[0], "<i4") if len(row[0]) % 4 == 0 else None
+        if days is None or len(days) != len(ids):
+            count = len(ids)
+            return [
+                f"the days stored for chunks-{number} are not one for each of its {count} vectors"
+            ]
+        pairs = self._day_pairs(number)
+        order = np.array(sorted(ids), dtype=np.int64)
+        if not len(order):
+            return []
+        at = np.minimum(np.searchsorted(order, pairs[:, 0]), len(order) - 1)
+        held = order[at] == pairs[:, 0]  # (a chunk without its vector: named above)
+        wrong = int(np.count_nonzero(days[at[held]] != pairs[held, 1]))
+        if wrong:
+            return [f"{wrong} chunks of chunks-{number} have days stored that are not their own"]
+        return []
+
+    def _keep_days(self, segments: dict[int, Segment]) -> None:
+        """Store the days of the live chunk ``segments`` that have none stored (made by this
+        change, or an older store's) and forget those of the others, in the change's
+        transaction. A segment's days stay right while it lives: its rows' chunks never
+        change article, and a removed one is a dead vector, which no search returns."""
+        stored = {n for (n,) in self._db.execute("SELECT number FROM segment_days")}
+        gone = stored - set(segments)
+        self._db.executemany("DELETE FROM segment_days WHERE number = ?", [(n,) for n in gone])
+        self._db.executemany(
+            "INSERT INTO segment_days (number, days) VALUES (?, ?)",
+            [
+                (n, self._chunk_days(n, s).astype("<i4").tobytes())
+                for n, s in segments.items()
+                if n not in stored
+            ],
+        )
 
     def article_chunks(self, article_id: str) -> tuple[list[Chunk], np.ndarray]:
         with self._reading(vectors=True):
@@ -486,12 +550,20 @@ class FaissStore(store.TermsTables):
                 found += self._files.problems(
                     kind, number, sha256, search_sha256, meta.get("embed_dim"), rows | dead
                 )
+                if kind == "chunks":
+                    found += self._days_problems(number, rows | dead)
             lost = self._count(
                 "SELECT count(*) FROM dead_vectors d WHERE NOT EXISTS (SELECT 1 FROM segments s "
                 "WHERE s.kind = d.kind AND s.number = d.segment)"
             )
             if lost:
                 found.append(f"{lost} dead vectors are listed in no live segment")
+            lost = self._count(
+                "SELECT count(*) FROM segment_days WHERE number NOT IN "
+                "(SELECT number FROM segments WHERE kind = 'chunks')"
+            )
+            if lost:
+                found.append(f"days are stored for {lost} segments that are not live")
             for kind in KINDS:
                 lost = self._count(
                     f"SELECT count(*) FROM {kind} WHERE segment NOT IN "
@@ -694,6 +766,7 @@ class FaissStore(store.TermsTables):
                                 s = live[kind][n] = self._files.write_segment(kind, n, s, written)
                             manifest.append((kind, n, s.array.count, s.sha256, s.search_sha256))
                     skipped = self._skipped_in(live)
+                    self._keep_days(live["chunks"])
                     self._db.execute("DELETE FROM segments")
                     self._db.executemany(
                         "INSERT INTO segments (kind, number, vectors, sha256, search_sha256) "

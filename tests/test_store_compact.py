@@ -263,11 +263,80 @@ def test_an_article_whose_stored_date_is_no_day_is_in_no_window(tmp_path, embedd
     with sqlite3.connect(store.path / "store.sqlite") as db:
         for article_id, value in odd.items():
             db.execute("UPDATE articles SET date = ? WHERE id = ?", (value, article_id))
+    # The days kept with the segment are the dates it was written with: check names them.
+    assert store.check() == ["20 chunks of chunks-1 have days stored that are not their own"]
+    with sqlite3.connect(store.path / "store.sqlite") as db:
+        db.execute("DELETE FROM segment_days")  # as a store made before they were kept
+    assert store.check() == []
     reopened = FaissStore(store.path, embeddings.identity)
     for window in (DateWindow(since=date(2000, 1, 1)), DateWindow(until=date(2030, 1, 1))):
         hits = reopened.search(prepared[0].chunk_vectors[0], 30, window)
         assert {h.chunk.article_id for h in hits} == {prepared[2].article.id}
     assert len(reopened.search(prepared[0].chunk_vectors[0], 30)) == 30  # no window: all
+
+
+def stored_days(store: FaissStore) -> dict[int, np.ndarray]:
+    with sqlite3.connect(store.path / "store.sqlite") as db:
+        rows = db.execute("SELECT number, days FROM segment_days").fetchall()
+    return {number: np.frombuffer(days, "<i4") for number, days in rows}
+
+
+def test_each_chunk_segment_keeps_the_days_of_its_chunks_from_the_change_that_wrote_it(
+    tmp_path, embeddings
+):
+    # Stories dated 1-6 December, added in three changes (three segments, then a removal
+    # and a merge): a window search in a fresh process reads each segment's days in one row.
+    store = FaissStore(tmp_path / "data", embeddings.identity)
+    prepared = generated_articles(18, np.random.default_rng(19))
+    for n, p in enumerate(prepared):
+        p.article.date = f"2026-12-0{1 + n % 6}"
+    for part in (prepared[:6], prepared[6:12], prepared[12:]):
+        store.add(part)
+    store.remove(prepared[0].article.id)
+    days = stored_days(store)
+    assert sorted(days) == sorted(store._live["chunks"])  # every live segment's, no other
+    for number, segment in store._live["chunks"].items():
+        rows = store._chunk_days(number, segment)  # from the articles, -1 for a gone chunk
+        assert np.array_equal(days[number][rows >= 0], rows[rows >= 0])
+    assert store.check() == []
+
+    vectors = np.vstack([p.chunk_vectors for p in prepared[1:]])
+    dates = [p.article.date for p in prepared[1:] for _ in p.chunks]
+    rows = [(p.article.id, i) for p in prepared[1:] for i in range(len(p.chunks))]
+    windows = [
+        DateWindow(date(2026, 12, 2), date(2026, 12, 3)),
+        DateWindow(until=date(2026, 12, 1)),
+    ]
+    reader = FaissStore(store.path, embeddings.identity)
+    for window in windows:
+        assert window_found(reader, vectors[:5], vectors, rows, dates, window) == 1.0
+
+    # A store made before the days were kept: searched from its articles meanwhile, and
+    # given every segment's days at its next change.
+    with sqlite3.connect(store.path / "store.sqlite") as db:
+        db.execute("DROP TABLE segment_days")
+    older = FaissStore(store.path, embeddings.identity)
+    assert stored_days(older) == {}
+    for window in windows:
+        assert window_found(older, vectors[:5], vectors, rows, dates, window) == 1.0
+    later = generated_articles(1, np.random.default_rng(23), first=100)
+    later[0].article.date = "2026-12-02"
+    older.add(later)
+    assert sorted(stored_days(older)) == sorted(older._live["chunks"])
+    assert older.check() == []
+
+    # A damaged row: named by check; searches read the days from the articles again.
+    number = max(older._live["chunks"])
+    with sqlite3.connect(store.path / "store.sqlite") as db:
+        db.execute("UPDATE segment_days SET days = x'00' WHERE number = ?", (number,))
+    count = older._live["chunks"][number].array.count
+    assert older.check() == [
+        f"the days stored for chunks-{number} are not one for each of its {count} vectors"
+    ]
+    reader = FaissStore(store.path, embeddings.identity)
+    hits = reader.search(later[0].chunk_vectors[0], 10, windows[0])
+    assert hits[0].chunk.article_id == later[0].article.id
+    assert all(windows[0].holds(h.chunk.date) for h in hits)
 
 
 def test_a_damaged_approximate_index_is_refused_and_named_by_check(big_store, embeddings):
