@@ -51,7 +51,8 @@ def spread_dates(directory: Path, days: int, today: date) -> None:
             "UPDATE articles SET date = date(?, '-' || (rowid % ?) || ' days')",
             (today.isoformat(), days),
         )
-        db.execute("DELETE FROM segment_days")
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segment_days'").fetchone():
+            db.execute("DELETE FROM segment_days")
 
 
 def main(argv: list[str] | None = None) -> int:
