@@ -87,8 +87,11 @@ def test_llm_answer_is_shown_as_it_is_written_then_with_its_citation(fake, llm, 
     edits = [e for e in fake.edits if e["chat_id"] == 501]
     first, *partial = drafts(fake, 501)[:-1]
     assert len(fake.messages(501)) == 1 and partial
+    # Each draft is the model's text so far: the first a part of it; a later one may be all
+    # of it when the answer's check takes a while after the model's last word (a busy machine).
+    assert len(first) < len(CITED)
     for shown in [first, *partial]:
-        assert CITED.startswith(shown) and len(shown) < len(CITED)
+        assert CITED.startswith(shown)
     assert [len(s) for s in partial] == sorted(len(s) for s in partial)
     times = [answer["at"], *[e["at"] for e in edits]]
     assert all(b - a >= EDIT_INTERVAL - 0.01 for a, b in zip(times, times[1:], strict=False))
