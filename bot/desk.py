@@ -170,10 +170,13 @@ class Desk:
         self.chats.set_window(chat_id, window)
         return window
 
-    def listing(self, page: int = 1, counted: int | None = None) -> Listing:
+    def listing(
+        self, page: int = 1, counted: int | None = None, after: str | None = None
+    ) -> Listing:
         """A page of the indexed articles, newest first (by its date, else the time it was
-        added), of the listing of ``counted`` articles if given: bot/listing.py."""
-        return listing(self.store, page, counted)
+        added): the one after the article ``after`` if it is still indexed, else of the
+        listing of ``counted`` articles if given: bot/listing.py."""
+        return listing(self.store, page, counted, after)
 
     def count(self) -> int:
         """How many articles are indexed."""

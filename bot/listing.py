@@ -27,11 +27,14 @@ class Listing:
     # How many there were when the listing's first page was shown: the pages after it keep
     # to that listing while articles arrive (``listing``).
     counted: int = 0
+    # Whether articles follow this page's (None: if it is not the last page).
+    more: bool | None = None
 
     @property
     def next_page(self) -> int | None:
         """The page after this one, if there is one."""
-        return self.page + 1 if self.page < self.pages else None
+        more = self.page < self.pages if self.more is None else self.more
+        return self.page + 1 if more else None
 
     @property
     def past_end(self) -> bool:
@@ -50,14 +53,25 @@ def page_number(argument: str) -> int | None:
     return int(argument)
 
 
-def listing(store: ArticleStore, page: int = 1, counted: int | None = None) -> Listing:
+def listing(
+    store: ArticleStore, page: int = 1, counted: int | None = None, after: str | None = None
+) -> Listing:
     """The ``page``-th page of the articles; none on it when it is past the last.
 
-    ``counted``: how many articles there were when the first page was shown. Articles that
-    arrived since are newer than those shown (news comes in newest), so the page starts as
-    many places further down, and shows what came next then, not again the end of the page
-    before; fewer (removed since) move it up as many."""
+    ``after``: the id of the last article of the page before (Telegram's button carries it):
+    the page starts with the article that follows it now, wherever articles arrived or went
+    since (a feed's entries of last week come in below the newest). If it is gone, or not
+    given: ``counted``, how many articles there were when the first page was shown. Articles
+    that arrived since are taken for newer than those shown, so the page starts as many
+    places further down; fewer (removed since) move it up as many."""
     total = len(store)
+    place = store.position(after) if after is not None else None
+    if place is not None:
+        start = place + 1
+        on_page = store.newest(PAGE_SIZE, start) if start < total else []
+        page = start // PAGE_SIZE + 1
+        pages = max(page, -(-total // PAGE_SIZE))
+        return Listing(on_page, page, pages, total, total, start + len(on_page) < total)
     counted = total if counted is None else counted
     pages = -(-counted // PAGE_SIZE)
     offset = max(0, (page - 1) * PAGE_SIZE + total - counted)

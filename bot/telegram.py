@@ -75,9 +75,10 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"}
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
-# The data of the button under a page of /articles: the next page, and how many articles the
-# listing counted when its first page was shown (bot/listing.py).
-ARTICLES_BUTTON = r"^articles:[1-9][0-9]{0,8}:[0-9]{1,12}$"
+# The data of the button under a page of /articles: the next page, how many articles the
+# listing counted when its first page was shown, and the id of the page's last article
+# (bot/listing.py; buttons sent before the id was added have none).
+ARTICLES_BUTTON = r"^articles:[1-9][0-9]{0,8}:[0-9]{1,12}(:[0-9a-f]{16})?$"
 ALLOWED_UPDATES = [
     Update.MESSAGE,
     Update.CALLBACK_QUERY,
@@ -233,9 +234,11 @@ async def articles_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def articles_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Lists the page of articles whose button was pressed, with a button for the next."""
     await _answer_query(update)
-    _, page, counted = update.callback_query.data.split(":")
+    _, page, counted, *after = update.callback_query.data.split(":")
     desk = desk_of(context)
-    listing = await threads_of(context).answering(desk.listing, int(page), int(counted))
+    listing = await threads_of(context).answering(
+        desk.listing, int(page), int(counted), after[0] if after else None
+    )
     lang = user_language(update)
     html = articles_html(listing, lang)
     await send(context, update.effective_chat.id, html, markup=_next_page(listing, lang))
@@ -246,7 +249,11 @@ def _next_page(listing: Listing, lang: str) -> InlineKeyboardMarkup | None:
     if listing.next_page is None:
         return None
     label = prompts.text("articles_more", lang)
-    data = f"articles:{listing.next_page}:{listing.counted}"  # at most 28 of Telegram's 64 bytes
+    last = listing.articles[-1].id if listing.articles else ""
+    # At most 45 of Telegram's 64 bytes; an id of another form than article_id's is left out.
+    data = f"articles:{listing.next_page}:{listing.counted}"
+    if re.fullmatch(r"[0-9a-f]{16}", last):
+        data += f":{last}"
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]])
 
 

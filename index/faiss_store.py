@@ -257,6 +257,19 @@ class FaissStore(store.TermsTables):
             listed = self.articles(store.page_window(row[0] if row else None))
         return store.page(listed, limit, offset)
 
+    def position(self, article_id: str) -> int | None:
+        with self._reading():
+            query = f"SELECT {day_sql()} FROM articles WHERE id = ?"
+            row = self._db.execute(query, (article_id,)).fetchone()
+            if row is None:
+                return None
+            window = store.around_day(row[0])
+            if window is None:  # a stored date that is no day: the whole listing
+                return store.position_among(article_id, 0, self.articles())
+            query = f"SELECT count(*) FROM articles WHERE {day_sql()} > ?"
+            newer = self._db.execute(query, (window.bounds()[1],)).fetchone()[0]
+            return store.position_among(article_id, newer, self.articles(window))
+
     def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
         query = f"SELECT {store.COPY_COLUMNS} FROM copies"
         with self._reading():

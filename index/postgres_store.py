@@ -199,6 +199,18 @@ class PostgresStore(store.TermsTables):
             listed = self.articles(store.page_window(rows[0][0] if rows else None))
         return store.page(listed, limit, offset)
 
+    def position(self, article_id: str) -> int | None:
+        with self._reading():
+            rows = self._rows(f"SELECT {day_sql()} FROM articles WHERE id = %s", (article_id,))
+            if not rows:
+                return None
+            window = store.around_day(rows[0][0])
+            if window is None:  # a stored date that is no day: the whole listing
+                return store.position_among(article_id, 0, self.articles())
+            query = f"SELECT count(*) FROM articles WHERE {day_sql()} > %s"
+            newer = self._rows(query, (window.bounds()[1],))[0][0]
+            return store.position_among(article_id, newer, self.articles(window))
+
     def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
         rows = self._rows(
             f"SELECT {store.COPY_COLUMNS} FROM copies WHERE %(ids)s::text[] IS NULL "

@@ -110,6 +110,13 @@ class ArticleStore(Protocol):
         the ``offset``-th, read with the articles of their days only (``page_window``)."""
         ...
 
+    def position(self, article_id: str) -> int | None:
+        """Where an article is in the listing (``newest_first``'s order, 0 for the newest),
+        None if there is no article of that id: the articles of days certainly newer are
+        counted through the day index, those of the days around its own read
+        (``position_among``)."""
+        ...
+
     def copies(self, article_ids: Iterable[str] | None = None) -> list[Copy]:
         """The copies recorded of these articles (of every article if None), oldest first."""
         ...
@@ -390,6 +397,23 @@ def page_window(last_day: str | None) -> DateWindow | None:
     except (ValueError, OverflowError):
         return None
     return DateWindow(since=since)
+
+
+def around_day(day: str | None) -> DateWindow | None:
+    """The days whose articles may come before or after an article of ``day`` in the
+    listing (PAGE_SLACK_DAYS on either side); None if ``day`` is not a day."""
+    try:
+        middle = date.fromisoformat(day or "")
+        return DateWindow(middle - timedelta(PAGE_SLACK_DAYS), middle + timedelta(PAGE_SLACK_DAYS))
+    except (ValueError, OverflowError):
+        return None
+
+
+def position_among(article_id: str, newer: int, around: list[ArticleInfo]) -> int | None:
+    """An article's place in the listing, from how many articles are of days after
+    ``around_day``'s (all newer) and the articles of those days (``around``)."""
+    ids = [a.id for a in newest_first(around)]
+    return newer + ids.index(article_id) if article_id in ids else None
 
 
 def page(articles: list[ArticleInfo], limit: int, offset: int) -> list[ArticleInfo]:

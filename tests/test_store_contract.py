@@ -458,6 +458,27 @@ def test_a_page_of_an_empty_store_is_empty(store):
     assert store.newest(10) == [] and store.newest(10, 20) == []
 
 
+def test_an_articles_position_is_its_place_in_the_whole_listing(store):
+    # 60 stories over twenty days, dated as above (at the day's ends with offsets that put
+    # them on another day in UTC, or undated): each one's position, from the articles of
+    # the days around its own and a count of the days after, is its index in the listing.
+    rng = np.random.default_rng(37)
+    prepared = generated_articles(60, rng)
+    times = ["", "T00:30:00+14:00", "T23:30:00-12:00", "T12:00:00+03:00", "T09:00:00"]
+    for n, p in enumerate(prepared):
+        day = date(2026, 10, 1) + timedelta(days=int(rng.integers(20)))
+        if n % 6 == 5:
+            p.article.date = None
+            p.added_at = f"{day.isoformat()}T{n % 24:02d}:00:00+00:00"
+        else:
+            p.article.date = day.isoformat() + times[n % 5]
+    assert store.position(prepared[0].article.id) is None  # not yet indexed
+    store.add(prepared)
+    listing = [a.id for a in newest_first(store.articles())]
+    assert [store.position(article_id) for article_id in listing] == list(range(60))
+    assert store.position("0123456789abcdef") is None
+
+
 def test_retention_removes_the_articles_older_than_the_days_given(store, prepared):
     store.add(dated(prepared))
     sample = prepared[0].article.id
