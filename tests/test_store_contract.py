@@ -428,22 +428,27 @@ def test_the_articles_of_a_date_window_are_listed_by_their_date_or_the_day_added
     assert listed == next(a for a in store.articles() if a.id == VACCINES.id)  # chunks, sources
 
 
-def test_a_page_of_the_listing_holds_what_the_whole_listing_holds_there(store):
-    # 48 stories over eight days: dated by day, by a time whose offset puts it on another
-    # day in UTC (+14:00 and -12:00 at the day's ends), or undated (by the time added); a
-    # page read through the articles' days gives the very articles, in the very order, of
-    # the whole listing at that place.
-    rng = np.random.default_rng(31)
-    prepared = generated_articles(48, rng)
+def dated_over(count: int, days: int, seed: int) -> list:
+    """``count`` stories over ``days`` days from 1 October 2026: dated by day, by a time whose
+    offset puts it on another day in UTC (+14:00 and -12:00 at the day's ends), or undated
+    (by the time added)."""
+    rng = np.random.default_rng(seed)
+    prepared = generated_articles(count, rng)
     times = ["", "T00:30:00+14:00", "T23:30:00-12:00", "T12:00:00+03:00", "T09:00:00"]
     for n, p in enumerate(prepared):
-        day = date(2026, 10, 1) + timedelta(days=int(rng.integers(8)))
+        day = date(2026, 10, 1) + timedelta(days=int(rng.integers(days)))
         if n % 6 == 5:  # undated: by the time it was added
             p.article.date = None
             p.added_at = f"{day.isoformat()}T{n % 24:02d}:00:00+00:00"
         else:
             p.article.date = day.isoformat() + times[n % 5]
-    store.add(prepared)
+    return prepared
+
+
+def test_a_page_of_the_listing_holds_what_the_whole_listing_holds_there(store):
+    # 48 stories over eight days (``dated_over``): a page read through the articles' days
+    # gives the very articles, in the very order, of the whole listing at that place.
+    store.add(dated_over(48, 8, seed=31))
     listing = newest_first(store.articles())
 
     for limit in (1, 2, 5, 7, 48, 60):
@@ -459,19 +464,9 @@ def test_a_page_of_an_empty_store_is_empty(store):
 
 
 def test_an_articles_position_is_its_place_in_the_whole_listing(store):
-    # 60 stories over twenty days, dated as above (at the day's ends with offsets that put
-    # them on another day in UTC, or undated): each one's position, from the articles of
-    # the days around its own and a count of the days after, is its index in the listing.
-    rng = np.random.default_rng(37)
-    prepared = generated_articles(60, rng)
-    times = ["", "T00:30:00+14:00", "T23:30:00-12:00", "T12:00:00+03:00", "T09:00:00"]
-    for n, p in enumerate(prepared):
-        day = date(2026, 10, 1) + timedelta(days=int(rng.integers(20)))
-        if n % 6 == 5:
-            p.article.date = None
-            p.added_at = f"{day.isoformat()}T{n % 24:02d}:00:00+00:00"
-        else:
-            p.article.date = day.isoformat() + times[n % 5]
+    # 60 stories over twenty days (``dated_over``): each one's position, from the articles
+    # of the days around its own and a count of the days after, is its index in the listing.
+    prepared = dated_over(60, 20, seed=37)
     assert store.position(prepared[0].article.id) is None  # not yet indexed
     store.add(prepared)
     listing = [a.id for a in newest_first(store.articles())]
