@@ -27,7 +27,7 @@ class Listing:
     # How many there were when the listing's first page was shown: the pages after it keep
     # to that listing while articles arrive (``listing``).
     counted: int = 0
-    # Whether articles follow this page's (None: if it is not the last page).
+    # Whether articles follow this page's (None: whenever it is not the last page).
     more: bool | None = None
 
     @property
