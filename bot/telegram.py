@@ -78,7 +78,8 @@ DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile limit
 # The data of the button under a page of /articles: the next page, how many articles the
 # listing counted when its first page was shown, and the id of the page's last article
 # (bot/listing.py; buttons sent before the id was added have none).
-ARTICLES_BUTTON = r"^articles:[1-9][0-9]{0,8}:[0-9]{1,12}(:[0-9a-f]{16})?$"
+ARTICLE_ID = r"[0-9a-f]{16}"  # index.types.article_id's form
+ARTICLES_BUTTON = rf"^articles:[1-9][0-9]{{0,8}}:[0-9]{{1,12}}(:{ARTICLE_ID})?$"
 ALLOWED_UPDATES = [
     Update.MESSAGE,
     Update.CALLBACK_QUERY,
@@ -252,7 +253,7 @@ def _next_page(listing: Listing, lang: str) -> InlineKeyboardMarkup | None:
     last = listing.articles[-1].id if listing.articles else ""
     # At most 45 of Telegram's 64 bytes; an id of another form than article_id's is left out.
     data = f"articles:{listing.next_page}:{listing.counted}"
-    if re.fullmatch(r"[0-9a-f]{16}", last):
+    if re.fullmatch(ARTICLE_ID, last):
         data += f":{last}"
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]])
 

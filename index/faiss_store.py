@@ -406,15 +406,19 @@ class FaissStore(store.TermsTables):
         kept = self._days.get(number)
         if kept is not None and kept[0] is segment:
             return kept[1]
-        row = self._db.execute(
-            "SELECT days FROM segment_days WHERE number = ?", (number,)
-        ).fetchone()
-        if row is not None and len(row[0]) == 4 * segment.array.count:
-            days = np.frombuffer(row[0], "<i4").astype(np.int32)
+        stored = self._stored_days(number)
+        if stored is not None and len(stored) == 4 * segment.array.count:
+            days = np.frombuffer(stored, "<i4").astype(np.int32)
         else:  # (a wrong size is a damaged row: index check names it)
             days = self._chunk_days(number, segment)
         self._days[number] = (segment, days)
         return days
+
+    def _stored_days(self, number: int) -> bytes | None:
+        """The days stored for chunk segment ``number`` as written (``_keep_days``), if any."""
+        row = self._db.execute("SELECT days FROM segment_days WHERE number = ?", (number,))
+        found = row.fetchone()
+        return None if found is None else found[0]
 
     def _chunk_days(self, number: int, segment: Segment) -> np.ndarray:
         """The day of each row of a chunk segment, from its chunks' articles."""
@@ -438,12 +442,10 @@ class FaissStore(store.TermsTables):
     def _days_problems(self, number: int, ids: set[int]) -> list[str]:
         """What is wrong with the stored days of chunk segment ``number``, whose vectors
         have ``ids`` (none stored: an older store's, written at its next change)."""
-        row = self._db.execute(
-            "SELECT days FROM segment_days WHERE number = ?", (number,)
-        ).fetchone()
-        if row is None:
+        stored = self._stored_days(number)
+        if stored is None:
             return []
-        days = np.frombuffer(row[0], "<i4") if len(row[0]) % 4 == 0 else None
+        days = np.frombuffer(stored, "<i4") if len(stored) % 4 == 0 else None
         if days is None or len(days) != len(ids):
             count = len(ids)
             return [
