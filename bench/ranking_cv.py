@@ -26,6 +26,7 @@ from bot.evaluation import (
     load_questions,
     title_folds,
 )
+from bot.question_map import load_map
 from bot.retrieval import ArticleRetriever
 from bot.settings import Settings
 
@@ -40,7 +41,11 @@ def measure_suite(settings: Settings, suite: list[Path], workdir: Path) -> tuple
         store = build_store(settings, docs, index_dir(settings, docs, workdir) / "all")
         try:
             retriever = ArticleRetriever(
-                store=store, embeddings=embeddings, k=settings.top_k, tuning=settings.tuning
+                store=store,
+                embeddings=embeddings,
+                k=settings.top_k,
+                tuning=settings.tuning,
+                question_map=load_map(settings.embeddings),
             )
             keys = {a.id: a.key for a in store.articles()}
             asked = [(q.question, q.doc_id, direction.name) for q in questions]

@@ -81,6 +81,9 @@ class _Context:
 
     sentences: dict[int, list[Sentence]] = field(default_factory=dict)  # by chunk id
     similarity: dict[int, float] = field(default_factory=dict)  # by sentence id
+    # The similarity the quotes are chosen by where it is not ``similarity``: to the
+    # question's moved vector (bot/question_map.py), by sentence id.
+    quote_similarity: dict[int, float] = field(default_factory=dict)
     terms: dict[int, float] = field(default_factory=dict)  # latent-term overlap, by sentence id
     quotable: set[int] = field(default_factory=set)  # ids of sentences long enough to quote
 
@@ -195,13 +198,19 @@ class ExtractiveGenerator:
         """The sentences of the hits and their similarity to the question."""
         context = _Context()
         query = self.retriever.query_vector(question) if hits else None
-        every = self.store.sentences_of([hit.chunk for hit in hits])
-        for hit, (sentences, vectors) in zip(hits, every, strict=True):
+        chunks = [hit.chunk for hit in hits]
+        every = self.store.sentences_of(chunks)
+        towards = self.retriever.sentence_queries(question, chunks) if hits else []
+        for hit, (sentences, vectors), toward in zip(hits, every, towards, strict=True):
             if not sentences:
                 continue
             context.sentences[hit.chunk.id] = sentences
             for sentence, sim in zip(sentences, vectors @ query, strict=True):
                 context.similarity[sentence.id] = float(sim)
+            if toward is not query:
+                for sentence, sim in zip(sentences, vectors @ toward, strict=True):
+                    context.quote_similarity[sentence.id] = float(sim)
+            for sentence in sentences:
                 if (
                     len(sentence.text) >= self.tuning.min_quote_chars
                     and len(sentence.text.split()) >= 4
@@ -262,10 +271,12 @@ class ExtractiveGenerator:
         return max(candidates, key=lambda s: self._closeness(s.id, context))
 
     def _closeness(self, sentence_id: int, context: _Context) -> float:
-        """How close a sentence is to the question: similarity plus weighted term overlap."""
-        return context.similarity.get(
-            sentence_id, -1.0
-        ) + self.tuning.quote_terms_weight * context.terms.get(sentence_id, 0.0)
+        """How close a sentence is to the question, for quoting: similarity (to the moved
+        question where there is one) plus weighted term overlap."""
+        similarity = context.quote_similarity.get(sentence_id)
+        if similarity is None:
+            similarity = context.similarity.get(sentence_id, -1.0)
+        return similarity + self.tuning.quote_terms_weight * context.terms.get(sentence_id, 0.0)
 
 
 def with_other_sources(store: ArticleStore, citations: list[Citation]) -> None:

@@ -176,13 +176,18 @@ def build_answerer(
     # The answer chain loads LangChain's runnables (0.2 s): imported here, not at the top,
     # so that the commands that answer nothing (`index list`, `jobs`...) start without it.
     from .answering import Answerer, ExtractiveGenerator
+    from .question_map import load_map
     from .retrieval import ArticleRetriever
 
     # The embedder the store was opened for (open_store checked that its vectors are this
     # model's); loaded once per process.
     embeddings = load_embeddings(settings.embeddings)
     retriever = ArticleRetriever(
-        store=store, embeddings=embeddings, k=settings.top_k, tuning=settings.tuning
+        store=store,
+        embeddings=embeddings,
+        k=settings.top_k,
+        tuning=settings.tuning,
+        question_map=load_map(embeddings.spec),
     )
     generator = ExtractiveGenerator(
         store=store,

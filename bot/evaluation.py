@@ -43,7 +43,7 @@ from index.readers import Limits, read_file
 from index.store import ArticleStore
 from index.types import Article
 
-from . import anchors, answering, confidence, prompts, ranking, retrieval
+from . import anchors, answering, confidence, prompts, question_map, ranking, retrieval
 from .answering import Answerer, render_quotes
 from .confidence import ConfidenceModel, Decision, Fit, cross_validate, fit_model, save_model
 from .metrics import metrics, metrics_table, suite_table
@@ -363,6 +363,7 @@ def _code_version() -> str:
     modules = (
         answering,
         retrieval,
+        question_map,
         ranking,
         anchors,
         index.chunking,
@@ -371,6 +372,9 @@ def _code_version() -> str:
     )
     sources = [inspect.getsource(m) for m in modules]
     sources += [inspect.getsource(confidence.measure), repr(confidence.MEASURES)]
+    # The shipped question maps move the quotes' and the ranking's sentence vectors.
+    if question_map.SHIPPED.exists():
+        sources.append(hashlib.sha256(question_map.SHIPPED.read_bytes()).hexdigest())
     return hashlib.sha256("".join(sources).encode("utf-8")).hexdigest()
 
 

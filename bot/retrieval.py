@@ -18,10 +18,11 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from index.dates import DateWindow
 from index.embeddings import ArticleEmbeddings, Terms
 from index.store import ArticleStore
-from index.types import Hit
+from index.types import Chunk, Hit
 
 from . import ranking
 from .anchors import name_overlap, names
+from .question_map import QuestionMap
 from .settings import Tuning
 
 
@@ -55,6 +56,9 @@ class ArticleRetriever(BaseRetriever):
     # The measured weights (docs/eval.md): candidates, sentence_weight, chunk_terms_weight,
     # sentence_terms_weight, terms_gate, names_weight.
     tuning: Tuning = Field(default_factory=Tuning)
+    # Moves an Arabic question's vector toward English for the sentences of English chunks
+    # (bot/question_map.py); None: every sentence is compared with the question's vector.
+    question_map: QuestionMap | None = None
     _vectors: OrderedDict[str, Future] = PrivateAttr(default_factory=OrderedDict)
     _terms: OrderedDict[str, Future] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: Lock = PrivateAttr(default_factory=Lock)
@@ -78,6 +82,29 @@ class ArticleRetriever(BaseRetriever):
                 self._terms_pool = ThreadPoolExecutor(1, thread_name_prefix="query-terms")
             pool = self._terms_pool
         self._cached(self._terms, question, self._encode_terms, pool)
+
+    def sentence_queries(self, question: str, chunks: list[Chunk]) -> list[np.ndarray]:
+        """For each chunk, the vector its sentences are compared with: the question's, or
+        the question's moved toward the chunk's language where the question map applies."""
+        query = self.query_vector(question)
+        if self.question_map is None or not self.question_map.applies_to(question):
+            return [query] * len(chunks)
+        moved = self.question_map.moved(query)
+        return [moved if self.question_map.targets(c.text) else query for c in chunks]
+
+    def nearest(self, question: str, n: int, window: DateWindow | None = None) -> list[Hit]:
+        """The ``n`` chunks nearest the question, by the similarity of each to the vector
+        ``sentence_queries`` gives it: where the question map applies, the chunks in its
+        target script come from a second search with the moved vector."""
+        query = self.query_vector(question)
+        hits = self.store.search(query, n, window)
+        if self.question_map is None or not self.question_map.applies_to(question):
+            return hits
+        qmap = self.question_map
+        moved = self.store.search(qmap.moved(query), n, window)
+        kept = [h for h in hits if not qmap.targets(h.chunk.text)]
+        kept += [h for h in moved if qmap.targets(h.chunk.text)]
+        return sorted(kept, key=lambda h: -h.similarity)[:n]
 
     def _encode_terms(self, text: str) -> Terms | None:
         terms = self.embeddings.encode_terms([text], query=True)
@@ -135,7 +162,7 @@ class ArticleRetriever(BaseRetriever):
         """The top-k chunks for the question, best first; with a ``window``, only chunks of
         articles dated in it (index/dates.py)."""
         if not self.tuning.sentence_weight:
-            return self.store.search(self.query_vector(question), self.k, window)
+            return self.nearest(question, self.k, window)
         if ranking.weighs_terms(self.tuning):
             self.start_query_terms(question)
         found = self.candidates(question, window)
@@ -158,17 +185,18 @@ class ArticleRetriever(BaseRetriever):
     def candidates(self, question: str, window: DateWindow | None = None) -> Candidates:
         """The nearest ``candidates`` chunks and the signals of each, latent terms aside
         (``add_terms``)."""
-        query = self.query_vector(question)
-        hits = self.store.search(query, max(self.k, self.tuning.candidates), window)
+        hits = self.nearest(question, max(self.k, self.tuning.candidates), window)
         question_names = names(question)
         found = Candidates(hits)
-        every = self.store.sentences_of([hit.chunk for hit in hits])
-        for hit, (sentences, vectors) in zip(hits, every, strict=True):
+        chunks = [hit.chunk for hit in hits]
+        every = self.store.sentences_of(chunks)
+        towards = self.sentence_queries(question, chunks)
+        for hit, (sentences, vectors), toward in zip(hits, every, towards, strict=True):
             found.sentence_ids.append([s.id for s in sentences])
             found.signals.append(
                 ranking.Signals(
                     similarity=hit.similarity,
-                    sentence=float((vectors @ query).max()) if len(vectors) else None,
+                    sentence=float((vectors @ toward).max()) if len(vectors) else None,
                     names=name_overlap(question_names, hit.chunk.text) if question_names else 0.0,
                 )
             )
