@@ -26,7 +26,7 @@ from bot.evaluation import (
     load_questions,
     title_folds,
 )
-from bot.question_map import load_map
+from bot.question_map import load_maps
 from bot.retrieval import ArticleRetriever
 from bot.settings import Settings
 
@@ -45,7 +45,7 @@ def measure_suite(settings: Settings, suite: list[Path], workdir: Path) -> tuple
                 embeddings=embeddings,
                 k=settings.top_k,
                 tuning=settings.tuning,
-                question_map=load_map(settings.embeddings),
+                question_maps=load_maps(settings.embeddings),
             )
             keys = {a.id: a.key for a in store.articles()}
             asked = [(q.question, q.doc_id, direction.name) for q in questions]

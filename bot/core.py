@@ -176,7 +176,7 @@ def build_answerer(
     # The answer chain loads LangChain's runnables (0.2 s): imported here, not at the top,
     # so that the commands that answer nothing (`index list`, `jobs`...) start without it.
     from .answering import Answerer, ExtractiveGenerator
-    from .question_map import load_map
+    from .question_map import load_maps
     from .retrieval import ArticleRetriever
 
     # The embedder the store was opened for (open_store checked that its vectors are this
@@ -187,7 +187,7 @@ def build_answerer(
         embeddings=embeddings,
         k=settings.top_k,
         tuning=settings.tuning,
-        question_map=load_map(embeddings.spec),
+        question_maps=load_maps(embeddings.spec),
     )
     generator = ExtractiveGenerator(
         store=store,

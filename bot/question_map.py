@@ -4,14 +4,16 @@ A multilingual embedder places an Arabic question farther from the English sente
 answers it than the question asked in English: the two languages do not line up exactly. A
 linear map fitted on pairs of the same text in both languages (questions and paragraphs of
 the dev sets, ``bench/question_map.py``) moves an Arabic question's vector toward its English
-one's. The retriever searches English chunks with the moved vector and compares their
-sentences with it, and the quotes of English articles are chosen by it (bot/retrieval.py,
-bot/answering.py); Arabic chunks meet the question as asked. In a store of Arabic and English
-articles, the question as asked finds Arabic text closer than the English that answers it
-(docs/eval.md, "Articles in two languages").
+one's, and another an English question's toward its Arabic one's. The retriever searches the
+chunks of the other script with the moved vector and compares their sentences with it, and
+their quotes are chosen by it (bot/retrieval.py, bot/answering.py); chunks in the question's
+own script meet the question as asked. In a store of Arabic and English articles, the
+question as asked finds text in its own language closer than the text in the other that
+answers it (docs/eval.md, "Articles in two languages").
 
-One map per embedder, keyed by its spec, in ``question_maps.npz`` beside this module; an
-embedder without one quotes with the question's vector.
+Maps are kept per embedder and pair of scripts (Arabic to Latin, Latin to Arabic) in
+``question_maps.npz`` beside this module; an embedder without them compares every passage
+with the question's own vector.
 """
 
 from __future__ import annotations
@@ -51,30 +53,38 @@ class QuestionMap:
         return out / max(float(np.linalg.norm(out)), 1e-12)
 
 
-def key(embeddings: str) -> str:
-    """The name of an embedder's map in the file (npz names are plain words)."""
-    return re.sub(r"\W", "_", embeddings)
+def key(embeddings: str, source: str, target: str) -> str:
+    """The name of an embedder's map from ``source`` to ``target`` script in the file (npz
+    names are plain words)."""
+    return _prefix(embeddings) + f"{source}__{target}"
 
 
-def load_map(embeddings: str, path: Path | None = None) -> QuestionMap | None:
-    """The map fitted for ``embeddings`` in ``path`` (the shipped file by default), if any."""
+def _prefix(embeddings: str) -> str:
+    return re.sub(r"\W", "_", embeddings) + "__"
+
+
+def load_maps(embeddings: str, path: Path | None = None) -> tuple[QuestionMap, ...]:
+    """The maps fitted for ``embeddings`` in ``path`` (the shipped file by default)."""
     path = Path(path) if path else SHIPPED
     if not path.exists():
-        return None
+        return ()
+    prefix, found = _prefix(embeddings), []
     with np.load(path, allow_pickle=False) as maps:
-        if key(embeddings) not in maps:
-            return None
-        return QuestionMap(maps[key(embeddings)].astype(np.float32))
+        for name in maps.files:
+            scripts = name.removeprefix(prefix).split("__")
+            if name.startswith(prefix) and len(scripts) == 2:
+                found.append(QuestionMap(maps[name].astype(np.float32), *scripts))
+    return tuple(found)
 
 
-def save_map(embeddings: str, matrix: np.ndarray, path: Path) -> None:
-    """Write ``matrix`` as ``embeddings``' map into ``path``, beside other embedders' maps
-    (half precision: the map moves a vector by a few hundredths)."""
+def save_map(embeddings: str, qmap: QuestionMap, path: Path) -> None:
+    """Write ``qmap`` for ``embeddings`` into ``path``, beside the maps already there (half
+    precision: the map moves a vector by a few hundredths)."""
     path = Path(path)
     maps = {}
     if path.exists():
         with np.load(path, allow_pickle=False) as old:
             maps = {name: old[name] for name in old.files}
-    maps[key(embeddings)] = np.asarray(matrix, dtype=np.float16)
+    maps[key(embeddings, qmap.source, qmap.target)] = np.asarray(qmap.matrix, dtype=np.float16)
     with path.open("wb") as out:
         np.savez(out, **maps)

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from threading import Lock
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from index.dates import DateWindow
 from index.embeddings import ArticleEmbeddings, Terms
+from index.language import language_script
 from index.store import ArticleStore
 from index.types import Chunk, Hit
 
@@ -56,13 +57,15 @@ class ArticleRetriever(BaseRetriever):
     # The measured weights (docs/eval.md): candidates, sentence_weight, chunk_terms_weight,
     # sentence_terms_weight, terms_gate, names_weight.
     tuning: Tuning = Field(default_factory=Tuning)
-    # Moves an Arabic question's vector toward English for the sentences of English chunks
-    # (bot/question_map.py); None: every sentence is compared with the question's vector.
-    question_map: QuestionMap | None = None
+    # Move a question's vector toward the other script's language for the chunks in that
+    # script (bot/question_map.py); none: every chunk meets the question's own vector.
+    question_maps: tuple[QuestionMap, ...] = ()
     _vectors: OrderedDict[str, Future] = PrivateAttr(default_factory=OrderedDict)
     _terms: OrderedDict[str, Future] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: Lock = PrivateAttr(default_factory=Lock)
     _terms_pool: ThreadPoolExecutor | None = PrivateAttr(default=None)
+    _scripts_read: tuple[float, set[str | None]] = PrivateAttr(default=(-1e9, set()))
+    SCRIPTS_SECONDS: ClassVar[float] = 30.0
 
     def query_vector(self, question: str) -> np.ndarray:
         """The question's embedding; recent ones are cached (the answerer needs it too)."""
@@ -85,26 +88,46 @@ class ArticleRetriever(BaseRetriever):
 
     def sentence_queries(self, question: str, chunks: list[Chunk]) -> list[np.ndarray]:
         """For each chunk, the vector its sentences are compared with: the question's, or
-        the question's moved toward the chunk's language where the question map applies."""
+        the question's moved toward the chunk's language where a question map applies."""
         query = self.query_vector(question)
-        if self.question_map is None or not self.question_map.applies_to(question):
-            return [query] * len(chunks)
-        moved = self.question_map.moved(query)
-        return [moved if self.question_map.targets(c.text) else query for c in chunks]
+        maps = self._maps_for(question)
+        moved = {qmap.target: qmap.moved(query) for qmap in maps}
+        return [next((moved[m.target] for m in maps if m.targets(c.text)), query) for c in chunks]
 
     def nearest(self, question: str, n: int, window: DateWindow | None = None) -> list[Hit]:
         """The ``n`` chunks nearest the question, by the similarity of each to the vector
-        ``sentence_queries`` gives it: where the question map applies, the chunks in its
-        target script come from a second search with the moved vector."""
+        ``sentence_queries`` gives it: where a question map applies, the chunks in its
+        target script come from a search with the moved vector."""
         query = self.query_vector(question)
         hits = self.store.search(query, n, window)
-        if self.question_map is None or not self.question_map.applies_to(question):
+        maps = self._maps_for(question)
+        if not maps:
             return hits
-        qmap = self.question_map
-        moved = self.store.search(qmap.moved(query), n, window)
-        kept = [h for h in hits if not qmap.targets(h.chunk.text)]
-        kept += [h for h in moved if qmap.targets(h.chunk.text)]
+        kept = [h for h in hits if not any(m.targets(h.chunk.text) for m in maps)]
+        for qmap in maps:
+            found = self.store.search(qmap.moved(query), n, window)
+            kept += [h for h in found if qmap.targets(h.chunk.text)]
         return sorted(kept, key=lambda h: -h.similarity)[:n]
+
+    def _maps_for(self, question: str) -> list[QuestionMap]:
+        """The maps for a question in its script toward a script the store holds articles in
+        (a store of one language pays for no second search)."""
+        maps = [m for m in self.question_maps if m.applies_to(question)]
+        if not maps:
+            return maps
+        scripts = self._scripts()
+        return [m for m in maps if m.target in scripts or None in scripts]
+
+    def _scripts(self) -> set[str | None]:
+        """The scripts of the store's articles, read again after SCRIPTS_SECONDS (articles
+        of a new language arriving meanwhile are still found by the question as asked)."""
+        with self._cache_lock:
+            read_at, scripts = self._scripts_read
+        if time.monotonic() - read_at > self.SCRIPTS_SECONDS:
+            scripts = {language_script(code) for code in self.store.languages()}
+            with self._cache_lock:
+                self._scripts_read = (time.monotonic(), scripts)
+        return scripts
 
     def _encode_terms(self, text: str) -> Terms | None:
         terms = self.embeddings.encode_terms([text], query=True)

@@ -232,6 +232,10 @@ class FaissStore(store.TermsTables):
         with self._reading():
             return self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
 
+    def languages(self) -> set[str]:
+        with self._reading():
+            return store.languages_of(self._db)
+
     def articles(self, window: DateWindow | None = None) -> list[ArticleInfo]:
         within = f"WHERE {window_sql('a', '?', '?')} " if window else ""
         with self._reading():

@@ -41,6 +41,26 @@ _SCRIPTS = {
 }
 
 
+# Languages written in the Arabic script, and others in none of Latin or Arabic (langdetect's
+# codes): what a language code says of its articles' script.
+_ARABIC_SCRIPT = {"ar", "fa", "ur", "ps", "ug", "ckb", "sd", "ku"}
+_OTHER_SCRIPTS = {
+    "ru", "uk", "bg", "be", "mk", "sr", "kk", "mn", "el", "he", "yi", "hi", "mr", "ne", "bn",
+    "gu", "pa", "ta", "te", "kn", "ml", "si", "th", "lo", "km", "my", "ka", "hy", "am",
+    "zh-cn", "zh-tw", "zh", "ja", "ko",
+}  # fmt: skip
+
+
+def language_script(code: str) -> str | None:
+    """The script a language is written in, as ``dominant_script`` names it: "arabic",
+    "latin", "other"; None for a code that says nothing ("und")."""
+    if code in _ARABIC_SCRIPT:
+        return "arabic"
+    if code in _OTHER_SCRIPTS:
+        return "other"
+    return None if code in ("und", "") else "latin"
+
+
 def dominant_script(text: str) -> str:
     """The writing system most of ``text``'s letters are in ("other" if none of ours)."""
     counts = {name: len(pattern.findall(text)) for name, pattern in _SCRIPTS.items()}

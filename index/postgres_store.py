@@ -172,6 +172,10 @@ class PostgresStore(store.TermsTables):
     def __len__(self) -> int:
         return self._rows("SELECT count(*) FROM articles")[0][0]
 
+    def languages(self) -> set[str]:
+        with self._reading():
+            return store.languages_of(self._db)
+
     def articles(self, window: DateWindow | None = None) -> list[ArticleInfo]:
         within, params = "", {}
         if window:

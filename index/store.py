@@ -100,6 +100,10 @@ class ArticleStore(Protocol):
         """How many articles are indexed."""
         ...
 
+    def languages(self) -> set[str]:
+        """The languages of the indexed articles (their ``lang``)."""
+        ...
+
     def articles(self, window: DateWindow | None = None) -> list[ArticleInfo]:
         """Every indexed article (dated in ``window``, if one is given: index/dates.py),
         oldest first, with the sources of its copies."""
@@ -342,6 +346,11 @@ def band_problems(db, meta: dict[str, str]) -> list[str]:
         f"{keys} band keys for {signatures} near-duplicate signatures ({BANDS} each): "
         "run `articlebot index rebuild`"
     ]
+
+
+def languages_of(db) -> set[str]:
+    """The languages of the stored articles (``db``: a SQLite or a psycopg connection)."""
+    return {row[0] for row in db.execute("SELECT DISTINCT lang FROM articles")}
 
 
 def row_counts(db) -> dict[str, object]:

@@ -1,70 +1,81 @@
-"""The question map: an Arabic question's vector moved toward English, for the sentences of
-English articles (bot/question_map.py)."""
+"""The question maps: a question's vector moved toward the other script's language, for the
+chunks written in it (bot/question_map.py)."""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 
 from bot.core import build_answerer, indexer, open_store
 from bot.evaluation import load_documents
-from bot.question_map import QuestionMap, load_map, save_map
+from bot.question_map import QuestionMap, load_maps, save_map
 from bot.settings import Settings
 
 from .conftest import REPO
 
 OXYGEN = REPO / "tests" / "data" / "oxygen" / "docs.jsonl"
+SCHEELE = "متى اكتشف كارل فيلهلم شيل الأكسجين؟"  # XQuAD's Arabic question: when? 1773
 
 
-def test_the_shipped_map_moves_an_arabic_questions_vector_toward_its_english_one(embeddings):
-    shipped = load_map(embeddings.spec)
-    assert shipped is not None
-    # Not a question the map was fitted on (those are the dev sets').
+def test_the_shipped_maps_move_a_question_toward_the_same_question_in_the_other_script(
+    embeddings,
+):
+    maps = {(m.source, m.target): m for m in load_maps(embeddings.spec)}
+    assert set(maps) == {("arabic", "latin"), ("latin", "arabic")}
+    # Not a question the maps were fitted on (those are the dev sets').
     arabic = "ماذا وعدت روسيا باكستان بشأن اللقاحات؟"
     english = "What did Russia promise Pakistan on vaccines?"
-    assert shipped.applies_to(arabic)
-    assert not shipped.applies_to(english)
-    question = embeddings.encode_query(arabic)
-    moved = shipped.moved(question)
-    assert abs(float(np.linalg.norm(moved)) - 1) < 1e-5
-    same_in_english = embeddings.encode_query(english)
-    assert float(moved @ same_in_english) > float(question @ same_in_english) + 0.02
+    for (source, target), asked, other in (
+        (("arabic", "latin"), arabic, english),
+        (("latin", "arabic"), english, arabic),
+    ):
+        qmap = maps[source, target]
+        assert qmap.applies_to(asked) and not qmap.applies_to(other)
+        question = embeddings.encode_query(asked)
+        moved = qmap.moved(question)
+        assert abs(float(np.linalg.norm(moved)) - 1) < 1e-5
+        same_question = embeddings.encode_query(other)
+        assert float(moved @ same_question) > float(question @ same_question) + 0.01
 
 
-def test_an_embedder_without_a_map_has_none_and_saving_one_keeps_the_others(tmp_path):
-    assert load_map("sentence-transformers:some/other-model") is None
+def test_an_embedder_without_maps_has_none_and_saving_one_keeps_the_others(tmp_path):
+    assert load_maps("sentence-transformers:some/other-model") == ()
     path = tmp_path / "maps.npz"
-    assert load_map("e5-small-q4", path) is None  # no file yet
-    save_map("e5-small-q4", np.eye(4) * 2, path)
-    save_map("sentence-transformers:some/other-model", np.eye(4), path)
-    first, other = (
-        load_map("e5-small-q4", path),
-        load_map("sentence-transformers:some/other-model", path),
+    assert load_maps("e5-small-q4", path) == ()  # no file yet
+    save_map("e5-small-q4", QuestionMap(np.eye(4) * 2), path)
+    save_map("e5-small-q4", QuestionMap(np.eye(4) * 3, "latin", "arabic"), path)
+    save_map("sentence-transformers:some/other-model", QuestionMap(np.eye(4)), path)
+    first, second = load_maps("e5-small-q4", path)
+    assert (first.source, first.target, second.source, second.target) == (
+        "arabic",
+        "latin",
+        "latin",
+        "arabic",
     )
-    assert isinstance(first, QuestionMap) and isinstance(other, QuestionMap)
-    assert np.allclose(first.matrix, np.eye(4) * 2) and np.allclose(other.matrix, np.eye(4))
+    assert np.allclose(first.matrix, np.eye(4) * 2) and np.allclose(second.matrix, np.eye(4) * 3)
+    (other,) = load_maps("sentence-transformers:some/other-model", path)
+    assert np.allclose(other.matrix, np.eye(4))
     assert np.allclose(first.moved(np.array([0.6, 0.8, 0, 0])), [0.6, 0.8, 0, 0])
 
 
-def test_only_the_sentences_of_latin_script_chunks_meet_an_arabic_question_moved(answerer):
-    retriever = answerer.retriever
+def test_each_chunk_meets_the_question_moved_toward_its_script_or_as_asked(data_dir):
+    settings = Settings(_env_file=None, data_dir=data_dir)
+    store = open_store(settings)  # the sample (Arabic), and Oxygen (English)
+    indexer(settings, store).add(load_documents(OXYGEN))
+    retriever = build_answerer(settings, store).retriever
+    maps = {m.source: m for m in retriever.question_maps}
     arabic = "ماذا وعدت روسيا باكستان بشأن اللقاحات؟"
     of_the_sample = retriever.retrieve(arabic)[0].chunk
-    english = replace(
-        of_the_sample, text="Russia promised Pakistan doses of its Sputnik V vaccine this year."
-    )
+    english = retriever.retrieve(SCHEELE)[0].chunk
+    assert (of_the_sample.lang, english.lang) == ("ar", "en")
     query = retriever.query_vector(arabic)
     towards = retriever.sentence_queries(arabic, [of_the_sample, english])
-    assert np.array_equal(towards[0], query)  # Arabic text: the question as asked
-    assert np.allclose(towards[1], retriever.question_map.moved(query))
+    assert np.array_equal(towards[0], query)  # its own script: the question as asked
+    assert np.allclose(towards[1], maps["arabic"].moved(query))
     asked_in_english = "What did Russia promise Pakistan on vaccines?"
     as_asked = retriever.query_vector(asked_in_english)
-    for toward in retriever.sentence_queries(asked_in_english, [of_the_sample, english]):
-        assert np.array_equal(toward, as_asked)
-
-
-SCHEELE = "متى اكتشف كارل فيلهلم شيل الأكسجين؟"  # XQuAD's Arabic question: when? 1773
+    towards = retriever.sentence_queries(asked_in_english, [of_the_sample, english])
+    assert np.allclose(towards[0], maps["latin"].moved(as_asked))
+    assert np.array_equal(towards[1], as_asked)
 
 
 def test_an_arabic_question_over_english_articles_quotes_the_sentence_that_answers(tmp_path):
@@ -77,7 +88,7 @@ def test_an_arabic_question_over_english_articles_quotes_the_sentence_that_answe
     assert "1773" in answer.citations[0].quote
     assert answer.citations[0].quote.startswith("Oxygen was discovered independently by Carl")
     # The question as asked finds Dewar's liquid oxygen of 1891 closer: the map is the change.
-    answerer.retriever.question_map = None
+    answerer.retriever.question_maps = ()
     assert "1773" not in answerer.ask(SCHEELE).citations[0].quote
 
 
@@ -92,3 +103,25 @@ def test_among_arabic_articles_each_question_is_answered_from_its_own_language(d
     about_the_sample = answerer.ask("ماذا وعدت روسيا باكستان بشأن اللقاحات؟")
     assert not about_the_sample.refused
     assert "Sputnik V" in about_the_sample.citations[0].quote
+
+
+def test_a_store_of_one_language_is_searched_once_and_twice_once_it_holds_two(
+    data_dir, monkeypatch
+):
+    settings = Settings(_env_file=None, data_dir=data_dir)
+    store = open_store(settings)  # the sample: one Arabic article
+    retriever = build_answerer(settings, store).retriever
+    searches = []
+    search = type(store).search
+    monkeypatch.setattr(
+        type(store), "search", lambda self, *a, **k: searches.append(a) or search(self, *a, **k)
+    )
+    arabic = "ماذا وعدت روسيا باكستان بشأن اللقاحات؟"
+    assert retriever.retrieve(arabic)[0].chunk.lang == "ar"
+    assert len(searches) == 1  # no English text to move the question toward
+    indexer(settings, store).add(load_documents(OXYGEN))
+    monkeypatch.setattr(type(retriever), "SCRIPTS_SECONDS", 0.0)  # the store is read again
+    searches.clear()
+    assert retriever.retrieve(arabic)[0].chunk.lang == "ar"
+    assert len(searches) == 2
+    assert retriever.retrieve(SCHEELE)[0].chunk.title == "Oxygen"

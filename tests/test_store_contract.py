@@ -109,6 +109,7 @@ def test_added_articles_are_listed_counted_and_found_by_id_prefix(store, prepare
         sum(len(p.sentences) for p in prepared),
     )
     assert stats["languages"] == {"ar": 1, "en": 1}
+    assert store.languages() == {"ar", "en"}
     assert store.check() == []
 
 
