@@ -97,16 +97,21 @@ class ArticleRetriever(BaseRetriever):
     def nearest(self, question: str, n: int, window: DateWindow | None = None) -> list[Hit]:
         """The ``n`` chunks nearest the question, by the similarity of each to the vector
         ``sentence_queries`` gives it: where a question map applies, the chunks in its
-        target script come from a search with the moved vector."""
+        target script come from a search with the moved vector; the others from one with
+        the question as asked, if the store holds any (a store of one language is
+        searched once)."""
         query = self.query_vector(question)
-        hits = self.store.search(query, n, window)
         maps = self._maps_for(question)
         if not maps:
-            return hits
-        kept = [h for h in hits if not any(m.targets(h.chunk.text) for m in maps)]
+            return self.store.search(query, n, window)
+        others = self._scripts() - {m.target for m in maps}
+        kept = []
+        if others:
+            hits = self.store.search(query, n, window)
+            kept = [h for h in hits if not any(m.targets(h.chunk.text) for m in maps)]
         for qmap in maps:
             found = self.store.search(qmap.moved(query), n, window)
-            kept += [h for h in found if qmap.targets(h.chunk.text)]
+            kept += [h for h in found if qmap.targets(h.chunk.text) or not others]
         return sorted(kept, key=lambda h: -h.similarity)[:n]
 
     def _maps_for(self, question: str) -> list[QuestionMap]:
