@@ -6,7 +6,10 @@ two languages, with the shipped question maps (bot/question_map.py) and without.
 
 The questions (each set's ``question`` and ``question_ar``) are embedded first: the times
 are the store's searches and the reading of their rows, as a retrieval after the question
-is embedded. A map whose target script the store holds no article in is not searched.
+is embedded. A map whose target script the store holds no article in is not searched, and
+a store of one language is searched once; ``--two-languages`` times a store of one language
+as if it held both (every question then searches twice, as in a store of Arabic and English
+articles).
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ from bot.retrieval import ArticleRetriever
 from bot.settings import Settings
 
 
+class TwoLanguages(ArticleRetriever):
+    """A retriever that takes its store for one of Arabic and English articles."""
+
+    def _scripts(self) -> set[str | None]:
+        return {"arabic", "latin"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dir", type=Path, required=True, help="the data dir of the store")
@@ -29,6 +39,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=60, help="questions of each language")
     parser.add_argument("--candidates", type=int, default=30, help="chunks a search returns")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--two-languages", action="store_true")
     args = parser.parse_args()
     settings = Settings(_env_file=None, data_dir=args.dir, seed_sample=False)
     store = open_store(settings, seed=False)
@@ -44,7 +55,8 @@ def main() -> None:
     for round_ in range(1, args.rounds + 1):
         for language, questions in asked.items():
             for name, maps in (("none", ()), ("shipped", load_maps(settings.embeddings))):
-                retriever = ArticleRetriever(
+                kind = TwoLanguages if args.two_languages else ArticleRetriever
+                retriever = kind(
                     store=store, embeddings=embeddings, tuning=settings.tuning, question_maps=maps
                 )
                 for q in questions:

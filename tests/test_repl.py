@@ -27,9 +27,9 @@ def test_repl_answers_shows_sources_lists_articles_and_resets(data_dir):
     answer, _, rest = out.partition("Sources:")
     assert "[1] “فيما يتعلق بلقاحات فيروس كورونا" in answer and "Sputnik V" in answer
     # /sources shows the whole passage behind citation 1, more than the quote, once for
-    # all the citations that quote it (the first two quote the vaccines' passage).
+    # all the citations that quote it (the first two, at least, quote the vaccines' passage).
     sources = rest.split("\n\n", 1)[1].split("\nConversation cleared.")[0]
-    assert sources.startswith("[1][2] أفغانستان تتصدر")
+    assert re.match(r"\[1\]\[2\](\[3\])? أفغانستان تتصدر", sources)
     assert sources.count("ستوفر 150.000 جرعة أخرى") == 1
     passage = sources.split("\n", 1)[1].split("\nd9e8e8c0")[0]
     assert "ستوفر 150.000 جرعة أخرى" in passage and len(passage) > 300
