@@ -53,6 +53,7 @@ from bot.metrics import metrics
 from bot.question_map import QuestionMap, save_map
 from bot.retrieval import ArticleRetriever
 from bot.settings import Settings
+from bot.two_languages import halves, scripts_of
 from index.language import dominant_script
 
 PENALTIES = (10.0, 30.0, 100.0, 300.0, 1000.0)
@@ -143,16 +144,6 @@ class Pairs:
         )
 
 
-def scripts_of(direction: Direction) -> tuple[str, str]:
-    """The script of a direction's questions and of its documents."""
-    docs = load_documents(direction.docs)[:20]
-    questions = load_questions(direction.questions, direction.field)[:20]
-    return (
-        dominant_script(" ".join(q.question for q in questions)),
-        dominant_script(" ".join(a.text[:200] for a in docs)),
-    )
-
-
 def crossing_chain(
     settings: Settings,
     direction: Direction,
@@ -208,27 +199,17 @@ def two_languages(
 ) -> None:
     """Half the articles in Arabic and half in English in one store; every question asked
     in both languages; the article each ranks first, without maps and with held-out ones."""
-    by_script: dict[str, dict[str, object]] = defaultdict(dict)
-    asked: dict[str, dict[str, object]] = defaultdict(dict)  # each question once, by id
-    for d in directions:
-        question_script, doc_script = scripts_of(d)
-        for a in load_documents(d.docs):
-            by_script[doc_script][a.key] = a
-        for q in load_questions(d.questions, d.field):
-            asked[question_script].setdefault(q.id, q)
-    both = sorted(set(by_script["arabic"]) & set(by_script["latin"]))
-    if not both:
+    docs, asked = halves(directions)
+    if not docs:
         return
-    halves = title_folds((by_script["latin"][k].title for k in both), 2)
-    script_of = {k: SCRIPTS[halves[by_script["latin"][k].title]] for k in both}
-    docs = [by_script[script_of[k]][k] for k in both]
+    script_of = {a.key: dominant_script(a.text[:300]) for a in docs}
     store = build_store(settings, docs, index_dir(settings, docs, workdir) / "all")
     embeddings = load_embeddings(settings.embeddings)
     titles = {a.key: a.title for a in docs}
     stored = {a.id: a.key for a in store.articles()}
     fold_of = title_folds(titles.values(), folds)
     print(
-        f"\n{len(both)} documents, those of half the articles in Arabic and of the other half "
+        f"\n{len(docs)} documents, those of half the articles in Arabic and of the other half "
         "in English, in one store; every question asked in both languages (the shipped "
         "ranking weights):"
     )
@@ -239,7 +220,7 @@ def two_languages(
     print("|---|---|---|---|---|---|")
     try:
         for question_script in SCRIPTS:
-            questions = [q for q in asked[question_script].values() if q.doc_id in script_of]
+            questions = asked.get(question_script, [])
             for doc_script in SCRIPTS:
                 group = [q for q in questions if script_of[q.doc_id] == doc_script]
                 for name in ("none", "held out"):

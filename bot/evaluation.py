@@ -497,6 +497,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp:
             base = args.workdir or Path(tmp)
             base.mkdir(parents=True, exist_ok=True)
+            if args.suite:
+                from . import two_languages  # it reads sets with this module's loaders
+
+                directions += two_languages.directions(directions, base)
             records = [
                 r
                 for d in directions
