@@ -306,15 +306,18 @@ def cross_validate(
     folds: np.ndarray,
     embeddings: str,
     how: Fit,
+    fitted: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str], list[ConfidenceModel]]:
     """Each question's probability and band from a model fitted on the other folds (its
-    coefficients and cut-offs both), and the model of each fold."""
+    coefficients and cut-offs both), and the model of each fold. ``fitted`` (a mask) keeps
+    some questions out of every fit: they are only decided."""
     probability = np.zeros(len(evidence))
     bands = [""] * len(evidence)
     models = []
     every = np.unique(folds)
+    eligible = np.ones(len(evidence), dtype=bool) if fitted is None else fitted
     for number, fold in enumerate(every, 1):
-        train = np.flatnonzero(folds != fold)
+        train = np.flatnonzero((folds != fold) & eligible)
         if len(np.unique(answerable[train])) < 2:
             raise ValueError(
                 f"fold {number} of {len(every)}: the other folds hold only "

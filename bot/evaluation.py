@@ -57,6 +57,11 @@ AnswererFactory = Callable[..., Answerer]
 # ---- data -------------------------------------------------------------------------------
 
 
+# The directions of the store of two languages that a suite's parallel sets make
+# (bot/two_languages.py) are named with this.
+TWO_LANGUAGES = "two languages"
+
+
 @dataclass
 class Question:
     id: str
@@ -428,13 +433,18 @@ def held_out(
     records: list[dict], folds: int, embeddings: str, how: Fit
 ) -> tuple[list[dict], list[ConfidenceModel]]:
     """The records as decided by models fitted without their article: ``folds`` folds by
-    title, pooled over every direction in ``records``; and the model of each fold."""
+    title, pooled over every direction in ``records`` but the two-language store's (its
+    questions are the other directions' again: they are decided, not fitted on); and the
+    model of each fold."""
     fold_of = title_folds((r["title"] for r in records), folds)
     evidence = [r["evidence"] for r in records]
     answerable = np.array([r["answerable"] for r in records])
     groups = np.array([r.get("direction", "") for r in records])
     fold = np.array([fold_of[r["title"]] for r in records])
-    probability, bands, models = cross_validate(evidence, answerable, groups, fold, embeddings, how)
+    fitted = np.array([not g.startswith(TWO_LANGUAGES) for g in groups])
+    probability, bands, models = cross_validate(
+        evidence, answerable, groups, fold, embeddings, how, fitted
+    )
     decided = [
         _with_band(r, band if r["citations"] else "refused", p)
         for r, p, band in zip(records, probability, bands, strict=True)
@@ -498,7 +508,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             base = args.workdir or Path(tmp)
             base.mkdir(parents=True, exist_ok=True)
             if args.suite:
-                from . import two_languages  # it reads sets with this module's loaders
+                from . import two_languages  # it reads the sets with this module's loaders
 
                 directions += two_languages.directions(directions, base)
             records = [
@@ -553,7 +563,9 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
 
 
 def _fit_and_save(records: list[dict], embeddings: str, how: Fit, args: argparse.Namespace) -> None:
-    """Fit the refusal model on every record and write it to ``args.fit``."""
+    """Fit the refusal model on every record (the two-language store's aside, as in
+    ``held_out``) and write it to ``args.fit``."""
+    records = [r for r in records if not r["direction"].startswith(TWO_LANGUAGES)]
     directions = sorted({r["direction"] for r in records})
     model = fit_model(
         [r["evidence"] for r in records],

@@ -19,7 +19,14 @@ from pathlib import Path
 from index.language import dominant_script
 from index.types import Article
 
-from .evaluation import Direction, Question, load_documents, load_questions, title_folds
+from .evaluation import (
+    TWO_LANGUAGES,
+    Direction,
+    Question,
+    load_documents,
+    load_questions,
+    title_folds,
+)
 
 SCRIPTS = ("arabic", "latin")
 
@@ -89,5 +96,5 @@ def directions(suite: list[Direction], base: Path) -> list[Direction]:
             ),
             encoding="utf-8",
         )
-        found.append(Direction(f"two languages, {script} questions", docs, path))
+        found.append(Direction(f"{TWO_LANGUAGES}, {script} questions", docs, path))
     return found
