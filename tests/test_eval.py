@@ -184,6 +184,16 @@ def test_cross_validation_never_fits_on_the_articles_it_scores(monkeypatch):
         assert trained == set(range(400)) - scored
         assert not {titles[i] for i in trained} & {titles[i] for i in scored}
     assert all(band in ("confident", "unsure", "refused") for band in bands)
+    # Questions kept out of the fits (the two-language store's) are decided, never fitted on.
+    seen.clear()
+    kept_out = np.arange(400) % 4 == 0
+    probability, bands, _ = cross_validate(
+        evidence, answerable, np.zeros(400), folds, "e5", Fit(("score",)), ~kept_out
+    )
+    for fold, trained in zip(np.unique(folds), seen, strict=True):
+        scored = set(np.flatnonzero(folds == fold).tolist())
+        assert trained == set(range(400)) - scored - set(np.flatnonzero(kept_out).tolist())
+    assert all(bands[i] in ("confident", "unsure", "refused") for i in np.flatnonzero(kept_out))
 
 
 def test_logistic_fit_recovers_the_model_that_made_the_data():
