@@ -135,13 +135,13 @@ class Pairs:
         return max(PENALTIES, key=score)
 
     def maps(self, rows: np.ndarray, fold: np.ndarray) -> tuple[QuestionMap, ...]:
-        """Both maps fitted on ``rows``, each penalty chosen on ``rows``' folds."""
-        return tuple(
-            QuestionMap(
-                self.fit(s, t, rows, self.choose(s, t, rows, fold)).astype(np.float32), s, t
-            )
-            for s, t in ORIENTATIONS
-        )
+        """Both maps fitted on ``rows``, each penalty chosen on ``rows``' folds (printed)."""
+        maps = []
+        for s, t in ORIENTATIONS:
+            penalty = self.choose(s, t, rows, fold)
+            print(f"  {s} -> {t}: penalty {penalty:g} on {rows.sum()} pairs", flush=True)
+            maps.append(QuestionMap(self.fit(s, t, rows, penalty).astype(np.float32), s, t))
+        return tuple(maps)
 
 
 def crossing_chain(
