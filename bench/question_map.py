@@ -28,7 +28,6 @@ With ``--save`` the maps fitted on every pair (penalties chosen on the folds) ar
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -48,6 +47,7 @@ from bot.evaluation import (
     load_questions,
     measured,
     title_folds,
+    write_questions,
 )
 from bot.metrics import metrics
 from bot.question_map import QuestionMap, save_map
@@ -164,14 +164,7 @@ def crossing_chain(
         for k in range(folds):
             asked = [q for q in questions if fold_of[docs[q.doc_id]] == k]
             path = workdir / f"question-map-{direction.name}-{k}.jsonl"
-            lines = [
-                json.dumps(
-                    {"id": q.id, direction.field: q.question, "doc_id": q.doc_id}
-                    | {"answers": q.golds}
-                )
-                for q in asked
-            ]
-            path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            write_questions(path, asked, direction.field)
             maps = fold_maps[k] if name != "none" else ()
 
             def make(s, store, confidence=None, maps=maps):

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.performance import percentiles  # noqa: E402
 from bot.core import load_embeddings, open_store
 from bot.question_map import load_maps
 from bot.retrieval import ArticleRetriever
@@ -66,8 +70,7 @@ def main() -> None:
                     started = time.perf_counter()
                     retriever.nearest(q, args.candidates)
                     times.append((time.perf_counter() - started) * 1000)
-                times.sort()
-                p50, p95 = times[len(times) // 2], times[int(0.95 * (len(times) - 1))]
+                p50, p95 = percentiles(times)
                 print(f"| {round_} | {language} | {name} | {p50:.1f} | {p95:.1f} |", flush=True)
     store.close()
 

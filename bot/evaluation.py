@@ -137,6 +137,19 @@ def load_questions(path: Path, field: str = "question") -> list[Question]:
     return questions
 
 
+def write_questions(path: Path, questions: Iterable[Question], field: str = "question") -> None:
+    """``questions`` as a JSONL file ``load_questions`` reads back the same (``field``: the
+    name of the text to ask; the gold answers all under ``answers``)."""
+    lines = (
+        json.dumps(
+            {"id": q.id, field: q.question, "doc_id": q.doc_id, "answers": q.golds},
+            ensure_ascii=False,
+        )
+        for q in questions
+    )
+    Path(path).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
 def sample(questions: list[Question], n: int | None) -> list[Question]:
     """About ``n`` questions spread evenly over the file (all of them when n is None)."""
     if not n or n >= len(questions):

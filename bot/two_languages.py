@@ -26,6 +26,7 @@ from .evaluation import (
     load_documents,
     load_questions,
     title_folds,
+    write_questions,
 )
 
 SCRIPTS = ("arabic", "latin")
@@ -85,16 +86,6 @@ def directions(suite: list[Direction], base: Path) -> list[Direction]:
     found = []
     for script, asked in questions.items():
         path = folder / f"questions-{script}.jsonl"
-        path.write_text(
-            "".join(
-                json.dumps(
-                    {"id": q.id, "question": q.question, "doc_id": q.doc_id, "answers": q.golds},
-                    ensure_ascii=False,
-                )
-                + "\n"
-                for q in asked
-            ),
-            encoding="utf-8",
-        )
+        write_questions(path, asked)
         found.append(Direction(f"{TWO_LANGUAGES}, {script} questions", docs, path))
     return found
