@@ -201,7 +201,7 @@ class ExtractiveGenerator:
         chunks = [hit.chunk for hit in hits]
         every = self.store.sentences_of(chunks)
         towards = self.retriever.sentence_queries(question, chunks) if hits else []
-        for hit, (sentences, vectors), toward in zip(hits, every, towards, strict=True):
+        for hit, (sentences, vectors), (toward, offset) in zip(hits, every, towards, strict=True):
             if not sentences:
                 continue
             context.sentences[hit.chunk.id] = sentences
@@ -209,7 +209,7 @@ class ExtractiveGenerator:
                 context.similarity[sentence.id] = float(sim)
             if toward is not query:
                 for sentence, sim in zip(sentences, vectors @ toward, strict=True):
-                    context.quote_similarity[sentence.id] = float(sim)
+                    context.quote_similarity[sentence.id] = float(sim) + offset
             for sentence in sentences:
                 if (
                     len(sentence.text) >= self.tuning.min_quote_chars

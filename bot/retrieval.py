@@ -26,6 +26,9 @@ from .anchors import name_overlap, names
 from .question_map import QuestionMap
 from .settings import Tuning
 
+# A vector that sentences are compared with, and what is added to each similarity.
+Toward = tuple[np.ndarray, float]
+
 
 @dataclass
 class Candidates:
@@ -86,20 +89,25 @@ class ArticleRetriever(BaseRetriever):
             pool = self._terms_pool
         self._cached(self._terms, question, self._encode_terms, pool)
 
-    def sentence_queries(self, question: str, chunks: list[Chunk]) -> list[np.ndarray]:
-        """For each chunk, the vector its sentences are compared with: the question's, or
-        the question's moved toward the chunk's language where a question map applies."""
+    def sentence_queries(self, question: str, chunks: list[Chunk]) -> list[Toward]:
+        """For each chunk, the vector its sentences are compared with, and what is added to
+        each similarity: the question's (nothing added), or the question moved toward the
+        chunk's language where a question map applies (its offset added: the similarities
+        of both scripts on one scale, bot/question_map.py)."""
         query = self.query_vector(question)
         maps = self._maps_for(question)
-        moved = {qmap.target: qmap.moved(query) for qmap in maps}
-        return [next((moved[m.target] for m in maps if m.targets(c.text)), query) for c in chunks]
+        moved = {m.target: (m.moved(query), m.offset) for m in maps}
+        return [
+            next((moved[m.target] for m in maps if m.targets(c.text)), (query, 0.0))
+            for c in chunks
+        ]
 
     def nearest(self, question: str, n: int, window: DateWindow | None = None) -> list[Hit]:
         """The ``n`` chunks nearest the question, by the similarity of each to the vector
-        ``sentence_queries`` gives it: where a question map applies, the chunks in its
-        target script come from a search with the moved vector; the others from one with
-        the question as asked, if the store holds any (a store of one language is
-        searched once)."""
+        ``sentence_queries`` gives it (with its offset): where a question map applies, the
+        chunks in its target script come from a search with the moved vector; the others
+        from one with the question as asked, if the store holds any (a store of one
+        language is searched once)."""
         query = self.query_vector(question)
         maps = self._maps_for(question)
         if not maps:
@@ -110,8 +118,9 @@ class ArticleRetriever(BaseRetriever):
             hits = self.store.search(query, n, window)
             kept = [h for h in hits if not any(m.targets(h.chunk.text) for m in maps)]
         for qmap in maps:
-            found = self.store.search(qmap.moved(query), n, window)
-            kept += [h for h in found if qmap.targets(h.chunk.text) or not others]
+            for hit in self.store.search(qmap.moved(query), n, window):
+                if qmap.targets(hit.chunk.text) or not others:
+                    kept.append(Hit(hit.chunk, hit.similarity + qmap.offset, terms=hit.terms))
         return sorted(kept, key=lambda h: -h.similarity)[:n]
 
     def _maps_for(self, question: str) -> list[QuestionMap]:
@@ -219,12 +228,12 @@ class ArticleRetriever(BaseRetriever):
         chunks = [hit.chunk for hit in hits]
         every = self.store.sentences_of(chunks)
         towards = self.sentence_queries(question, chunks)
-        for hit, (sentences, vectors), toward in zip(hits, every, towards, strict=True):
+        for hit, (sentences, vectors), (toward, offset) in zip(hits, every, towards, strict=True):
             found.sentence_ids.append([s.id for s in sentences])
             found.signals.append(
                 ranking.Signals(
                     similarity=hit.similarity,
-                    sentence=float((vectors @ toward).max()) if len(vectors) else None,
+                    sentence=float((vectors @ toward).max()) + offset if len(vectors) else None,
                     names=name_overlap(question_names, hit.chunk.text) if question_names else 0.0,
                 )
             )

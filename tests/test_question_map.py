@@ -41,7 +41,7 @@ def test_an_embedder_without_maps_has_none_and_saving_one_keeps_the_others(tmp_p
     assert load_maps("sentence-transformers:some/other-model") == ()
     path = tmp_path / "maps.npz"
     assert load_maps("e5-small-q4", path) == ()  # no file yet
-    save_map("e5-small-q4", QuestionMap(np.eye(4) * 2), path)
+    save_map("e5-small-q4", QuestionMap(np.eye(4) * 2, offset=0.04), path)
     save_map("e5-small-q4", QuestionMap(np.eye(4) * 3, "latin", "arabic"), path)
     save_map("sentence-transformers:some/other-model", QuestionMap(np.eye(4)), path)
     first, second = load_maps("e5-small-q4", path)
@@ -52,6 +52,7 @@ def test_an_embedder_without_maps_has_none_and_saving_one_keeps_the_others(tmp_p
         "arabic",
     )
     assert np.allclose(first.matrix, np.eye(4) * 2) and np.allclose(second.matrix, np.eye(4) * 3)
+    assert (round(first.offset, 6), second.offset) == (0.04, 0.0)
     (other,) = load_maps("sentence-transformers:some/other-model", path)
     assert np.allclose(other.matrix, np.eye(4))
     assert np.allclose(first.moved(np.array([0.6, 0.8, 0, 0])), [0.6, 0.8, 0, 0])
@@ -68,14 +69,36 @@ def test_each_chunk_meets_the_question_moved_toward_its_script_or_as_asked(data_
     english = retriever.retrieve(SCHEELE)[0].chunk
     assert (of_the_sample.lang, english.lang) == ("ar", "en")
     query = retriever.query_vector(arabic)
-    towards = retriever.sentence_queries(arabic, [of_the_sample, english])
-    assert np.array_equal(towards[0], query)  # its own script: the question as asked
-    assert np.allclose(towards[1], maps["arabic"].moved(query))
+    (own, nothing), (moved, offset) = retriever.sentence_queries(arabic, [of_the_sample, english])
+    assert np.array_equal(own, query) and nothing == 0  # its own script: the question as asked
+    assert np.allclose(moved, maps["arabic"].moved(query)) and offset == maps["arabic"].offset
     asked_in_english = "What did Russia promise Pakistan on vaccines?"
     as_asked = retriever.query_vector(asked_in_english)
-    towards = retriever.sentence_queries(asked_in_english, [of_the_sample, english])
-    assert np.allclose(towards[0], maps["latin"].moved(as_asked))
-    assert np.array_equal(towards[1], as_asked)
+    (moved, offset), (own, nothing) = retriever.sentence_queries(
+        asked_in_english, [of_the_sample, english]
+    )
+    assert np.allclose(moved, maps["latin"].moved(as_asked)) and offset == maps["latin"].offset
+    assert np.array_equal(own, as_asked) and nothing == 0
+
+
+def test_a_moved_question_meets_text_on_the_scale_of_its_own_language(tmp_path):
+    settings = Settings(_env_file=None, data_dir=tmp_path, seed_sample=False)
+    store = open_store(settings, seed=False)
+    indexer(settings, store).add(load_documents(OXYGEN))
+    retriever = build_answerer(settings, store).retriever
+    qmap = next(m for m in retriever.question_maps if m.source == "arabic")
+    # Measured on the dev sets' pairs (bench/question_map.py): a few hundredths.
+    assert 0.02 < qmap.offset < 0.08
+    moved = qmap.moved(retriever.query_vector(SCHEELE))
+    expected = {}
+    for article in store.articles():  # Oxygen's five paragraphs
+        chunks, vectors = store.article_chunks(article.id)
+        expected |= {c.id: float(v @ moved) + qmap.offset for c, v in zip(chunks, vectors)}
+    hits = retriever.nearest(SCHEELE, len(expected))
+    assert {h.chunk.id for h in hits} == set(expected)
+    for hit in hits:
+        assert abs(hit.similarity - expected[hit.chunk.id]) < 1e-3
+        assert hit.score == hit.similarity
 
 
 def test_an_arabic_question_over_english_articles_quotes_the_sentence_that_answers(tmp_path):
