@@ -98,8 +98,7 @@ class ArticleRetriever(BaseRetriever):
         maps = self._maps_for(question)
         moved = {m.target: (m.moved(query), m.offset) for m in maps}
         return [
-            next((moved[m.target] for m in maps if m.targets(c.text)), (query, 0.0))
-            for c in chunks
+            next((moved[m.target] for m in maps if m.targets(c.text)), (query, 0.0)) for c in chunks
         ]
 
     def nearest(self, question: str, n: int, window: DateWindow | None = None) -> list[Hit]:

@@ -365,7 +365,6 @@ class FaissStore(store.TermsTables):
             generation = int(self._meta()["generation"])
             segments = self._count("SELECT count(*) FROM segments")
             dead = self._count("SELECT count(*) FROM dead_vectors")
-        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
         return {
             "data_dir": str(self.path),
             **counts,
@@ -374,7 +373,7 @@ class FaissStore(store.TermsTables):
             "generation": generation,
             "segments": segments,
             "dead_vectors": dead,
-            "bytes_on_disk": size,
+            "bytes_on_disk": _bytes_in(self.path),
         }
 
     def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
@@ -836,3 +835,16 @@ class FaissStore(store.TermsTables):
 def _article(row: sqlite3.Row) -> Article:
     """An Article from its row in the articles table."""
     return Article.from_dict({f.name: row[f.name] for f in fields(Article)})
+
+
+def _bytes_in(folder: Path) -> int:
+    """The size of the files in ``folder``; a file a writer removes meanwhile (an old
+    generation's, index/segments.py) counts for nothing rather than failing the reader."""
+    size = 0
+    for entry in os.scandir(folder):
+        try:
+            if entry.is_file():
+                size += entry.stat().st_size
+        except FileNotFoundError:
+            continue
+    return size

@@ -152,13 +152,14 @@ class Hit:
     """A retrieved chunk and how well it matches the question, each measure in its own field.
 
     ``similarity`` is the cosine of the chunk's vector with the question's, as the store's
-    search found it (an Arabic question's moved toward English, for an English chunk, plus the
-    map's offset: bot/question_map.py). ``score`` is the dense evidence the refusal thresholds are measured on
-    (docs/eval.md): the chunk's similarity blended with its best sentence's, as the retriever
-    computes it; the similarity itself where no sentence was weighed. ``rank`` is what the
-    retriever ordered by: ``score`` plus lexical signals (names, latent terms); ``score``
-    where none applied. ``terms`` is the latent-term overlap of each of the chunk's sentences
-    with the question (by sentence id), where the retriever computed it (None: it did not).
+    search found it (an Arabic question's moved toward English, for an English chunk, plus
+    the map's offset: bot/question_map.py). ``score`` is the dense evidence the refusal
+    thresholds are measured on (docs/eval.md): the chunk's similarity blended with its best
+    sentence's, as the retriever computes it; the similarity itself where no sentence was
+    weighed. ``rank`` is what the retriever ordered by: ``score`` plus lexical signals
+    (names, latent terms); ``score`` where none applied. ``terms`` is the latent-term
+    overlap of each of the chunk's sentences with the question (by sentence id), where the
+    retriever computed it (None: it did not).
     """
 
     chunk: Chunk

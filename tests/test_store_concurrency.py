@@ -294,3 +294,18 @@ def test_a_reader_and_two_writers_at_once_leave_a_whole_searchable_index(
         assert hit.chunk.article_id == article_id and hit.similarity > 0.99
     hits = store.search(embeddings.encode_query("What did the council open?"), 50)
     assert len(hits) == 1 + ROUNDS and not {h.chunk.article_id for h in hits} & removed
+
+
+def test_stats_counts_the_disk_while_a_writer_removes_an_old_generation(
+    small_dir, embeddings, monkeypatch
+):
+    store = FaissStore(small_dir, embeddings.identity)
+    old = small_dir / "chunks-0.vec"  # as a writer's cleanup leaves one: removed after listing
+    old.write_bytes(b"\0" * 1000)
+    listed = list(os.scandir(small_dir))
+    old.unlink()
+    monkeypatch.setattr(os, "scandir", lambda folder: iter(listed))
+    stats = store.stats()  # listed, then gone: counted as nothing, not an error
+    monkeypatch.undo()
+    assert stats["bytes_on_disk"] == sum(f.stat().st_size for f in small_dir.iterdir())
+    assert stats["chunks"] > 0
