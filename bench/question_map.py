@@ -298,9 +298,7 @@ def main() -> None:
     fold_maps = {k: pairs.maps(fold != k, fold) for k in range(args.folds)}
     for s, t in ORIENTATIONS:
         moved = [
-            pairs.reciprocal_ranks(
-                s, t, next(m.matrix for m in fold_maps[k] if m.source == s), fold == k
-            )
+            pairs.reciprocal_ranks(s, t, _matrix(fold_maps[k], s), fold == k)
             for k in range(args.folds)
         ]
         still = [pairs.reciprocal_ranks(s, t, None, fold == k) for k in range(args.folds)]

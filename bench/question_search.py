@@ -53,12 +53,13 @@ def main() -> None:
         "English": [r["question"] for r in records[: args.count]],
         "Arabic": [r["question_ar"] for r in records[: args.count] if r.get("question_ar")],
     }
+    shipped = load_maps(settings.embeddings)
     print(f"{len(store)} articles; languages {sorted(store.languages())}")
     print("| round | questions | maps | p50 ms | p95 ms |")
     print("|---|---|---|---|---|")
     for round_ in range(1, args.rounds + 1):
         for language, questions in asked.items():
-            for name, maps in (("none", ()), ("shipped", load_maps(settings.embeddings))):
+            for name, maps in (("none", ()), ("shipped", shipped)):
                 kind = TwoLanguages if args.two_languages else ArticleRetriever
                 retriever = kind(
                     store=store, embeddings=embeddings, tuning=settings.tuning, question_maps=maps

@@ -62,6 +62,12 @@ AnswererFactory = Callable[..., Answerer]
 TWO_LANGUAGES = "two languages"
 
 
+def _fitted_on(direction: str) -> bool:
+    """Whether the refusal model is fitted on a direction's questions: not the two-language
+    store's (they are the other directions' again, over another store: only decided)."""
+    return not direction.startswith(TWO_LANGUAGES)
+
+
 @dataclass
 class Question:
     id: str
@@ -454,7 +460,7 @@ def held_out(
     answerable = np.array([r["answerable"] for r in records])
     groups = np.array([r.get("direction", "") for r in records])
     fold = np.array([fold_of[r["title"]] for r in records])
-    fitted = np.array([not g.startswith(TWO_LANGUAGES) for g in groups])
+    fitted = np.array([_fitted_on(g) for g in groups])
     probability, bands, models = cross_validate(
         evidence, answerable, groups, fold, embeddings, how, fitted
     )
@@ -578,7 +584,7 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
 def _fit_and_save(records: list[dict], embeddings: str, how: Fit, args: argparse.Namespace) -> None:
     """Fit the refusal model on every record (the two-language store's aside, as in
     ``held_out``) and write it to ``args.fit``."""
-    records = [r for r in records if not r["direction"].startswith(TWO_LANGUAGES)]
+    records = [r for r in records if _fitted_on(r["direction"])]
     directions = sorted({r["direction"] for r in records})
     model = fit_model(
         [r["evidence"] for r in records],
