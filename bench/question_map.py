@@ -1,19 +1,24 @@
-"""The question maps (bot/question_map.py): fitted on a suite's bilingual pairs, measured on
-held-out folds of articles, and saved for the embedder.
+"""The question maps (bot/question_map.py): fitted on the suite's questions across scripts,
+measured on held-out folds of articles, and saved for the embedder.
 
     OMP_NUM_THREADS=1 python bench/question_map.py --suite ../shared/eval --folds 5 \\
-        --workdir /tmp/eval-work [--save bot/question_maps.npz]
+        --workdir /tmp/eval-work [--save bot/question_maps.npz] [--save-folds DIR]
 
-Pairs are the same text in an Arabic-script and a Latin-script version: questions with the
-same id in two directions of the suite, and documents with the same id (each embedded in
-the query role, the role of the sentences a moved vector is compared with). Each map (Arabic
-to Latin, Latin to Arabic) is a ridge regression from one script's vectors to the other's,
-shrunk toward no change; its penalty is chosen, for each fold, on the other folds alone: the
-one whose maps, fitted without a fold's articles, best rank that fold's questions' own
-paragraphs among the documents in the other script (mean reciprocal rank). Its offset is
-measured on the same pairs: the mean of a question's cosine with its paragraph in its own
-script less its moved vector's with the paragraph in the other (as an index holds them,
-passage role); nothing is chosen by a figure of the ranking.
+Each map (Arabic to Latin, Latin to Arabic) is fitted on the direction of the suite whose
+questions are in its source script and whose documents are in its target script
+(xquad-en-ar-dev: Arabic questions over English paragraphs; xquad-ar-en-dev: English
+questions over Arabic ones). It centres the question: takes away part of its component
+along the mean direction of that direction's questions, which every question in their
+language shares whatever it asks, and which meets each text of the other language with a
+bias of its own (the map is I - s m m^T, m that mean direction). No answer is read for it:
+the mean is of the questions alone. The strength s is chosen, for each fold, on the other
+folds alone: the one under which each inner fold's questions best rank their own document
+among the store's by the ranking's dense part (the chunk's similarity and its best
+sentence's, the shipped sentence weight; mean reciprocal rank). The offset is measured on
+the suite's questions asked in both scripts: the mean of a question's cosine with its
+paragraph in its own script less its moved vector's inner product with the paragraph in
+the other (passage role, as an index holds them); nothing is chosen by a figure of the
+ranking.
 
 Then, with maps fitted without the question's article:
 
@@ -25,12 +30,15 @@ Then, with maps fitted without the question's article:
   every question in both languages: the article each ranks first (the shipped weights,
   bot/ranking_fit.py), without maps and with them.
 
-With ``--save`` the maps fitted on every pair (penalties chosen on the folds) are written.
+With ``--save`` the maps fitted on every question (penalties chosen on the folds) are
+written; with ``--save-folds DIR`` each fold's maps and the articles' folds, for
+``articlebot eval --maps-by-fold DIR``, whose table is then held out in every direction.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -41,9 +49,11 @@ from bot import ranking_fit
 from bot.confidence import FEATURES, Fit
 from bot.core import build_answerer, load_embeddings
 from bot.evaluation import (
+    FOLDS_FILE,
     Direction,
     build_store,
     find_directions,
+    fold_maps_file,
     held_out,
     index_dir,
     load_documents,
@@ -59,24 +69,95 @@ from bot.settings import Settings
 from bot.two_languages import halves, scripts_of
 from index.language import dominant_script
 
-PENALTIES = (10.0, 30.0, 100.0, 300.0, 1000.0)
+STRENGTHS = (0.25, 0.5, 0.75, 1.0)  # of the centring, chosen on folds
 SCRIPTS = ("arabic", "latin")
 ORIENTATIONS = (("arabic", "latin"), ("latin", "arabic"))
-
-
-def fit(source: np.ndarray, target: np.ndarray, penalty: float) -> np.ndarray:
-    """The matrix W minimizing |source W - target|^2 + penalty |W - I|^2."""
-    eye = np.eye(source.shape[1])
-    gram = source.T @ source + penalty * eye
-    return np.linalg.solve(gram, source.T @ target + penalty * eye)
 
 
 def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+class Crossing:
+    """The questions of a direction whose questions and documents are in different scripts,
+    and what a retriever compares them with: each chunk of the direction's store and its
+    sentences (the vectors as the store holds them), and the document each chunk is of."""
+
+    def __init__(self, settings: Settings, direction: Direction, workdir: Path, embeddings) -> None:
+        self.source, self.target = scripts_of(direction)
+        docs = load_documents(direction.docs)
+        title = {a.key: a.title for a in docs}
+        questions = load_questions(direction.questions, direction.field)
+        store = build_store(settings, docs, index_dir(settings, docs, workdir) / "all")
+        chunk_doc, chunks, sentences = [], [], []
+        try:
+            for article in store.articles():
+                found, vectors = store.article_chunks(article.id)
+                for vector, (_, own) in zip(vectors, store.sentences_of(found), strict=True):
+                    chunk_doc.append(article.key)
+                    chunks.append(vector)
+                    sentences.append(own if len(own) else vector[None])
+        finally:
+            store.close()
+        self.chunks = np.stack(chunks).astype(np.float32)
+        # Sentences padded to the longest chunk's count; a pad never wins the max.
+        width = max(len(s) for s in sentences)
+        self.sentences = np.zeros((len(chunks), width, self.chunks.shape[1]), np.float32)
+        self.padding = np.ones((len(chunks), width), dtype=bool)
+        for i, own in enumerate(sentences):
+            self.sentences[i, : len(own)] = own
+            self.padding[i, : len(own)] = False
+        self.chunk_doc = np.array(chunk_doc)
+        self.title = np.array([title[q.doc_id] for q in questions])
+        self.gold = self.chunk_doc[None, :] == np.array([q.doc_id for q in questions])[:, None]
+        self.vectors = embeddings.encode_sentences([q.question for q in questions])
+        self.sentence_weight = settings.tuning.sentence_weight
+
+    def scores(self, vectors: np.ndarray) -> np.ndarray:
+        """Each question's score with each chunk as the ranking's dense part has it: the
+        chunk's similarity and its best sentence's, weighted."""
+        sentences = np.einsum("qd,csd->qcs", vectors, self.sentences)
+        best = np.where(self.padding[None], -np.inf, sentences).max(2)
+        dense = vectors @ self.chunks.T
+        return (1 - self.sentence_weight) * dense + self.sentence_weight * best
+
+    def fit(self, rows: np.ndarray, strength: float) -> np.ndarray:
+        """The matrix I - s m m^T: each question less ``strength`` s of its component along
+        m, the mean direction of the questions among ``rows`` (what every question in their
+        language shares, whatever it asks)."""
+        mean = unit(self.vectors[rows].mean(0))
+        return np.eye(len(mean), dtype=np.float32) - strength * np.outer(mean, mean)
+
+    def reciprocal_ranks(self, matrix: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+        """For the questions among ``rows``, moved by ``matrix`` (None: as asked): the
+        reciprocal rank of their own document among all the store's, each document by its
+        best chunk."""
+        vectors = self.vectors[rows] if matrix is None else self.vectors[rows] @ matrix
+        scores = self.scores(vectors)
+        own = np.where(self.gold[rows], scores, -np.inf).max(1)
+        beaten = np.where(self.gold[rows], -np.inf, scores) > own[:, None]
+        ahead = np.array([len(set(self.chunk_doc[b])) for b in beaten])
+        return 1.0 / (1 + ahead)
+
+    def choose(self, rows: np.ndarray) -> float:
+        """The strength whose maps, fitted on ``rows`` less one fold of their titles, rank
+        that fold's questions' documents best, over every fold of ``rows``."""
+        inner = title_folds(self.title[rows], FOLDS)
+        fold = np.array([inner.get(t, -1) for t in self.title])
+
+        def score(strength: float) -> float:
+            ranks = [
+                self.reciprocal_ranks(self.fit(rows & (fold != k), strength), rows & (fold == k))
+                for k in range(FOLDS)
+            ]
+            return float(np.concatenate(ranks).mean())
+
+        return max(STRENGTHS, key=score)
+
+
 class Pairs:
-    """The suite's bilingual pairs, their vectors, and what a penalty is chosen by."""
+    """The suite's questions asked in both scripts, and the paragraph each is about in
+    both (passage role, as an index holds them): what a map's offset is measured on."""
 
     def __init__(self, directions: list[Direction], embeddings) -> None:
         questions: dict[str, dict[str, str]] = defaultdict(dict)
@@ -90,82 +171,59 @@ class Pairs:
             for q in load_questions(d.questions, d.field):
                 questions[q.id][dominant_script(q.question)] = q.question
                 question_doc[q.id] = q.doc_id
-        paired = [(question_doc[k], v) for k, v in questions.items() if set(SCRIPTS) <= set(v)]
-        paired_docs = [(k, v) for k, v in docs.items() if set(SCRIPTS) <= set(v)]
-        self.kind = np.array(["question"] * len(paired) + ["document"] * len(paired_docs))
-        self.doc = np.array([doc for doc, _ in paired + paired_docs])
-        self.vectors = {
-            s: embeddings.encode_sentences([v[s] for _, v in paired + paired_docs]) for s in SCRIPTS
-        }
-        # Each script's documents as an index holds them (passage role), to rank.
-        self.keys = {s: sorted(k for k, v in docs.items() if s in v) for s in SCRIPTS}
-        self.passages = {
-            s: embeddings.encode_passages([docs[k][s] for k in self.keys[s]]) for s in SCRIPTS
+        paired = [
+            (question_doc[k], v)
+            for k, v in questions.items()
+            if set(SCRIPTS) <= set(v) and set(SCRIPTS) <= set(docs[question_doc[k]])
+        ]
+        self.doc = np.array([doc for doc, _ in paired])
+        self.vectors = {s: embeddings.encode_sentences([v[s] for _, v in paired]) for s in SCRIPTS}
+        keys = sorted(set(self.doc))
+        at = np.array([keys.index(d) for d in self.doc])
+        self.paragraphs = {
+            s: embeddings.encode_passages([docs[d][s] for d in keys])[at] for s in SCRIPTS
         }
 
     def titles(self) -> np.ndarray:
         return np.array([self.title[d] for d in self.doc])
 
-    def fit(self, source: str, target: str, rows: np.ndarray, penalty: float) -> np.ndarray:
-        return fit(self.vectors[source][rows], self.vectors[target][rows], penalty)
-
-    def reciprocal_ranks(
-        self, source: str, target: str, matrix: np.ndarray | None, rows: np.ndarray
-    ) -> np.ndarray:
-        """For the questions among ``rows``, asked in ``source`` script: the reciprocal rank
-        of each one's own document among the ``target``-script documents, its vector moved
-        by ``matrix`` (None: as it is)."""
-        rows = rows & (self.kind == "question")
-        vectors = self.vectors[source][rows]
-        if matrix is not None:
-            vectors = unit(vectors @ matrix)
-        scores = vectors @ self.passages[target].T
-        gold = np.array([self.keys[target].index(d) for d in self.doc[rows]])
-        ahead = (scores > scores[np.arange(len(gold)), gold][:, None]).sum(1)
-        return 1.0 / (1 + ahead)
-
     def offset(self, source: str, target: str, matrix: np.ndarray, rows: np.ndarray) -> float:
         """How much closer the questions among ``rows`` are to their paragraph in their own
         script than, moved by ``matrix``, to the same paragraph in ``target`` script (the
         mean difference of the two cosines: the map's offset, bot/question_map.py)."""
-        rows = rows & (self.kind == "question")
-        vectors = self.vectors[source][rows]
-        docs = self.doc[rows]
+        own = (self.vectors[source][rows] * self.paragraphs[source][rows]).sum(1)
+        moved = self.vectors[source][rows] @ matrix
+        return float((own - (moved * self.paragraphs[target][rows]).sum(1)).mean())
 
-        def paragraphs(script: str) -> np.ndarray:
-            return self.passages[script][[self.keys[script].index(d) for d in docs]]
 
-        own = (vectors * paragraphs(source)).sum(1)
-        moved = (unit(vectors @ matrix) * paragraphs(target)).sum(1)
-        return float((own - moved).mean())
+FOLDS = 5  # of the strength's choice, within the articles a map is fitted on
 
-    def choose(self, source: str, target: str, train: np.ndarray, fold: np.ndarray) -> float:
-        """The penalty whose maps, fitted on ``train`` less one of its folds, rank that
-        fold's questions' documents best, over every fold of ``train``."""
 
-        def score(penalty: float) -> float:
-            ranks = []
-            for k in sorted(set(fold[train])):
-                matrix = self.fit(source, target, train & (fold != k), penalty)
-                ranks.append(self.reciprocal_ranks(source, target, matrix, train & (fold == k)))
-            return float(np.concatenate(ranks).mean())
+def fitted_maps(
+    crossings: dict[tuple[str, str], Crossing], pairs: Pairs, held_out: int | None, folds: int
+) -> tuple[QuestionMap, ...]:
+    """Both maps fitted without the articles of fold ``held_out`` of ``folds`` (None: on
+    every article), each strength chosen on the articles it is fitted on; the offsets
+    measured on the same articles (printed)."""
+    maps = []
+    for (s, t), crossing in crossings.items():
+        rows = _outside(crossing.title, held_out, folds)
+        strength = crossing.choose(rows)
+        matrix = crossing.fit(rows, strength)
+        offset = pairs.offset(s, t, matrix, _outside(pairs.titles(), held_out, folds))
+        print(
+            f"  {s} -> {t}: strength {strength:g}, offset {offset:.4f}, "
+            f"fitted on {rows.sum()} questions",
+            flush=True,
+        )
+        maps.append(QuestionMap(matrix, s, t, offset))
+    return tuple(maps)
 
-        return max(PENALTIES, key=score)
 
-    def maps(self, rows: np.ndarray, fold: np.ndarray) -> tuple[QuestionMap, ...]:
-        """Both maps fitted on ``rows``, each penalty chosen on ``rows``' folds, and each
-        offset measured on ``rows`` (printed)."""
-        maps = []
-        for s, t in ORIENTATIONS:
-            penalty = self.choose(s, t, rows, fold)
-            matrix = self.fit(s, t, rows, penalty).astype(np.float32)
-            offset = self.offset(s, t, matrix, rows)
-            print(
-                f"  {s} -> {t}: penalty {penalty:g}, offset {offset:.4f} on {rows.sum()} pairs",
-                flush=True,
-            )
-            maps.append(QuestionMap(matrix, s, t, offset))
-        return tuple(maps)
+def _outside(titles: np.ndarray, held_out: int | None, folds: int) -> np.ndarray:
+    """Which of ``titles`` lie outside fold ``held_out`` (every one for None)."""
+    fold_of = title_folds(titles, folds)
+    return np.array([held_out is None or fold_of[t] != held_out for t in titles])
 
 
 def crossing_chain(
@@ -281,43 +339,74 @@ def main() -> None:
     parser.add_argument("--suite", nargs="+", type=Path, required=True)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--save", type=Path, help="write the maps fitted on every pair here")
+    parser.add_argument("--save", type=Path, help="write the maps fitted on every question here")
+    parser.add_argument(
+        "--save-folds",
+        type=Path,
+        metavar="DIR",
+        help="write each fold's maps (fitted without its articles) and the articles' folds "
+        "here, for articlebot eval --maps-by-fold DIR",
+    )
     args = parser.parse_args()
     settings = Settings(_env_file=None).model_copy(update={"seed_sample": False})
     directions = find_directions(args.suite)
-    pairs = Pairs(directions, load_embeddings(settings.embeddings))
-    print(
-        f"pairs: {(pairs.kind == 'question').sum()} questions, "
-        f"{(pairs.kind == 'document').sum()} documents",
-        flush=True,
-    )
+    embeddings = load_embeddings(settings.embeddings)
+    pairs = Pairs(directions, embeddings)
+    crossings = {}
+    for direction in directions:
+        if scripts_of(direction) in ORIENTATIONS:
+            crossing = Crossing(settings, direction, args.workdir, embeddings)
+            crossings[(crossing.source, crossing.target)] = crossing
+            print(
+                f"{direction.name}: {len(crossing.title)} {crossing.source} questions over "
+                f"{len(crossing.chunks)} {crossing.target} chunks",
+                flush=True,
+            )
+    print(f"offsets measured on {len(pairs.doc)} questions asked in both scripts", flush=True)
+    for crossing in crossings.values():
+        # A fold must hold the same articles for each: title_folds deals the set of titles.
+        if set(crossing.title) != set(pairs.titles()):
+            raise SystemExit("the crossing directions and the pairs must cover the same articles")
     # Folds by title, as the eval's: the same titles give the same folds.
-    fold_of = title_folds(pairs.titles(), args.folds)
-    fold = np.array([fold_of[t] for t in pairs.titles()])
-    every = np.ones(len(fold), dtype=bool)
-    fold_maps = {k: pairs.maps(fold != k, fold) for k in range(args.folds)}
-    for s, t in ORIENTATIONS:
-        moved = [
-            pairs.reciprocal_ranks(s, t, _matrix(fold_maps[k], s), fold == k)
-            for k in range(args.folds)
-        ]
-        still = [pairs.reciprocal_ranks(s, t, None, fold == k) for k in range(args.folds)]
+    fold_maps = {k: fitted_maps(crossings, pairs, k, args.folds) for k in range(args.folds)}
+    if args.save_folds:
+        args.save_folds.mkdir(parents=True, exist_ok=True)
+        for k, maps in fold_maps.items():
+            (args.save_folds / fold_maps_file(k)).unlink(missing_ok=True)
+            for qmap in maps:
+                save_map(settings.embeddings, qmap, args.save_folds / fold_maps_file(k))
+        (args.save_folds / FOLDS_FILE).write_text(
+            json.dumps(title_folds(pairs.titles(), args.folds), ensure_ascii=False, indent=0),
+            encoding="utf-8",
+        )
+        print(f"saved each fold's maps to {args.save_folds}", flush=True)
+    for (s, t), crossing in crossings.items():
+        fold_of = title_folds(crossing.title, args.folds)
+        fold = np.array([fold_of[title] for title in crossing.title])
+        ranks = {
+            name: np.concatenate(
+                [crossing.reciprocal_ranks(matrix(k), fold == k) for k in range(args.folds)]
+            ).mean()
+            for name, matrix in (
+                ("as asked", lambda k: None),
+                ("moved", lambda k, s=s: _matrix(fold_maps[k], s)),
+            )
+        }
         print(
-            f"{s} questions, their paragraph among the {t} documents by the vector alone: MRR "
-            f"held out {np.concatenate(still).mean():.3f} as asked, "
-            f"{np.concatenate(moved).mean():.3f} moved"
+            f"{s} questions, their document among the {t} ones by the ranking's dense part "
+            f"(chunk and best sentence): MRR held out {ranks['as asked']:.3f} as asked, "
+            f"{ranks['moved']:.3f} moved"
         )
 
     for direction in directions:
-        question_script, doc_script = scripts_of(direction)
-        if (question_script, doc_script) in ORIENTATIONS:
+        if scripts_of(direction) in ORIENTATIONS:
             crossing_chain(settings, direction, args.workdir, fold_maps, args.folds)
     two_languages(settings, directions, args.workdir, fold_maps, args.folds)
 
     if args.save:
-        for qmap in pairs.maps(every, fold):
+        for qmap in fitted_maps(crossings, pairs, None, args.folds):
             save_map(settings.embeddings, qmap, args.save)
-        print(f"\nsaved the maps fitted on every pair to {args.save}")
+        print(f"\nsaved the maps fitted on every question to {args.save}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The ranking's weights chosen on held-out folds of articles, every direction of a suite.
 
     OMP_NUM_THREADS=1 python bench/ranking_cv.py --suite ../shared/eval --folds 5 \\
-        --workdir /tmp/eval-work
+        --workdir /tmp/eval-work [--maps-by-fold DIR]
 
 Measures each answerable question's candidates once over the suite's indexes (``articlebot
 eval --workdir`` builds and keeps them; they are built here if missing), then reports, per
@@ -19,8 +19,10 @@ from pathlib import Path
 from bot import ranking_fit
 from bot.core import load_embeddings
 from bot.evaluation import (
+    FOLDS_FILE,
     build_store,
     find_directions,
+    fold_maps_file,
     index_dir,
     load_documents,
     load_questions,
@@ -31,28 +33,40 @@ from bot.retrieval import ArticleRetriever
 from bot.settings import Settings
 
 
-def measure_suite(settings: Settings, suite: list[Path], workdir: Path) -> tuple[list, dict]:
+def measure_suite(
+    settings: Settings, suite: list[Path], workdir: Path, maps_by_fold: Path | None = None
+) -> tuple[list, dict]:
+    """Every question's candidates; with ``maps_by_fold``, each asked with the question maps
+    fitted without its article (as ``articlebot eval --maps-by-fold``)."""
     rows, titles = [], {}
     embeddings = load_embeddings(settings.embeddings)
+    fold_of = {}
+    if maps_by_fold:
+        fold_of = json.loads((maps_by_fold / FOLDS_FILE).read_text(encoding="utf-8"))
     for direction in find_directions(suite):
         docs = load_documents(direction.docs)
         titles.update({d.key: d.title for d in docs})
-        questions = load_questions(direction.questions, direction.field)
+        groups: dict[int | None, list] = {}
+        for q in load_questions(direction.questions, direction.field):
+            fold = fold_of.get(titles[q.doc_id])
+            groups.setdefault(fold, []).append((q.question, q.doc_id, direction.name))
         store = build_store(settings, docs, index_dir(settings, docs, workdir) / "all")
         try:
-            retriever = ArticleRetriever(
-                store=store,
-                embeddings=embeddings,
-                k=settings.top_k,
-                tuning=settings.tuning,
-                question_maps=load_maps(settings.embeddings),
-            )
             keys = {a.id: a.key for a in store.articles()}
-            asked = [(q.question, q.doc_id, direction.name) for q in questions]
-            rows += ranking_fit.measure(retriever, asked, keys)
+            for fold, asked in groups.items():
+                maps = None if fold is None else maps_by_fold / fold_maps_file(fold)
+                retriever = ArticleRetriever(
+                    store=store,
+                    embeddings=embeddings,
+                    k=settings.top_k,
+                    tuning=settings.tuning,
+                    question_maps=load_maps(settings.embeddings, maps),
+                )
+                rows += ranking_fit.measure(retriever, asked, keys)
         finally:
             store.close()
-        print(f"measured {direction.name}: {len(questions)} questions", flush=True)
+        questions = sum(len(asked) for asked in groups.values())
+        print(f"measured {direction.name}: {questions} questions", flush=True)
     return rows, titles
 
 
@@ -62,13 +76,20 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--measures", type=Path, help="keep the measured candidates here")
+    parser.add_argument(
+        "--maps-by-fold",
+        type=Path,
+        metavar="DIR",
+        help="each question with the question maps fitted without its article "
+        "(python bench/question_map.py --save-folds DIR)",
+    )
     args = parser.parse_args()
     settings = Settings(_env_file=None).model_copy(update={"seed_sample": False})
     if args.measures and args.measures.exists():
         saved = json.loads(args.measures.read_text(encoding="utf-8"))
         rows, titles = saved["rows"], saved["titles"]
     else:
-        rows, titles = measure_suite(settings, args.suite, args.workdir)
+        rows, titles = measure_suite(settings, args.suite, args.workdir, args.maps_by_fold)
         if args.measures:
             args.measures.write_text(json.dumps({"rows": rows, "titles": titles}))
     m = ranking_fit.arrays(rows, titles)

@@ -187,7 +187,7 @@ def build_answerer(
         embeddings=embeddings,
         k=settings.top_k,
         tuning=settings.tuning,
-        question_maps=load_maps(embeddings.spec),
+        question_maps=load_maps(embeddings.spec, settings.question_maps),
     )
     generator = ExtractiveGenerator(
         store=store,

@@ -344,6 +344,7 @@ def measured(
                 unanswerable,
                 make_answerer is None,
                 _code_version(),
+                _maps_digest(settings),
             ]
         ).encode()
     ).hexdigest()[:16]
@@ -375,6 +376,54 @@ _MEASURED_SETTINGS = {
     "tuning",
     "llm_backend",
 }
+
+
+def _maps_digest(settings: Settings) -> str | None:
+    """The question maps file the settings name (the shipped one is in ``_code_version``)."""
+    path = settings.question_maps
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path else None
+
+
+def measured_by_fold(
+    settings: Settings,
+    direction: Direction,
+    base: Path,
+    maps: Path,
+    *,
+    sample_size: int | None = None,
+    unanswerable: bool = True,
+) -> list[dict]:
+    """``measured``, each question asked with the question maps fitted without its article:
+    those of its fold in ``maps`` (``python bench/question_map.py --save-folds DIR``), or,
+    where no fold holds its article, the shipped ones, which were not fitted on it either."""
+    fold_of = json.loads((maps / FOLDS_FILE).read_text(encoding="utf-8"))
+    titles = {a.key: a.title for a in load_documents(direction.docs)}
+    questions = sample(load_questions(direction.questions, direction.field), sample_size)
+    groups: dict[int | None, list[Question]] = {}
+    for q in questions:
+        groups.setdefault(fold_of.get(titles.get(q.doc_id, "")), []).append(q)
+    records = []
+    for fold, asked in sorted(groups.items(), key=lambda group: str(group[0])):
+        path = base / f"{_slug(direction.name)}-maps-fold-{fold}.jsonl"
+        write_questions(path, asked, direction.field)
+        records += measured(
+            settings.model_copy(
+                update={"question_maps": None if fold is None else maps / fold_maps_file(fold)}
+            ),
+            replace(direction, questions=path),
+            base,
+            unanswerable=unanswerable,
+        )
+    return records
+
+
+# The files of ``python bench/question_map.py --save-folds DIR``: each article's fold (by
+# title), and each fold's maps, fitted without its articles.
+FOLDS_FILE = "folds.json"
+
+
+def fold_maps_file(fold: int) -> str:
+    return f"fold-{fold}.npz"
 
 
 def _digest(docs: list[Article]) -> str:
@@ -499,6 +548,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fit the refusal model on every question and write it to FILE "
         "(bot/confidence.json ships with articlebot)",
     )
+    parser.add_argument(
+        "--maps-by-fold",
+        type=Path,
+        metavar="DIR",
+        help="ask each question with the question maps fitted without its article (written "
+        "by python bench/question_map.py --save-folds DIR): held-out figures for the "
+        "directions across scripts",
+    )
     parser.add_argument("--workdir", type=Path, help="keep indexes and measures here, reuse them")
     parser.add_argument("--out", type=Path, help="write one prediction a line here (JSONL)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -530,13 +587,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 from . import two_languages  # it reads the sets with this module's loaders
 
                 directions += two_languages.directions(directions, base)
-            records = [
-                r
-                for d in directions
-                for r in measured(
-                    settings, d, base, sample_size=args.sample, unanswerable=args.unanswerable
-                )
-            ]
+            records = []
+            for d in directions:
+                if args.maps_by_fold:
+                    records += measured_by_fold(
+                        settings,
+                        d,
+                        base,
+                        args.maps_by_fold,
+                        sample_size=args.sample,
+                        unanswerable=args.unanswerable,
+                    )
+                else:
+                    records += measured(
+                        settings, d, base, sample_size=args.sample, unanswerable=args.unanswerable
+                    )
     except (OSError, ValueError, KeyError) as exc:
         print(f"articlebot eval: {exc}", file=sys.stderr)
         return 2
@@ -576,6 +641,11 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
         return "give either --suite or --docs/--questions, not both"
     if args.folds is not None and args.folds < 2:
         return "--folds needs at least 2 folds"
+    if args.maps_by_fold and not (args.maps_by_fold / FOLDS_FILE).is_file():
+        return (
+            f"{args.maps_by_fold} holds no {FOLDS_FILE}: write it with "
+            "python bench/question_map.py --save-folds DIR"
+        )
     if (args.folds or args.fit) and not args.unanswerable:
         return "fitting the refusal model needs the unanswerable questions"
     return None

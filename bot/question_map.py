@@ -1,27 +1,33 @@
-"""The question's vector as the same question would have in another script's language.
+"""The question's vector made ready to meet the text of another script's language.
 
 A multilingual embedder places an Arabic question farther from the English sentence that
-answers it than the question asked in English: the two languages do not line up exactly. A
-linear map fitted on pairs of the same text in both languages (questions and paragraphs of
-the dev sets, ``bench/question_map.py``) moves an Arabic question's vector toward its English
-one's, and another an English question's toward its Arabic one's. The retriever searches the
-chunks of the other script with the moved vector and compares their sentences with it, and
-their quotes are chosen by it (bot/retrieval.py, bot/answering.py); chunks in the question's
-own script meet the question as asked. In a store of Arabic and English articles, the
-question as asked finds text in its own language closer than the text in the other that
-answers it (docs/eval.md, "Articles in two languages").
+answers it than the question asked in English: the two languages do not line up exactly.
+Part of what they do not share is a direction that every question in one language has,
+whatever it asks (the mean direction of that language's questions): it meets each text of
+the other language with a bias of its own, so that an English paragraph that happens to lie
+along it beats the one that answers. A question map takes away part of the question's
+component along that direction (the matrix I - s m m^T, m the mean direction of the dev
+sets' questions in the map's source script, s chosen on held-out folds of articles:
+``bench/question_map.py``). No answer is read to fit it: the mean is of the questions alone.
+The retriever searches the chunks of the other script with the moved vector and compares
+their sentences with it, and their quotes are chosen by it (bot/retrieval.py,
+bot/answering.py); chunks in the question's own script meet the question as asked. In a
+store of Arabic and English articles, the question as asked finds text in its own language
+closer than the text in the other that answers it (docs/eval.md, "Articles in two
+languages").
 
-Moved, a question still meets the text that answers it in the other language less closely
-than it meets the same text in its own: by about 0.04 of cosine for e5-small-q4. Each map
-therefore carries an ``offset``, fitted on the same pairs (the mean, over the questions, of
-the question's similarity with its paragraph in its own language less the moved question's
-with the paragraph in the other), which is added to every similarity of a moved vector, so
-that the chunks of both scripts are ranked, and the evidence of an answer measured, on one
-scale.
+The moved vector is not made unit length again: its inner products with texts are its
+similarities, spread as cosines are. They are lower than the question's with text in its
+own language, by what the centring took away and what the languages do not share. Each
+map therefore carries an ``offset``, measured on the dev sets' questions asked in both
+languages (the mean, over them, of the question's cosine with its paragraph in its own
+language less the moved question's similarity with the paragraph in the other), which is
+added to every similarity of a moved vector, so that the chunks of both scripts are ranked,
+and the evidence of an answer measured, on one scale.
 
 Maps are kept per embedder and pair of scripts (Arabic to Latin, Latin to Arabic) in
-``question_maps.npz`` beside this module; an embedder without them compares every passage
-with the question's own vector.
+``question_maps.npz`` beside this module (or the file ARTICLEBOT_QUESTION_MAPS names); an
+embedder without them compares every passage with the question's own vector.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ class QuestionMap:
     """Maps the vector of a question written in ``source`` script toward the vector the
     same question has in the language of ``target`` script."""
 
-    matrix: np.ndarray  # (dim, dim): moved = normalized(vector @ matrix)
+    matrix: np.ndarray  # (dim, dim): moved = vector @ matrix
     source: str = "arabic"  # index/language.py's script names
     target: str = "latin"
     offset: float = 0.0  # added to the similarity of the moved vector with any text
@@ -57,9 +63,9 @@ class QuestionMap:
         return dominant_script(passage[:300]) == self.target
 
     def moved(self, vector: np.ndarray) -> np.ndarray:
-        """``vector`` (the question's, unit length) moved, at unit length again."""
-        out = np.asarray(vector, dtype=np.float32) @ self.matrix
-        return out / max(float(np.linalg.norm(out)), 1e-12)
+        """``vector`` (the question's, unit length) moved. Not made unit length again: its
+        inner product with a text's vector is the similarity, on the scale of cosines."""
+        return np.asarray(vector, dtype=np.float32) @ self.matrix
 
 
 def key(embeddings: str, source: str, target: str) -> str:

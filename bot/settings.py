@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     # Its two probability cut-offs, "REFUSE_BELOW,CONFIDENT_FROM" (e.g. 0.2,0.6); empty
     # means the ones fitted with it.
     confidence_cutoffs: CutOffs | None = Field(None, **_env("ARTICLEBOT_CONFIDENCE_CUTOFFS"))
+    # The question maps (bot/question_map.py): a file written by `python
+    # bench/question_map.py --save FILE`, e.g. for another embedder; empty means the ones
+    # shipped with articlebot.
+    question_maps: Path | None = Field(None, **_env("ARTICLEBOT_QUESTION_MAPS"))
     # Retired: raw score thresholds decided refusals before the calibrated model.
     min_evidence: str | None = Field(None, **_env("ARTICLEBOT_MIN_EVIDENCE"))
     min_evidence_same_language: str | None = Field(
@@ -254,6 +258,15 @@ class Settings(BaseSettings):
     def _model_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value} (make one with articlebot eval --fit)")
+        return value
+
+    @field_validator("question_maps")
+    @classmethod
+    def _maps_exist(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(
+                f"no such file: {value} (make one with python bench/question_map.py --save)"
+            )
         return value
 
     @field_validator("min_evidence", "min_evidence_same_language")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from bot.evaluation import (
     title_folds,
 )
 from bot.metrics import contains_answer, metrics, normalize
+from bot.question_map import load_maps, save_map
 from bot.settings import Settings
 from index.types import Article
 
@@ -283,3 +285,47 @@ def test_a_name_in_the_question_brings_the_passage_that_spells_it_in_arabic_firs
     assert not answer.refused
     assert answer.citations[0].title == "Huguenot"
     assert "الإنجليز" in answer.hits[0].chunk.text
+
+
+def test_maps_by_fold_ask_each_question_with_the_maps_fitted_without_its_article(tmp_path, capsys):
+    # The port's questions are in fold 0, whose maps add 5 to every similarity of an
+    # English question with Arabic text; no fold holds the other articles: shipped maps.
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    (maps / "folds.json").write_text(json.dumps({"ميناء المدينة": 0}), encoding="utf-8")
+    shipped = {m.source: m for m in load_maps("e5-small-q4")}
+    save_map("e5-small-q4", replace(shipped["latin"], offset=5.0), maps / "fold-0.npz")
+    out = tmp_path / "predictions.jsonl"
+    args = ["eval", "--suite", str(TINY), "--maps-by-fold", str(maps), "--out", str(out)]
+    assert main(args) == 0
+    english = [
+        p
+        for p in map(json.loads, out.read_text(encoding="utf-8").splitlines())
+        if p["direction"] == "eval" and p["answerable"]
+    ]
+    assert sorted(p["id"] for p in english) == ["q1", "q2", "q3", "q4"]  # none lost
+    for p in english:
+        best = p["retrieved"][0]["score"]
+        assert best > 4 if p["doc_id"] == "port#0" else best < 2
+
+
+def test_maps_by_fold_needs_the_folds_file(tmp_path, capsys):
+    assert main(["eval", "--suite", str(TINY), "--maps-by-fold", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "folds.json" in err and "bench/question_map.py --save-folds" in err
+
+
+def test_a_question_maps_file_replaces_the_shipped_maps(tmp_path, monkeypatch, sample_dir):
+    monkeypatch.setenv("ARTICLEBOT_QUESTION_MAPS", str(tmp_path / "nowhere.npz"))
+    with pytest.raises(ValidationError, match="no such file.*bench/question_map.py --save"):
+        Settings(_env_file=None)
+    shipped = {m.source: m for m in load_maps("e5-small-q4")}
+    save_map("e5-small-q4", replace(shipped["arabic"], offset=0.5), tmp_path / "maps.npz")
+    monkeypatch.setenv("ARTICLEBOT_QUESTION_MAPS", str(tmp_path / "maps.npz"))
+    settings = Settings(_env_file=None, data_dir=sample_dir)
+    store = open_store(settings)
+    try:
+        (only,) = build_answerer(settings, store).retriever.question_maps
+    finally:
+        store.close()
+    assert (only.source, only.target, only.offset) == ("arabic", "latin", 0.5)

@@ -32,9 +32,13 @@ def test_the_shipped_maps_move_a_question_toward_the_same_question_in_the_other_
         assert qmap.applies_to(asked) and not qmap.applies_to(other)
         question = embeddings.encode_query(asked)
         moved = qmap.moved(question)
-        assert abs(float(np.linalg.norm(moved)) - 1) < 1e-5
+        assert np.allclose(moved, question @ qmap.matrix)
         same_question = embeddings.encode_query(other)
-        assert float(moved @ same_question) > float(question @ same_question) + 0.01
+        # Moved, with the offset, it meets the same question in the other language closer
+        # than as asked: almost as closely as it meets itself (1).
+        closer = float(moved @ same_question) + qmap.offset
+        assert closer > float(question @ same_question) + 0.05
+        assert closer > 0.95
 
 
 def test_an_embedder_without_maps_has_none_and_saving_one_keeps_the_others(tmp_path):
@@ -55,7 +59,8 @@ def test_an_embedder_without_maps_has_none_and_saving_one_keeps_the_others(tmp_p
     assert (round(first.offset, 6), second.offset) == (0.04, 0.0)
     (other,) = load_maps("sentence-transformers:some/other-model", path)
     assert np.allclose(other.matrix, np.eye(4))
-    assert np.allclose(first.moved(np.array([0.6, 0.8, 0, 0])), [0.6, 0.8, 0, 0])
+    # Not made unit length again: the map's scale is the similarities'.
+    assert np.allclose(first.moved(np.array([0.6, 0.8, 0, 0])), [1.2, 1.6, 0, 0])
 
 
 def test_each_chunk_meets_the_question_moved_toward_its_script_or_as_asked(data_dir):
@@ -87,8 +92,9 @@ def test_a_moved_question_meets_text_on_the_scale_of_its_own_language(tmp_path):
     indexer(settings, store).add(load_documents(OXYGEN))
     retriever = build_answerer(settings, store).retriever
     qmap = next(m for m in retriever.question_maps if m.source == "arabic")
-    # Measured on the dev sets' pairs (bench/question_map.py): a few hundredths.
-    assert 0.02 < qmap.offset < 0.08
+    # Measured on the dev sets' pairs (bench/question_map.py): centred, a question meets
+    # any text less closely than as asked; the offset gives that back.
+    assert 0.1 < qmap.offset < 1
     moved = qmap.moved(retriever.query_vector(SCHEELE))
     expected = {}
     for article in store.articles():  # Oxygen's five paragraphs
