@@ -668,8 +668,9 @@ def _fit_and_save(records: list[dict], embeddings: str, how: Fit, args: argparse
         for d in directions
     }
     given = " ".join(map(str, args.suite)) if args.suite else f"--docs {args.docs} --questions ..."
+    by_fold = f" --maps-by-fold {args.maps_by_fold}" if args.maps_by_fold else ""
     fitted = {
-        "command": f"articlebot eval --suite {given} --fit {args.fit}",
+        "command": f"articlebot eval --suite {given}{by_fold} --fit {args.fit}",
         "questions (answerable, unanswerable)": counts,
         "l2": how.l2,
         "budgets (answerable refused, unanswerable confident)": [

@@ -91,8 +91,8 @@ class ArticleRetriever(BaseRetriever):
 
     def sentence_queries(self, question: str, chunks: list[Chunk]) -> list[Toward]:
         """For each chunk, the vector its sentences are compared with, and what is added to
-        each similarity: the question's (nothing added), or the question moved toward the
-        chunk's language where a question map applies (its offset added: the similarities
+        each similarity: the question's (nothing added), or the question moved by the
+        question map for the chunk's language where one applies (its offset added: the similarities
         of both scripts on one scale, bot/question_map.py)."""
         query = self.query_vector(question)
         maps = self._maps_for(question)

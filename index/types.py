@@ -152,7 +152,7 @@ class Hit:
     """A retrieved chunk and how well it matches the question, each measure in its own field.
 
     ``similarity`` is the cosine of the chunk's vector with the question's, as the store's
-    search found it (an Arabic question's moved toward English, for an English chunk, plus
+    search found it (an Arabic question's moved by its map, for an English chunk, plus
     the map's offset: bot/question_map.py). ``score`` is the dense evidence the refusal
     thresholds are measured on (docs/eval.md): the chunk's similarity blended with its best
     sentence's, as the retriever computes it; the similarity itself where no sentence was
