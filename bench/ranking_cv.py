@@ -16,13 +16,11 @@ import argparse
 import json
 from pathlib import Path
 
-from bot import ranking_fit
+from bot import evaluation, ranking_fit
 from bot.core import load_embeddings
 from bot.evaluation import (
-    FOLDS_FILE,
     build_store,
     find_directions,
-    fold_maps_file,
     index_dir,
     load_documents,
     load_questions,
@@ -40,21 +38,14 @@ def measure_suite(
     fitted without its article (as ``articlebot eval --maps-by-fold``)."""
     rows, titles = [], {}
     embeddings = load_embeddings(settings.embeddings)
-    fold_of = {}
-    if maps_by_fold:
-        fold_of = json.loads((maps_by_fold / FOLDS_FILE).read_text(encoding="utf-8"))
     for direction in find_directions(suite):
         docs = load_documents(direction.docs)
         titles.update({d.key: d.title for d in docs})
-        groups: dict[int | None, list] = {}
-        for q in load_questions(direction.questions, direction.field):
-            fold = fold_of.get(titles[q.doc_id])
-            groups.setdefault(fold, []).append((q.question, q.doc_id, direction.name))
+        questions = load_questions(direction.questions, direction.field)
         store = build_store(settings, docs, index_dir(settings, docs, workdir) / "all")
         try:
             keys = {a.id: a.key for a in store.articles()}
-            for fold, asked in groups.items():
-                maps = None if fold is None else maps_by_fold / fold_maps_file(fold)
+            for maps, asked in evaluation.maps_by_fold(maps_by_fold, questions, titles).items():
                 retriever = ArticleRetriever(
                     store=store,
                     embeddings=embeddings,
@@ -62,11 +53,11 @@ def measure_suite(
                     tuning=settings.tuning,
                     question_maps=load_maps(settings.embeddings, maps),
                 )
-                rows += ranking_fit.measure(retriever, asked, keys)
+                chosen = [(q.question, q.doc_id, direction.name) for q in asked]
+                rows += ranking_fit.measure(retriever, chosen, keys)
         finally:
             store.close()
-        questions = sum(len(asked) for asked in groups.values())
-        print(f"measured {direction.name}: {questions} questions", flush=True)
+        print(f"measured {direction.name}: {len(questions)} questions", flush=True)
     return rows, titles
 
 

@@ -396,21 +396,15 @@ def measured_by_fold(
     """``measured``, each question asked with the question maps fitted without its article:
     those of its fold in ``maps`` (``python bench/question_map.py --save-folds DIR``), or,
     where no fold holds its article, the shipped ones, which were not fitted on it either."""
-    fold_of = json.loads((maps / FOLDS_FILE).read_text(encoding="utf-8"))
     titles = {a.key: a.title for a in load_documents(direction.docs)}
     questions = sample(load_questions(direction.questions, direction.field), sample_size)
-    groups: dict[int | None, list[Question]] = {}
-    for q in questions:
-        groups.setdefault(fold_of.get(titles.get(q.doc_id, "")), []).append(q)
     records = []
-    for fold, asked in sorted(groups.items(), key=lambda group: str(group[0])):
-        path = base / f"{_slug(direction.name)}-maps-fold-{fold}.jsonl"
-        write_questions(path, asked, direction.field)
+    for number, (path, asked) in enumerate(maps_by_fold(maps, questions, titles).items()):
+        subset = base / f"{_slug(direction.name)}-maps-{number}.jsonl"
+        write_questions(subset, asked, direction.field)
         records += measured(
-            settings.model_copy(
-                update={"question_maps": None if fold is None else maps / fold_maps_file(fold)}
-            ),
-            replace(direction, questions=path),
+            settings.model_copy(update={"question_maps": path}),
+            replace(direction, questions=subset),
             base,
             unanswerable=unanswerable,
         )
@@ -424,6 +418,20 @@ FOLDS_FILE = "folds.json"
 
 def fold_maps_file(fold: int) -> str:
     return f"fold-{fold}.npz"
+
+
+def maps_by_fold(
+    maps: Path | None, questions: list[Question], titles: dict[str, str]
+) -> dict[Path | None, list[Question]]:
+    """``questions`` by the maps file each is asked with: that of its article's fold in
+    ``maps`` (``titles`` maps article keys to titles), or None, the shipped maps, where no
+    fold holds its article or no ``maps`` is given."""
+    fold_of = json.loads((maps / FOLDS_FILE).read_text(encoding="utf-8")) if maps else {}
+    groups: dict[Path | None, list[Question]] = {}
+    for q in questions:
+        fold = fold_of.get(titles.get(q.doc_id, ""))
+        groups.setdefault(None if fold is None else maps / fold_maps_file(fold), []).append(q)
+    return groups
 
 
 def _digest(docs: list[Article]) -> str:
