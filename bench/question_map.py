@@ -30,7 +30,7 @@ Then, with maps fitted without the question's article:
   every question in both languages: the article each ranks first (the shipped weights,
   bot/ranking_fit.py), without maps and with them.
 
-With ``--save`` the maps fitted on every question (penalties chosen on the folds) are
+With ``--save`` the maps fitted on every question (strengths chosen on the folds) are
 written; with ``--save-folds DIR`` each fold's maps and the articles' folds, for
 ``articlebot eval --maps-by-fold DIR``, whose table is then held out in every direction.
 """
@@ -200,17 +200,20 @@ FOLDS = 5  # of the strength's choice, within the articles a map is fitted on
 
 
 def fitted_maps(
-    crossings: dict[tuple[str, str], Crossing], pairs: Pairs, held_out: int | None, folds: int
+    crossings: dict[tuple[str, str], Crossing],
+    pairs: Pairs,
+    held_out: int | None,
+    fold_of: dict[str, int],
 ) -> tuple[QuestionMap, ...]:
-    """Both maps fitted without the articles of fold ``held_out`` of ``folds`` (None: on
-    every article), each strength chosen on the articles it is fitted on; the offsets
-    measured on the same articles (printed)."""
+    """Both maps fitted without the articles of fold ``held_out`` (None: on every article;
+    ``fold_of`` maps titles to folds), each strength chosen on the articles it is fitted on;
+    the offsets measured on the same articles (printed)."""
     maps = []
     for (s, t), crossing in crossings.items():
-        rows = _outside(crossing.title, held_out, folds)
+        rows = _outside(crossing.title, held_out, fold_of)
         strength = crossing.choose(rows)
         matrix = crossing.fit(rows, strength)
-        offset = pairs.offset(s, t, matrix, _outside(pairs.titles(), held_out, folds))
+        offset = pairs.offset(s, t, matrix, _outside(pairs.titles(), held_out, fold_of))
         print(
             f"  {s} -> {t}: strength {strength:g}, offset {offset:.4f}, "
             f"fitted on {rows.sum()} questions",
@@ -220,9 +223,8 @@ def fitted_maps(
     return tuple(maps)
 
 
-def _outside(titles: np.ndarray, held_out: int | None, folds: int) -> np.ndarray:
+def _outside(titles: np.ndarray, held_out: int | None, fold_of: dict[str, int]) -> np.ndarray:
     """Which of ``titles`` lie outside fold ``held_out`` (every one for None)."""
-    fold_of = title_folds(titles, folds)
     return np.array([held_out is None or fold_of[t] != held_out for t in titles])
 
 
@@ -231,13 +233,14 @@ def crossing_chain(
     direction: Direction,
     workdir: Path,
     fold_maps: dict[int, tuple[QuestionMap, ...]],
-    folds: int,
+    fold_of: dict[str, int],
 ) -> None:
     """The direction asked as `articlebot eval --folds` asks it, without maps and with the
-    maps fitted without each question's article."""
+    maps fitted without each question's article (``fold_maps`` by fold, ``fold_of`` each
+    title's)."""
     questions = load_questions(direction.questions, direction.field)
     docs = {a.key: a.title for a in load_documents(direction.docs)}
-    fold_of = title_folds((docs[q.doc_id] for q in questions), folds)
+    folds = len(fold_maps)
     print(f"\n{direction.name}, asked as `articlebot eval --folds {folds}` asks it:")
     print("| maps | hit@1 | first citation | top three | refused answerable |")
     print("|---|---|---|---|---|")
@@ -270,10 +273,11 @@ def two_languages(
     directions: list[Direction],
     workdir: Path,
     fold_maps: dict[int, tuple[QuestionMap, ...]],
-    folds: int,
+    fold_of: dict[str, int],
 ) -> None:
     """Half the articles in Arabic and half in English in one store; every question asked
-    in both languages; the article each ranks first, without maps and with held-out ones."""
+    in both languages; the article each ranks first, without maps and with held-out ones
+    (``fold_maps`` by fold, ``fold_of`` each title's)."""
     docs, asked = halves(directions)
     if not docs:
         return
@@ -282,7 +286,6 @@ def two_languages(
     embeddings = load_embeddings(settings.embeddings)
     titles = {a.key: a.title for a in docs}
     stored = {a.id: a.key for a in store.articles()}
-    fold_of = title_folds(titles.values(), folds)
     print(
         f"\n{len(docs)} documents, those of half the articles in Arabic and of the other half "
         "in English, in one store; every question asked in both languages (the shipped "
@@ -300,7 +303,7 @@ def two_languages(
                 group = [q for q in questions if script_of[q.doc_id] == doc_script]
                 for name in ("none", "held out"):
                     rows = []
-                    for k in range(folds):
+                    for k in fold_maps:
                         retriever = ArticleRetriever(
                             store=store,
                             embeddings=embeddings,
@@ -364,11 +367,12 @@ def main() -> None:
             )
     print(f"offsets measured on {len(pairs.doc)} questions asked in both scripts", flush=True)
     for crossing in crossings.values():
-        # A fold must hold the same articles for each: title_folds deals the set of titles.
+        # One partition of the titles serves every part: they must cover the same articles.
         if set(crossing.title) != set(pairs.titles()):
             raise SystemExit("the crossing directions and the pairs must cover the same articles")
     # Folds by title, as the eval's: the same titles give the same folds.
-    fold_maps = {k: fitted_maps(crossings, pairs, k, args.folds) for k in range(args.folds)}
+    fold_of = title_folds(pairs.titles(), args.folds)
+    fold_maps = {k: fitted_maps(crossings, pairs, k, fold_of) for k in range(args.folds)}
     if args.save_folds:
         args.save_folds.mkdir(parents=True, exist_ok=True)
         for k, maps in fold_maps.items():
@@ -376,12 +380,11 @@ def main() -> None:
             for qmap in maps:
                 save_map(settings.embeddings, qmap, args.save_folds / fold_maps_file(k))
         (args.save_folds / FOLDS_FILE).write_text(
-            json.dumps(title_folds(pairs.titles(), args.folds), ensure_ascii=False, indent=0),
+            json.dumps(fold_of, ensure_ascii=False, indent=0),
             encoding="utf-8",
         )
         print(f"saved each fold's maps to {args.save_folds}", flush=True)
     for (s, t), crossing in crossings.items():
-        fold_of = title_folds(crossing.title, args.folds)
         fold = np.array([fold_of[title] for title in crossing.title])
         ranks = {
             name: np.concatenate(
@@ -400,11 +403,11 @@ def main() -> None:
 
     for direction in directions:
         if scripts_of(direction) in ORIENTATIONS:
-            crossing_chain(settings, direction, args.workdir, fold_maps, args.folds)
-    two_languages(settings, directions, args.workdir, fold_maps, args.folds)
+            crossing_chain(settings, direction, args.workdir, fold_maps, fold_of)
+    two_languages(settings, directions, args.workdir, fold_maps, fold_of)
 
     if args.save:
-        for qmap in fitted_maps(crossings, pairs, None, args.folds):
+        for qmap in fitted_maps(crossings, pairs, None, fold_of):
             save_map(settings.embeddings, qmap, args.save)
         print(f"\nsaved the maps fitted on every question to {args.save}")
 

@@ -45,8 +45,9 @@ SHIPPED = Path(__file__).with_name("question_maps.npz")
 
 @dataclass(frozen=True)
 class QuestionMap:
-    """Maps the vector of a question written in ``source`` script toward the vector the
-    same question has in the language of ``target`` script."""
+    """Moves the vector of a question written in ``source`` script for the text of
+    ``target`` script: ``matrix`` centres it, ``offset`` puts its similarities on the scale
+    of its own language's."""
 
     matrix: np.ndarray  # (dim, dim): moved = vector @ matrix
     source: str = "arabic"  # index/language.py's script names
