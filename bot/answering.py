@@ -23,7 +23,7 @@ from index.near_duplicates import folded
 from index.store import ArticleStore
 from index.types import Hit, Sentence
 
-from . import prompts
+from . import prompts, translation
 from .anchors import anchor_overlap, anchors
 from .confidence import ConfidenceModel, measure
 from .render import by_article
@@ -418,11 +418,16 @@ def not_a_question(question: str) -> Answer:
 
 
 def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable:
-    """{question, history} -> {asked, question (standalone), lang, hits, timings}.
+    """{question, history} -> {asked, question (standalone), lang, search, hits, timings}.
 
     ``question`` comes with its white space folded already (``Answerer.stream`` does it).
+    A generator with a model may translate the question into the language of articles in
+    another script (``search_question``): ``search``, searched beside the question.
     """
     rewrite = getattr(generator, "condense", None)
+    translate = getattr(generator, "search_question", None)
+    if not getattr(generator, "translate_questions", False):
+        translate = None
 
     def condense(inputs: dict) -> dict:
         started = time.perf_counter()
@@ -440,15 +445,31 @@ def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable
             "condense_ms": (time.perf_counter() - started) * 1000,
         }
 
+    def translated(inputs: dict) -> dict:
+        if translate is None:
+            return inputs
+        language = translation.search_language(inputs["question"], retriever.languages())
+        if language is None:
+            return inputs
+        started = time.perf_counter()
+        search = translate(inputs["question"], language)
+        elapsed = (time.perf_counter() - started) * 1000
+        return {**inputs, "search": search, "translate_ms": elapsed}
+
     def retrieve(inputs: dict) -> dict:
         started = time.perf_counter()
+        questions = [inputs["question"], *filter(None, [inputs.get("search")])]
         return {
             **inputs,
-            "hits": retriever.retrieve(inputs["question"], inputs.get("window")),
+            "hits": retriever.retrieve_any(questions, inputs.get("window")),
             "retrieval_ms": (time.perf_counter() - started) * 1000,
         }
 
-    return RunnableLambda(condense, name="condense") | RunnableLambda(retrieve, name="retrieve")
+    return (
+        RunnableLambda(condense, name="condense")
+        | RunnableLambda(translated, name="translate")
+        | RunnableLambda(retrieve, name="retrieve")
+    )
 
 
 def finish(inputs: dict, answer: Answer, generation_started: float) -> Answer:
@@ -457,6 +478,8 @@ def finish(inputs: dict, answer: Answer, generation_started: float) -> Answer:
     answer.question = inputs["asked"]
     if inputs["question"] != inputs["asked"]:
         answer.notes.append(f"standalone question: {inputs['question']}")
+    if inputs.get("search"):
+        answer.notes.append(f"searched in translation too: {inputs['search']}")
     timings = {
         "retrieval": inputs["retrieval_ms"],
         "answer": (done - generation_started) * 1000,
@@ -464,5 +487,7 @@ def finish(inputs: dict, answer: Answer, generation_started: float) -> Answer:
     }
     if inputs.get("history") and "condense_ms" in inputs:
         timings["condense"] = inputs["condense_ms"]
+    if "translate_ms" in inputs:
+        timings["translate"] = inputs["translate_ms"]
     answer.timings = timings
     return answer

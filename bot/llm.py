@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langdetect import LangDetectException, detect_langs
 
+from index.language import language_script
 from index.types import Hit
 
 from . import prompts
@@ -44,7 +45,13 @@ from .answering import (
     with_other_sources,
 )
 from .settings import Settings
-from .translation import checked_translation, to_translate, translation_messages
+from .translation import (
+    checked,
+    checked_translation,
+    question_messages,
+    to_translate,
+    translation_messages,
+)
 from .types import Answer, Citation, LLMUnavailable
 
 if TYPE_CHECKING:  # an annotation only: importing it costs every command half a second
@@ -308,6 +315,8 @@ class LLMGenerator:
     require_evidence: bool = True
     # Quotes in another language than the question's get a translation under them.
     translate_quotes: bool = True
+    # A question in another script than the articles' is searched in their language too.
+    translate_questions: bool = True
     # llama.cpp's in-process model is not thread-safe; servers handle their own queueing.
     serialize: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -339,6 +348,30 @@ class LLMGenerator:
         if not rewritten or len(rewritten) > 4 * len(fallback) + 100:
             return fallback
         return rewritten
+
+    # -- the search --
+
+    def search_question(self, question: str, language: str) -> str | None:
+        """``question`` translated into ``language`` (a code, bot/translation.py's
+        ``search_language``) for the search; None when turned off, when the model fails or
+        runs out of LLM_MAX_SECONDS, or when its reply is not plausibly a translation (the
+        question as asked is searched alone then)."""
+        script = language_script(language)
+        name = prompts.LANGUAGE_NAMES.get(language)
+        if not self.translate_questions or name is None or script is None:
+            return None
+        try:
+            reply = "".join(self._pieces(question_messages(question, name), time.monotonic()))
+        except _Deadline:
+            log.warning("translating the question for the search ran out of time")
+            return None
+        except Exception as exc:  # the question as asked is searched anyway
+            log.warning("translating the question failed: %s: %s", type(exc).__name__, exc)
+            return None
+        translated = checked(reply, question, script)
+        if translated is None:
+            log.info("not a translation of the question: %r", reply[:200])
+        return translated
 
     # -- answers --
 
@@ -500,5 +533,6 @@ def build_llm_generator(settings: Settings, fallback: ExtractiveGenerator) -> LL
         history_turns=settings.llm_history_turns,
         require_evidence=settings.llm_require_evidence,
         translate_quotes=settings.llm_translate_quotes,
+        translate_questions=settings.llm_translate_questions,
         serialize=settings.llm_backend == "llamacpp",
     )

@@ -67,8 +67,8 @@ class ArticleRetriever(BaseRetriever):
     _terms: OrderedDict[str, Future] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: Lock = PrivateAttr(default_factory=Lock)
     _terms_pool: ThreadPoolExecutor | None = PrivateAttr(default=None)
-    _scripts_read: tuple[float, set[str | None]] = PrivateAttr(default=(-1e9, set()))
-    SCRIPTS_SECONDS: ClassVar[float] = 30.0
+    _languages_read: tuple[float, set[str]] = PrivateAttr(default=(-1e9, set()))
+    LANGUAGES_SECONDS: ClassVar[float] = 30.0
 
     def query_vector(self, question: str) -> np.ndarray:
         """The question's embedding; recent ones are cached (the answerer needs it too)."""
@@ -131,16 +131,21 @@ class ArticleRetriever(BaseRetriever):
         scripts = self._scripts()
         return [m for m in maps if m.target in scripts or None in scripts]
 
-    def _scripts(self) -> set[str | None]:
-        """The scripts of the store's articles, read again after SCRIPTS_SECONDS (articles
-        of a new language arriving meanwhile are still found by the question as asked)."""
+    def languages(self) -> set[str]:
+        """The languages of the store's articles, read again after LANGUAGES_SECONDS
+        (articles of a new language arriving meanwhile are still found by the question as
+        asked)."""
         with self._cache_lock:
-            read_at, scripts = self._scripts_read
-        if time.monotonic() - read_at > self.SCRIPTS_SECONDS:
-            scripts = {language_script(code) for code in self.store.languages()}
+            read_at, languages = self._languages_read
+        if time.monotonic() - read_at > self.LANGUAGES_SECONDS:
+            languages = self.store.languages()
             with self._cache_lock:
-                self._scripts_read = (time.monotonic(), scripts)
-        return scripts
+                self._languages_read = (time.monotonic(), languages)
+        return languages
+
+    def _scripts(self) -> set[str | None]:
+        """The scripts of the store's articles (``languages``)."""
+        return {language_script(code) for code in self.languages()}
 
     def _encode_terms(self, text: str) -> Terms | None:
         terms = self.embeddings.encode_terms([text], query=True)
@@ -217,6 +222,15 @@ class ArticleRetriever(BaseRetriever):
         order = sorted(range(len(hits)), key=lambda i: -scores[i])
         order.sort(key=lambda i: -hits[i].rank)
         return [hits[i] for i in order[: self.k]]
+
+    def retrieve_any(self, questions: list[str], window: DateWindow | None = None) -> list[Hit]:
+        """The top-k chunks of whichever of ``questions`` (a question and its translation into
+        the articles' language, bot/translation.py) found the stronger evidence: the higher
+        best dense score (the similarities of every script are on one scale,
+        bot/question_map.py); the first on a tie. A translation gone wrong finds weaker
+        evidence than the question as asked, and is not used."""
+        found = [self.retrieve(question, window) for question in questions]
+        return max(found, key=lambda hits: max((h.score for h in hits), default=-1.0))
 
     def candidates(self, question: str, window: DateWindow | None = None) -> Candidates:
         """The nearest ``candidates`` chunks and the signals of each, latent terms aside

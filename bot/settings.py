@@ -205,6 +205,8 @@ class Settings(BaseSettings):
     llm_require_evidence: bool = Field(True, **_env("LLM_REQUIRE_EVIDENCE"))
     # Translate quotes in another language than the question's (bot/translation.py).
     llm_translate_quotes: bool = Field(True, **_env("LLM_TRANSLATE_QUOTES"))
+    # Search in the articles' language too, with the question translated (bot/translation.py).
+    llm_translate_questions: bool = Field(True, **_env("LLM_TRANSLATE_QUESTIONS"))
     llm_n_ctx: int = Field(4096, ge=512, **_env("LLM_N_CTX"))  # llamacpp
     llm_n_threads: int | None = Field(None, ge=1, **_env("LLM_N_THREADS"))  # llamacpp
     llm_n_batch: int = Field(512, ge=8, **_env("LLM_N_BATCH"))  # llamacpp; 8 is 60% slower

@@ -1,4 +1,5 @@
-"""Translations of quotes into the question's language, for readers of another language.
+"""Translations by the language model: quotes into the question's language, for readers of
+another language; and the question into the articles' language, for the search.
 
 With a language model configured (bot/llm.py), each quote shown in an answer whose language
 differs from the question's gets the model's translation, shown under it and marked as one:
@@ -10,6 +11,13 @@ The quote stays the evidence; a translation only helps to read it. A reply that 
 plausibly a translation (empty, the quote again, another script than the question's, far
 shorter or longer than the quote) is dropped, and the quote is shown alone. The extractive
 default has no model and translates nothing.
+
+A question asked in another script than (some of) the store's articles is also translated
+into their language before the search (``search_language``, ``question_messages``), checked
+the same way; the retriever then searches with both the question and its translation and
+keeps, for each chunk, the better of the two (bot/retrieval.py): an Arabic question meets
+English articles as an English question does, and a poor translation costs little, for the
+question as asked still finds what it found.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import re
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from index.language import detect_language, dominant_script, script_share
+from index.language import detect_language, dominant_script, language_script, script_share
 
 from . import prompts
 from .types import Citation
@@ -62,14 +70,48 @@ def translation_messages(quote: str, language: str) -> list[BaseMessage]:
 def checked_translation(reply: str, quote: str, question: str) -> str | None:
     """The model's ``reply`` as a translation of ``quote`` for ``question``'s reader, on one
     line; None if it is not plausibly one."""
+    return checked(reply, quote, dominant_script(question))
+
+
+def checked(reply: str, original: str, script: str) -> str | None:
+    """The model's ``reply`` as a translation of ``original`` into a language written in
+    ``script``, on one line; None if it is not plausibly one."""
     text = " ".join(reply.split())
     text = _LABEL.sub("", text).strip().strip(_WRAPPERS).strip()
-    if not text or "passage>" in text.lower():
+    if not text or "passage>" in text.lower() or "question>" in text.lower():
         return None
-    if text == " ".join(quote.split()):
+    if text == " ".join(original.split()):
         return None  # copied, not translated
-    if script_share(text, dominant_script(question)) < MIN_SCRIPT_SHARE:
+    if script_share(text, script) < MIN_SCRIPT_SHARE:
         return None  # not in the reader's script: e.g. the quote again, or half of it
-    if not MIN_LENGTH_RATIO <= len(text) / len(quote) <= MAX_LENGTH_RATIO:
+    if not MIN_LENGTH_RATIO <= len(text) / len(original) <= MAX_LENGTH_RATIO:
         return None
     return text
+
+
+def search_language(question: str, languages: set[str]) -> str | None:
+    """The language (a code) to search the store's articles with ``question`` translated
+    into: one of the store's ``languages`` written in another script than the question
+    (English first, the most read), if it has a name to ask the model for; None if every
+    article is in the question's script or of no known language."""
+    script = dominant_script(question)
+    others = sorted(
+        code
+        for code in languages
+        if code in prompts.LANGUAGE_NAMES and language_script(code) not in (None, script)
+    )
+    if not others:
+        return None
+    return "en" if "en" in others else others[0]
+
+
+def question_messages(question: str, language: str) -> list[BaseMessage]:
+    """The system and user messages asking for ``question`` in ``language``, as data."""
+    return [
+        SystemMessage(prompts.LLM_QUESTION_SYSTEM.format(language=language)),
+        HumanMessage(
+            prompts.LLM_QUESTION_USER.format(
+                text=prompts.question_text(question), language=language
+            )
+        ),
+    ]

@@ -166,13 +166,16 @@ def fake():
 @pytest.fixture
 def scripted():
     """Starts scripted OpenAI-compatible servers on 127.0.0.1 (tests/scripted_llm.py):
-    ``scripted(behaviour="reply", replies=None)``; all are stopped when the test ends."""
+    ``scripted(behaviour="reply", replies=None, questions=None)``; all are stopped when the
+    test ends."""
     from .scripted_llm import ScriptedServer
 
     servers: list[ScriptedServer] = []
 
-    def start(behaviour: str = "reply", replies: list | None = None) -> ScriptedServer:
-        server = ScriptedServer(behaviour, replies).start()
+    def start(
+        behaviour: str = "reply", replies: list | None = None, questions=None
+    ) -> ScriptedServer:
+        server = ScriptedServer(behaviour, replies, questions=questions).start()
         servers.append(server)
         return server
 

@@ -12,6 +12,11 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from bot.prompts import LLM_QUESTION_SYSTEM
+
+# How a request to translate a question for the search begins (its language follows).
+QUESTION_SYSTEM = LLM_QUESTION_SYSTEM.split("{")[0]
+
 
 class ScriptedServer(ThreadingHTTPServer):
     """An OpenAI-compatible chat endpoint that streams scripted replies, word by word.
@@ -21,6 +26,11 @@ class ScriptedServer(ThreadingHTTPServer):
     ``behaviour`` says what follows: "reply" (an HTTP 500 error: no reply is left), "hang"
     (read the request, then say nothing) or "trickle" (send a piece every half second,
     forever). Requests are kept.
+
+    A request to translate a question for the search (bot/translation.py) takes no scripted
+    reply: ``questions`` answers it (a function of the request's body), or an empty reply
+    (no translation: the question is searched as asked) if none is given. Such requests are
+    kept apart, in ``question_requests``.
     """
 
     daemon_threads = True
@@ -30,12 +40,15 @@ class ScriptedServer(ThreadingHTTPServer):
         behaviour: str = "reply",
         replies: list[str | Callable[[dict], str]] | None = None,
         piece_delay: float = 0.0,
+        questions: Callable[[dict], str] | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", 0), _ScriptedHandler)
         self.behaviour = behaviour
         self.replies = list(replies or [])
         self.piece_delay = piece_delay
+        self.questions = questions
         self.requests: list[dict] = []
+        self.question_requests: list[dict] = []
         self.stopped = threading.Event()
 
     @property
@@ -60,6 +73,10 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body["messages"][0]["content"].startswith(QUESTION_SYSTEM):
+            self.server.question_requests.append(body)
+            self._stream(self.server.questions(body) if self.server.questions else "")
+            return
         self.server.requests.append(body)
         scripted = self.server.replies.pop(0) if self.server.replies else None
         if scripted is None and self.server.behaviour == "hang":
@@ -68,14 +85,20 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
         if scripted is None and self.server.behaviour == "reply":
             self.send_error(500, "no scripted reply is left")
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
         if scripted is None:  # trickle
+            self._begin()
             while not self.server.stopped.wait(0.5):
                 self._send_piece("word ")
             return
-        reply = scripted(body) if callable(scripted) else scripted
+        self._stream(scripted(body) if callable(scripted) else scripted)
+
+    def _begin(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+
+    def _stream(self, reply: str) -> None:
+        self._begin()
         for piece in re.findall(r"\S+\s*", reply):
             time.sleep(self.server.piece_delay)
             self._send_piece(piece)

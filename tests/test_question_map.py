@@ -158,7 +158,7 @@ def test_a_store_of_one_language_is_searched_once_and_twice_once_it_holds_two(
     assert retriever.retrieve(english)[0].chunk.lang == "ar"
     assert len(searches) == 2  # moved toward Arabic, and not also as asked: nothing in English
     indexer(settings, store).add(load_documents(OXYGEN))
-    monkeypatch.setattr(type(retriever), "SCRIPTS_SECONDS", 0.0)  # the store is read again
+    monkeypatch.setattr(type(retriever), "LANGUAGES_SECONDS", 0.0)  # the store is read again
     searches.clear()
     assert retriever.retrieve(arabic)[0].chunk.lang == "ar"
     assert len(searches) == 2

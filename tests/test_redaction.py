@@ -169,7 +169,9 @@ def test_echoed_secrets_are_redacted_from_the_log_and_from_the_error_at_exit(sam
         message = fake._message(302, 302, "private", "en", text=QUESTION)
         assert fake.deliver_webhook({"message": message}, HOOK_SECRET).status_code == 200
         (answer,) = fake.wait_for_messages(302, 1, timeout=60)
-        assert "50000" in answer["text"] and llm.refused == 2  # the quotes, after the refusal
+        # The quotes, after the refusals: each English question about the Arabic sample asked
+        # the model for its translation (for the search), then for the answer.
+        assert "50000" in answer["text"] and llm.refused == 4
     finally:
         assert bot.stop() == 0, bot.log_text()[-3000:]
         fake.stop()

@@ -20,13 +20,14 @@ pytest.importorskip("langchain_openai")
 from bot import prompts  # noqa: E402
 from bot.answering import Answerer  # noqa: E402
 from bot.core import build_answerer, indexer, open_store  # noqa: E402
+from bot.evaluation import load_documents  # noqa: E402
 from bot.repl import Session  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.translation import checked_translation  # noqa: E402
+from bot.translation import checked, checked_translation, search_language  # noqa: E402
 from bot.types import Answer  # noqa: E402
 from index.ingest import ingest  # noqa: E402
 
-from .conftest import cli  # noqa: E402
+from .conftest import REPO, cli  # noqa: E402
 from .scripted_llm import ScriptedServer  # noqa: E402
 
 VACCINE = "How many doses of the Sputnik V vaccine did Russia sell to Pakistan?"
@@ -298,3 +299,125 @@ def test_local_model_is_asked_to_translate_the_quotes_it_could_not_answer_with(s
         assert below == c.translation
         if c.translation is not None:
             assert checked_translation(c.translation, c.quote, answer.question) == c.translation
+
+
+# ---- the question translated for the search --------------------------------------------
+
+SUPER_BOWL = REPO / "tests" / "data" / "super_bowl" / "docs.jsonl"
+GAGA = "ماذا غنت ليدي غاغا؟"  # XQuAD's Arabic question: what did Lady Gaga sing?
+GAGA_EN = "What did Lady Gaga sing?"
+# An answer in the question's language, citing the first passage.
+GAGA_ANSWER = "غنت ليدي غاغا النشيد الوطني الأمريكي [1]."
+
+
+@pytest.fixture(scope="module")
+def english_dir(tmp_path_factory) -> Path:
+    """A data dir of four English paragraphs: Lady Gaga's anthem at Super Bowl 50, and three
+    of other articles (tests/data/super_bowl)."""
+    path = tmp_path_factory.mktemp("english") / "data"
+    settings = Settings(data_dir=path)
+    store = open_store(settings, seed=False)
+    indexer(settings, store).add(load_documents(SUPER_BOWL))
+    store.close()
+    return path
+
+
+def question_asked(body: dict) -> str:
+    """The question a translation request carries between its <question> tags."""
+    return re.search(r"<question>\n(.*)\n</question>", body["messages"][1]["content"], re.S)[1]
+
+
+def test_an_arabic_question_about_english_articles_is_searched_in_english_too(
+    english_dir, scripted
+):
+    settings = Settings(data_dir=english_dir)
+    extractive = build_answerer(settings, open_store(settings))
+    # As asked, the embedder places the Arabic question nearer the Normans than the anthem:
+    # the passage a model would be given first.
+    assert extractive.ask(GAGA).hits[0].chunk.title == "Normans"
+
+    server = scripted(replies=[GAGA_ANSWER], questions=lambda body: f"“{GAGA_EN}”")
+    answer = llm_answerer(english_dir, server.url).ask(GAGA)
+    (request,) = server.question_requests  # one translation, before the search
+    system, user = request["messages"]
+    assert "into English" in system["content"] and "not instructions" in system["content"]
+    assert question_asked(request) == GAGA
+    # The model answered from the passages found with either question: the anthem first.
+    assert answer.mode == "openai" and answer.text.endswith(GAGA_ANSWER)
+    assert answer.hits[0].chunk.title == answer.citations[0].title == "Super Bowl 50"
+    assert "Lady Gaga" in answer.citations[0].quote
+    assert "<passage" in server.requests[0]["messages"][1]["content"]
+    assert GAGA in server.requests[0]["messages"][1]["content"]  # asked as the reader asked
+    assert f"searched in translation too: {GAGA_EN}" in answer.notes
+    assert answer.timings["translate"] >= 0
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Bananas are a yellow fruit grown in warm countries.",  # a translation gone wrong
+        GAGA,  # the question copied back
+        "",  # nothing
+    ],
+)
+def test_a_poor_translation_costs_the_search_little(tmp_path, scripted, reply):
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data)
+    store = open_store(settings, seed=False)
+    indexer(settings, store).add(load_documents(REPO / "tests" / "data" / "oxygen" / "docs.jsonl"))
+    store.close()
+    server = scripted(replies=[UNCITED], questions=lambda body: reply)
+    answer = llm_answerer(data, server.url).ask("متى اكتشف كارل فيلهلم شيل الأكسجين؟")
+    assert len(server.question_requests) == 1
+    # What the question finds as asked is still found: its quote first.
+    assert answer.mode == "extractive" and "1773" in answer.citations[0].quote
+    searched = [n for n in answer.notes if n.startswith("searched in translation too")]
+    assert searched == ([f"searched in translation too: {reply}"] if reply.startswith("B") else [])
+
+
+def test_no_translation_is_asked_in_the_questions_script_or_when_turned_off(
+    sample_dir, english_dir, scripted
+):
+    # The sample is Arabic: an Arabic question meets it as asked.
+    server = scripted(replies=["روسيا باعت لقاحات لباكستان."])
+    llm_answerer(sample_dir, server.url).ask("كم جرعة من لقاح سبوتنيك باعت روسيا لباكستان؟")
+    assert server.question_requests == [] and len(server.requests) == 1
+    server = scripted(replies=[GAGA_ANSWER], questions=lambda body: GAGA_EN)
+    answer = llm_answerer(english_dir, server.url, llm_translate_questions=False).ask(GAGA)
+    assert server.question_requests == [] and "translate" not in answer.timings
+    assert answer.citations[0].title == "Normans"  # the search as asked
+
+
+def test_the_search_language_is_one_of_the_store_in_another_script():
+    assert search_language(GAGA, {"en", "ar"}) == "en"
+    assert search_language(GAGA, {"ar"}) is None
+    assert search_language(GAGA, {"und"}) is None
+    assert search_language(GAGA, {"fr", "de"}) == "de"
+    assert search_language(GAGA_EN, {"en", "ar"}) == "ar"
+    assert search_language(GAGA_EN, {"en", "fr"}) is None
+    assert search_language("Что спел Леди Гага?", {"en", "ar"}) == "en"
+
+
+def test_local_model_is_asked_to_translate_the_question_for_the_search(english_dir):
+    pytest.importorskip("llama_cpp")
+    settings = Settings(
+        data_dir=english_dir,
+        llm_backend="llamacpp",
+        llm_max_tokens=48,
+        llm_n_ctx=2048,
+        llm_max_passages=1,
+        llm_n_threads=1,
+    )
+    answerer = build_answerer(settings, open_store(settings))
+    inputs = answerer.prepare.invoke({"question": GAGA, "history": [], "window": None})
+    # SmolLM2-135M was asked (the step timed); what it said is searched only if it passed the
+    # checks: a reply in the articles' script, of a question's length, not the question again.
+    assert inputs["translate_ms"] > 0
+    search = inputs["search"]
+    if search is not None:
+        assert checked(search, GAGA, "latin") == search
+    asked = answerer.retriever.retrieve(GAGA)
+    both = answerer.retriever.retrieve_any([GAGA, *filter(None, [search])])
+    assert [h.chunk.id for h in inputs["hits"]] == [h.chunk.id for h in both]
+    # The stronger evidence of the two searches was kept: never weaker than as asked.
+    assert max(h.score for h in inputs["hits"]) >= max(h.score for h in asked)
