@@ -274,16 +274,21 @@ def test_repl_shows_translations_under_the_quotes(sample_dir, scripted):
 # ---- SmolLM2 through llama.cpp: the plumbing, not the wisdom ----------------------------
 
 
-def test_local_model_is_asked_to_translate_the_quotes_it_could_not_answer_with(sample_dir):
+def local_model(data_dir: Path) -> Settings:
+    """SmolLM2-135M in-process, kept short: the plumbing, not the wisdom."""
     pytest.importorskip("llama_cpp")
-    settings = Settings(
-        data_dir=sample_dir,
+    return Settings(
+        data_dir=data_dir,
         llm_backend="llamacpp",
         llm_max_tokens=48,
         llm_n_ctx=2048,
         llm_max_passages=1,
         llm_n_threads=1,
     )
+
+
+def test_local_model_is_asked_to_translate_the_quotes_it_could_not_answer_with(sample_dir):
+    settings = local_model(sample_dir)
     answer = build_answerer(settings, open_store(settings)).ask("Who did Lavrov meet in Islamabad?")
     # SmolLM2-135M answers this without a citation (seed 0, temperature 0): the quotes are shown.
     assert answer.mode == "extractive" and answer.citations, answer.notes
@@ -399,15 +404,7 @@ def test_the_search_language_is_one_of_the_store_in_another_script():
 
 
 def test_local_model_is_asked_to_translate_the_question_for_the_search(english_dir):
-    pytest.importorskip("llama_cpp")
-    settings = Settings(
-        data_dir=english_dir,
-        llm_backend="llamacpp",
-        llm_max_tokens=48,
-        llm_n_ctx=2048,
-        llm_max_passages=1,
-        llm_n_threads=1,
-    )
+    settings = local_model(english_dir)
     answerer = build_answerer(settings, open_store(settings))
     inputs = answerer.prepare.invoke({"question": GAGA, "history": [], "window": None})
     # SmolLM2-135M was asked (the step timed); what it said is searched only if it passed the
