@@ -19,8 +19,12 @@ default), and with a chat model that translates it. The translator:
 
 Reported per direction: hit@1 and MRR of the question's article among the hits (the article
 of the first hit; within the answer's k hits), how many translations passed the checks,
-and how many searches the translation won (bot/retrieval.py's ``retrieve_any``). Indexes
-come from ``--workdir`` (``articlebot eval --workdir`` builds them; built here if missing).
+and how many searches the translation won (bot/retrieval.py's ``strongest``). With the
+reference translator, also the whole answer (``Answerer.ask``): its model writes no answer,
+so the chain falls back to the quotes, chosen and weighed with the text whose search won;
+"first citation" is the share of questions whose first quote holds the answer (as
+``articlebot eval`` counts it). Indexes come from ``--workdir`` (``articlebot eval
+--workdir`` builds them; built here if missing).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from bot.answering import Answerer
 from bot.core import build_answerer
 from bot.evaluation import build_store, find_directions, index_dir, load_documents, load_questions
 from bot.llm import LLMGenerator, build_llm_generator
+from bot.metrics import contains_answer
 from bot.settings import Settings
 from bot.two_languages import scripts_of
 from index.language import dominant_script
@@ -93,9 +98,9 @@ def main() -> None:
     print(
         "| direction | translator | questions | hit@1 as asked / translated | MRR as asked / "
         "translated | translations checked | searches the translation won | ms a search "
-        "with the translation (median) |"
+        "with the translation (median) | first citation as asked / translated |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for direction in find_directions(args.suite):
         if scripts_of(direction) not in (("arabic", "latin"), ("latin", "arabic")):
             continue
@@ -109,6 +114,7 @@ def main() -> None:
         keys = {a.id: a.key for a in store.articles()}
         hits = {"asked": [], "translated": []}
         reciprocal = {"asked": [], "translated": []}
+        cited = {"asked": [], "translated": []}
         checked = won = 0
         spent = []
         try:
@@ -135,7 +141,13 @@ def main() -> None:
                     second, inputs = article_ranks(translating, q.question, keys)
                     spent.append(time.perf_counter() - started)
                     checked += bool(inputs.get("search"))
-                    won += first != second
+                    won += inputs["searched"] != q.question
+                    if args.translator == "reference":
+                        for name, answerer in (("asked", plain), ("translated", translating)):
+                            citations = answerer.ask(q.question).citations
+                            cited[name].append(
+                                bool(citations) and contains_answer(citations[0].quote, q.golds)
+                            )
                     for name, articles in (("asked", first), ("translated", second)):
                         hits[name].append(bool(articles) and articles[0] == q.doc_id)
                         position = articles.index(q.doc_id) + 1 if q.doc_id in articles else 0
@@ -147,7 +159,12 @@ def main() -> None:
             f"| {direction.name} | {args.translator} | {n} | "
             f"{np.mean(hits['asked']):.3f} / {np.mean(hits['translated']):.3f} | "
             f"{np.mean(reciprocal['asked']):.3f} / {np.mean(reciprocal['translated']):.3f} | "
-            f"{checked} | {won} | {1000 * np.median(spent):.0f} |",
+            f"{checked} | {won} | {1000 * np.median(spent):.0f} | "
+            + (
+                f"{np.mean(cited['asked']):.3f} / {np.mean(cited['translated']):.3f} |"
+                if cited["asked"]
+                else "n/a |"
+            ),
             flush=True,
         )
 

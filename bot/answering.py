@@ -40,12 +40,16 @@ class Generator(Protocol):
 
     ``stream`` yields pieces of text as they are written (an LLM's; the extractive
     generator writes none), then ends with the Answer. Generators that understand
-    follow-up questions also have ``condense(question, history) -> str``.
+    follow-up questions also have ``condense(question, history) -> str``. ``searched`` is
+    the text whose search found ``hits`` where it is not the question (its translation
+    into the articles' language): the quotes are chosen, and the evidence measured, with it.
     """
 
     mode: str
 
-    def stream(self, question: str, hits: list[Hit], lang: str) -> Iterator[str | Answer]: ...
+    def stream(
+        self, question: str, hits: list[Hit], lang: str, searched: str | None = None
+    ) -> Iterator[str | Answer]: ...
 
 
 def drain(stream: Iterator[str | Answer], on_text: Callable[[str], None] | None = None) -> Answer:
@@ -102,9 +106,11 @@ class ExtractiveGenerator:
     tuning: Tuning = field(default_factory=Tuning)
     mode: str = "extractive"
 
-    def stream(self, question: str, hits: list[Hit], lang: str) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, hits: list[Hit], lang: str, searched: str | None = None
+    ) -> Iterator[str | Answer]:
         """The whole answer at once: quotes have no pieces to show before they are chosen."""
-        yield self.generate(question, hits, lang)
+        yield self.generate(searched or question, hits, lang)
 
     def generate(self, question: str, hits: list[Hit], lang: str) -> Answer:
         """The quotes that answer ``question`` from ``hits``: confidently, with a caveat
@@ -371,7 +377,10 @@ class Answerer:
         )
         started = time.perf_counter()
         first_piece = None
-        for piece in self.generator.stream(inputs["question"], inputs["hits"], inputs["lang"]):
+        pieces = self.generator.stream(
+            inputs["question"], inputs["hits"], inputs["lang"], searched=inputs["searched"]
+        )
+        for piece in pieces:
             if isinstance(piece, Answer):
                 answer = finish(inputs, piece, started)
                 if cut:
@@ -418,11 +427,13 @@ def not_a_question(question: str) -> Answer:
 
 
 def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable:
-    """{question, history} -> {asked, question (standalone), lang, search, hits, timings}.
+    """{question, history} -> {asked, question (standalone), lang, search, searched, hits,
+    timings}.
 
     ``question`` comes with its white space folded already (``Answerer.stream`` does it).
     A generator with a model may translate the question into the language of articles in
-    another script (``search_question``): ``search``, searched beside the question.
+    another script (``search_question``): ``search``, searched beside the question;
+    ``searched`` is whichever of the two found the ``hits``.
     """
     rewrite = getattr(generator, "condense", None)
     translate = getattr(generator, "search_question", None)
@@ -459,9 +470,11 @@ def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable
     def retrieve(inputs: dict) -> dict:
         started = time.perf_counter()
         questions = [inputs["question"], *filter(None, [inputs.get("search")])]
+        searched, hits = retriever.strongest(questions, inputs.get("window"))
         return {
             **inputs,
-            "hits": retriever.retrieve_any(questions, inputs.get("window")),
+            "searched": searched,
+            "hits": hits,
             "retrieval_ms": (time.perf_counter() - started) * 1000,
         }
 

@@ -375,13 +375,18 @@ class LLMGenerator:
 
     # -- answers --
 
-    def stream(self, question: str, hits: list[Hit], lang: str) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, hits: list[Hit], lang: str, searched: str | None = None
+    ) -> Iterator[str | Answer]:
         """Pieces of the model's text as they come, then the checked Answer.
 
         The pieces are the raw reply; the final Answer is what to show: invalid citations
         removed, or the extractive answer with a note when the reply cannot be used.
         """
-        extractive = self.fallback.generate(question, hits, lang)
+        # The quotes to fall back on, and the evidence gate, read the hits with the text
+        # that found them (the question's translation, where its search won).
+        extractive = self.fallback.generate(searched or question, hits, lang)
+        extractive.question = question
         if self.require_evidence and extractive.refused:
             extractive.notes.append(f"{self.backend}: not asked, the evidence is too weak")
             yield extractive

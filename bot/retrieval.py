@@ -223,14 +223,18 @@ class ArticleRetriever(BaseRetriever):
         order.sort(key=lambda i: -hits[i].rank)
         return [hits[i] for i in order[: self.k]]
 
-    def retrieve_any(self, questions: list[str], window: DateWindow | None = None) -> list[Hit]:
-        """The top-k chunks of whichever of ``questions`` (a question and its translation into
-        the articles' language, bot/translation.py) found the stronger evidence: the higher
-        best dense score (the similarities of every script are on one scale,
+    def strongest(
+        self, questions: list[str], window: DateWindow | None = None
+    ) -> tuple[str, list[Hit]]:
+        """Whichever of ``questions`` (a question and its translation into the articles'
+        language, bot/translation.py) found the stronger evidence, and its top-k chunks:
+        the higher best dense score (the similarities of every script are on one scale,
         bot/question_map.py); the first on a tie. A translation gone wrong finds weaker
         evidence than the question as asked, and is not used."""
-        found = [self.retrieve(question, window) for question in questions]
-        return max(found, key=lambda hits: max((h.score for h in hits), default=-1.0))
+        if len(questions) == 1:
+            return questions[0], self.retrieve(questions[0], window)
+        found = [(question, self.retrieve(question, window)) for question in questions]
+        return max(found, key=lambda pair: max((h.score for h in pair[1]), default=-1.0))
 
     def candidates(self, question: str, window: DateWindow | None = None) -> Candidates:
         """The nearest ``candidates`` chunks and the signals of each, latent terms aside

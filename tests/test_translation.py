@@ -357,6 +357,21 @@ def test_an_arabic_question_about_english_articles_is_searched_in_english_too(
     assert answer.timings["translate"] >= 0
 
 
+def test_the_quotes_fallen_back_on_are_chosen_with_the_translation(english_dir, scripted):
+    # The model's answer cites nothing: the quotes are shown, chosen and weighed as the
+    # English question meets the English passages it found.
+    arabic = "غنت ليدي غاغا الحائزة على ست جوائز غرامي النشيد الوطني في المباراة."
+    server = scripted(replies=["ليدي غاغا غنت.", arabic], questions=lambda body: GAGA_EN)
+    answer = llm_answerer(english_dir, server.url).ask(GAGA)
+    assert answer.mode == "extractive" and answer.question == GAGA and answer.lang == "ar"
+    # Asked in Arabic over the same passages, the quotes would be "unsure", three of them.
+    assert answer.confidence == "confident"
+    (citation,) = answer.citations
+    assert citation.title == "Super Bowl 50" and "Lady Gaga performed" in citation.quote
+    assert citation.translation == arabic  # for the Arabic reader, under the quote
+    assert_quotes_are_the_evidence(answer)
+
+
 @pytest.mark.parametrize(
     "reply",
     [
@@ -414,7 +429,8 @@ def test_local_model_is_asked_to_translate_the_question_for_the_search(english_d
     if search is not None:
         assert checked(search, GAGA, "latin") == search
     asked = answerer.retriever.retrieve(GAGA)
-    both = answerer.retriever.retrieve_any([GAGA, *filter(None, [search])])
+    searched, both = answerer.retriever.strongest([GAGA, *filter(None, [search])])
+    assert inputs["searched"] == searched and searched in (GAGA, search)
     assert [h.chunk.id for h in inputs["hits"]] == [h.chunk.id for h in both]
     # The stronger evidence of the two searches was kept: never weaker than as asked.
     assert max(h.score for h in inputs["hits"]) >= max(h.score for h in asked)
