@@ -436,9 +436,9 @@ def build_prepare(retriever: ArticleRetriever, generator: Generator) -> Runnable
     ``searched`` is whichever of the two found the ``hits``.
     """
     rewrite = getattr(generator, "condense", None)
-    translate = getattr(generator, "search_question", None)
-    if not getattr(generator, "translate_questions", False):
-        translate = None
+    # A generator with a model offers the question's translation, unless turned off.
+    translates = getattr(generator, "translate_questions", False)
+    translate = getattr(generator, "search_question", None) if translates else None
 
     def condense(inputs: dict) -> dict:
         started = time.perf_counter()

@@ -353,12 +353,12 @@ class LLMGenerator:
 
     def search_question(self, question: str, language: str) -> str | None:
         """``question`` translated into ``language`` (a code, bot/translation.py's
-        ``search_language``) for the search; None when turned off, when the model fails or
-        runs out of LLM_MAX_SECONDS, or when its reply is not plausibly a translation (the
-        question as asked is searched alone then)."""
+        ``search_language``) for the search; None when the model fails or runs out of
+        LLM_MAX_SECONDS, or when its reply is not plausibly a translation (the question as
+        asked is searched alone then). The chain asks only when ``translate_questions``."""
         script = language_script(language)
         name = prompts.LANGUAGE_NAMES.get(language)
-        if not self.translate_questions or name is None or script is None:
+        if name is None or script is None:
             return None
         try:
             reply = "".join(self._pieces(question_messages(question, name), time.monotonic()))

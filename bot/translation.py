@@ -15,9 +15,9 @@ default has no model and translates nothing.
 A question asked in another script than (some of) the store's articles is also translated
 into their language before the search (``search_language``, ``question_messages``), checked
 the same way; the retriever then searches with both the question and its translation and
-keeps, for each chunk, the better of the two (bot/retrieval.py): an Arabic question meets
-English articles as an English question does, and a poor translation costs little, for the
-question as asked still finds what it found.
+keeps the search that found the stronger evidence (``ArticleRetriever.strongest``): an
+Arabic question meets English articles as an English question does, and a poor translation
+costs little, for it finds weaker evidence than the question as asked.
 """
 
 from __future__ import annotations
