@@ -387,6 +387,22 @@ LANGUAGE_NAMES: dict[str, str] = {
     "pl": "Polish",
     "uk": "Ukrainian",
     "id": "Indonesian",
+    # The other languages langdetect knows in scripts of their own (index/language.py): a
+    # short English question cannot pass for one of them.
+    "bg": "Bulgarian",
+    "mk": "Macedonian",
+    "el": "Greek",
+    "he": "Hebrew",
+    "mr": "Marathi",
+    "ne": "Nepali",
+    "bn": "Bengali",
+    "pa": "Punjabi",
+    "gu": "Gujarati",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "kn": "Kannada",
+    "ml": "Malayalam",
+    "th": "Thai",
 }
 
 # User-facing notes on LLM answers, merged into TEXTS below.

@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections import Counter
 
 from langdetect import DetectorFactory, LangDetectException, detect
 
 DetectorFactory.seed = 0  # langdetect is random by default; the same text gets the same answer
 
-_ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
+# The letters of each writing system, by Unicode block. "cjk" is Chinese characters with
+# Japanese kana (a Japanese text is mostly kanji); Korean is "hangul".
+_SCRIPT_LETTERS = {
+    "latin": "A-Za-z\u00c0-\u024f\u1e00-\u1eff",
+    "arabic": "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff",
+    "cyrillic": "\u0400-\u052f",
+    "greek": "\u0370-\u03ff\u1f00-\u1fff",
+    "hebrew": "\u0590-\u05ff\ufb1d-\ufb4f",
+    "armenian": "\u0530-\u058f",
+    "georgian": "\u10a0-\u10ff",
+    "devanagari": "\u0900-\u097f",
+    "bengali": "\u0980-\u09ff",
+    "gurmukhi": "\u0a00-\u0a7f",
+    "gujarati": "\u0a80-\u0aff",
+    "oriya": "\u0b00-\u0b7f",
+    "tamil": "\u0b80-\u0bff",
+    "telugu": "\u0c00-\u0c7f",
+    "kannada": "\u0c80-\u0cff",
+    "malayalam": "\u0d00-\u0d7f",
+    "sinhala": "\u0d80-\u0dff",
+    "thai": "\u0e00-\u0e7f",
+    "lao": "\u0e80-\u0eff",
+    "tibetan": "\u0f00-\u0fff",
+    "myanmar": "\u1000-\u109f",
+    "ethiopic": "\u1200-\u139f",
+    "khmer": "\u1780-\u17ff",
+    "hangul": "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af",
+    "cjk": "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff",
+}
+_ARABIC = re.compile(f"[{_SCRIPT_LETTERS['arabic']}]")
 # Marks written over or under Arabic letters (harakat, Quranic marks, tatweel): text that
 # is compared word for word leaves them out.
 ARABIC_DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
@@ -33,45 +64,74 @@ def detect_language(text: str) -> str:
     return code
 
 
-_SCRIPTS = {
-    "arabic": _ARABIC,
-    "latin": re.compile(r"[A-Za-z\u00C0-\u024F]"),
-    "cyrillic": re.compile(r"[\u0400-\u04FF]"),
-    "cjk": re.compile(r"[\u3040-\u30FF\u4E00-\u9FFF\uAC00-\uD7AF]"),
+_SCRIPTS = {name: re.compile(f"[{chars}]") for name, chars in _SCRIPT_LETTERS.items()}
+
+# The script of each language langdetect knows (and a few more) not written in Latin
+# letters, named as ``dominant_script`` names it.
+_LANGUAGE_SCRIPTS = {
+    **dict.fromkeys(("ar", "fa", "ur", "ps", "ug", "ckb", "sd", "ku"), "arabic"),
+    **dict.fromkeys(("ru", "uk", "bg", "be", "mk", "sr", "kk", "mn", "ky", "tg"), "cyrillic"),
+    "el": "greek",
+    **dict.fromkeys(("he", "yi"), "hebrew"),
+    "hy": "armenian",
+    "ka": "georgian",
+    **dict.fromkeys(("hi", "mr", "ne", "sa"), "devanagari"),
+    **dict.fromkeys(("bn", "as"), "bengali"),
+    "pa": "gurmukhi",
+    "gu": "gujarati",
+    "or": "oriya",
+    "ta": "tamil",
+    "te": "telugu",
+    "kn": "kannada",
+    "ml": "malayalam",
+    "si": "sinhala",
+    "th": "thai",
+    "lo": "lao",
+    "bo": "tibetan",
+    "my": "myanmar",
+    **dict.fromkeys(("am", "ti"), "ethiopic"),
+    "km": "khmer",
+    "ko": "hangul",
+    **dict.fromkeys(("zh-cn", "zh-tw", "zh", "ja"), "cjk"),
 }
 
 
-# Languages written in the Arabic script, and others in none of Latin or Arabic (langdetect's
-# codes): what a language code says of its articles' script.
-_ARABIC_SCRIPT = {"ar", "fa", "ur", "ps", "ug", "ckb", "sd", "ku"}
-_OTHER_SCRIPTS = {
-    "ru", "uk", "bg", "be", "mk", "sr", "kk", "mn", "el", "he", "yi", "hi", "mr", "ne", "bn",
-    "gu", "pa", "ta", "te", "kn", "ml", "si", "th", "lo", "km", "my", "ka", "hy", "am",
-    "zh-cn", "zh-tw", "zh", "ja", "ko",
-}  # fmt: skip
-
-
 def language_script(code: str) -> str | None:
-    """The script a language is written in, as ``dominant_script`` names it: "arabic",
-    "latin", "other"; None for a code that says nothing ("und")."""
-    if code in _ARABIC_SCRIPT:
-        return "arabic"
-    if code in _OTHER_SCRIPTS:
-        return "other"
-    return None if code in ("und", "") else "latin"
+    """The script a language (an ISO 639-1 code, as ``detect_language`` gives) is written in,
+    as ``dominant_script`` names it ("latin" for any other code); None for a code that says
+    nothing ("und")."""
+    if code in ("und", ""):
+        return None
+    return _LANGUAGE_SCRIPTS.get(code, "latin")
 
 
 def dominant_script(text: str) -> str:
     """The writing system most of ``text``'s letters are in ("other" if none of ours)."""
-    counts = {name: len(pattern.findall(text)) for name, pattern in _SCRIPTS.items()}
-    name, count = max(counts.items(), key=lambda item: item[1])
-    return name if count else "other"
+    counts = _script_counts(text)
+    counts.pop("other", None)
+    return max(counts, key=counts.__getitem__) if counts else "other"
 
 
 def script_share(text: str, script: str) -> float:
     """The share of ``text``'s letters written in ``script`` (a name dominant_script gives)."""
-    letters = len(_LETTER.findall(text))
-    pattern = _SCRIPTS.get(script)
-    if not letters or pattern is None:
-        return 0.0
-    return len(pattern.findall(text)) / letters
+    counts = _script_counts(text)
+    total = sum(counts.values())
+    return counts.get(script, 0) / total if total else 0.0
+
+
+def _script_counts(text: str) -> dict[str, int]:
+    """How many of ``text``'s letters each script holds ("other": letters of none of ours)."""
+    counts: dict[str, int] = {}
+    for char, count in Counter(text).items():
+        script = _char_script(char)
+        if script is not None:
+            counts[script] = counts.get(script, 0) + count
+    return counts
+
+
+@functools.lru_cache(maxsize=16384)
+def _char_script(char: str) -> str | None:
+    """The script of a letter ("other" if none of ours); None for anything but a letter."""
+    if not _LETTER.match(char):
+        return None
+    return next((name for name, pattern in _SCRIPTS.items() if pattern.match(char)), "other")

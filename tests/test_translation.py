@@ -26,6 +26,7 @@ from bot.settings import Settings  # noqa: E402
 from bot.translation import checked, checked_translation, search_language  # noqa: E402
 from bot.types import Answer  # noqa: E402
 from index.ingest import ingest  # noqa: E402
+from index.language import dominant_script, language_script, script_share  # noqa: E402
 
 from .conftest import REPO, cli  # noqa: E402
 from .scripted_llm import ScriptedServer  # noqa: E402
@@ -434,3 +435,101 @@ def test_local_model_is_asked_to_translate_the_question_for_the_search(english_d
     assert [h.chunk.id for h in inputs["hits"]] == [h.chunk.id for h in both]
     # The stronger evidence of the two searches was kept: never weaker than as asked.
     assert max(h.score for h in inputs["hits"]) >= max(h.score for h in asked)
+
+
+# ---- languages in other scripts than Latin and Arabic ----------------------------------
+
+TRAM_RU = (
+    "Риверстон одобрил трамвайную линию\n\nГородской совет Риверстона в понедельник одобрил "
+    "строительство новой трамвайной линии. Линия обойдётся в 240 миллионов евро и должна "
+    "открыться в 2028 году. Противники проекта говорят, что город не может себе этого "
+    "позволить.\n"
+)
+TRAM_EN = (
+    "Riverton approves tram line\n\nThe city council of Riverton approved a new tram line on "
+    "Monday. The tram line will cost 240 million euros and is due to open in 2028.\n"
+)
+
+
+def data_dir_with(tmp_path: Path, name: str, text: str) -> Path:
+    """A data dir holding one article, ``text``, saved as ``name``."""
+    article = tmp_path / name
+    article.write_text(text, encoding="utf-8")
+    data = tmp_path / "data"
+    store = open_store(Settings(data_dir=data), seed=False)
+    assert ingest(indexer(Settings(data_dir=data), store), [str(article)]).added
+    store.close()
+    return data
+
+
+def test_an_english_question_about_russian_articles_is_searched_in_russian_too(tmp_path, scripted):
+    data = data_dir_with(tmp_path, "tram.ru.txt", TRAM_RU)
+    russian = "Сколько будет стоить трамвайная линия в Риверстоне?"
+    server = scripted(replies=["240 million euros [1]."], questions=lambda body: russian)
+    answer = llm_answerer(data, server.url).ask("How much will the tram line in Riverton cost?")
+    (request,) = server.question_requests
+    assert "into Russian" in request["messages"][0]["content"]
+    assert f"searched in translation too: {russian}" in answer.notes
+    assert "240 миллионов евро" in answer.citations[0].quote
+
+
+def test_a_question_in_the_articles_own_script_is_not_translated(tmp_path, scripted):
+    # A Russian question about Russian articles, a Japanese one about Japanese articles: the
+    # model is not asked to translate them into their own language.
+    data = data_dir_with(tmp_path, "tram.ru.txt", TRAM_RU)
+    server = scripted(replies=["240 миллионов евро [1]."], questions=lambda body: "x")
+    answer = llm_answerer(data, server.url).ask("Сколько будет стоить трамвайная линия?")
+    assert server.question_requests == [] and len(server.requests) == 1
+    assert "translate" not in answer.timings
+    assert search_language("路面電車はいくらかかりますか？", {"ja"}) is None
+    assert search_language("How much will the tram cost?", {"ja", "ko"}) == "ja"
+    assert search_language("Πόσο θα κοστίσει το τραμ;", {"el", "en"}) == "en"
+    assert search_language("ट्राम की लागत कितनी होगी?", {"hi"}) is None
+
+
+def test_a_greek_question_gets_greek_translations_of_english_quotes(tmp_path, scripted):
+    data = data_dir_with(tmp_path, "tram.txt", TRAM_EN)
+    greek = "Η γραμμή του τραμ θα κοστίσει 240 εκατομμύρια ευρώ και θα ανοίξει το 2028."
+    server = scripted(
+        replies=["Η γραμμή κοστίζει πολύ.", greek, greek, greek],
+        questions=lambda body: "How much will the tram line in Riverton cost?",
+    )
+    answer = llm_answerer(data, server.url).ask("Πόσο θα κοστίσει η γραμμή του τραμ στο Riverton;")
+    assert "into Greek" in server.requests[1]["messages"][0]["content"]
+    assert answer.citations and answer.citations[0].translation == greek
+    assert_quotes_are_the_evidence(answer)
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        ("ar", "ماذا غنت ليدي غاغا في العرض؟"),
+        ("fa", "لیدی گاگا در نمایش چه خواند؟"),
+        ("en", "What did Lady Gaga sing at the show?"),
+        ("vi", "Lady Gaga đã hát gì trong buổi biểu diễn?"),
+        ("ru", "Что спела Леди Гага на шоу?"),
+        ("el", "Τι τραγούδησε η Λέιντι Γκάγκα στο σόου;"),
+        ("he", "מה שרה ליידי גאגא במופע?"),
+        ("hi", "लेडी गागा ने शो में क्या गाया?"),
+        ("bn", "লেডি গাগা অনুষ্ঠানে কী গেয়েছিলেন?"),
+        ("ta", "லேடி காகா நிகழ்ச்சியில் என்ன பாடினார்?"),
+        ("th", "เลดี้กาก้าร้องเพลงอะไรในการแสดง"),
+        ("ka", "რა იმღერა ლედი გაგამ შოუზე?"),
+        ("ja", "レディー・ガガはショーで何を歌いましたか？"),
+        ("zh-cn", "嘎嘎小姐在表演中唱了什么？"),
+        ("ko", "레이디 가가는 쇼에서 무엇을 불렀나요?"),
+    ],
+)
+def test_a_languages_script_is_the_script_its_text_is_written_in(code, text):
+    # What decides whether a question is translated for the search, and whether a reply is
+    # in the reader's script: a language's script and a text's must be named alike.
+    script = language_script(code)
+    assert dominant_script(text) == script
+    assert script_share(text, script) > 0.5
+    assert script_share(text, "arabic" if script == "latin" else "latin") < 0.5
+
+
+def test_a_text_of_no_letters_is_of_no_script():
+    assert dominant_script("2028 — 240 ٢٤٠ !") == "other"
+    assert script_share("2028 — 240 ٢٤٠ !", "arabic") == 0.0
+    assert language_script("und") is None and language_script("sw") == "latin"
