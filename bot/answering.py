@@ -18,7 +18,7 @@ from typing import Protocol
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from index.dates import DateWindow
-from index.language import detect_language, dominant_script
+from index.language import UNSPACED_SCRIPTS, detect_language, dominant_script, word_count
 from index.near_duplicates import folded
 from index.store import ArticleStore
 from index.types import Hit, Sentence
@@ -74,6 +74,14 @@ def question_language(question: str) -> str:
 
 
 # ---- the extractive generator -------------------------------------------------------
+
+
+def quotable(sentence: str, min_chars: int) -> bool:
+    """Whether ``sentence`` can be a quote: four words at least, and ``min_chars`` characters
+    in a script that spaces its words (a Chinese sentence of four words is a dozen)."""
+    if word_count(sentence) < 4:
+        return False
+    return len(sentence) >= min_chars or dominant_script(sentence) in UNSPACED_SCRIPTS
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")  # a quote never spans two paragraphs
@@ -217,10 +225,7 @@ class ExtractiveGenerator:
                 for sentence, sim in zip(sentences, vectors @ toward, strict=True):
                     context.quote_similarity[sentence.id] = float(sim) + offset
             for sentence in sentences:
-                if (
-                    len(sentence.text) >= self.tuning.min_quote_chars
-                    and len(sentence.text.split()) >= 4
-                ):
+                if quotable(sentence.text, self.tuning.min_quote_chars):
                     context.quotable.add(sentence.id)
         return context
 

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.language import dominant_script
+from index.language import dominant_script, word_count
 from index.types import Hit, Sentence
 
 from .anchors import anchor_overlap, anchors, name_overlap, names
@@ -98,7 +98,7 @@ def measure(
         "has_names": float(bool(q_names)),
         "anchors": anchor_overlap(q_anchors, top.chunk.text),
         "has_anchors": float(bool(q_anchors)),
-        "length": math.log1p(len(question.split())),
+        "length": math.log1p(word_count(question)),
         "same_script": float(
             dominant_script(question)
             == dominant_script(best_sentence.text if best_sentence else best.chunk.text)

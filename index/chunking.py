@@ -15,13 +15,18 @@ CHUNK_SIZE = 1000
 CHUNK_OVERLAP = 100
 
 # Paragraphs first, then lines, then sentence ends in Latin and Arabic script (؟ question
-# mark, ؛ semicolon, ۔ Urdu full stop), then clause breaks (، Arabic comma), then words.
+# mark, ؛ semicolon, ۔ Urdu full stop), in Chinese and Japanese (no space after them) and
+# the Indic scripts (। danda), then clause breaks (، Arabic comma), then words.
 SEPARATORS = [
     "\n\n",
     "\n",
     ". ",
     "? ",
     "! ",
+    "。",
+    "？",
+    "！",
+    "। ",
     "؟ ",
     "۔ ",
     "; ",
@@ -34,9 +39,15 @@ SEPARATORS = [
 
 # A sentence ends at ., !, ?, ؟, ۔ or … (optionally followed by closing quotes or brackets)
 # before whitespace, or at a blank line. A single line break is not an end: hard-wrapped
-# text (Markdown, PDFs) breaks lines inside sentences.
-_SENTENCE_END = re.compile(r"[.!?؟۔…]+[\"'”’»)\]]*(?=\s)|\n[ \t]*\n\s*")
-_CLAUSE_BREAK = re.compile(r"[؛;،,]\s")
+# text (Markdown, PDFs) breaks lines inside sentences. Chinese and Japanese end sentences
+# at 。！？ with no space after them; the Indic scripts at । or ॥, Ethiopic at ።, Myanmar at
+# ။, Khmer at ។.
+_SENTENCE_END = re.compile(
+    r"[.!?؟۔…]+[\"'”’»)\]]*(?=\s)|[。！？]+[」』”’）\]]*|[।॥።။។]+|\n[ \t]*\n\s*"
+)
+# Clause breaks where an overlong sentence may be cut; the Chinese and Japanese commas and
+# semicolon have no space after them either.
+_CLAUSE_BREAK = re.compile(r"[؛;،,]\s|[，、；]")
 MAX_SENTENCE_CHARS = 300
 
 

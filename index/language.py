@@ -135,3 +135,28 @@ def _char_script(char: str) -> str | None:
     if not _LETTER.match(char):
         return None
     return next((name for name, pattern in _SCRIPTS.items() if pattern.match(char)), "other")
+
+
+# Scripts written without spaces between words, and about how many of their letters make a
+# word (a Chinese word is one to two characters; a Thai, Lao, Khmer or Burmese one a few
+# letters): rough, for telling a sentence from a fragment and a long question from a short one.
+_UNSPACED_LETTERS_PER_WORD = {"cjk": 2, "thai": 3, "lao": 3, "khmer": 3, "myanmar": 3}
+UNSPACED_SCRIPTS = frozenset(_UNSPACED_LETTERS_PER_WORD)
+_UNSPACED = re.compile("[" + "".join(_SCRIPT_LETTERS[s] for s in _UNSPACED_LETTERS_PER_WORD) + "]")
+
+
+def word_count(text: str) -> int:
+    """The words of ``text``: what whitespace separates, and in the scripts written without
+    spaces (Chinese, Japanese, Thai...), about one a word's letters."""
+    tokens = text.split()
+    if not _UNSPACED.search(text):
+        return len(tokens)
+    count = 0
+    for token in tokens:
+        unspaced = sum(
+            n / _UNSPACED_LETTERS_PER_WORD[script]
+            for script, n in _script_counts(token).items()
+            if script in _UNSPACED_LETTERS_PER_WORD
+        )
+        count += max(1, round(unspaced))
+    return count

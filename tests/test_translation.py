@@ -26,7 +26,6 @@ from bot.settings import Settings  # noqa: E402
 from bot.translation import checked, checked_translation, search_language  # noqa: E402
 from bot.types import Answer  # noqa: E402
 from index.ingest import ingest  # noqa: E402
-from index.language import dominant_script, language_script, script_share  # noqa: E402
 
 from .conftest import REPO, cli  # noqa: E402
 from .scripted_llm import ScriptedServer  # noqa: E402
@@ -498,38 +497,3 @@ def test_a_greek_question_gets_greek_translations_of_english_quotes(tmp_path, sc
     assert "into Greek" in server.requests[1]["messages"][0]["content"]
     assert answer.citations and answer.citations[0].translation == greek
     assert_quotes_are_the_evidence(answer)
-
-
-@pytest.mark.parametrize(
-    ("code", "text"),
-    [
-        ("ar", "ماذا غنت ليدي غاغا في العرض؟"),
-        ("fa", "لیدی گاگا در نمایش چه خواند؟"),
-        ("en", "What did Lady Gaga sing at the show?"),
-        ("vi", "Lady Gaga đã hát gì trong buổi biểu diễn?"),
-        ("ru", "Что спела Леди Гага на шоу?"),
-        ("el", "Τι τραγούδησε η Λέιντι Γκάγκα στο σόου;"),
-        ("he", "מה שרה ליידי גאגא במופע?"),
-        ("hi", "लेडी गागा ने शो में क्या गाया?"),
-        ("bn", "লেডি গাগা অনুষ্ঠানে কী গেয়েছিলেন?"),
-        ("ta", "லேடி காகா நிகழ்ச்சியில் என்ன பாடினார்?"),
-        ("th", "เลดี้กาก้าร้องเพลงอะไรในการแสดง"),
-        ("ka", "რა იმღერა ლედი გაგამ შოუზე?"),
-        ("ja", "レディー・ガガはショーで何を歌いましたか？"),
-        ("zh-cn", "嘎嘎小姐在表演中唱了什么？"),
-        ("ko", "레이디 가가는 쇼에서 무엇을 불렀나요?"),
-    ],
-)
-def test_a_languages_script_is_the_script_its_text_is_written_in(code, text):
-    # What decides whether a question is translated for the search, and whether a reply is
-    # in the reader's script: a language's script and a text's must be named alike.
-    script = language_script(code)
-    assert dominant_script(text) == script
-    assert script_share(text, script) > 0.5
-    assert script_share(text, "arabic" if script == "latin" else "latin") < 0.5
-
-
-def test_a_text_of_no_letters_is_of_no_script():
-    assert dominant_script("2028 — 240 ٢٤٠ !") == "other"
-    assert script_share("2028 — 240 ٢٤٠ !", "arabic") == 0.0
-    assert language_script("und") is None and language_script("sw") == "latin"

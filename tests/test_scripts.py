@@ -1,0 +1,102 @@
+"""Articles and questions in scripts beyond Latin and Arabic: Chinese and Japanese (written
+without spaces), the Indic scripts, Greek, Cyrillic... cut into sentences, quoted, and told
+apart (index/language.py, index/chunking.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core import build_answerer, indexer, open_store
+from bot.settings import Settings
+from index.ingest import ingest
+from index.language import dominant_script, language_script, script_share, word_count
+
+TRAM_ZH = (
+    "里弗顿市议会批准新建电车线路\n\n里弗顿市议会周一批准了一条新的电车线路。这条线路将耗资2.4亿"
+    "欧元，预计于2028年开通。反对者说，这座城市负担不起这笔开支！市长表示，电车将减少市中心的交通"
+    "拥堵。\n"
+)
+TRAM_HI = (
+    "रिवरटन ने ट्राम लाइन को मंजूरी दी\n\nरिवरटन की नगर परिषद ने सोमवार को एक नई ट्राम लाइन को "
+    "मंजूरी दी। इस लाइन पर 24 करोड़ यूरो खर्च होंगे और इसके 2028 में खुलने की उम्मीद है। विरोधियों "
+    "का कहना है कि शहर इसका खर्च नहीं उठा सकता। महापौर ने कहा कि ट्राम से शहर के केंद्र में यातायात "
+    "कम होगा।\n"
+)
+
+
+@pytest.fixture(scope="module")
+def answerer(tmp_path_factory):
+    """An answerer over two articles: the tram story in Chinese and in Hindi."""
+    folder = tmp_path_factory.mktemp("scripts")
+    for name, text in (("tram.zh.txt", TRAM_ZH), ("tram.hi.txt", TRAM_HI)):
+        (folder / name).write_text(text, encoding="utf-8")
+    settings = Settings(data_dir=folder / "data")
+    store = open_store(settings, seed=False)
+    report = ingest(
+        indexer(settings, store), [str(folder / "tram.zh.txt"), str(folder / "tram.hi.txt")]
+    )
+    assert len(report.added) == 2
+    return build_answerer(settings, store)
+
+
+def test_a_chinese_article_is_quoted_sentence_by_sentence(answerer):
+    # Chinese ends its sentences with 。！？ and no space, and spaces no words: its sentences
+    # were one paragraph-long "sentence" of one "word" before, never quotable, and a
+    # Chinese question was answered with the Hindi article's quotes.
+    answer = answerer.ask("里弗顿的电车线路要花多少钱？")
+    assert not answer.refused
+    assert {c.title for c in answer.citations} == {"里弗顿市议会批准新建电车线路"}
+    cost = next(c.quote for c in answer.citations if "2.4亿欧元" in c.quote)
+    assert "反对者" not in cost and "市长" not in cost  # a sentence (and a neighbour), not all
+    assert f"“{cost}”" in answer.text
+    assert all(c.quote in TRAM_ZH for c in answer.citations)
+
+
+def test_a_hindi_article_is_cut_at_its_full_stops(answerer):
+    answer = answerer.ask("ट्राम लाइन पर कितना खर्च होगा?")
+    assert {c.title for c in answer.citations} == {"रिवरटन ने ट्राम लाइन को मंजूरी दी"}
+    cost = next(c.quote for c in answer.citations if "24 करोड़ यूरो" in c.quote)
+    assert "महापौर" not in cost  # the mayor's sentence is two sentences away
+
+
+def test_words_are_counted_in_scripts_that_do_not_space_them():
+    assert word_count("Reuters reports.") == 2
+    assert word_count("ماذا غنت ليدي غاغا؟") == 4
+    assert word_count("里弗顿市议会周一批准了一条新的电车线路。") >= 4
+    assert word_count("市长说了什么？") >= 2
+    assert word_count("Lady Gaga 在表演中唱了什么？") >= 4
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        ("ar", "ماذا غنت ليدي غاغا في العرض؟"),
+        ("fa", "لیدی گاگا در نمایش چه خواند؟"),
+        ("en", "What did Lady Gaga sing at the show?"),
+        ("vi", "Lady Gaga đã hát gì trong buổi biểu diễn?"),
+        ("ru", "Что спела Леди Гага на шоу?"),
+        ("el", "Τι τραγούδησε η Λέιντι Γκάγκα στο σόου;"),
+        ("he", "מה שרה ליידי גאגא במופע?"),
+        ("hi", "लेडी गागा ने शो में क्या गाया?"),
+        ("bn", "লেডি গাগা অনুষ্ঠানে কী গেয়েছিলেন?"),
+        ("ta", "லேடி காகா நிகழ்ச்சியில் என்ன பாடினார்?"),
+        ("th", "เลดี้กาก้าร้องเพลงอะไรในการแสดง"),
+        ("ka", "რა იმღერა ლედი გაგამ შოუზე?"),
+        ("ja", "レディー・ガガはショーで何を歌いましたか？"),
+        ("zh-cn", "嘎嘎小姐在表演中唱了什么？"),
+        ("ko", "레이디 가가는 쇼에서 무엇을 불렀나요?"),
+    ],
+)
+def test_a_languages_script_is_the_script_its_text_is_written_in(code, text):
+    # What decides whether a question is translated for the search, and whether a reply is
+    # in the reader's script: a language's script and a text's must be named alike.
+    script = language_script(code)
+    assert dominant_script(text) == script
+    assert script_share(text, script) > 0.5
+    assert script_share(text, "arabic" if script == "latin" else "latin") < 0.5
+
+
+def test_a_text_of_no_letters_is_of_no_script():
+    assert dominant_script("2028 — 240 ٢٤٠ !") == "other"
+    assert script_share("2028 — 240 ٢٤٠ !", "arabic") == 0.0
+    assert language_script("und") is None and language_script("sw") == "latin"
