@@ -5,8 +5,10 @@ Numbers and Latin-script words are written the same way in any script. Names are
 transliteration (Lavrov and لافروف are both L-F-R-F: vowels dropped, similar sounds
 merged), so the Latin-script names of a question are matched against the Arabic-script
 words of a passage by skeleton, and the words of an Arabic question against the
-capitalised (Latin-script) names of an English passage. The retriever ranks chunks by the
-share of the question's names they hold (docs/eval.md).
+capitalised (Latin-script) names of an English passage. Cyrillic and Greek names are
+capitalised as Latin ones are, and transliterated into Latin letters first: Лавров and
+Λαβρόφ are L-F-R-F too. The retriever ranks chunks by the share of the question's names they
+hold (docs/eval.md).
 """
 
 from __future__ import annotations
@@ -132,6 +134,108 @@ _ARABIC_STOPWORDS = frozenset(
     + ["هذه", "ذلك", "تلك", "نحن", "ليست"]
 )
 
+# Russian and Greek question and function words (a question begins with one, capitalised;
+# typed without capitals, every word is a candidate): not names.
+_CYRILLIC_GREEK_STOPWORDS = frozenset(
+    [
+        "что",
+        "кто",
+        "когда",
+        "где",
+        "почему",
+        "зачем",
+        "как",
+        "какой",
+        "какая",
+        "какое",
+        "какие",
+        "каким",
+        "какую",
+        "сколько",
+        "чем",
+        "чей",
+        "чья",
+        "чьё",
+        "чьи",
+        "куда",
+        "откуда",
+        "ли",
+        "это",
+        "этот",
+        "эта",
+        "эти",
+        "этого",
+        "того",
+        "тот",
+        "та",
+        "те",
+        "он",
+        "она",
+        "оно",
+        "они",
+        "мы",
+        "вы",
+        "ты",
+        "был",
+        "была",
+        "было",
+        "были",
+        "есть",
+        "будет",
+        "для",
+        "при",
+        "после",
+        "перед",
+        "между",
+        "через",
+        "также",
+        "только",
+        "τι",
+        "ποιος",
+        "ποια",
+        "ποιο",
+        "ποιοι",
+        "ποιες",
+        "ποιον",
+        "ποιας",
+        "ποιου",
+        "πότε",
+        "πού",
+        "γιατί",
+        "πώς",
+        "πόσο",
+        "πόση",
+        "πόσα",
+        "πόσοι",
+        "πόσες",
+        "και",
+        "από",
+        "για",
+        "μετά",
+        "πριν",
+        "μεταξύ",
+        "αυτό",
+        "αυτός",
+        "αυτή",
+        "αυτά",
+        "ήταν",
+        "είναι",
+    ]
+)
+# Cyrillic and Greek letters in Latin ones, for the Latin skeleton (Лавров -> lavrov).
+_TO_LATIN = str.maketrans(
+    {
+        **dict(zip("абвгдезийклмнопрстуфыэ", "abvgdeziyklmnoprstufye", strict=True)),
+        **{"ё": "e", "ж": "zh", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch"},
+        **{"ъ": "", "ь": "", "ю": "yu", "я": "ya", "і": "i", "ї": "yi", "є": "ye", "ґ": "g"},
+        **dict(zip("αβγδεζηικλμνξοπρστυφω", "avgdeziiklmnxoprstyfo", strict=True)),
+        **{"θ": "th", "χ": "kh", "ψ": "ps", "ς": "s"},
+    }
+)
+# Greek pairs of letters for one Latin sound (μπ is b, ντ d, γκ and γγ g).
+_GREEK_DIGRAPHS = (("μπ", "b"), ("ντ", "d"), ("γκ", "g"), ("γγ", "ng"), ("τσ", "ts"))
+_CYRILLIC_GREEK_WORD = re.compile(r"[\u0400-\u052F\u0370-\u03FF\u1F00-\u1FFF]+")
+
 
 def _number_key(token: str) -> str:
     return re.sub(r"[.,\u066b\u066c](?=\d{3}\b)", "", token)
@@ -231,6 +335,16 @@ def latin_skeleton(word: str) -> str:
 
 
 @lru_cache(maxsize=65536)
+def cyrillic_greek_skeleton(word: str) -> str:
+    """The consonant skeleton of a Cyrillic- or Greek-script word, by its Latin letters:
+    "Лавров" -> "LFRF", "Λαβρόφ" -> "LFRF"."""
+    word = "".join(c for c in unicodedata.normalize("NFKD", word.lower()) if c.isalpha())
+    for pair, sound in _GREEK_DIGRAPHS:
+        word = word.replace(pair, sound)
+    return latin_skeleton(word.translate(_TO_LATIN))
+
+
+@lru_cache(maxsize=65536)
 def arabic_skeletons(word: str) -> frozenset[str]:
     """The consonant skeletons of an Arabic-script word, with and without its clitics.
     Cached: a corpus repeats its words, and this is most of the matching's time."""
@@ -250,11 +364,12 @@ Name = str | frozenset[str]
 
 
 def names(question: str) -> tuple[Name, ...]:
-    """The names in a question: its capitalised Latin-script words that are not stopwords,
-    as skeletons. A question typed without any capital ("what did lavrov say?", as people
-    often type in a chat) has every content word taken as a possible name, if its skeleton
-    has four consonants or more (docs/eval.md). The Arabic-script words that are not
-    stopwords count too, for passages in Latin script. Each name once, at most 16."""
+    """The names in a question: its capitalised Latin-, Cyrillic- and Greek-script words
+    that are not stopwords, as skeletons. A question typed without any capital ("what did
+    lavrov say?", as people often type in a chat) has every content word taken as a possible
+    name, if its skeleton has four consonants or more (docs/eval.md). The Arabic-script words
+    that are not stopwords count too, for passages in Latin script. Each name once, at most
+    16."""
     uncased = not any(c.isupper() for c in question)
     words = _LATIN_WORD_ANY.findall(question) if uncased else _LATIN_NAME.findall(question)
     shortest = _MIN_SKELETON_UNCASED if uncased else _MIN_SKELETON
@@ -265,6 +380,11 @@ def names(question: str) -> tuple[Name, ...]:
         for part in re.split(r"['\-]", token):
             skeleton = latin_skeleton(part)
             if len(part) >= 3 and len(skeleton) >= shortest and skeleton not in found:
+                found.append(skeleton)
+    for word in _CYRILLIC_GREEK_WORD.findall(question):
+        if (uncased or word[0].isupper()) and word.lower() not in _CYRILLIC_GREEK_STOPWORDS:
+            skeleton = cyrillic_greek_skeleton(word)
+            if len(word) >= 3 and len(skeleton) >= shortest and skeleton not in found:
                 found.append(skeleton)
     for word in _ARABIC_WORD.findall(question):
         bare = ARABIC_DIACRITICS.sub("", word)
@@ -281,15 +401,18 @@ def name_overlap(question_names: tuple[Name, ...], text: str) -> float:
 
     A Latin-script name matches a word of the text, with or without its clitics, or two
     adjacent Arabic-script words (إسلام أباد is one name in two words); capitalised
-    Latin-script words count too, so an English article naming Lavrov matches as well as
-    an Arabic one. An Arabic-script word of the question matches a capitalised Latin-script
-    word of the text (البانثرز, Panthers).
+    Latin-, Cyrillic- and Greek-script words count too, so an English or Russian article
+    naming Lavrov matches as well as an Arabic one. An Arabic-script word of the question
+    matches a capitalised word of the text in those scripts (البانثرز, Panthers).
     """
     if not question_names:
         return 0.0
     words = [arabic_skeletons(w) for w in _ARABIC_WORD.findall(text)]
     latin = {
         latin_skeleton(part) for w in _LATIN_NAME.findall(text) for part in re.split(r"['\-]", w)
+    }
+    latin |= {
+        cyrillic_greek_skeleton(w) for w in _CYRILLIC_GREEK_WORD.findall(text) if w[0].isupper()
     }
     forms = latin.union(*words)
     held = sum(

@@ -73,3 +73,30 @@ def test_an_arabic_questions_words_are_not_matched_against_arabic_text():
     # Within one script the words are the embedder's job: only Latin-script capitals count.
     assert name_overlap(names("ماذا قال لافروف عن اللقاح؟"), LAVROV) == 0.0
     assert names("لماذا كانت هذه") == ()  # function words are not names
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Что сказал Лавров о Курейши?",  # Russian
+        "Τι είπε ο Λαβρόφ στον Κουρεΐσι;",  # Greek
+    ],
+)
+def test_a_name_in_a_russian_or_greek_question_is_found_in_arabic_and_english(question):
+    assert name_overlap(names(question), TALKS) == 1.0
+    english = "Lavrov held talks with Qureshi in Islamabad."
+    assert name_overlap(names(question), english) == 1.0
+    assert name_overlap(names(question), BRONCOS) == 0.0
+
+
+def test_a_name_in_a_russian_passage_is_found_from_any_script():
+    russian = "Министр иностранных дел России Сергей Лавров прибыл в Исламабад."
+    assert name_overlap(names("What did Lavrov say in Islamabad?"), russian) == 1.0
+    assert name_overlap(names("ماذا قال لافروف؟"), russian) == 1.0  # Arabic question words
+    # Declined forms keep the consonants: Лаврова, Исламабаде.
+    assert name_overlap(names("Что сказал Лавров?"), "Визит Лаврова в Исламабаде") == 1.0
+    # Question words that open a sentence with a capital are not names.
+    assert names("Кто такой Лавров?") == ("LFRF",)
+    assert names("Когда и почему?") == () and names("Πότε και γιατί;") == ()
+    # Typed without capitals, every word of four consonants or more is a candidate.
+    assert "LFRF" in names("что сказал лавров в исламабаде?")
