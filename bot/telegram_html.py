@@ -26,6 +26,8 @@ REPORT_LINES = 20  # lines of each kind (added, already there, failed) in an ind
 
 _TOKEN = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);|.", re.DOTALL)
 _SENTENCE_END = set(".!?؟۔…")
+# Chinese and Japanese sentences end with no space after them; so may the Indic ones.
+_SENTENCE_END_UNSPACED = set("。！？।॥")
 # Where a message may be cut, best first.
 _PARAGRAPH, _LINE, _SENTENCE, _WORD = range(4)
 
@@ -78,7 +80,7 @@ def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
                 kind = _PARAGRAPH
             elif raw == "\n":
                 kind = _LINE
-            elif raw in _SENTENCE_END and following.isspace():
+            elif (raw in _SENTENCE_END and following.isspace()) or raw in _SENTENCE_END_UNSPACED:
                 kind = _SENTENCE
             elif raw.isspace():
                 kind = _WORD

@@ -79,6 +79,13 @@ def test_arabic_question_marks_end_sentences_too():
     assert_fits(parts, 50)
 
 
+def test_chinese_full_stops_end_sentences_without_a_space_after_them():
+    text = "里弗顿市议会周一批准了一条新的电车线路。" * 4 + "反对者说这座城市负担不起"
+    parts = split_html(text, limit=50)
+    assert all(p.endswith("。") for p in parts[:-1]) and "".join(parts) == text
+    assert_fits(parts, 50)
+
+
 def test_without_sentence_ends_the_cut_falls_between_words():
     words = [f"word{n}" for n in range(40)]
     parts = split_html(" ".join(words), limit=50)
