@@ -18,7 +18,13 @@ from typing import Protocol
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from index.dates import DateWindow
-from index.language import UNSPACED_SCRIPTS, detect_language, dominant_script, word_count
+from index.language import (
+    UNSPACED_SCRIPTS,
+    detect_language,
+    dominant_script,
+    language_script,
+    word_count,
+)
 from index.near_duplicates import folded
 from index.store import ArticleStore
 from index.types import Hit, Sentence
@@ -65,8 +71,8 @@ def drain(stream: Iterator[str | Answer], on_text: Callable[[str], None] | None 
 def question_language(question: str) -> str:
     """The language of the question, for the fixed text of the answer ("en" if unsure)."""
     script = dominant_script(question)
-    if script != "arabic" and not any(lang not in ("en", "ar") for lang in prompts.TEXTS):
-        # Only English has templates outside the Arabic script: skip langdetect (about a
+    if not any(language_script(lang) == script for lang in prompts.TEXTS if lang != "en"):
+        # No templates in the question's script but English ones: skip langdetect (about a
         # fifth of an extractive answer's time).
         return "en"
     code = detect_language(question)

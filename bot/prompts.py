@@ -193,6 +193,210 @@ TEXTS: dict[str, dict[str, str]] = {
         "sample_mark": "(مثال)",
         "sample_retired": "حُذف المقال المرفق مثالًا: مقالاتك تحل محله.",
     },
+    "ru": {
+        "intro": "Вот что говорится в статьях:",
+        "cannot_answer": "Похоже, статьи не отвечают на этот вопрос.",
+        "unsure_intro": (
+            "Эти фрагменты могут быть связаны с вопросом, но я не уверен, что они на него отвечают:"
+        ),
+        "from_article": "Из статьи «{title}»:",
+        "window_both": "статьях, датированных с {since} по {until}",
+        "window_since": "статьях, датированных {since} или позже",
+        "window_until": "статьях, датированных {until} или раньше",
+        "window_notice": "(Я искал только в {window}.)",
+        "window_set": (
+            "Теперь я ищу только в {window}. /since off и /until off возвращают поиск по всем "
+            "статьям."
+        ),
+        "window_off": "Я снова ищу во всех статьях, независимо от даты.",
+        "added_on": "добавлено {day}",
+        "sources": "Источники",
+        "no_sources": (
+            "Сначала задайте вопрос; затем /sources покажет фрагменты, на которых основан ответ."
+        ),
+        "not_a_question": "Пожалуйста, задайте вопрос словами: что бы вы хотели узнать?",
+        "question_cut": (
+            "(Ваш вопрос был длиной {length} символов; я прочитал только первые {limit}.)"
+        ),
+        "tg_start": (
+            "Здравствуйте! Я отвечаю на вопросы о проиндексированных новостных статьях и дословно "
+            "цитирую фрагменты, на которые опираюсь.\n\nПросто отправьте мне вопрос. /help — "
+            "список команд."
+        ),
+        "tg_help": (
+            "Отправьте вопрос сообщением (в группе: упомяните меня, ответьте мне или используйте "
+            "/ask).\n"
+            "/ask ВОПРОС – задать вопрос\n"
+            "/sources – полные фрагменты, на которых основан последний ответ\n"
+            "/articles – проиндексированные статьи, сначала новые (/articles 2: следующая "
+            "страница)\n"
+            "/since ГГГГ-ММ-ДД – искать только в статьях с этой даты (/since off: во всех)\n"
+            "/until ГГГГ-ММ-ДД – искать только в статьях по эту дату (/until off: во всех)\n"
+            "/reset – забыть историю этого чата\n"
+            "/help – эта справка"
+        ),
+        "tg_help_admin": (
+            "Администраторы: отправьте документ (txt, md, html, pdf, jsonl), чтобы добавить его, "
+            "или используйте\n"
+            "/add URL – добавить статью с веб-адреса\n"
+            "/remove ID – удалить статью\n"
+            "/feed add URL – подписаться на RSS- или Atom-ленту (опрашивается, пока бот "
+            "работает)\n"
+            "/feeds – ленты, на которые подписан бот, и как прошли их опросы\n"
+            "/feed remove ID – отписаться от ленты\n"
+            "Перешлите мне пост, чтобы добавить его как статью."
+        ),
+        "tg_not_allowed": "Извините, это закрытый бот, и он вам недоступен.",
+        "tg_rate_limited": (
+            "Вы задаёте вопросы быстрее, чем я успеваю отвечать. Подождите {seconds} с и "
+            "спросите снова."
+        ),
+        "tg_error": "Извините, что-то пошло не так. Попробуйте ещё раз чуть позже.",
+        "tg_ask_usage": "Напишите вопрос после команды, например: /ask О чём договорились?",
+        "tg_admin_only": "Добавлять и удалять статьи могут только администраторы бота.",
+        "tg_reset": "Готово: я забыл вопросы и ответы этого чата.",
+        "tg_and_more": "…и ещё {count}.",
+        "tg_articles": "Проиндексированные статьи ({count}):",
+        "tg_no_articles": "Пока не проиндексировано ни одной статьи.",
+        "articles_page": (
+            "Проиндексированные статьи ({count}), сначала новые: страница {page} из {pages}"
+        ),
+        "articles_next": "/articles {next} — следующая страница.",
+        "articles_more": "Более старые статьи ›",
+        "articles_no_page": (
+            "Страницы {page} нет: {count} статей занимают {pages} стр. по {size}. "
+            "/articles {pages} — последняя."
+        ),
+        "articles_one_page": "Все статьи на одной странице: её показывает /articles.",
+        "articles_usage": (
+            "Использование: /articles или /articles N для N-й страницы ({size} статей на странице)."
+        ),
+        "also_in": "также в: {sources}",
+        "sample_mark": "(пример)",
+        "sample_retired": "Статья-пример удалена: её заменяют ваши собственные статьи.",
+    },
+    "zh-cn": {
+        "intro": "以下是文章中的相关内容：",
+        "cannot_answer": "这些文章似乎没有回答这个问题。",
+        "unsure_intro": "这些段落可能相关，但我不确定它们能回答你的问题：",
+        "from_article": "摘自《{title}》：",
+        "window_both": "日期在 {since} 至 {until} 之间的文章",
+        "window_since": "日期在 {since} 或之后的文章",
+        "window_until": "日期在 {until} 或之前的文章",
+        "window_notice": "（我只搜索了{window}。）",
+        "window_set": "从现在起我只搜索{window}。/since off 和 /until off 可恢复搜索全部文章。",
+        "window_off": "我重新搜索全部文章，不论日期。",
+        "added_on": "添加于 {day}",
+        "sources": "来源",
+        "no_sources": "请先提一个问题；之后 /sources 会显示答案所依据的段落。",
+        "not_a_question": "请用文字提问：你想了解什么？",
+        "question_cut": "（你的问题有 {length} 个字符；我只读取了前 {limit} 个。）",
+        "tg_start": (
+            "你好！我回答关于已收录新闻文章的问题，并逐字引用我所依据的段落。\n\n"
+            "直接给我发送问题即可。/help 列出所有命令。"
+        ),
+        "tg_help": (
+            "以消息形式发送问题（在群组中：提及我、回复我或使用 /ask）。\n"
+            "/ask 问题 – 提一个问题\n"
+            "/sources – 上一个答案所依据的完整段落\n"
+            "/articles – 已收录的文章，最新的在前（/articles 2：下一页）\n"
+            "/since YYYY-MM-DD – 只搜索该日期及之后的文章（/since off：全部）\n"
+            "/until YYYY-MM-DD – 只搜索该日期及之前的文章（/until off：全部）\n"
+            "/reset – 忘记本聊天的历史\n"
+            "/help – 本帮助"
+        ),
+        "tg_help_admin": (
+            "管理员：发送文档（txt、md、html、pdf、jsonl）即可添加，或使用\n"
+            "/add URL – 添加某个网址上的文章\n"
+            "/remove ID – 删除一篇文章\n"
+            "/feed add URL – 订阅 RSS 或 Atom 源（机器人运行时定期拉取）\n"
+            "/feeds – 已订阅的源及其拉取情况\n"
+            "/feed remove ID – 取消订阅某个源\n"
+            "把帖子转发给我，即可将其添加为文章。"
+        ),
+        "tg_not_allowed": "抱歉，这是一个私有机器人，你无法使用。",
+        "tg_rate_limited": "你提问的速度超出了我的处理能力。请等待 {seconds} 秒后再问。",
+        "tg_error": "抱歉，出了点问题。请稍后再试。",
+        "tg_ask_usage": "请在命令后写上问题，例如：/ask 达成了什么协议？",
+        "tg_admin_only": "只有机器人的管理员才能添加或删除文章。",
+        "tg_reset": "完成：我已忘记本聊天中的问题和答案。",
+        "tg_and_more": "……还有 {count} 篇。",
+        "tg_articles": "已收录的文章（{count}）：",
+        "tg_no_articles": "尚未收录任何文章。",
+        "articles_page": "已收录的文章（{count}），最新的在前：第 {page} 页，共 {pages} 页",
+        "articles_next": "/articles {next} 显示下一页。",
+        "articles_more": "更早的文章 ›",
+        "articles_no_page": (
+            "没有第 {page} 页：{count} 篇文章共 {pages} 页，每页 {size} 篇。"
+            "/articles {pages} 显示最后一页。"
+        ),
+        "articles_one_page": "文章只有一页：/articles 即可显示。",
+        "articles_usage": "用法：/articles，或 /articles N 显示第 N 页（每页 {size} 篇文章）。",
+        "also_in": "另见：{sources}",
+        "sample_mark": "（示例）",
+        "sample_retired": "随附的示例文章已删除：由你自己的文章取而代之。",
+    },
+    "zh-tw": {
+        "intro": "以下是文章中的相關內容：",
+        "cannot_answer": "這些文章似乎沒有回答這個問題。",
+        "unsure_intro": "這些段落可能相關，但我不確定它們能回答你的問題：",
+        "from_article": "摘自《{title}》：",
+        "window_both": "日期在 {since} 至 {until} 之間的文章",
+        "window_since": "日期在 {since} 或之後的文章",
+        "window_until": "日期在 {until} 或之前的文章",
+        "window_notice": "（我只搜尋了{window}。）",
+        "window_set": "從現在起我只搜尋{window}。/since off 和 /until off 可恢復搜尋全部文章。",
+        "window_off": "我重新搜尋全部文章，不論日期。",
+        "added_on": "新增於 {day}",
+        "sources": "來源",
+        "no_sources": "請先提一個問題；之後 /sources 會顯示答案所依據的段落。",
+        "not_a_question": "請用文字提問：你想了解什麼？",
+        "question_cut": "（你的問題有 {length} 個字元；我只讀取了前 {limit} 個。）",
+        "tg_start": (
+            "你好！我回答關於已收錄新聞文章的問題，並逐字引用我所依據的段落。\n\n"
+            "直接傳送問題給我即可。/help 列出所有指令。"
+        ),
+        "tg_help": (
+            "以訊息傳送問題（在群組中：提及我、回覆我或使用 /ask）。\n"
+            "/ask 問題 – 提一個問題\n"
+            "/sources – 上一個答案所依據的完整段落\n"
+            "/articles – 已收錄的文章，最新的在前（/articles 2：下一頁）\n"
+            "/since YYYY-MM-DD – 只搜尋該日期及之後的文章（/since off：全部）\n"
+            "/until YYYY-MM-DD – 只搜尋該日期及之前的文章（/until off：全部）\n"
+            "/reset – 忘記本聊天的歷史\n"
+            "/help – 本說明"
+        ),
+        "tg_help_admin": (
+            "管理員：傳送文件（txt、md、html、pdf、jsonl）即可新增，或使用\n"
+            "/add URL – 新增某個網址上的文章\n"
+            "/remove ID – 刪除一篇文章\n"
+            "/feed add URL – 訂閱 RSS 或 Atom 來源（機器人執行時定期擷取）\n"
+            "/feeds – 已訂閱的來源及其擷取情況\n"
+            "/feed remove ID – 取消訂閱某個來源\n"
+            "把貼文轉寄給我，即可將其新增為文章。"
+        ),
+        "tg_not_allowed": "抱歉，這是一個私人機器人，你無法使用。",
+        "tg_rate_limited": "你提問的速度超出了我的處理能力。請等待 {seconds} 秒後再問。",
+        "tg_error": "抱歉，出了點問題。請稍後再試。",
+        "tg_ask_usage": "請在指令後寫上問題，例如：/ask 達成了什麼協議？",
+        "tg_admin_only": "只有機器人的管理員才能新增或刪除文章。",
+        "tg_reset": "完成：我已忘記本聊天中的問題和答案。",
+        "tg_and_more": "……還有 {count} 篇。",
+        "tg_articles": "已收錄的文章（{count}）：",
+        "tg_no_articles": "尚未收錄任何文章。",
+        "articles_page": "已收錄的文章（{count}），最新的在前：第 {page} 頁，共 {pages} 頁",
+        "articles_next": "/articles {next} 顯示下一頁。",
+        "articles_more": "更早的文章 ›",
+        "articles_no_page": (
+            "沒有第 {page} 頁：{count} 篇文章共 {pages} 頁，每頁 {size} 篇。"
+            "/articles {pages} 顯示最後一頁。"
+        ),
+        "articles_one_page": "文章只有一頁：/articles 即可顯示。",
+        "articles_usage": "用法：/articles，或 /articles N 顯示第 N 頁（每頁 {size} 篇文章）。",
+        "also_in": "另見：{sources}",
+        "sample_mark": "（範例）",
+        "sample_retired": "隨附的範例文章已刪除：由你自己的文章取而代之。",
+    },
 }
 
 # The bot's command list for Telegram's menu (setMyCommands), by language.
@@ -216,6 +420,26 @@ BOT_COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("until", "ابحث في المقالات المؤرخة حتى يوم معيّن (YYYY-MM-DD أو off)"),
         ("reset", "انسَ سجل هذه المحادثة"),
         ("help", "كيفية استخدام هذا البوت"),
+    ],
+    "ru": [
+        ("start", "Что умеет этот бот"),
+        ("ask", "Задать вопрос о статьях"),
+        ("sources", "Полные фрагменты, на которых основан последний ответ"),
+        ("articles", "Проиндексированные статьи, сначала новые"),
+        ("since", "Искать только в статьях с даты (ГГГГ-ММ-ДД или off)"),
+        ("until", "Искать только в статьях по дату (ГГГГ-ММ-ДД или off)"),
+        ("reset", "Забыть историю этого чата"),
+        ("help", "Как пользоваться ботом"),
+    ],
+    "zh": [
+        ("start", "这个机器人能做什么"),
+        ("ask", "就文章提一个问题"),
+        ("sources", "上一个答案所依据的完整段落"),
+        ("articles", "已收录的文章，最新的在前"),
+        ("since", "只搜索某日及之后的文章（YYYY-MM-DD 或 off）"),
+        ("until", "只搜索某日及之前的文章（YYYY-MM-DD 或 off）"),
+        ("reset", "忘记本聊天的历史"),
+        ("help", "如何使用这个机器人"),
     ],
 }
 
@@ -430,6 +654,39 @@ LLM_TEXTS: dict[str, dict[str, str]] = {
         "llm_reason_language": "أجاب بلغة أخرى",
         "llm_removed": "(حُذفت إشارات لا تطابق أي مقطع: {numbers}.)",
         "translation": "ترجمة: {text}",
+    },
+    "ru": {
+        "llm_fallback": "(Ответ языковой модели нельзя использовать: {reason}. Вот фрагменты.)",
+        "llm_reason_no_citation": "она не сослалась ни на один фрагмент",
+        "llm_reason_cannot_answer": "она не нашла ответа во фрагментах",
+        "llm_reason_timeout": "она не ответила вовремя",
+        "llm_reason_error": "к ней не удалось обратиться",
+        "llm_reason_empty": "она дала пустой ответ",
+        "llm_reason_language": "она ответила на другом языке",
+        "llm_removed": "(Удалены ссылки, не соответствующие ни одному фрагменту: {numbers}.)",
+        "translation": "перевод: {text}",
+    },
+    "zh-cn": {
+        "llm_fallback": "（无法使用语言模型的回答：{reason}。以下是相关段落。）",
+        "llm_reason_no_citation": "它没有引用任何段落",
+        "llm_reason_cannot_answer": "它没有在段落中找到答案",
+        "llm_reason_timeout": "它没有及时回答",
+        "llm_reason_error": "无法连接到它",
+        "llm_reason_empty": "它的回复为空",
+        "llm_reason_language": "它用另一种语言作答",
+        "llm_removed": "（已删除与任何段落都不匹配的引用：{numbers}。）",
+        "translation": "译文：{text}",
+    },
+    "zh-tw": {
+        "llm_fallback": "（無法使用語言模型的回答：{reason}。以下是相關段落。）",
+        "llm_reason_no_citation": "它沒有引用任何段落",
+        "llm_reason_cannot_answer": "它沒有在段落中找到答案",
+        "llm_reason_timeout": "它沒有及時回答",
+        "llm_reason_error": "無法連線到它",
+        "llm_reason_empty": "它的回覆為空",
+        "llm_reason_language": "它用另一種語言作答",
+        "llm_removed": "（已刪除與任何段落都不相符的引用：{numbers}。）",
+        "translation": "譯文：{text}",
     },
 }
 for _lang, _table in LLM_TEXTS.items():

@@ -33,7 +33,11 @@ DRAFT_POLL = 0.25  # seconds between looks at the text so far
 def user_language(update: Update) -> str:
     """The user's Telegram language if the bot speaks it, else English."""
     user = update.effective_user
-    code = (user.language_code or "en").split("-")[0] if user else "en"
+    tag = (user.language_code or "en").lower() if user else "en"
+    code = tag.split("-")[0]
+    if code == "zh":  # zh-hans, zh-cn, zh-sg; zh-hant, zh-tw, zh-hk: langdetect's two
+        traditional = any(part in tag for part in ("hant", "tw", "hk", "mo"))
+        code = "zh-tw" if traditional else "zh-cn"
     return code if code in prompts.TEXTS else "en"
 
 

@@ -7,6 +7,8 @@ import re
 from collections import Counter
 
 from langdetect import DetectorFactory, LangDetectException, detect
+from langdetect import detector_factory as langdetect_factory
+from langdetect.detector_factory import init_factory
 
 DetectorFactory.seed = 0  # langdetect is random by default; the same text gets the same answer
 
@@ -61,10 +63,32 @@ def detect_language(text: str) -> str:
     if arabic_script and code not in ("ar", "fa", "ur"):
         # Short Arabic questions confuse langdetect; the script does not lie.
         return "ar"
+    if (
+        code not in ("zh-cn", "zh-tw", "ja")
+        and _HAN.search(sample)
+        and dominant_script(sample) == "cjk"
+    ):
+        # Short Chinese in traditional characters passes for Korean (whose profile has
+        # Hanja); Japanese has kana, Korean hangul. Chinese text is one of the two Chinese.
+        return "ja" if _KANA.search(sample) else _chinese(sample)
     return code
 
 
+def _chinese(text: str) -> str:
+    """Which Chinese ``text`` is in: simplified ("zh-cn") or traditional ("zh-tw")."""
+    init_factory()
+    detector = langdetect_factory._factory.create()
+    detector.set_prior_map({"zh-cn": 0.5, "zh-tw": 0.5})
+    detector.append(text)
+    try:
+        return detector.detect()
+    except LangDetectException:
+        return "zh-cn"
+
+
 _SCRIPTS = {name: re.compile(f"[{chars}]") for name, chars in _SCRIPT_LETTERS.items()}
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile("[\u3040-\u30ff]")
 
 # The script of each language langdetect knows (and a few more) not written in Latin
 # letters, named as ``dominant_script`` names it.

@@ -4,8 +4,11 @@ apart (index/language.py, index/chunking.py)."""
 
 from __future__ import annotations
 
+import string
+
 import pytest
 
+from bot import prompts
 from bot.core import build_answerer, indexer, open_store
 from bot.settings import Settings
 from index.ingest import ingest
@@ -57,6 +60,30 @@ def test_a_hindi_article_is_cut_at_its_full_stops(answerer):
     assert {c.title for c in answer.citations} == {"रिवरटन ने ट्राम लाइन को मंजूरी दी"}
     cost = next(c.quote for c in answer.citations if "24 करोड़ यूरो" in c.quote)
     assert "महापौर" not in cost  # the mayor's sentence is two sentences away
+
+
+def test_the_answer_speaks_the_language_of_a_chinese_or_russian_question(answerer, tmp_path):
+    answer = answerer.ask("里弗顿的电车线路要花多少钱？")
+    assert answer.lang == "zh-cn" and answer.text.startswith("以下是文章中的相关内容：")
+    assert "摘自《里弗顿市议会批准新建电车线路》：" in answer.text
+    traditional = answerer.ask("里弗頓的電車線路要花多少錢？")  # read as Korean before
+    assert traditional.lang == "zh-tw" and traditional.text.startswith("以下是文章中的相關內容：")
+    # No article here is in Russian: whatever the band, its words are Russian.
+    russian = answerer.ask("Сколько будет стоить трамвайная линия?")
+    frames = [prompts.text(key, "ru") for key in ("intro", "unsure_intro", "cannot_answer")]
+    assert russian.lang == "ru" and russian.text.split("\n")[0] in frames
+    assert answerer.ask("How much will the tram line cost?").lang == "en"
+
+
+def test_every_translated_text_fills_the_same_blanks_as_the_english_one():
+    def blanks(template: str) -> set[str]:
+        return {field for _, field, _, _ in string.Formatter().parse(template) if field}
+
+    for lang, table in prompts.TEXTS.items():
+        for key, template in table.items():
+            assert blanks(template) == blanks(prompts.TEXTS["en"][key]), (lang, key)
+    for lang in ("ru", "zh-cn", "zh-tw"):
+        assert set(prompts.TEXTS[lang]) == set(prompts.TEXTS["ar"])  # the reader's texts
 
 
 def test_words_are_counted_in_scripts_that_do_not_space_them():

@@ -103,6 +103,15 @@ def test_start_greets_in_the_users_language_and_commands_are_registered(fake, bo
     names = [c["command"] for c in fake.commands[None]]
     assert names == ["start", "ask", "sources", "articles", "since", "until", "reset", "help"]
     assert [c["command"] for c in fake.commands["ar"]] == names
+    # Telegram sends language tags: "zh-hans" and "zh-hant" are the two written Chinese.
+    (russian,) = ask(fake, 104, "/start", lang="ru")
+    (simplified,) = ask(fake, 104, "/start", lang="zh-hans")
+    (traditional,) = ask(fake, 104, "/start", lang="zh-hant")
+    assert russian["text"].startswith("Здравствуйте!")
+    assert simplified["text"] == prompts.text("tg_start", "zh-cn") != traditional["text"]
+    assert traditional["text"] == prompts.text("tg_start", "zh-tw")
+    assert [c["command"] for c in fake.commands["ru"]] == names
+    assert [c["command"] for c in fake.commands["zh"]] == names
 
 
 def test_sources_button_and_command_show_the_full_passages(fake, bot):
