@@ -22,9 +22,7 @@ import os
 import re
 import threading
 import time
-import unicodedata
 import warnings
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ from typing import TYPE_CHECKING
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langdetect import LangDetectException, detect_langs
 
-from index.language import language_script
+from index.language import dominant_script, language_script
 from index.types import Hit
 
 from . import prompts
@@ -253,14 +251,6 @@ def check_citations(text: str, passages: int) -> CitationCheck:
     return CitationCheck(cleaned.strip(), cited, sorted(set(removed)))
 
 
-def script(text: str) -> str | None:
-    """The writing system of most letters in ``text`` (LATIN, ARABIC, CYRILLIC, CJK...)."""
-    counts: Counter[str] = Counter(
-        unicodedata.name(ch, "UNKNOWN").split()[0] for ch in text if ch.isalpha()
-    )
-    return counts.most_common(1)[0][0] if counts else None
-
-
 def wrong_language(answer: str, question: str) -> str | None:
     """The answer's script when it is clearly not the question's, else None.
 
@@ -270,8 +260,8 @@ def wrong_language(answer: str, question: str) -> str | None:
     prose = _MARKER.sub("", answer)
     if sum(ch.isalpha() for ch in prose) < 20:
         return None  # too short to tell
-    asked, written = script(question), script(prose)
-    return written if asked and written and asked != written else None
+    asked, written = dominant_script(question), dominant_script(prose)
+    return written if "other" not in (asked, written) and asked != written else None
 
 
 def is_refusal(text: str) -> bool:

@@ -300,6 +300,27 @@ def test_answer_in_the_passages_language_instead_of_the_questions_falls_back(sam
     assert answer.mode == "extractive" and answer.citations
 
 
+def test_a_japanese_answer_in_kanji_to_a_question_in_kana_is_in_the_questions_script(
+    tmp_path, scripted
+):
+    # Japanese writes with Chinese characters and two kana: one script to the check, or an
+    # answer with more kanji than the question had was taken for another language.
+    article = tmp_path / "talks.ja.txt"
+    article.write_text(
+        "ラブロフ外相、イスラマバードでクレシ外相と会談\n\nロシアのラブロフ外相は水曜日、パキスタンの"
+        "首都イスラマバードでクレシ外相と会談した。両国は経済協力の強化で合意した。\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    store = open_store(Settings(data_dir=data), seed=False)
+    assert ingest(indexer(Settings(data_dir=data), store), [str(article)]).added
+    store.close()
+    reply = "両国外相が首都で会談し、経済協力の強化で合意した [1]。"
+    server = scripted(replies=[reply])
+    answer = remote(data, server.url).ask("ラブロフは誰と会いましたか？")
+    assert answer.mode == "openai" and answer.text.startswith("両国外相が首都で会談し")
+
+
 def test_refusal_sentinel_is_not_streamed_to_the_user(news_dir, scripted):
     server = scripted(replies=["CANNOT_ANSWER"])
     pieces, answer = pieces_and_answer(
