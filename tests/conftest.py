@@ -136,6 +136,17 @@ def _stdin(stream: io.StringIO):
         sys.stdin = saved
 
 
+def data_dir_with(folder: Path, name: str, text: str) -> Path:
+    """A data dir (``folder``/data) holding one article, ``text``, saved as ``name``."""
+    article = folder / name
+    article.write_text(text, encoding="utf-8")
+    data = folder / "data"
+    store = open_store(Settings(data_dir=data), seed=False)
+    assert ingest(indexer(Settings(data_dir=data), store), [str(article)]).added
+    store.close()
+    return data
+
+
 def ask_json(question: str, data_dir: Path) -> dict:
     result = cli("ask", question, "--json", data_dir=data_dir)
     assert result.returncode == 0, result.stderr

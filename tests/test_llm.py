@@ -31,7 +31,7 @@ from bot.types import Answer  # noqa: E402
 from index.ingest import ingest  # noqa: E402
 from index.language import detect_language  # noqa: E402
 
-from .conftest import cli  # noqa: E402
+from .conftest import cli, data_dir_with  # noqa: E402
 
 TRAM = """Riverton approves tram line
 
@@ -305,16 +305,11 @@ def test_a_japanese_answer_in_kanji_to_a_question_in_kana_is_in_the_questions_sc
 ):
     # Japanese writes with Chinese characters and two kana: one script to the check, or an
     # answer with more kanji than the question had was taken for another language.
-    article = tmp_path / "talks.ja.txt"
-    article.write_text(
+    talks = (
         "ラブロフ外相、イスラマバードでクレシ外相と会談\n\nロシアのラブロフ外相は水曜日、パキスタンの"
-        "首都イスラマバードでクレシ外相と会談した。両国は経済協力の強化で合意した。\n",
-        encoding="utf-8",
+        "首都イスラマバードでクレシ外相と会談した。両国は経済協力の強化で合意した。\n"
     )
-    data = tmp_path / "data"
-    store = open_store(Settings(data_dir=data), seed=False)
-    assert ingest(indexer(Settings(data_dir=data), store), [str(article)]).added
-    store.close()
+    data = data_dir_with(tmp_path, "talks.ja.txt", talks)
     reply = "両国外相が首都で会談し、経済協力の強化で合意した [1]。"
     server = scripted(replies=[reply])
     answer = remote(data, server.url).ask("ラブロフは誰と会いましたか？")

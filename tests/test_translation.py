@@ -25,9 +25,8 @@ from bot.repl import Session  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.translation import checked, checked_translation, search_language  # noqa: E402
 from bot.types import Answer  # noqa: E402
-from index.ingest import ingest  # noqa: E402
 
-from .conftest import REPO, cli  # noqa: E402
+from .conftest import REPO, cli, data_dir_with  # noqa: E402
 from .scripted_llm import ScriptedServer  # noqa: E402
 
 VACCINE = "How many doses of the Sputnik V vaccine did Russia sell to Pakistan?"
@@ -143,16 +142,7 @@ def test_quotes_in_the_questions_language_are_not_translated(sample_dir, scripte
 
 
 def test_arabic_question_gets_arabic_translations_of_english_quotes(tmp_path, scripted):
-    article = tmp_path / "tram.txt"
-    article.write_text(
-        "Riverton approves tram line\n\nThe city council of Riverton approved a new tram line "
-        "on Monday. The tram line will cost 240 million euros and is due to open in 2028.\n",
-        encoding="utf-8",
-    )
-    data = tmp_path / "data"
-    store = open_store(Settings(data_dir=data), seed=False)
-    assert ingest(indexer(Settings(data_dir=data), store), [str(article)]).added
-    store.close()
+    data = data_dir_with(tmp_path, "tram.txt", TRAM_EN)
     arabic = "ستكلف خطوط الترام 240 مليون يورو، ومن المقرر افتتاحها في عام 2028، وفق المجلس."
     server = scripted(replies=["الخط مكلف.", arabic, arabic, arabic])
     answer = llm_answerer(data, server.url).ask("كم ستكلف خطوط الترام في ريفرتون؟")
@@ -448,17 +438,6 @@ TRAM_EN = (
     "Riverton approves tram line\n\nThe city council of Riverton approved a new tram line on "
     "Monday. The tram line will cost 240 million euros and is due to open in 2028.\n"
 )
-
-
-def data_dir_with(tmp_path: Path, name: str, text: str) -> Path:
-    """A data dir holding one article, ``text``, saved as ``name``."""
-    article = tmp_path / name
-    article.write_text(text, encoding="utf-8")
-    data = tmp_path / "data"
-    store = open_store(Settings(data_dir=data), seed=False)
-    assert ingest(indexer(Settings(data_dir=data), store), [str(article)]).added
-    store.close()
-    return data
 
 
 def test_an_english_question_about_russian_articles_is_searched_in_russian_too(tmp_path, scripted):
