@@ -38,6 +38,7 @@ import numpy as np
 
 import index.chunking
 import index.embeddings
+import index.language
 import index.store
 from index.readers import Limits, read_file
 from index.store import ArticleStore
@@ -449,6 +450,7 @@ def _code_version() -> str:
         anchors,
         index.chunking,
         index.embeddings,
+        index.language,
         index.store,
     )
     sources = [inspect.getsource(m) for m in modules]
