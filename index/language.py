@@ -12,6 +12,8 @@ from langdetect.detector_factory import init_factory
 
 DetectorFactory.seed = 0  # langdetect is random by default; the same text gets the same answer
 
+_KANA_LETTERS = "\u3040-\u30ff"
+_HAN_LETTERS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # The letters of each writing system, by Unicode block. "cjk" is Chinese characters with
 # Japanese kana (a Japanese text is mostly kanji); Korean is "hangul".
 _SCRIPT_LETTERS = {
@@ -39,7 +41,7 @@ _SCRIPT_LETTERS = {
     "ethiopic": "\u1200-\u139f",
     "khmer": "\u1780-\u17ff",
     "hangul": "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af",
-    "cjk": "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff",
+    "cjk": _KANA_LETTERS + _HAN_LETTERS,
 }
 _ARABIC = re.compile(f"[{_SCRIPT_LETTERS['arabic']}]")
 # Marks written over or under Arabic letters (harakat, Quranic marks, tatweel): text that
@@ -76,7 +78,7 @@ def detect_language(text: str) -> str:
 
 def _chinese(text: str) -> str:
     """Which Chinese ``text`` is in: simplified ("zh-cn") or traditional ("zh-tw")."""
-    init_factory()
+    init_factory()  # langdetect's profiles, loaded once, as its detect() uses them
     detector = langdetect_factory._factory.create()
     detector.set_prior_map({"zh-cn": 0.5, "zh-tw": 0.5})
     detector.append(text)
@@ -87,8 +89,8 @@ def _chinese(text: str) -> str:
 
 
 _SCRIPTS = {name: re.compile(f"[{chars}]") for name, chars in _SCRIPT_LETTERS.items()}
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_KANA = re.compile("[\u3040-\u30ff]")
+_HAN = re.compile(f"[{_HAN_LETTERS}]")
+_KANA = re.compile(f"[{_KANA_LETTERS}]")
 
 # The script of each language langdetect knows (and a few more) not written in Latin
 # letters, named as ``dominant_script`` names it.
