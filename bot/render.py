@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from index.cleaning import clean_text
 from index.dates import day_of
-from index.language import _ARABIC
+from index.language import RIGHT_TO_LEFT
 
 from . import prompts
 from .types import Answer, Citation
@@ -41,7 +41,7 @@ def display(text: str, bidi: bool, width: int | None = None) -> str:
     line would show its end first.
     """
     text = clean_text(text)
-    if not bidi or not _ARABIC.search(text):
+    if not bidi or not RIGHT_TO_LEFT.search(text):
         return text
     import shutil
     import textwrap
@@ -51,7 +51,7 @@ def display(text: str, bidi: bool, width: int | None = None) -> str:
     width = width or shutil.get_terminal_size().columns
     out = []
     for line in text.split("\n"):
-        if not _ARABIC.search(line):
+        if not RIGHT_TO_LEFT.search(line):
             out.append(line)
             continue
         out.extend(

@@ -44,6 +44,8 @@ _SCRIPT_LETTERS = {
     "cjk": _KANA_LETTERS + _HAN_LETTERS,
 }
 _ARABIC = re.compile(f"[{_SCRIPT_LETTERS['arabic']}]")
+# Letters written right to left: Hebrew, Arabic, Syriac, Thaana, N'Ko and their forms.
+RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 # Marks written over or under Arabic letters (harakat, Quranic marks, tatweel): text that
 # is compared word for word leaves them out.
 ARABIC_DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")

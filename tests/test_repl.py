@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from .conftest import cli
+from .conftest import cli, data_dir_with
 from .scripted_llm import ScriptedServer
 
 SESSION = """what did Russia promise on vaccines?
@@ -123,6 +123,19 @@ def test_arabic_is_printed_in_visual_order_when_bidi_is_on(sample_dir):
     assert title_word[::-1] in on.stdout
     # Text that is all left-to-right is left alone.
     assert "Here is what the articles say:" in on.stdout
+
+
+def test_hebrew_is_printed_in_visual_order_too(tmp_path):
+    tram = (
+        "ריברטון מאשרת קו חשמלית\n\nמועצת העיר ריברטון אישרה ביום שני קו חשמלית חדש. הקו יעלה "
+        "240 מיליון יורו ואמור להיפתח בשנת 2028. המתנגדים אומרים שהעיר אינה יכולה לעמוד בעלות.\n"
+    )
+    data = data_dir_with(tmp_path, "tram.he.txt", tram)
+    on = cli("ask", "כמה יעלה קו החשמלית?", data_dir=data, env={"ARTICLEBOT_BIDI": "on"})
+    off = cli("ask", "כמה יעלה קו החשמלית?", data_dir=data, env={"ARTICLEBOT_BIDI": "off"})
+    word = "חשמלית"
+    assert word in off.stdout and word[::-1] not in off.stdout
+    assert word[::-1] in on.stdout and "240" in on.stdout
 
 
 def test_a_models_escape_sequences_never_reach_the_terminal_even_split_between_pieces(data_dir):
