@@ -397,6 +397,154 @@ TEXTS: dict[str, dict[str, str]] = {
         "sample_mark": "（範例）",
         "sample_retired": "隨附的範例文章已刪除：由你自己的文章取而代之。",
     },
+    "ja": {
+        "intro": "記事には次のように書かれています：",
+        "cannot_answer": "記事はこの質問に答えていないようです。",
+        "unsure_intro": (
+            "これらの箇所は関連があるかもしれませんが、質問の答えになっているかはわかりません："
+        ),
+        "from_article": "「{title}」より：",
+        "window_both": "{since}から{until}までの日付の記事",
+        "window_since": "{since}以降の日付の記事",
+        "window_until": "{until}以前の日付の記事",
+        "window_notice": "（{window}だけを検索しました。）",
+        "window_set": (
+            "これからは{window}だけを検索します。/since off と /until off ですべての記事の検索に"
+            "戻ります。"
+        ),
+        "window_off": "日付にかかわらず、再びすべての記事を検索します。",
+        "added_on": "{day}に追加",
+        "sources": "出典",
+        "no_sources": (
+            "まず質問してください。そのあと /sources で回答の根拠となった箇所を表示します。"
+        ),
+        "not_a_question": "質問を言葉で書いてください。何を知りたいですか？",
+        "question_cut": "（質問は{length}文字ありました。最初の{limit}文字だけを読みました。）",
+        "tg_start": (
+            "こんにちは！登録済みのニュース記事についての質問に、根拠となる箇所をそのまま引用して"
+            "答えます。\n\n質問を送ってください。/help でコマンドの一覧を表示します。"
+        ),
+        "tg_help": (
+            "質問をメッセージで送ってください（グループでは、メンションするか、返信するか、/ask を"
+            "使ってください）。\n"
+            "/ask 質問 – 質問する\n"
+            "/sources – 直前の回答の根拠となった箇所の全文\n"
+            "/articles – 登録済みの記事、新しい順（/articles 2：次のページ）\n"
+            "/since YYYY-MM-DD – その日以降の日付の記事だけを検索（/since off：すべて）\n"
+            "/until YYYY-MM-DD – その日以前の日付の記事だけを検索（/until off：すべて）\n"
+            "/reset – このチャットの履歴を消去\n"
+            "/help – このヘルプ"
+        ),
+        "tg_help_admin": (
+            "管理者：文書（txt、md、html、pdf、jsonl）を送ると追加されます。または\n"
+            "/add URL – ウェブアドレスの記事を追加\n"
+            "/remove ID – 記事を削除\n"
+            "/feed add URL – RSS または Atom フィードを購読（ボットの稼働中に取得）\n"
+            "/feeds – 購読中のフィードと取得の状況\n"
+            "/feed remove ID – フィードの購読をやめる\n"
+            "投稿を転送すると、記事として追加されます。"
+        ),
+        "tg_not_allowed": "申し訳ありませんが、このボットは非公開のため利用できません。",
+        "tg_rate_limited": (
+            "質問のペースが速すぎて対応できません。"
+            "{seconds}秒待ってから、もう一度質問してください。"
+        ),
+        "tg_error": (
+            "申し訳ありません、問題が発生しました。しばらくしてからもう一度お試しください。"
+        ),
+        "tg_ask_usage": "コマンドのあとに質問を書いてください。例：/ask 何が合意されましたか？",
+        "tg_admin_only": "記事を追加・削除できるのはボットの管理者だけです。",
+        "tg_reset": "完了：このチャットの質問と回答を消去しました。",
+        "tg_and_more": "…ほか{count}件。",
+        "tg_articles": "登録済みの記事（{count}件）：",
+        "tg_no_articles": "まだ記事が登録されていません。",
+        "articles_page": "登録済みの記事（{count}件）、新しい順：{pages}ページ中{page}ページ目",
+        "articles_next": "/articles {next} で次のページを表示します。",
+        "articles_more": "古い記事 ›",
+        "articles_no_page": (
+            "{page}ページはありません：{count}件の記事は1ページ{size}件で{pages}ページです。"
+            "/articles {pages} で最後のページを表示します。"
+        ),
+        "articles_one_page": "記事は1ページだけです：/articles で表示します。",
+        "articles_usage": (
+            "使い方：/articles、または N ページ目なら /articles N（1ページ{size}件）。"
+        ),
+        "also_in": "ほかの掲載元：{sources}",
+        "sample_mark": "（サンプル）",
+        "sample_retired": "付属のサンプル記事を削除しました：あなたの記事がそれに代わります。",
+    },
+    "ko": {
+        "intro": "기사에 따르면 다음과 같습니다:",
+        "cannot_answer": "기사에서 이 질문에 대한 답을 찾을 수 없는 것 같습니다.",
+        "unsure_intro": (
+            "이 구절들이 관련이 있을 수 있지만, 질문에 대한 답인지는 확실하지 않습니다:"
+        ),
+        "from_article": "“{title}”에서:",
+        "window_both": "{since}부터 {until}까지의 날짜가 적힌 기사",
+        "window_since": "{since} 또는 그 이후 날짜의 기사",
+        "window_until": "{until} 또는 그 이전 날짜의 기사",
+        "window_notice": "({window}만 검색했습니다.)",
+        "window_set": (
+            "이제부터 {window}만 검색합니다. /since off와 /until off로 모든 기사를 다시 검색합니다."
+        ),
+        "window_off": "날짜와 관계없이 모든 기사를 다시 검색합니다.",
+        "added_on": "{day} 추가됨",
+        "sources": "출처",
+        "no_sources": "먼저 질문해 주세요. 그다음 /sources가 답변의 근거가 된 구절을 보여 줍니다.",
+        "not_a_question": "질문을 말로 적어 주세요. 무엇을 알고 싶으신가요?",
+        "question_cut": "(질문이 {length}자였습니다. 처음 {limit}자만 읽었습니다.)",
+        "tg_start": (
+            "안녕하세요! 색인된 뉴스 기사에 관한 질문에, 근거가 되는 구절을 그대로 인용하여 "
+            "답합니다.\n\n질문을 보내 주세요. /help로 명령어 목록을 볼 수 있습니다."
+        ),
+        "tg_help": (
+            "질문을 메시지로 보내 주세요(그룹에서는 저를 언급하거나, 제 메시지에 답장하거나, "
+            "/ask를 사용하세요).\n"
+            "/ask 질문 – 질문하기\n"
+            "/sources – 마지막 답변의 근거가 된 구절 전체\n"
+            "/articles – 색인된 기사, 최신순(/articles 2: 다음 페이지)\n"
+            "/since YYYY-MM-DD – 그날 이후 날짜의 기사만 검색(/since off: 전체)\n"
+            "/until YYYY-MM-DD – 그날 이전 날짜의 기사만 검색(/until off: 전체)\n"
+            "/reset – 이 채팅의 기록 지우기\n"
+            "/help – 이 도움말"
+        ),
+        "tg_help_admin": (
+            "관리자: 문서(txt, md, html, pdf, jsonl)를 보내면 추가됩니다. 또는\n"
+            "/add URL – 웹 주소의 기사 추가\n"
+            "/remove ID – 기사 삭제\n"
+            "/feed add URL – RSS 또는 Atom 피드 구독(봇이 실행되는 동안 가져옴)\n"
+            "/feeds – 구독 중인 피드와 가져오기 상태\n"
+            "/feed remove ID – 피드 구독 취소\n"
+            "게시물을 전달하면 기사로 추가됩니다."
+        ),
+        "tg_not_allowed": "죄송합니다. 이 봇은 비공개라서 이용하실 수 없습니다.",
+        "tg_rate_limited": (
+            "질문이 너무 빨라 따라갈 수 없습니다. {seconds}초 기다린 뒤 다시 질문해 주세요."
+        ),
+        "tg_error": "죄송합니다. 문제가 발생했습니다. 잠시 후 다시 시도해 주세요.",
+        "tg_ask_usage": "명령어 뒤에 질문을 적어 주세요. 예: /ask 무엇이 합의되었나요?",
+        "tg_admin_only": "기사를 추가하거나 삭제할 수 있는 사람은 봇 관리자뿐입니다.",
+        "tg_reset": "완료: 이 채팅의 질문과 답변을 지웠습니다.",
+        "tg_and_more": "…외 {count}개.",
+        "tg_articles": "색인된 기사({count}개):",
+        "tg_no_articles": "아직 색인된 기사가 없습니다.",
+        "articles_page": "색인된 기사({count}개), 최신순: {pages}페이지 중 {page}페이지",
+        "articles_next": "/articles {next}로 다음 페이지를 봅니다.",
+        "articles_more": "이전 기사 ›",
+        "articles_no_page": (
+            "{page}페이지는 없습니다: 기사 {count}개는 한 페이지에 {size}개씩 {pages}페이지입니다. "
+            "/articles {pages}로 마지막 페이지를 봅니다."
+        ),
+        "articles_one_page": "기사는 한 페이지뿐입니다: /articles로 봅니다.",
+        "articles_usage": (
+            "사용법: /articles, 또는 N번째 페이지는 /articles N(한 페이지에 {size}개)."
+        ),
+        "also_in": "다른 출처: {sources}",
+        "sample_mark": "(예시)",
+        "sample_retired": (
+            "함께 제공된 예시 기사를 삭제했습니다: 직접 추가한 기사가 그 자리를 대신합니다."
+        ),
+    },
 }
 
 # The bot's command list for Telegram's menu (setMyCommands), by language.
@@ -440,6 +588,26 @@ BOT_COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("until", "只搜索某日及之前的文章（YYYY-MM-DD 或 off）"),
         ("reset", "忘记本聊天的历史"),
         ("help", "如何使用这个机器人"),
+    ],
+    "ja": [
+        ("start", "このボットでできること"),
+        ("ask", "記事について質問する"),
+        ("sources", "直前の回答の根拠となった箇所の全文"),
+        ("articles", "登録済みの記事、新しい順"),
+        ("since", "ある日以降の記事だけを検索（YYYY-MM-DD または off）"),
+        ("until", "ある日以前の記事だけを検索（YYYY-MM-DD または off）"),
+        ("reset", "このチャットの履歴を消去"),
+        ("help", "このボットの使い方"),
+    ],
+    "ko": [
+        ("start", "이 봇이 하는 일"),
+        ("ask", "기사에 대해 질문하기"),
+        ("sources", "마지막 답변의 근거가 된 구절 전체"),
+        ("articles", "색인된 기사, 최신순"),
+        ("since", "어느 날 이후의 기사만 검색(YYYY-MM-DD 또는 off)"),
+        ("until", "어느 날 이전의 기사만 검색(YYYY-MM-DD 또는 off)"),
+        ("reset", "이 채팅의 기록 지우기"),
+        ("help", "이 봇 사용법"),
     ],
 }
 
@@ -687,6 +855,32 @@ LLM_TEXTS: dict[str, dict[str, str]] = {
         "llm_reason_language": "它用另一種語言作答",
         "llm_removed": "（已刪除與任何段落都不相符的引用：{numbers}。）",
         "translation": "譯文：{text}",
+    },
+    "ja": {
+        "llm_fallback": (
+            "（言語モデルの回答は使えませんでした：{reason}。代わりに該当箇所を示します。）"
+        ),
+        "llm_reason_no_citation": "どの箇所も引用しなかった",
+        "llm_reason_cannot_answer": "箇所の中に答えを見つけられなかった",
+        "llm_reason_timeout": "時間内に答えなかった",
+        "llm_reason_error": "接続できなかった",
+        "llm_reason_empty": "空の返答だった",
+        "llm_reason_language": "別の言語で答えた",
+        "llm_removed": "（どの箇所とも一致しない引用を削除しました：{numbers}。）",
+        "translation": "訳：{text}",
+    },
+    "ko": {
+        "llm_fallback": (
+            "(언어 모델의 답변을 사용할 수 없었습니다: {reason}. 대신 해당 구절을 보여 드립니다.)"
+        ),
+        "llm_reason_no_citation": "어떤 구절도 인용하지 않았습니다",
+        "llm_reason_cannot_answer": "구절에서 답을 찾지 못했습니다",
+        "llm_reason_timeout": "제시간에 답하지 않았습니다",
+        "llm_reason_error": "연결할 수 없었습니다",
+        "llm_reason_empty": "빈 답변을 했습니다",
+        "llm_reason_language": "다른 언어로 답했습니다",
+        "llm_removed": "(어떤 구절과도 맞지 않는 인용을 삭제했습니다: {numbers}.)",
+        "translation": "번역: {text}",
     },
 }
 for _lang, _table in LLM_TEXTS.items():

@@ -73,6 +73,11 @@ def test_the_answer_speaks_the_language_of_a_chinese_or_russian_question(answere
     frames = [prompts.text(key, "ru") for key in ("intro", "unsure_intro", "cannot_answer")]
     assert russian.lang == "ru" and russian.text.split("\n")[0] in frames
     assert answerer.ask("How much will the tram line cost?").lang == "en"
+    japanese = answerer.ask("路面電車の路線の費用はいくらですか？")
+    korean = answerer.ask("트램 노선 비용은 얼마입니까?")
+    for answer, lang in ((japanese, "ja"), (korean, "ko")):
+        frames = [prompts.text(key, lang) for key in ("intro", "unsure_intro", "cannot_answer")]
+        assert answer.lang == lang and answer.text.split("\n")[0] in frames
 
 
 def test_every_translated_text_fills_the_same_blanks_as_the_english_one():
@@ -82,7 +87,7 @@ def test_every_translated_text_fills_the_same_blanks_as_the_english_one():
     for lang, table in prompts.TEXTS.items():
         for key, template in table.items():
             assert blanks(template) == blanks(prompts.TEXTS["en"][key]), (lang, key)
-    for lang in ("ru", "zh-cn", "zh-tw"):
+    for lang in ("ru", "zh-cn", "zh-tw", "ja", "ko"):
         assert set(prompts.TEXTS[lang]) == set(prompts.TEXTS["ar"])  # the reader's texts
 
 

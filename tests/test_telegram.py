@@ -112,6 +112,9 @@ def test_start_greets_in_the_users_language_and_commands_are_registered(fake, bo
     assert traditional["text"] == prompts.text("tg_start", "zh-tw")
     assert [c["command"] for c in fake.commands["ru"]] == names
     assert [c["command"] for c in fake.commands["zh"]] == names
+    (japanese,) = ask(fake, 104, "/start", lang="ja")
+    assert japanese["text"] == prompts.text("tg_start", "ja")
+    assert [c["command"] for c in fake.commands["ko"]] == names
 
 
 def test_sources_button_and_command_show_the_full_passages(fake, bot):
