@@ -11,6 +11,7 @@ import html
 import re
 from pathlib import Path
 
+from index.chunking import SPACED_SENTENCE_MARKS, UNSPACED_SENTENCE_MARKS
 from index.ingest import IngestReport
 from index.readers import is_url
 
@@ -25,9 +26,10 @@ DRAFT_LIMIT = 4000  # characters of an answer shown while it is written; the fin
 REPORT_LINES = 20  # lines of each kind (added, already there, failed) in an indexing report
 
 _TOKEN = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);|.", re.DOTALL)
-_SENTENCE_END = set(".!?؟۔…")
-# Chinese and Japanese sentences end with no space after them; so may the Indic ones.
-_SENTENCE_END_UNSPACED = set("。！？।॥")
+# Where sentences end, as articles are cut into them (index/chunking.py): most marks before a
+# space, Chinese and Japanese ones (and the Indic danda...) with none after them.
+_SENTENCE_END = set(SPACED_SENTENCE_MARKS)
+_SENTENCE_END_UNSPACED = set(UNSPACED_SENTENCE_MARKS)
 # Where a message may be cut, best first.
 _PARAGRAPH, _LINE, _SENTENCE, _WORD = range(4)
 

@@ -42,8 +42,15 @@ SEPARATORS = [
 # text (Markdown, PDFs) breaks lines inside sentences. Chinese and Japanese end sentences
 # at 。！？ with no space after them; the Indic scripts at । or ॥, Ethiopic at ።, Myanmar at
 # ။, Khmer at ។.
+SPACED_SENTENCE_MARKS = ".!?؟۔…"
+_CJK_SENTENCE_MARKS = "。！？"
+_INDIC_AND_OTHER_SENTENCE_MARKS = "।॥።။។"
+UNSPACED_SENTENCE_MARKS = _CJK_SENTENCE_MARKS + _INDIC_AND_OTHER_SENTENCE_MARKS
 _SENTENCE_END = re.compile(
-    r"[.!?؟۔…]+[\"'”’»)\]]*(?=\s)|[。！？]+[」』”’）\]]*|[।॥።။។]+|\n[ \t]*\n\s*"
+    rf"[{SPACED_SENTENCE_MARKS}]+[\"'”’»)\]]*(?=\s)"
+    rf"|[{_CJK_SENTENCE_MARKS}]+[」』”’）\]]*"
+    rf"|[{_INDIC_AND_OTHER_SENTENCE_MARKS}]+"
+    r"|\n[ \t]*\n\s*"
 )
 # Clause breaks where an overlong sentence may be cut; the Chinese and Japanese commas and
 # semicolon have no space after them either.
