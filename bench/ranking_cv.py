@@ -106,6 +106,7 @@ _RANKING = {
     "chunk_terms_weight",
     "sentence_terms_weight",
     "names_weight",
+    "gloss_weight",
     "terms_gate",
     "cross_script",
 }

@@ -175,9 +175,10 @@ def build_answerer(
     """
     # The answer chain loads LangChain's runnables (0.2 s): imported here, not at the top,
     # so that the commands that answer nothing (`index list`, `jobs`...) start without it.
+    from . import gloss
     from .answering import Answerer, ExtractiveGenerator
     from .question_map import load_maps
-    from .retrieval import ArticleRetriever
+    from .retrieval import GLOSSED_LANGUAGE, ArticleRetriever
 
     # The embedder the store was opened for (open_store checked that its vectors are this
     # model's); loaded once per process.
@@ -189,6 +190,8 @@ def build_answerer(
         tuning=settings.tuning,
         question_maps=load_maps(embeddings.spec, settings.question_maps),
     )
+    if GLOSSED_LANGUAGE in retriever.languages():
+        gloss.prepare()  # for Arabic questions over English articles (bot/gloss.py)
     generator = ExtractiveGenerator(
         store=store,
         retriever=retriever,

@@ -44,7 +44,7 @@ from index.readers import Limits, read_file
 from index.store import ArticleStore
 from index.types import Article
 
-from . import anchors, answering, confidence, prompts, question_map, ranking, retrieval
+from . import anchors, answering, confidence, gloss, prompts, question_map, ranking, retrieval
 from .answering import Answerer, render_quotes
 from .confidence import ConfidenceModel, Decision, Fit, cross_validate, fit_model, save_model
 from .metrics import metrics, metrics_table, suite_table
@@ -448,6 +448,7 @@ def _code_version() -> str:
         question_map,
         ranking,
         anchors,
+        gloss,
         index.chunking,
         index.embeddings,
         index.language,

