@@ -80,6 +80,9 @@ _TO_BUCKWALTER = str.maketrans(
     }
 )
 _ARABIC_WORD = re.compile(r"[\u0621-\u0652\u0670\u0671]+")
+# Letters of the Arabic script that Arabic does not use and Persian, Urdu, Pashto... do
+# (پ چ ژ گ ک ی ے ٹ...): a question with one is not Arabic.
+_OTHER_ARABIC_SCRIPT_LETTER = re.compile(r"[\u0672-\u06d3\u06fa-\u06ff\u0750-\u077f]")
 _ENGLISH_WORD = re.compile(r"[a-z]+")
 _POS = re.compile(r"<pos>.*?</pos>")
 # BAMA splits a word into a prefix of up to 4 letters and a suffix of up to 6.
@@ -247,7 +250,10 @@ def word_glosses(word: str) -> frozenset[str]:
 
 
 def glosses(question: str) -> tuple[frozenset[str], ...]:
-    """The English glosses of each content word of a question's Arabic words."""
+    """The English glosses of each content word of an Arabic question (none for a question
+    in another language of the Arabic script: its words are not the lexicon's)."""
+    if _OTHER_ARABIC_SCRIPT_LETTER.search(question):
+        return ()
     found = (word_glosses(word) for word in _ARABIC_WORD.findall(question))
     return tuple(g for g in found if g)
 

@@ -37,6 +37,11 @@ def test_function_words_and_unknown_names_are_not_glossed():
     assert gloss.glosses("Who led the Panthers in sacks?") == ()
 
 
+def test_a_persian_or_urdu_question_is_not_glossed_as_arabic():
+    assert gloss.glosses("کتابخانه کی افتتاح شد؟") == ()  # Persian: when did the library open?
+    assert gloss.glosses("لائبریری کب کھولی گئی؟") == ()  # Urdu
+
+
 def test_the_overlap_is_the_share_of_glossed_words_a_passage_holds():
     question = gloss.glosses("كم طنا من القمح ستشتري باكستان؟")
     passage = "Pakistan will buy two million tons of Russian wheat this year."
