@@ -234,7 +234,12 @@ def _read_installed() -> Lexicon | None:
             LEXICON_PACKAGE,
         )
         return None
-    return read_lexicon(Path(next(iter(spec.submodule_search_locations))))
+    directory = Path(next(iter(spec.submodule_search_locations)))
+    try:
+        return read_lexicon(directory)
+    except (OSError, UnicodeError) as exc:  # a damaged install: rank without, and say so
+        log.warning("cannot read the Arabic lexicon in %s (%s): no English glosses", directory, exc)
+        return None
 
 
 @lru_cache(maxsize=65536)

@@ -83,3 +83,23 @@ def test_an_arabic_question_over_english_articles_is_answered_from_the_one_its_w
     assert answer["retrieved"][0]["title"] == "Black Death"
     assert [c["title"] for c in answer["citations"][:2]] == ["Black Death", "Black Death"]
     assert "1349" in answer["citations"][0]["quote"]
+
+
+def test_a_damaged_lexicon_is_said_once_and_the_questions_still_ranked(
+    tmp_path, monkeypatch, caplog
+):
+    package = tmp_path / "broken_lexicon"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "dictStems").write_text("; no other file\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(gloss, "LEXICON_PACKAGE", "broken_lexicon")
+    gloss._read_installed.cache_clear()
+    gloss.word_glosses.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.gloss"):
+            assert gloss.glosses("كم طنا من القمح ستشتري باكستان؟") == ()
+        assert "cannot read the Arabic lexicon" in caplog.text
+    finally:
+        gloss._read_installed.cache_clear()
+        gloss.word_glosses.cache_clear()
