@@ -51,17 +51,40 @@ def test_the_overlap_is_the_share_of_glossed_words_a_passage_holds():
     assert gloss.gloss_overlap((), passage) == 0.0
 
 
-def test_without_the_lexicon_the_glosses_are_empty_and_a_warning_says_why(monkeypatch, caplog):
-    monkeypatch.setattr(gloss, "LEXICON_PACKAGE", "no_such_lexicon_package")
-    gloss._read_installed.cache_clear()
-    gloss.word_glosses.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING, logger="bot.gloss"):
-            assert gloss.glosses("كم طنا من القمح ستشتري باكستان؟") == ()
-        assert "no_such_lexicon_package is not installed" in caplog.text
-    finally:
+@pytest.fixture
+def lexicon_package(monkeypatch):
+    """Name another package as the lexicon's, read afresh (and the installed one after)."""
+
+    def use(name: str) -> None:
+        monkeypatch.setattr(gloss, "LEXICON_PACKAGE", name)
         gloss._read_installed.cache_clear()
         gloss.word_glosses.cache_clear()
+
+    yield use
+    gloss._read_installed.cache_clear()
+    gloss.word_glosses.cache_clear()
+
+
+def test_without_the_lexicon_the_glosses_are_empty_and_a_warning_says_why(lexicon_package, caplog):
+    lexicon_package("no_such_lexicon_package")
+    with caplog.at_level(logging.WARNING, logger="bot.gloss"):
+        assert gloss.glosses("كم طنا من القمح ستشتري باكستان؟") == ()
+    assert "no_such_lexicon_package is not installed" in caplog.text
+
+
+def test_a_damaged_lexicon_gives_no_glosses_and_a_warning_naming_it(
+    tmp_path, monkeypatch, lexicon_package, caplog
+):
+    package = tmp_path / "broken_lexicon"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "dictStems").write_text("; the other five files are missing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    lexicon_package("broken_lexicon")
+    with caplog.at_level(logging.WARNING, logger="bot.gloss"):
+        assert gloss.glosses("كم طنا من القمح ستشتري باكستان؟") == ()
+    assert "cannot read the Arabic lexicon" in caplog.text
+    assert "broken_lexicon" in caplog.text
 
 
 PLAGUE = Path(__file__).parent / "data" / "plague" / "docs.jsonl"
@@ -83,23 +106,3 @@ def test_an_arabic_question_over_english_articles_is_answered_from_the_one_its_w
     assert answer["retrieved"][0]["title"] == "Black Death"
     assert [c["title"] for c in answer["citations"][:2]] == ["Black Death", "Black Death"]
     assert "1349" in answer["citations"][0]["quote"]
-
-
-def test_a_damaged_lexicon_is_said_once_and_the_questions_still_ranked(
-    tmp_path, monkeypatch, caplog
-):
-    package = tmp_path / "broken_lexicon"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "dictStems").write_text("; no other file\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(gloss, "LEXICON_PACKAGE", "broken_lexicon")
-    gloss._read_installed.cache_clear()
-    gloss.word_glosses.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING, logger="bot.gloss"):
-            assert gloss.glosses("كم طنا من القمح ستشتري باكستان؟") == ()
-        assert "cannot read the Arabic lexicon" in caplog.text
-    finally:
-        gloss._read_installed.cache_clear()
-        gloss.word_glosses.cache_clear()
