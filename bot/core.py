@@ -178,7 +178,7 @@ def build_answerer(
     from . import gloss
     from .answering import Answerer, ExtractiveGenerator
     from .question_map import load_maps
-    from .retrieval import GLOSSED_LANGUAGE, ArticleRetriever
+    from .retrieval import ArticleRetriever
 
     # The embedder the store was opened for (open_store checked that its vectors are this
     # model's); loaded once per process.
@@ -190,7 +190,7 @@ def build_answerer(
         tuning=settings.tuning,
         question_maps=load_maps(embeddings.spec, settings.question_maps),
     )
-    if GLOSSED_LANGUAGE in retriever.languages():
+    if gloss.GLOSSED_LANGUAGE in retriever.languages():
         gloss.prepare()  # for Arabic questions over English articles (bot/gloss.py)
     generator = ExtractiveGenerator(
         store=store,

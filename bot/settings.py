@@ -66,6 +66,8 @@ class Tuning(BaseModel):
     quote_sentence_weight: float = 0.5
     anchor_weight: float = 0.1
     quote_terms_weight: float = 0.4  # session 2, "Latent terms per sentence": quotes (c8)
+    # Session 19, "An Arabic question's words glossed in English": the quotes' share.
+    quote_gloss_weight: float = 0.1
     quote_margin: float = 0.1  # session 2, quotes (row c8); 0.06 in session 1 (row c4)
     quote_neighbours: bool = True  # session 1, "Quote the best sentence with its closer
     max_quote_chars: int = 400  # neighbour" (row c3): the pair fits in 400 characters

@@ -106,3 +106,21 @@ def test_an_arabic_question_over_english_articles_is_answered_from_the_one_its_w
     assert answer["retrieved"][0]["title"] == "Black Death"
     assert [c["title"] for c in answer["citations"][:2]] == ["Black Death", "Black Death"]
     assert "1349" in answer["citations"][0]["quote"]
+
+
+# XQuAD's Arabic question "What do the Y. pestis strains suggest about the plague?" (the
+# first Black Death paragraph: "suggesting the plague may have entered Europe in two waves").
+STRAINS = "ما الذي تشير إليه سلالات يرسينيا الطاعونية بشأن الطاعون؟"
+
+
+def test_the_quote_an_arabic_question_gets_is_the_sentence_that_holds_its_words_glosses(
+    tmp_path,
+):
+    data = tmp_path / "data"
+    added = cli("index", "add", str(PLAGUE), data_dir=data, env={"ARTICLEBOT_SEED_SAMPLE": "0"})
+    assert added.returncode == 0, added.stderr
+    answer = ask_json(STRAINS, data)
+    # Without the glosses the sentence before it is quoted first ("These clades (which are
+    # thought to be extinct) were found to be ancestral..."): الطاعونية and الطاعون are
+    # glossed "plague", which the sentence that answers names and that one does not.
+    assert "two waves" in answer["citations"][0]["quote"]
