@@ -127,7 +127,7 @@ def test_an_arabic_question_over_english_articles_quotes_the_sentence_that_answe
     # The English glosses of its words (bot/gloss.py) find the right paragraph too...
     assert "1773" in measuring.ask(SCHEELE).citations[0].quote
     # ...and with neither, the wrong one is quoted.
-    unglossed = settings.tuning.model_copy(update={"gloss_weight": 0.0})
+    unglossed = settings.tuning.model_copy(update={"gloss_weight": 0.0, "quote_gloss_weight": 0.0})
     measuring.retriever.tuning = measuring.generator.tuning = unglossed
     assert "1773" not in measuring.ask(SCHEELE).citations[0].quote
 
