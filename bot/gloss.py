@@ -15,9 +15,10 @@ A word with a function-word analysis (question words, prepositions, pronouns, ك
 left out, and so is a word the lexicon does not know (most names: the names matcher's
 business). What remains are the question's content words, each a set of English word
 stems. ``gloss_overlap`` is the share of them of which a passage holds at least one: the
-retriever adds it, with the weight fitted on held-out folds of articles, to the rank of
-each English chunk (docs/eval.md, session 19). Without the package the glosses are empty
-and the ranking is as before.
+retriever adds it to the rank of each English chunk, and the extractive answer to the score
+of each English sentence as a quote, each with a weight chosen on held-out folds of
+articles (docs/eval.md, session 19). Without the package the glosses are empty and both
+are as before.
 """
 
 from __future__ import annotations
