@@ -111,9 +111,10 @@ def english_stem(word: str) -> str:
     return word
 
 
-@lru_cache(maxsize=4096)
+# About 13 KB a passage: a thousand chunks and sentences that come back, 0.1 ms each saved.
+@lru_cache(maxsize=1024)
 def english_stems(text: str) -> frozenset[str]:
-    """The stems of a passage's English words (kept for the chunks that come back)."""
+    """The stems of a passage's English words (kept for the passages that come back)."""
     return frozenset(map(english_stem, set(_ENGLISH_WORD.findall(text.lower()))))
 
 
