@@ -175,7 +175,6 @@ def build_answerer(
     """
     # The answer chain loads LangChain's runnables (0.2 s): imported here, not at the top,
     # so that the commands that answer nothing (`index list`, `jobs`...) start without it.
-    from . import gloss
     from .answering import Answerer, ExtractiveGenerator
     from .question_map import load_maps
     from .retrieval import ArticleRetriever
@@ -190,8 +189,6 @@ def build_answerer(
         tuning=settings.tuning,
         question_maps=load_maps(embeddings.spec, settings.question_maps),
     )
-    if gloss.GLOSSED_LANGUAGE in retriever.languages():
-        gloss.prepare()  # for Arabic questions over English articles (bot/gloss.py)
     generator = ExtractiveGenerator(
         store=store,
         retriever=retriever,

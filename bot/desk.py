@@ -25,6 +25,7 @@ from index.retention import prune
 from index.store import ArticleInfo, ArticleStore, StoreError
 from index.types import Article
 
+from . import gloss
 from .answering import Answerer, drain
 from .chats import ChatHistory
 from .core import indexer, limits, poll_limits
@@ -120,6 +121,11 @@ class Desk:
         self.indexer = indexer(settings, store)
         self.feeds = feeds
         self.poll_limits = poll_limits(settings)
+        # A desk answers many questions: the Arabic lexicon (0.6 s, bot/gloss.py) is read now,
+        # in the background, not by the first Arabic question about English articles. (A
+        # one-shot `articlebot ask` reads it only for such a question.)
+        if gloss.GLOSSED_LANGUAGE in answerer.retriever.languages():
+            gloss.prepare()
 
     def wait_before_asking(self, user_id: int) -> float:
         """0 if the user may ask now (the question is counted); else seconds to wait."""
