@@ -93,13 +93,19 @@ PLAGUE = Path(__file__).parent / "data" / "plague" / "docs.jsonl"
 WHEN_ENGLAND = "متى وصلت يرسينيا الطاعونية إلى إنجلترا؟"
 
 
-def test_an_arabic_question_over_english_articles_is_answered_from_the_one_its_words_gloss(
-    tmp_path,
-):
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def plague_dir(tmp_path_factory) -> Path:
+    """A data dir of the two paragraphs of tests/data/plague, added as a user adds them."""
+    data = tmp_path_factory.mktemp("plague") / "data"
     added = cli("index", "add", str(PLAGUE), data_dir=data, env={"ARTICLEBOT_SEED_SAMPLE": "0"})
     assert added.returncode == 0, added.stderr
-    answer = ask_json(WHEN_ENGLAND, data)
+    return data
+
+
+def test_an_arabic_question_over_english_articles_is_answered_from_the_one_its_words_gloss(
+    plague_dir,
+):
+    answer = ask_json(WHEN_ENGLAND, plague_dir)
     # The embedder alone ranks the European Union law paragraph first, and its quote second:
     # "وصلت" (arrived, reached) and "إنجلترا" (England) are glossed, and only the Black
     # Death paragraph holds them.
@@ -114,12 +120,9 @@ STRAINS = "ما الذي تشير إليه سلالات يرسينيا الطا�
 
 
 def test_the_quote_an_arabic_question_gets_is_the_sentence_that_holds_its_words_glosses(
-    tmp_path,
+    plague_dir,
 ):
-    data = tmp_path / "data"
-    added = cli("index", "add", str(PLAGUE), data_dir=data, env={"ARTICLEBOT_SEED_SAMPLE": "0"})
-    assert added.returncode == 0, added.stderr
-    answer = ask_json(STRAINS, data)
+    answer = ask_json(STRAINS, plague_dir)
     # Without the glosses the sentence before it is quoted first ("These clades (which are
     # thought to be extinct) were found to be ancestral..."): الطاعونية and الطاعون are
     # glossed "plague", which the sentence that answers names and that one does not.
