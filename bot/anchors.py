@@ -17,7 +17,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from index.language import ARABIC_DIACRITICS, ARABIC_DIGITS
+from index.language import ARABIC_DIACRITICS, ARABIC_DIGITS, ARABIC_WORD
 
 _NUMBER = re.compile(r"\d+(?:[.,\u066b\u066c]\d{3})*(?:[.,]\d+)?")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
@@ -308,8 +308,6 @@ _SKELETON = str.maketrans(
 _SKELETON_LETTERS = frozenset("BFTDKSHLMNR")
 # Clitics written onto Arabic words: "and", "with", "to", "the" and their combinations.
 _ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل")
-# Letters and the marks written on them (harakat, shadda: لافْرُوف is one word).
-_ARABIC_WORD = re.compile(r"(?:[\u0621-\u064a\u0671-\u06d3]|" + ARABIC_DIACRITICS.pattern + ")+")
 _LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:['\-][A-Za-z]+)*")
 _LATIN_WORD_ANY = re.compile(r"\b[A-Za-z]+(?:['\-][A-Za-z]+)*")
 _MIN_SKELETON = 3  # shorter skeletons (Li, Gaga) match too many ordinary words
@@ -386,7 +384,7 @@ def names(question: str) -> tuple[Name, ...]:
             skeleton = cyrillic_greek_skeleton(word)
             if len(word) >= 3 and len(skeleton) >= shortest and skeleton not in found:
                 found.append(skeleton)
-    for word in _ARABIC_WORD.findall(question):
+    for word in ARABIC_WORD.findall(question):
         bare = ARABIC_DIACRITICS.sub("", word)
         if bare in _ARABIC_STOPWORDS:
             continue
@@ -407,7 +405,7 @@ def name_overlap(question_names: tuple[Name, ...], text: str) -> float:
     """
     if not question_names:
         return 0.0
-    words = [arabic_skeletons(w) for w in _ARABIC_WORD.findall(text)]
+    words = [arabic_skeletons(w) for w in ARABIC_WORD.findall(text)]
     latin = {
         latin_skeleton(part) for w in _LATIN_NAME.findall(text) for part in re.split(r"['\-]", w)
     }

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
-from index.language import ARABIC_DIACRITICS
+from index.language import ARABIC_DIACRITICS, ARABIC_WORD
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,6 @@ _TO_BUCKWALTER = str.maketrans(
         "ي": "y",
     }
 )
-_ARABIC_WORD = re.compile(r"[\u0621-\u0652\u0670\u0671]+")
 # Letters of the Arabic script that Arabic does not use and Persian, Urdu, Pashto... do
 # (پ چ ژ گ ک ی ے ٹ...): a question with one is not Arabic.
 _OTHER_ARABIC_SCRIPT_LETTER = re.compile(r"[\u0672-\u06d3\u06fa-\u06ff\u0750-\u077f]")
@@ -263,7 +262,7 @@ def glosses(question: str) -> tuple[frozenset[str], ...]:
     in another language of the Arabic script: its words are not the lexicon's)."""
     if _OTHER_ARABIC_SCRIPT_LETTER.search(question):
         return ()
-    found = (word_glosses(word) for word in _ARABIC_WORD.findall(question))
+    found = (word_glosses(word) for word in ARABIC_WORD.findall(question))
     return tuple(g for g in found if g)
 
 

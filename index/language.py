@@ -49,6 +49,9 @@ RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 # Marks written over or under Arabic letters (harakat, Quranic marks, tatweel): text that
 # is compared word for word leaves them out.
 ARABIC_DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+# A word in Arabic script: its letters (Arabic's, Persian's, Urdu's...) and the marks written
+# on them (harakat, shadda: لافْرُوف is one word).
+ARABIC_WORD = re.compile(r"(?:[\u0621-\u064a\u0671-\u06d3]|" + ARABIC_DIACRITICS.pattern + ")+")
 ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")  # and Persian
 _LETTER = re.compile(r"[^\W\d_]")
 
