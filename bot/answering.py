@@ -32,7 +32,7 @@ from index.types import Hit, Sentence
 from . import prompts, translation
 from .anchors import anchor_overlap, anchors
 from .confidence import ConfidenceModel, measure
-from .gloss import GLOSSED_LANGUAGE, gloss_overlap, glosses
+from .gloss import glosses_for, passage_gloss
 from .render import by_article
 from .retrieval import ArticleRetriever
 from .settings import Tuning
@@ -241,11 +241,10 @@ class ExtractiveGenerator:
     ) -> list[tuple[Sentence, float, Hit]]:
         """The quotable sentences of the hits, best answer first, with their scores."""
         q_anchors = anchors(question)
-        english = any(hit.chunk.lang == GLOSSED_LANGUAGE for hit in hits)
-        q_glosses = glosses(question) if english else ()
+        # An Arabic question's words, in English, for the English sentences (bot/gloss.py).
+        q_glosses = glosses_for(question, {hit.chunk.lang for hit in hits})
         best: dict[int, tuple[Sentence, float, Hit]] = {}
         for hit in hits:
-            glossed = bool(q_glosses) and hit.chunk.lang == GLOSSED_LANGUAGE
             for sentence in context.sentences.get(hit.chunk.id, []):
                 if sentence.id not in context.quotable:
                     continue
@@ -253,11 +252,9 @@ class ExtractiveGenerator:
                     self.tuning.quote_sentence_weight * self._closeness(sentence.id, context)
                     + (1 - self.tuning.quote_sentence_weight) * hit.rank
                     + self.tuning.anchor_weight * anchor_overlap(q_anchors, sentence.text)
+                    + self.tuning.quote_gloss_weight
+                    * passage_gloss(q_glosses, sentence.text, hit.chunk.lang)
                 )
-                if glossed:  # an Arabic question's words, in English (bot/gloss.py)
-                    score += self.tuning.quote_gloss_weight * gloss_overlap(
-                        q_glosses, sentence.text
-                    )
                 if sentence.id not in best or best[sentence.id][1] < score:
                     best[sentence.id] = (sentence, score, hit)
         return sorted(best.values(), key=lambda item: -item[1])

@@ -28,6 +28,7 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -264,6 +265,19 @@ def glosses(question: str) -> tuple[frozenset[str], ...]:
         return ()
     found = (word_glosses(word) for word in ARABIC_WORD.findall(question))
     return tuple(g for g in found if g)
+
+
+def glosses_for(question: str, languages: Iterable[str]) -> tuple[frozenset[str], ...]:
+    """The question's ``glosses`` if a passage it meets is in their language (``languages``:
+    the passages'), else none: the lexicon is not read for a store it cannot match."""
+    return glosses(question) if GLOSSED_LANGUAGE in languages else ()
+
+
+def passage_gloss(question_glosses: tuple[frozenset[str], ...], text: str, language: str) -> float:
+    """``gloss_overlap`` for a passage in the glosses' language; 0 for any other."""
+    if not question_glosses or language != GLOSSED_LANGUAGE:
+        return 0.0
+    return gloss_overlap(question_glosses, text)
 
 
 def gloss_overlap(question_glosses: tuple[frozenset[str], ...], text: str) -> float:

@@ -23,7 +23,7 @@ from index.types import Chunk, Hit
 
 from . import ranking
 from .anchors import name_overlap, names
-from .gloss import GLOSSED_LANGUAGE, gloss_overlap, glosses
+from .gloss import glosses_for, passage_gloss
 from .question_map import QuestionMap
 from .settings import Tuning
 
@@ -245,8 +245,7 @@ class ArticleRetriever(BaseRetriever):
         hits = self.nearest(question, max(self.k, self.tuning.candidates), window)
         question_names = names(question)
         # The English glosses of an Arabic question's words, for the English chunks.
-        english = any(hit.chunk.lang == GLOSSED_LANGUAGE for hit in hits)
-        question_glosses = glosses(question) if english else ()
+        question_glosses = glosses_for(question, {hit.chunk.lang for hit in hits})
         found = Candidates(hits)
         chunks = [hit.chunk for hit in hits]
         every = self.store.sentences_of(chunks)
@@ -258,9 +257,7 @@ class ArticleRetriever(BaseRetriever):
                     similarity=hit.similarity,
                     sentence=float((vectors @ toward).max()) + offset if len(vectors) else None,
                     names=name_overlap(question_names, hit.chunk.text) if question_names else 0.0,
-                    gloss=gloss_overlap(question_glosses, hit.chunk.text)
-                    if question_glosses and hit.chunk.lang == GLOSSED_LANGUAGE
-                    else 0.0,
+                    gloss=passage_gloss(question_glosses, hit.chunk.text, hit.chunk.lang),
                 )
             )
         return found
