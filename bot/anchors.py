@@ -405,16 +405,9 @@ def name_overlap(question_names: tuple[Name, ...], text: str) -> float:
     """
     if not question_names:
         return 0.0
-    words = [arabic_skeletons(w) for w in ARABIC_WORD.findall(text)]
-    latin = {
-        latin_skeleton(part) for w in _LATIN_NAME.findall(text) for part in re.split(r"['\-]", w)
-    }
-    latin |= {
-        cyrillic_greek_skeleton(w) for w in _CYRILLIC_GREEK_WORD.findall(text) if w[0].isupper()
-    }
-    forms = latin.union(*words)
+    words, latin, forms = _passage_forms(text)
     held = sum(
-        name in forms or _spans_two_words(name, words)
+        name in forms or _spans_two_words(name, words, forms)
         if isinstance(name, str)
         else not name.isdisjoint(latin)
         for name in question_names
@@ -422,11 +415,30 @@ def name_overlap(question_names: tuple[Name, ...], text: str) -> float:
     return held / len(question_names)
 
 
-def _spans_two_words(name: str, words: list[frozenset[str]]) -> bool:
-    """Whether ``name`` is the skeleton of one word followed by that of the next."""
-    return any(
-        name.startswith(head) and name[len(head) :] in second
-        for first, second in zip(words, words[1:], strict=False)
-        for head in first
-        if 0 < len(head) < len(name)
-    )
+@lru_cache(maxsize=512)
+def _passage_forms(text: str) -> tuple[tuple[frozenset[str], ...], frozenset[str], frozenset[str]]:
+    """What of a passage the names are matched against: the skeletons of each of its
+    Arabic-script words in order, those of its Latin-, Cyrillic- and Greek-script names, and
+    all of them together. Kept for the last passages: the same candidates come back question
+    after question (their words are most of the matching's time; about 14 KB a passage)."""
+    words = tuple(arabic_skeletons(w) for w in ARABIC_WORD.findall(text))
+    latin = {
+        latin_skeleton(part) for w in _LATIN_NAME.findall(text) for part in re.split(r"['\-]", w)
+    }
+    latin |= {
+        cyrillic_greek_skeleton(w) for w in _CYRILLIC_GREEK_WORD.findall(text) if w[0].isupper()
+    }
+    return words, frozenset(latin), frozenset(latin.union(*words))
+
+
+def _spans_two_words(name: str, words: tuple[frozenset[str], ...], forms: frozenset[str]) -> bool:
+    """Whether ``name`` is the skeleton of one of ``words`` followed by that of the next
+    (``forms``: every skeleton of them). Tried at each place the name can be cut, and only
+    where both halves are a word's: most names have none."""
+    for cut in range(1, len(name)):
+        head, tail = name[:cut], name[cut:]
+        if head in forms and tail in forms:
+            pairs = zip(words, words[1:], strict=False)
+            if any(head in first and tail in second for first, second in pairs):
+                return True
+    return False

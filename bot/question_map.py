@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -61,12 +62,19 @@ class QuestionMap:
     def targets(self, passage: str) -> bool:
         """Whether ``passage`` is in the script the map moves toward (its first letters tell:
         cheap enough for every candidate chunk)."""
-        return dominant_script(passage[:300]) == self.target
+        return _leading_script(passage[:300]) == self.target
 
     def moved(self, vector: np.ndarray) -> np.ndarray:
         """``vector`` (the question's, unit length) moved. Not made unit length again: its
         inner product with a text's vector is the similarity, on the scale of cosines."""
         return np.asarray(vector, dtype=np.float32) @ self.matrix
+
+
+@lru_cache(maxsize=4096)
+def _leading_script(start: str) -> str:
+    """``dominant_script`` of a passage's first letters, kept: the same candidates come back
+    question after question (about 25 microseconds each time otherwise)."""
+    return dominant_script(start)
 
 
 def key(embeddings: str, source: str, target: str) -> str:
