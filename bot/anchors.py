@@ -17,7 +17,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from index.language import ARABIC_DIACRITICS, ARABIC_DIGITS, ARABIC_WORD
+from index.language import ARABIC_DIACRITICS, ARABIC_DIGITS, ARABIC_WORD, word_pattern
 
 _NUMBER = re.compile(r"\d+(?:[.,\u066b\u066c]\d{3})*(?:[.,]\d+)?")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
@@ -234,7 +234,7 @@ _TO_LATIN = str.maketrans(
 )
 # Greek pairs of letters for one Latin sound (μπ is b, ντ d, γκ and γγ g).
 _GREEK_DIGRAPHS = (("μπ", "b"), ("ντ", "d"), ("γκ", "g"), ("γγ", "ng"), ("τσ", "ts"))
-_CYRILLIC_GREEK_WORD = re.compile(r"[\u0400-\u052F\u0370-\u03FF\u1F00-\u1FFF]+")
+_CYRILLIC_GREEK_WORD = word_pattern("cyrillic", "greek")
 
 
 def _number_key(token: str) -> str:
@@ -376,14 +376,10 @@ def names(question: str) -> tuple[Name, ...]:
         if token.lower() in _STOPWORDS:
             continue
         for part in re.split(r"['\-]", token):
-            skeleton = latin_skeleton(part)
-            if len(part) >= 3 and len(skeleton) >= shortest and skeleton not in found:
-                found.append(skeleton)
+            _add_name(found, part, latin_skeleton(part), shortest)
     for word in _CYRILLIC_GREEK_WORD.findall(question):
         if (uncased or word[0].isupper()) and word.lower() not in _CYRILLIC_GREEK_STOPWORDS:
-            skeleton = cyrillic_greek_skeleton(word)
-            if len(word) >= 3 and len(skeleton) >= shortest and skeleton not in found:
-                found.append(skeleton)
+            _add_name(found, word, cyrillic_greek_skeleton(word), shortest)
     for word in ARABIC_WORD.findall(question):
         bare = ARABIC_DIACRITICS.sub("", word)
         if bare in _ARABIC_STOPWORDS:
@@ -392,6 +388,13 @@ def names(question: str) -> tuple[Name, ...]:
         if forms and forms not in found:
             found.append(forms)
     return tuple(found[:_MAX_NAMES])
+
+
+def _add_name(found: list[Name], word: str, skeleton: str, shortest: int) -> None:
+    """Add a word's skeleton to the names ``found`` unless the word or its skeleton is too
+    short to tell a name, or it is there already."""
+    if len(word) >= 3 and len(skeleton) >= shortest and skeleton not in found:
+        found.append(skeleton)
 
 
 def name_overlap(question_names: tuple[Name, ...], text: str) -> float:

@@ -94,6 +94,13 @@ def _chinese(text: str) -> str:
 
 
 _SCRIPTS = {name: re.compile(f"[{chars}]") for name, chars in _SCRIPT_LETTERS.items()}
+
+
+def word_pattern(*scripts: str) -> re.Pattern[str]:
+    """A run of letters of any of ``scripts`` (names as ``dominant_script`` gives them)."""
+    return re.compile("[" + "".join(_SCRIPT_LETTERS[s] for s in scripts) + "]+")
+
+
 _HAN = re.compile(f"[{_HAN_LETTERS}]")
 _KANA = re.compile(f"[{_KANA_LETTERS}]")
 
