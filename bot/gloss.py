@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
-from index.language import ARABIC_DIACRITICS, ARABIC_WORD
+from index.language import ARABIC_DIACRITICS, ARABIC_WORD, OTHER_ARABIC_SCRIPT_LETTER
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,6 @@ _TO_BUCKWALTER = str.maketrans(
         "ي": "y",
     }
 )
-# Letters of the Arabic script that Arabic does not use and Persian, Urdu, Pashto... do
-# (پ چ ژ گ ک ی ے ٹ...): a question with one is not Arabic.
-_OTHER_ARABIC_SCRIPT_LETTER = re.compile(r"[\u0672-\u06d3\u06fa-\u06ff\u0750-\u077f]")
 _ENGLISH_WORD = re.compile(r"[a-z]+")
 _POS = re.compile(r"<pos>.*?</pos>")
 # BAMA splits a word into a prefix of up to 4 letters and a suffix of up to 6.
@@ -261,7 +258,7 @@ def word_glosses(word: str) -> frozenset[str]:
 def glosses(question: str) -> tuple[frozenset[str], ...]:
     """The English glosses of each content word of an Arabic question (none for a question
     in another language of the Arabic script: its words are not the lexicon's)."""
-    if _OTHER_ARABIC_SCRIPT_LETTER.search(question):
+    if OTHER_ARABIC_SCRIPT_LETTER.search(question):
         return ()
     found = (word_glosses(word) for word in ARABIC_WORD.findall(question))
     return tuple(g for g in found if g)

@@ -52,6 +52,9 @@ ARABIC_DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\
 # A word in Arabic script: its letters (Arabic's, Persian's, Urdu's...) and the marks written
 # on them (harakat, shadda: لافْرُوف is one word).
 ARABIC_WORD = re.compile(r"(?:[\u0621-\u064a\u0671-\u06d3]|" + ARABIC_DIACRITICS.pattern + ")+")
+# Letters of the Arabic script that Arabic does not use and Persian, Urdu, Pashto... do
+# (پ چ ژ گ ک ی ے ٹ...): a text with one is not Arabic.
+OTHER_ARABIC_SCRIPT_LETTER = re.compile(r"[\u0672-\u06d3\u06fa-\u06ff\u0750-\u077f]")
 ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")  # and Persian
 _LETTER = re.compile(r"[^\W\d_]")
 

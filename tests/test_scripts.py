@@ -132,3 +132,17 @@ def test_a_text_of_no_letters_is_of_no_script():
     assert dominant_script("2028 — 240 ٢٤٠ !") == "other"
     assert script_share("2028 — 240 ٢٤٠ !", "arabic") == 0.0
     assert language_script("und") is None and language_script("sw") == "latin"
+
+
+def test_an_arabic_question_is_answered_in_arabic_and_a_persian_one_is_not(answerer):
+    # langdetect took these two Arabic questions of ARCD for Persian or Urdu, and their
+    # answers came with English text around the quotes. A question in letters Arabic uses
+    # is Arabic; one with a letter only Persian, Urdu... use (here چ and ی) gets English,
+    # articlebot having no Persian texts.
+    frames = [prompts.text(key, "ar") for key in ("intro", "unsure_intro", "cannot_answer")]
+    for question in ("اين تقع ايسلندا؟", "بماذا تمتاز سويسرا ؟"):
+        answer = answerer.ask(question)
+        assert answer.lang == "ar" and answer.text.split("\n")[0] in frames
+    persian = answerer.ask("خط تراموا چقدر هزینه دارد؟")
+    english = [prompts.text(key, "en") for key in ("intro", "unsure_intro", "cannot_answer")]
+    assert persian.lang == "en" and persian.text.split("\n")[0] in english
