@@ -19,7 +19,6 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from index.dates import DateWindow
 from index.language import (
-    OTHER_ARABIC_SCRIPT_LETTER,
     UNSPACED_SCRIPTS,
     detect_language,
     dominant_script,
@@ -77,10 +76,6 @@ def question_language(question: str) -> str:
         # No templates in the question's script but English ones: skip langdetect (about a
         # fifth of an extractive answer's time).
         return "en"
-    if script == "arabic" and not OTHER_ARABIC_SCRIPT_LETTER.search(question):
-        # Only letters Arabic uses: an Arabic question (langdetect took 6 of the 1,957
-        # Arabic questions of ../shared/eval for Persian or Urdu, and cost 0.4-0.7 ms an answer).
-        return "ar"
     code = detect_language(question)
     return code if code in prompts.TEXTS else "en"
 

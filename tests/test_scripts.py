@@ -135,7 +135,7 @@ def test_a_text_of_no_letters_is_of_no_script():
 
 
 def test_an_arabic_question_is_answered_in_arabic_and_a_persian_one_is_not(answerer):
-    # langdetect took these two Arabic questions of ARCD for Persian or Urdu, and their
+    # langdetect took these two Arabic questions of ARCD for Persian, and their
     # answers came with English text around the quotes. A question in letters Arabic uses
     # is Arabic; one with a letter only Persian, Urdu... use (here چ and ی) gets English,
     # articlebot having no Persian texts.
