@@ -69,6 +69,7 @@ def articles_for(docs_path: Path, count_chunks: int, tag: str):
     repeated text once (index/ingest.py does), which the LangChain pipeline does not do."""
     from bot.evaluation import load_documents
     from index.chunking import Chunking
+    from index.language import detect_language
     from index.types import Article
 
     docs = load_documents(docs_path)
@@ -78,7 +79,11 @@ def articles_for(docs_path: Path, count_chunks: int, tag: str):
         text = f"{tag} {n}.\n\n" + "\n\n".join(parts)
         for sentence in reversed(chunking.split(text)[1]):
             text = f"{text[: sentence.start]}{tag}{n}: {text[sentence.start :]}"
-        article = Article(text=text, title=f"{tag} {n}", source=f"bench://{tag}/{n}")
+        # In the language read from the text, as a file or feed of it would be indexed
+        # (index/readers.py): an article of no language ("und") is searched by a question
+        # both as asked and mapped (bot/question_map.py), which no real article is.
+        lang = detect_language(text)
+        article = Article(text=text, title=f"{tag} {n}", source=f"bench://{tag}/{n}", lang=lang)
         pieces = chunking.split(article.text)
         out.append((article, *pieces))
         chunks += len(pieces[0])
