@@ -62,10 +62,6 @@ class EngineThreads:
             except (OSError, AttributeError):
                 self._set = None
 
-    @property
-    def available(self) -> bool:
-        return self._set is not None
-
     def use(self, threads: int) -> None:
         if self._set is not None:
             self._set(max(1, int(threads)))
