@@ -9,7 +9,7 @@ differs from the question's gets the model's translation, shown under it and mar
 
 The quote stays the evidence; a translation only helps to read it. A reply that is not
 plausibly a translation (empty, the quote again, another script than the question's, far
-shorter or longer than the quote) is dropped, and the quote is shown alone. The extractive
+shorter or longer than the quote, a model carrying on its prompt) is dropped, and the quote is shown alone. The extractive
 default has no model and translates nothing.
 
 A question asked in another script than (some of) the store's articles is also translated
@@ -26,16 +26,29 @@ import re
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from index.language import detect_language, dominant_script, language_script, script_share
+from index.language import (
+    UNSPACED_SCRIPTS,
+    detect_language,
+    dominant_script,
+    language_script,
+    script_share,
+)
 
 from . import prompts
 from .types import Citation
 
-# A translation is about as long as its text: Chinese to English runs near 4 times longer,
-# English to Chinese near a third. Outside these bounds the reply is something else: a word
-# such as an injected "HACKED", a refusal, a reply cut short, or a model that rambles on.
-MIN_LENGTH_RATIO = 0.2
-MAX_LENGTH_RATIO = 5.0
+# A translation is about as long as its text. Outside these bounds (its length over the
+# text's) the reply is something else: a word such as an injected "HACKED", a refusal, a
+# reply cut short, or a model that rambles on. Between scripts written with spaces: the 632
+# questions of ../shared/eval/xquad-ar-en-dev, translated by people, run 0.42 to 2.31 times
+# the length of their Arabic (a paragraph 0.74 to 1.41). A script written without spaces
+# packs more in a letter: Chinese to English runs near 4 times longer, English to Chinese
+# near a third.
+LENGTH_RATIOS = (0.4, 2.5)
+UNSPACED_LENGTH_RATIOS = (0.2, 5.0)
+# A small model that carries on the prompt instead of translating writes itself the next
+# instruction ("... Translate this into English: ..."): no translation says that.
+_INSTRUCTION = re.compile(r"\btranslat\w*\b[^.:\n]{0,40}\binto\b", re.I)
 # Letters of a translation in the reader's script, at least: a brand or a name may stay in
 # its own (Sputnik V in Arabic text); a copied or half-translated quote does not pass.
 MIN_SCRIPT_SHARE = 0.75
@@ -84,7 +97,11 @@ def checked(reply: str, original: str, script: str) -> str | None:
         return None  # copied, not translated
     if script_share(text, script) < MIN_SCRIPT_SHARE:
         return None  # not in the reader's script: e.g. the quote again, or half of it
-    if not MIN_LENGTH_RATIO <= len(text) / len(original) <= MAX_LENGTH_RATIO:
+    if _INSTRUCTION.search(text):
+        return None
+    unspaced = UNSPACED_SCRIPTS & {script, dominant_script(original)}
+    shortest, longest = UNSPACED_LENGTH_RATIOS if unspaced else LENGTH_RATIOS
+    if not shortest <= len(text) / len(original) <= longest:
         return None
     return text
 

@@ -179,6 +179,14 @@ def test_checked_translation_drops_what_is_not_one():
     assert checked_translation(half, quote, question) is None  # half in the quote's script
     assert checked_translation("word " * 200, quote, question) is None  # far too long
     assert checked_translation("<passage>x</passage>", quote, question) is None
+    # What SmolLM2 gave for the bundled sample's quotes (seen in the REPL): a few words, then
+    # the prompt carried on, or a story. Three times the quote's length passed before.
+    rambling = english_text + " It is a reference to the tradition of the city and its people."
+    assert checked_translation(rambling * 2, quote, question) is None  # 3.7 times longer
+    carried_on = f'بالأراد فقول مسول. Translate this into English: "{english_text}"'
+    assert checked_translation(carried_on, quote, question) is None
+    # A translation as long as people's longest (XQuAD's questions: 2.31 times the Arabic).
+    assert checked_translation(english_text + " " + english_text, quote, question) is not None
 
 
 # ---- failures degrade to the quotes alone ---------------------------------------------
@@ -350,7 +358,10 @@ def test_an_arabic_question_about_english_articles_is_searched_in_english_too(
 def test_the_quotes_fallen_back_on_are_chosen_with_the_translation(english_dir, scripted):
     # The model's answer cites nothing: the quotes are shown, chosen and weighed as the
     # English question meets the English passages it found.
-    arabic = "غنت ليدي غاغا الحائزة على ست جوائز غرامي النشيد الوطني في المباراة."
+    arabic = (
+        "غنت ليدي غاغا، الحائزة على ست جوائز غرامي والمرشحة لجائزة الأوسكار، النشيد الوطني، "
+        "بينما قدمت مارلي ماتلين الحائزة على جائزة الأوسكار الترجمة بلغة الإشارة الأمريكية."
+    )
     server = scripted(replies=["ليدي غاغا غنت.", arabic], questions=lambda body: GAGA_EN)
     answer = llm_answerer(english_dir, server.url).ask(GAGA)
     assert answer.mode == "extractive" and answer.question == GAGA and answer.lang == "ar"
@@ -467,12 +478,34 @@ def test_a_question_in_the_articles_own_script_is_not_translated(tmp_path, scrip
 
 def test_a_greek_question_gets_greek_translations_of_english_quotes(tmp_path, scripted):
     data = data_dir_with(tmp_path, "tram.txt", TRAM_EN)
-    greek = "Η γραμμή του τραμ θα κοστίσει 240 εκατομμύρια ευρώ και θα ανοίξει το 2028."
+    greek = {  # each sentence of the article in Greek: the model translates what it is given
+        "Riverton approves tram line": "Το Ρίβερτον εγκρίνει γραμμή τραμ",
+        "The city council of Riverton approved a new tram line on Monday.": (
+            "Το δημοτικό συμβούλιο του Riverton ενέκρινε νέα γραμμή τραμ τη Δευτέρα."
+        ),
+        "The tram line will cost 240 million euros and is due to open in 2028.": (
+            "Η γραμμή του τραμ θα κοστίσει 240 εκατομμύρια ευρώ και θα ανοίξει το 2028."
+        ),
+    }
+
+    def in_greek(text: str) -> str:
+        for english, translation in greek.items():
+            text = text.replace(english, translation)
+        return text
+
+    def translated(body: dict) -> str:
+        asked = body["messages"][1]["content"]
+        return in_greek(asked.split("<passage>")[1].split("</passage>")[0].strip())
+
     server = scripted(
-        replies=["Η γραμμή κοστίζει πολύ.", greek, greek, greek],
+        replies=["Η γραμμή κοστίζει πολύ.", translated, translated, translated],
         questions=lambda body: "How much will the tram line in Riverton cost?",
     )
     answer = llm_answerer(data, server.url).ask("Πόσο θα κοστίσει η γραμμή του τραμ στο Riverton;")
     assert "into Greek" in server.requests[1]["messages"][0]["content"]
-    assert answer.citations and answer.citations[0].translation == greek
+    assert answer.citations
+    assert [c.translation for c in answer.citations] == [
+        in_greek(c.quote) for c in answer.citations
+    ]
+    assert "240" in answer.citations[0].quote or "240" in answer.citations[1].quote
     assert_quotes_are_the_evidence(answer)
