@@ -9,8 +9,9 @@ differs from the question's gets the model's translation, shown under it and mar
 
 The quote stays the evidence; a translation only helps to read it. A reply that is not
 plausibly a translation (empty, the quote again, another script than the question's, far
-shorter or longer than the quote, a model carrying on its prompt) is dropped, and the quote is shown alone. The extractive
-default has no model and translates nothing.
+shorter or longer than the quote, markup the quote has not, a model carrying on its
+prompt) is dropped, and the quote is shown alone. The extractive default has no model and
+translates nothing.
 
 A question asked in another script than (some of) the store's articles is also translated
 into their language before the search (``search_language``, ``question_messages``), checked
@@ -48,6 +49,7 @@ LENGTH_RATIOS = (0.4, 2.5)
 UNSPACED_LENGTH_RATIOS = (0.2, 5.0)
 # A small model that carries on the prompt instead of translating writes itself the next
 # instruction ("... Translate this into English: ..."): no translation says that.
+_TAG = re.compile(r"</?([a-z]+)[^<>]*>")
 _INSTRUCTION = re.compile(r"\btranslat\w*\b[^.:\n]{0,40}\binto\b", re.I)
 # Letters of a translation in the reader's script, at least: a brand or a name may stay in
 # its own (Sputnik V in Arabic text); a copied or half-translated quote does not pass.
@@ -93,6 +95,8 @@ def checked(reply: str, original: str, script: str) -> str | None:
     text = _LABEL.sub("", text).strip().strip(_WRAPPERS).strip()
     if not text or "passage>" in text.lower() or "question>" in text.lower():
         return None
+    if set(_TAG.findall(text.lower())) - set(_TAG.findall(original.lower())):
+        return None  # markup the text has not: "</answer>", "<p>", a prompt's tags
     if text == " ".join(original.split()):
         return None  # copied, not translated
     if script_share(text, script) < MIN_SCRIPT_SHARE:

@@ -185,6 +185,9 @@ def test_checked_translation_drops_what_is_not_one():
     assert checked_translation(rambling * 2, quote, question) is None  # 3.7 times longer
     carried_on = f'بالأراد فقول مسول. Translate this into English: "{english_text}"'
     assert checked_translation(carried_on, quote, question) is None
+    assert checked_translation(f"{english_text} </answer>", quote, question) is None
+    assert checked_translation(f"<p>{english_text}</p>", quote, question) is None
+    assert checked("Lavrov <b>said</b> so.", "قال <b>لافروف</b> ذلك.", "latin") is not None
     # A translation as long as people's longest (XQuAD's questions: 2.31 times the Arabic).
     assert checked_translation(english_text + " " + english_text, quote, question) is not None
 
