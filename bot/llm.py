@@ -270,6 +270,22 @@ def is_refusal(text: str) -> bool:
     return head.startswith(prompts.LLM_CANNOT_ANSWER)
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What the user is told of a backend's failure (a key of prompts.LLM_TEXTS): it timed
+    out, could not be reached (no connection: the openai client's APIConnectionError, httpx's
+    ConnectError, a refused socket), or failed otherwise (a server that answered with an
+    error, such as a prompt longer than its context window)."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    if any("timeout" in repr(e).lower() for e in chain):
+        return "llm_reason_timeout"
+    if any(isinstance(e, ConnectionError) or "Connect" in type(e).__name__ for e in chain):
+        return "llm_reason_error"
+    return "llm_reason_failed"
+
+
 def _may_become_refusal(text: str) -> bool:
     # While the reply so far could still turn into the sentinel, hold it back from the user.
     head = text.strip().strip("*_`\"'").upper().replace(" ", "_")
@@ -399,7 +415,7 @@ class LLMGenerator:
             return
         except Exception as exc:  # unreachable, timed out, failing: the chat goes on
             log.warning("%s backend failed: %s: %s", self.backend, type(exc).__name__, exc)
-            reason = "llm_reason_timeout" if "timeout" in repr(exc).lower() else "llm_reason_error"
+            reason = failure_reason(exc)
             yield self._fall_back(extractive, reason, lang, f"{type(exc).__name__}: {exc}")
             return
         try:

@@ -361,6 +361,18 @@ def test_unreachable_server_falls_back_at_once(news_dir):
     assert answer.citations
 
 
+def test_a_server_that_answers_with_an_error_is_said_to_fail_not_to_be_unreachable(
+    news_dir, scripted
+):
+    # As llama_cpp.server does for a prompt longer than its context window: an HTTP 500.
+    server = scripted("reply", replies=[])
+    answer = remote(news_dir, server.url).ask("How much do festival tickets cost?")
+    assert server.requests  # it was reached
+    note = prompts.text("llm_fallback", "en", reason=prompts.text("llm_reason_failed", "en"))
+    assert answer.text.startswith(note)
+    assert answer.citations
+
+
 def test_failed_rewrite_still_answers_the_follow_up(news_dir, scripted):
     server = scripted("hang")
     answer = remote(news_dir, server.url, llm_timeout=1.0).ask(
