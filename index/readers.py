@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from .cleaning import clean_line, clean_text
 from .dates import html_date, normalize_date
 from .fetch import FetchError, fetch
+from .language import word_count
 from .types import Article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -24,9 +25,16 @@ SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".jsonl"}
 DEFAULT_MAX_CHARS = 1_000_000
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
-# trafilatura warns "discarding data: None" on stderr for a page without article text; the
-# ReadError says so already, in words a person understands.
-logging.getLogger("trafilatura").setLevel(logging.ERROR)
+# trafilatura says "discarding data: None" or "empty HTML tree" on stderr for a page without
+# article text, and pypdf "EOF marker not found" for a broken PDF: the ReadError says so
+# already, in words a person understands.
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+# The end of a sentence, as a line of an article's text ends: an HTML page's text holds one
+# at least, of four words or more (a quote's least, bot/answering.py).
+_SENTENCE = re.compile(r"[.!?…؟。！？]['\")\]’”»]*\s*$")
 
 
 class ReadError(ValueError):
@@ -67,6 +75,11 @@ def load(targets: list[str], limits: Limits | None = None) -> Iterator[Loaded]:
     for target in targets:
         if is_url(target):
             yield from _load(target, lambda t=target: _fetched(t, limits), limits)
+            continue
+        scheme = urlparse(target).scheme
+        if "://" in target and len(scheme) > 1:  # (not a Windows drive, C:\\)
+            error = f"{target}: only http:// and https:// addresses are read, not {scheme}://"
+            yield Loaded(target, [], error)
             continue
         path = Path(target).expanduser()
         if path.is_dir():
@@ -233,7 +246,8 @@ def _html_article(html: str, source: str, fallback_title: str) -> Article:
         with_metadata=True,
     )
     text = (getattr(extracted, "text", None) or "").strip() if extracted else ""
-    if not text:
+    if not any(_SENTENCE.search(line) and word_count(line) >= 4 for line in text.splitlines()):
+        # What is left of a page of links (a menu, a footer: "Home | About"), not an article.
         raise ReadError("no article text found in this HTML page")
     title = getattr(extracted, "title", None) or fallback_title
     # The page's own statement of when it was published, not trafilatura's date, which

@@ -119,6 +119,12 @@ BAD_FILES = {
     ),
     "broken.pdf": (b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ngarbage" * 20, "not a readable PDF"),
     "script.html": (HTML_WITHOUT_TEXT, "no article text found in this HTML page"),
+    "menu.html": (
+        b"<html><head><title>Menu</title></head><body><nav><a href='/'>Home</a> | "
+        b"<a href='/about'>About</a> | <a href='/news'>Latest news</a></nav>"
+        b"<footer>Copyright 2026 Harbor City Times</footer></body></html>",
+        "no article text found in this HTML page",
+    ),
     "invisible.txt": ("\u200b\u202e\u2066 \x1b[2J\n".encode(), "no article text found in it"),
     "photo.jpg": (b"\xff\xd8\xff", "unsupported file type .jpg; use .htm, .html, .jsonl"),
 }
@@ -131,6 +137,25 @@ def test_bad_file_is_refused_with_its_reason(tmp_path, name):
     path.write_bytes(content)
     error = only_error(str(path))
     assert error.startswith(f"{path}: ") and message in error, error
+
+
+def test_an_html_page_of_one_short_paragraph_is_an_article(tmp_path):
+    page = tmp_path / "brief.html"
+    page.write_text(
+        "<html><head><title>Plant opens</title></head><body><nav>Home | About</nav><article>"
+        "<p>The harbor city opened a desalination plant on Monday.</p></article></body></html>",
+        encoding="utf-8",
+    )
+    (loaded,) = list(load([str(page)], ALLOW))
+    (article,) = loaded.articles
+    assert "opened a desalination plant on Monday." in article.text
+
+
+def test_an_address_of_another_scheme_is_refused_as_one():
+    error = only_error("ftp://example.org/a.txt")
+    assert (
+        error == "ftp://example.org/a.txt: only http:// and https:// addresses are read, not ftp://"
+    )
 
 
 def test_missing_file_and_empty_folder_are_refused(tmp_path):
