@@ -178,7 +178,8 @@ _META = (
 
 
 def html_date(html: str) -> str | None:
-    """When a web page says its article was published, normalized; None if it does not say.
+    """When a web page says its article was published, normalized: a date it states that
+    can be read, else the first it states (to be reported, and dropped), else None.
 
     Looked for in this order: ``<meta>`` tags (article:published_time, og and Dublin Core
     dates, itemprop datePublished...), JSON-LD ``datePublished``, then ``<time datetime>``
@@ -192,10 +193,12 @@ def html_date(html: str) -> str | None:
         root = lxml_html.document_fromstring(html)
     except (etree.ParserError, ValueError):
         return None
-    return _meta_date(root) or _json_ld_date(root) or _time_date(root)
+    stated = [value for value in _stated(root) if value and value.strip()]
+    return next((d for d in map(normalize_date, stated) if d), stated[0] if stated else None)
 
 
-def _meta_date(root) -> str | None:
+def _stated(root):
+    """Every publication date a page states, in the order they are trusted."""
     found: dict[str, str] = {}
     for meta in root.iter("meta"):
         content = meta.get("content")
@@ -203,14 +206,7 @@ def _meta_date(root) -> str | None:
             key = (meta.get(attribute) or "").strip().lower()
             if key in _META and content and key not in found:
                 found[key] = content
-    for key in _META:
-        normalized = normalize_date(found.get(key))
-        if normalized:
-            return normalized
-    return None
-
-
-def _json_ld_date(root) -> str | None:
+    yield from (found[key] for key in _META if key in found)
     for script in root.iter("script"):
         if (script.get("type") or "").strip().lower() != "application/ld+json":
             continue
@@ -218,11 +214,14 @@ def _json_ld_date(root) -> str | None:
             data = json.loads(script.text or "")
         except ValueError:
             continue
-        for value in _published(data):
-            normalized = normalize_date(value)
-            if normalized:
-                return normalized
-    return None
+        yield from _published(data)
+    times = [t for t in root.iter("time") if t.get("datetime")]
+    marked = [
+        t for t in times if t.get("pubdate") is not None or t.get("itemprop") == "datePublished"
+    ]
+    in_article = [t for t in times if any(a.tag == "article" for a in t.iterancestors())]
+    for candidates in (marked, in_article, times):
+        yield from (element.get("datetime") for element in candidates[:1])
 
 
 def _published(data: object):
@@ -236,20 +235,6 @@ def _published(data: object):
         for value in data.values():
             if isinstance(value, list | dict):
                 yield from _published(value)
-
-
-def _time_date(root) -> str | None:
-    times = [t for t in root.iter("time") if t.get("datetime")]
-    marked = [
-        t for t in times if t.get("pubdate") is not None or t.get("itemprop") == "datePublished"
-    ]
-    in_article = [t for t in times if any(a.tag == "article" for a in t.iterancestors())]
-    for candidates in (marked, in_article, times):
-        for element in candidates[:1]:
-            normalized = normalize_date(element.get("datetime"))
-            if normalized:
-                return normalized
-    return None
 
 
 def today() -> date:

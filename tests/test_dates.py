@@ -72,6 +72,17 @@ def test_a_web_pages_published_date_is_read_from_its_metadata(site, path, publis
     )
 
 
+def test_a_web_pages_date_that_cannot_be_read_is_dropped_with_a_warning(site, caplog):
+    with caplog.at_level(logging.WARNING, logger="index.readers"):
+        (loaded,) = list(load([site + "/garbled.html"], ALLOW))
+    assert loaded.articles[0].date is None
+    assert "'next week' is not a date (YYYY-MM-DD or ISO 8601): it is left out" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="index.readers"):
+        list(load([site + "/undated.html"], ALLOW))  # states no date: nothing to report
+    assert "is not a date" not in caplog.text
+
+
 @pytest.mark.parametrize(
     ("given", "normalized"),
     [
@@ -241,6 +252,9 @@ def test_index_prune_removes_the_articles_older_than_the_retention(dated_dir):
     refused = cli("index", "prune", data_dir=dated_dir)
     assert refused.returncode == 2
     assert "retention is off: set ARTICLEBOT_RETENTION_DAYS" in refused.stderr
+    zero = cli("index", "prune", "--days", "0", "--dry-run", data_dir=dated_dir)
+    assert zero.returncode == 2 and "retention is off" not in zero.stderr
+    assert "--days: expected a whole number of 1 or more, not '0'" in zero.stderr
 
     dry = cli("index", "prune", "--days", "365", "--dry-run", data_dir=dated_dir)
     assert dry.returncode == 0, dry.stderr
