@@ -487,13 +487,25 @@ def copy_from_row(row: Sequence) -> Copy:
 
 def remove_copy(db, copy_id: str, mark: str) -> Article:
     """Delete the copy whose id is ``copy_id`` or begins with it (one copy only), in the
-    caller's write, and return its article; StoreError if no copy or several match.
+    caller's write, and return its article; StoreError if none matches, or several articles
+    and copies do (saying so).
     ``db``: a SQLite or a psycopg connection; ``mark``: its parameter mark ("?" or "%s")."""
     rows = db.execute(
         f"SELECT {COPY_COLUMNS} FROM copies WHERE substr(id, 1, {mark}) = {mark} LIMIT 2",
         (len(copy_id), copy_id),
     ).fetchall()
     if len(rows) != 1 or not copy_id:
+        articles = db.execute(
+            f"SELECT count(*) FROM (SELECT id FROM articles WHERE substr(id, 1, {mark}) = {mark} "
+            "LIMIT 2) AS matching",
+            (len(copy_id), copy_id),
+        ).fetchone()[0]
+        if copy_id and len(rows) + articles > 1:  # (an article the prefix named alone is
+            # removed before a copy is looked for)
+            raise StoreError(
+                f"{copy_id!r} begins the ids of several articles: give more of the id "
+                "(see: articlebot index list)"
+            )
         raise StoreError(f"no article with id {copy_id!r} (see: articlebot index list)")
     db.execute(f"DELETE FROM copies WHERE id = {mark}", (rows[0][0],))
     return copy_from_row(rows[0]).article

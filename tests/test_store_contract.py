@@ -305,6 +305,20 @@ def test_a_copy_is_removed_by_a_unique_prefix_of_its_id_and_nothing_else_goes(st
         store.remove("zz")
     assert [c.article.id for c in store.copies()] == [herald.id]
 
+    # Two copies whose ids begin alike: that beginning names neither, and says so.
+    stored = {sample.article.id[0], vaccines.article.id[0], herald.id[0]}
+    editions = (
+        Article(text=VACCINES.text + f" Edition {n}.", title="Ed", source=f"ed{n}", lang="en")
+        for n in range(1000)
+    )
+    first = next(a for a in editions if a.id[0] not in stored)
+    second = next(a for a in editions if a.id[0] == first.id[0])
+    store.add([], [Copy(first, vaccines.article.id, 0.9), Copy(second, vaccines.article.id, 0.9)])
+    with pytest.raises(StoreError, match=f"'{first.id[0]}' begins the ids of several articles"):
+        store.remove(first.id[0])
+    assert len(store.copies()) == 3 and len(store) == 2
+    assert store.remove(first.id) == first and store.remove(second.id) == second
+
     assert store.remove(herald.id[:6]) == herald
     assert store.copies() == [] and len(store) == 2
     assert {a.id for a in store.articles()} == {sample.article.id, vaccines.article.id}
