@@ -20,7 +20,7 @@ from index.embeddings import EmbeddingError
 from index.feed_registry import FeedError
 from index.store import StoreError
 
-from . import render
+from . import prompts, render
 from .redaction import hide_secrets
 from .settings import Settings
 from .startup import data_dir_problem
@@ -109,7 +109,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = index_sub.add_parser(
         "prune", help="remove articles older than ARTICLEBOT_RETENTION_DAYS (for cron)"
     )
-    p.add_argument("--days", type=int, help="this many days instead of the setting")
+    p.add_argument("--days", type=positive_int, help="this many days instead of the setting")
     p.add_argument("--dry-run", action="store_true", help="list them; remove nothing")
     p.set_defaults(run=cmd_index_prune)
     p = index_sub.add_parser("stats", help="counts, languages, model and size")
@@ -312,7 +312,7 @@ def cmd_index_prune(args: argparse.Namespace, settings: Settings) -> int:
 
     from .core import open_store
 
-    days = args.days or settings.retention_days
+    days = args.days if args.days is not None else settings.retention_days
     if not days or days < 1:
         print(
             "articlebot: retention is off: set ARTICLEBOT_RETENTION_DAYS (or pass --days N) "
@@ -436,7 +436,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         print(display(answer_text(answer), use_bidi(settings.bidi)))
-    return 0
+    return 2 if prompts.NOT_A_QUESTION in answer.notes else 0  # a question of no words
 
 
 def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:

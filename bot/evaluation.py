@@ -589,6 +589,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.suite:
             directions = find_directions(args.suite)
         else:
+            missing = [str(p) for p in (args.docs, args.questions) if not p.is_file()]
+            if missing:
+                raise ValueError(f"no such file: {', '.join(missing)}")
             name = args.questions.parent.name or args.questions.stem
             directions = [Direction(name, args.docs, args.questions)]
         with tempfile.TemporaryDirectory(prefix="articlebot-eval-") as tmp:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot import prompts
 
-from .conftest import ask_json
+from .conftest import ask_json, cli
 
 
 def test_vaccine_question_cites_sputnik_passage(sample_dir):
@@ -118,7 +120,9 @@ def test_latent_terms_cost_one_model_pass_a_question(sample_dir, monkeypatch, qu
 
 @pytest.mark.parametrize("question", ["", "   ", "😀🙏", "?!...", "؟؟"])
 def test_a_message_without_words_gets_asked_for_a_question_not_quotes(sample_dir, question):
-    result = ask_json(question, sample_dir)
+    asked = cli("ask", question, "--json", data_dir=sample_dir)
+    assert asked.returncode == 2  # bad input, for a script that runs `articlebot ask`
+    result = json.loads(asked.stdout)
     assert result["refused"] and result["citations"] == [] and result["retrieved"] == []
     assert result["answer"] == prompts.text("not_a_question", result["lang"])
     assert prompts.NOT_A_QUESTION in result["notes"]

@@ -315,6 +315,13 @@ def test_maps_by_fold_needs_the_folds_file(tmp_path, capsys):
     assert "folds.json" in err and "bench/question_map.py --save-folds" in err
 
 
+def test_eval_names_the_files_that_are_not_there(tmp_path, capsys):
+    docs, questions = tmp_path / "docs.jsonl", tmp_path / "questions.jsonl"
+    questions.write_text("", encoding="utf-8")
+    assert main(["eval", "--docs", str(docs), "--questions", str(questions)]) == 2
+    assert capsys.readouterr().err == f"articlebot eval: no such file: {docs}\n"
+
+
 def test_a_question_maps_file_replaces_the_shipped_maps(tmp_path, monkeypatch, sample_dir):
     monkeypatch.setenv("ARTICLEBOT_QUESTION_MAPS", str(tmp_path / "nowhere.npz"))
     with pytest.raises(ValidationError, match="no such file.*bench/question_map.py --save"):
