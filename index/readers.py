@@ -32,9 +32,12 @@ logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-# The end of a sentence, as a line of an article's text ends: an HTML page's text holds one
-# at least, of four words or more (a quote's least, bot/answering.py).
-_SENTENCE = re.compile(r"[.!?…؟。！？]['\")\]’”»]*\s*$")
+# An HTML page's text holds a sentence at least: a line of four words or more (a quote's
+# least, bot/answering.py) that ends as a sentence does (the full stops of the Latin, Arabic,
+# Urdu, Devanagari, Armenian, Ethiopic, Burmese, Khmer and CJK scripts...), or a line of
+# PROSE_WORDS (Thai marks no sentence's end). A menu or a footer is neither.
+_SENTENCE_END = re.compile(r"[.!?…؟。！？।॥۔։።။។;]['\")\]’”»]*\s*$")
+PROSE_WORDS = 12
 
 
 class ReadError(ValueError):
@@ -246,13 +249,19 @@ def _html_article(html: str, source: str, fallback_title: str) -> Article:
         with_metadata=True,
     )
     text = (getattr(extracted, "text", None) or "").strip() if extracted else ""
-    if not any(_SENTENCE.search(line) and word_count(line) >= 4 for line in text.splitlines()):
+    if not any(_is_prose(line) for line in text.splitlines()):
         # What is left of a page of links (a menu, a footer: "Home | About"), not an article.
         raise ReadError("no article text found in this HTML page")
     title = getattr(extracted, "title", None) or fallback_title
     # The page's own statement of when it was published, not trafilatura's date, which
     # may be guessed from the address or the text.
     return _article(text, title, source, html_date(html))
+
+
+def _is_prose(line: str) -> bool:
+    """Whether a line of a page's text is a sentence or more (its words have letters)."""
+    words = word_count(" ".join(w for w in line.split() if any(c.isalpha() for c in w)))
+    return words >= PROSE_WORDS or (words >= 4 and _SENTENCE_END.search(line) is not None)
 
 
 def _pdf_article(data: bytes, source: str, fallback_title: str) -> Article:
