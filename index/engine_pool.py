@@ -50,9 +50,9 @@ class EnginePool(Generic[Engine]):
                 self._changed.wait_for(lambda: self._turn(ticket, urgent))
             finally:
                 queue.remove(ticket)
+                self._changed.notify_all()  # the next in line may take another free engine
             index = self._free.pop(0)
             busy = len(self.engines) - len(self._free)
-            self._changed.notify_all()  # the next in line may take another free engine
         try:
             yield self.engines[index], busy
         finally:

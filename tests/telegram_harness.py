@@ -242,6 +242,13 @@ class BotProcess:
             raise
 
 
+def registered(fake) -> bool:
+    """Whether a bot has put its command menu up in every language it speaks: started."""
+    from bot import prompts
+
+    return len(fake.commands) == len(prompts.BOT_COMMANDS)
+
+
 def ask(fake, chat_id: int, text: str, count: int = 1, timeout: float = 90, **kw) -> list[dict]:
     """Send a message and return the first ``count`` new messages the bot sends back."""
     before = len(fake.messages(chat_id))

@@ -21,7 +21,7 @@ from index.jobs import JobQueue
 
 from .conftest import cli
 from .postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from .telegram_harness import FACTS, BotProcess, free_port
+from .telegram_harness import FACTS, BotProcess, free_port, registered
 
 LEASE = 3.0
 ADMIN = 7
@@ -216,7 +216,7 @@ def test_an_upload_and_an_add_url_are_queued_and_the_worker_reports_back_to_the_
         fake, data_dir, tmp_path / "bot.log", ADMIN_USER_IDS=str(ADMIN), **pg_env
     )
     try:
-        fake.wait_for(lambda: len(fake.commands) == 2, 90, "the bot to register its commands")
+        fake.wait_for(lambda: registered(fake), 90, "the bot to register its commands")
         (path,) = stories(tmp_path / "news", 1, facts_each=4)
         fake.user_uploads(ADMIN, "harbour.txt", path.read_bytes())
         dead_url = f"http://127.0.0.1:{free_port()}/gone.html"

@@ -21,6 +21,7 @@ from .telegram_harness import (
     BotProcess,
     free_port,
     listening,
+    registered,
     run_until_it_stops,
 )
 
@@ -166,9 +167,11 @@ def test_a_second_poller_refuses_to_start_and_says_replicas_use_webhooks(
     fake = FakeTelegram(TOKEN).start()
     (tmp_path / "one" / "data").mkdir(parents=True)
     env = replica_env(postgres_url, TELEGRAM_MODE="polling")
+    with fake.lock:  # the module's other bots put their menus up already: wait for this one's
+        fake.commands.clear()
     first = BotProcess.start(fake, tmp_path / "one" / "data", tmp_path / "one.log", **env)
     try:
-        fake.wait_for(lambda: len(fake.commands) == 2, 120, "the first poller to start")
+        fake.wait_for(lambda: registered(fake), 120, "the first poller to start")
         second = run_until_it_stops(
             "telegram",
             cwd=tmp_path,

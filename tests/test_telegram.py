@@ -25,6 +25,7 @@ from .telegram_harness import (
     ask,
     free_port,
     listening,
+    registered,
 )
 
 ADMIN = 1
@@ -61,7 +62,7 @@ def bot(fake, prepared_dir, tmp_path_factory):
         ARTICLEBOT_MAX_QUOTES="10",
     )
     try:
-        fake.wait_for(lambda: len(fake.commands) == 2, 90, "the bot to register its commands")
+        fake.wait_for(lambda: registered(fake), 90, "the bot to register its commands")
         yield process
     finally:
         assert process.stop() == 0, process.log_text()[-3000:]
@@ -377,7 +378,7 @@ def test_sigterm_sends_in_flight_answers_and_history_survives_a_restart(prepared
     env = {"ARTICLEBOT_MAX_QUOTES": "10"}
     bot = BotProcess.start(fake, data_dir, tmp_path / "bot.log", **env)
     try:
-        fake.wait_for(lambda: len(fake.commands) == 2, 90, "the bot to start")
+        fake.wait_for(lambda: registered(fake), 90, "the bot to start")
         fake.user_says(401, GLACIER_QUESTION)  # a long answer: two messages a second apart
         fake.wait_for(lambda: fake.messages(401), 60, "the first part")
         stopping = threading.Thread(target=bot.stop)
@@ -423,7 +424,7 @@ def test_each_question_is_answered_exactly_once_across_a_crash(prepared_dir, tmp
         fake.release(drop=True)  # the replies it was sending never arrive
 
     try:
-        fake.wait_for(lambda: len(fake.commands) == 2, 90, "the bot to start")
+        fake.wait_for(lambda: registered(fake), 90, "the bot to start")
         (before,) = ask(fake, 700, FACTS[0][1])  # answered before the crash: never again
         questions[700] = [FACTS[0][2]]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import cli
-from .telegram_harness import BotProcess, ask
+from .telegram_harness import BotProcess, ask, registered
 from .test_dates import VACCINE_NEWS
 
 USER = 401
@@ -38,7 +38,7 @@ def bot(fake, data_dir):
         fake, data_dir, data_dir.parent / "bot.log", ARTICLEBOT_RETENTION_DAYS="1000"
     )
     try:
-        fake.wait_for(lambda: len(fake.commands) == 2, 90, "the bot to register its commands")
+        fake.wait_for(lambda: registered(fake), 90, "the bot to register its commands")
         yield process
     finally:
         assert process.stop() == 0, process.log_text()[-3000:]

@@ -19,7 +19,7 @@ from bot.telegram_posts import TITLE_CHARS, post_title
 
 from .conftest import cli
 from .fake_telegram import FakeTelegram
-from .telegram_harness import BotProcess, ask
+from .telegram_harness import BotProcess, ask, registered
 from .test_feeds import LIGHTHOUSE, MARKET, FeedSite, Route, page, rss, serving
 
 ADMIN = 1
@@ -60,7 +60,7 @@ def bot(fake, data_dir):
         TELEGRAM_INGEST_CHANNELS=f"@Harbour_Channel, {PRIVATE}",
     )
     try:
-        fake.wait_for(lambda: len(fake.commands) == 2, 90, "the bot to register its commands")
+        fake.wait_for(lambda: registered(fake), 90, "the bot to register its commands")
         yield process
     finally:
         assert process.stop() == 0, process.log_text()[-3000:]

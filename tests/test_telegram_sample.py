@@ -11,7 +11,7 @@ import pytest
 
 from bot import prompts
 
-from .telegram_harness import BotProcess, ask
+from .telegram_harness import BotProcess, ask, registered
 
 ADMIN = 1
 USER = 501
@@ -27,7 +27,7 @@ def bot(fake, tmp_path):
     data_dir = tmp_path / "data"  # empty: the bot indexes the sample as it starts
     process = BotProcess.start(fake, data_dir, tmp_path / "bot.log", ADMIN_USER_IDS=str(ADMIN))
     try:
-        fake.wait_for(lambda: len(fake.commands) == 2, 120, "the bot to start")
+        fake.wait_for(lambda: registered(fake), 120, "the bot to start")
         yield process
     finally:
         assert process.stop() == 0, process.log_text()[-3000:]
