@@ -24,8 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-
+from bench.performance import percentiles  # noqa: E402
 from index.embeddings import load_embeddings  # noqa: E402
 from index.faiss_store import FaissStore  # noqa: E402
 from index.ingest import Indexer  # noqa: E402
@@ -33,7 +32,7 @@ from index.types import Article  # noqa: E402
 
 
 def figures(values: list[float]) -> str:
-    p50, p95 = np.percentile(values, [50, 95])
+    p50, p95 = percentiles(values)
     return f"p50 {p50:.0f} p95 {p95:.0f} max {max(values):.0f} ms ({len(values)} questions)"
 
 

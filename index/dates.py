@@ -193,8 +193,13 @@ def html_date(html: str) -> str | None:
         root = lxml_html.document_fromstring(html)
     except (etree.ParserError, ValueError):
         return None
-    stated = [value for value in _stated(root) if value and value.strip()]
-    return next((d for d in map(normalize_date, stated) if d), stated[0] if stated else None)
+    first = None
+    for value in _stated(root):  # read no further than the first that can be read
+        if value and value.strip():
+            if normalized := normalize_date(value):
+                return normalized
+            first = first or value
+    return first
 
 
 def _stated(root):

@@ -126,8 +126,13 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
         """An engine for one call, its threads set: a question's pass (urgent, half the
         threads) or any other (the threads shared among the engines busy now)."""
         with self._pool.engine(urgent=question) as (engine, busy):
-            self._threads.use(self.beside_threads if question else self.threads // busy)
+            self._threads.use(self._share(question, busy))
             yield engine
+
+    def _share(self, beside: bool, busy: int) -> int:
+        """The threads of a call: half beside a question's other pass, else all of them
+        divided among the engines busy when it took its own."""
+        return self.beside_threads if beside else self.threads // busy
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         return self._encode_many(texts, is_query=False)
@@ -163,7 +168,7 @@ class E5SmallQ4Embeddings(ArticleEmbeddings):
                 try:
                     texts = [t for t, _, _ in batch]
                     beside = any(b for _, _, b in batch)
-                    self._threads.use(self.beside_threads if beside else self.threads // busy)
+                    self._threads.use(self._share(beside, busy))
                     vectors = engine.query(texts if len(texts) > 1 else texts[0])
                     vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
                 except BaseException as exc:

