@@ -63,7 +63,7 @@ from bot.evaluation import (
     write_questions,
 )
 from bot.metrics import metrics
-from bot.question_map import QuestionMap, save_map
+from bot.question_map import QuestionMap, save_crossing_offset, save_map
 from bot.retrieval import ArticleRetriever
 from bot.settings import Settings
 from bot.two_languages import halves, scripts_of
@@ -194,6 +194,18 @@ class Pairs:
         own = (self.vectors[source][rows] * self.paragraphs[source][rows]).sum(1)
         moved = self.vectors[source][rows] @ matrix
         return float((own - (moved * self.paragraphs[target][rows]).sum(1)).mean())
+
+    def crossing(self, rows: np.ndarray, orientations=ORIENTATIONS) -> float:
+        """The crossing offset (bot/question_map.py) measured on the questions among
+        ``rows`` in the ``orientations``' source scripts: the mean over all of them of the
+        question's cosine with its paragraph in its own script less its cosine, as asked,
+        with the paragraph in the other."""
+        gaps = []
+        for source, target in orientations:
+            vectors = self.vectors[source][rows]
+            own = (vectors * self.paragraphs[source][rows]).sum(1)
+            gaps.append(own - (vectors * self.paragraphs[target][rows]).sum(1))
+        return float(np.concatenate(gaps).mean())
 
 
 FOLDS = 5  # of the strength's choice, within the articles a map is fitted on
@@ -350,11 +362,38 @@ def main() -> None:
         help="write each fold's maps (fitted without its articles) and the articles' folds "
         "here, for articlebot eval --maps-by-fold DIR",
     )
+    parser.add_argument(
+        "--save-crossing",
+        type=Path,
+        metavar="FILE",
+        help="write the crossing offset measured on every question pair into FILE, and stop",
+    )
     args = parser.parse_args()
     settings = Settings(_env_file=None).model_copy(update={"seed_sample": False})
     directions = find_directions(args.suite)
     embeddings = load_embeddings(settings.embeddings)
     pairs = Pairs(directions, embeddings)
+    print(f"offsets measured on {len(pairs.doc)} questions asked in both scripts", flush=True)
+    every = np.ones(len(pairs.doc), bool)
+    fold_of = title_folds(pairs.titles(), args.folds)
+    for orientation in ORIENTATIONS:
+        held = [
+            pairs.crossing(_outside(pairs.titles(), k, fold_of), (orientation,))
+            for k in range(args.folds)
+        ]
+        print(
+            "crossing offset, {} questions over {} text as asked: {:.4f} (without each fold's "
+            "articles {:.4f}-{:.4f})".format(
+                *orientation, pairs.crossing(every, (orientation,)), min(held), max(held)
+            ),
+            flush=True,
+        )
+    offset = pairs.crossing(every)
+    print(f"crossing offset, both: {offset:.4f}", flush=True)
+    if args.save_crossing:
+        save_crossing_offset(settings.embeddings, offset, args.save_crossing)
+        print(f"saved the crossing offset to {args.save_crossing}")
+        return
     crossings = {}
     for direction in directions:
         if scripts_of(direction) in ORIENTATIONS:
@@ -365,13 +404,10 @@ def main() -> None:
                 f"{len(crossing.chunks)} {crossing.target} chunks",
                 flush=True,
             )
-    print(f"offsets measured on {len(pairs.doc)} questions asked in both scripts", flush=True)
     for crossing in crossings.values():
         # One partition of the titles serves every part: they must cover the same articles.
         if set(crossing.title) != set(pairs.titles()):
             raise SystemExit("the crossing directions and the pairs must cover the same articles")
-    # Folds by title, as the eval's: the same titles give the same folds.
-    fold_of = title_folds(pairs.titles(), args.folds)
     fold_maps = {k: fitted_maps(crossings, pairs, k, fold_of) for k in range(args.folds)}
     if args.save_folds:
         args.save_folds.mkdir(parents=True, exist_ok=True)
@@ -409,6 +445,7 @@ def main() -> None:
     if args.save:
         for qmap in fitted_maps(crossings, pairs, None, fold_of):
             save_map(settings.embeddings, qmap, args.save)
+        save_crossing_offset(settings.embeddings, offset, args.save)
         print(f"\nsaved the maps fitted on every question to {args.save}")
 
 

@@ -176,7 +176,7 @@ def build_answerer(
     # The answer chain loads LangChain's runnables (0.2 s): imported here, not at the top,
     # so that the commands that answer nothing (`index list`, `jobs`...) start without it.
     from .answering import Answerer, ExtractiveGenerator
-    from .question_map import load_maps
+    from .question_map import load_crossing_offset, load_maps
     from .retrieval import ArticleRetriever
 
     # The embedder the store was opened for (open_store checked that its vectors are this
@@ -188,6 +188,7 @@ def build_answerer(
         k=settings.top_k,
         tuning=settings.tuning,
         question_maps=load_maps(embeddings.spec, settings.question_maps),
+        crossing_offset=load_crossing_offset(embeddings.spec, settings.question_maps),
     )
     generator = ExtractiveGenerator(
         store=store,

@@ -24,7 +24,7 @@ from index.types import Chunk, Hit
 from . import ranking
 from .anchors import name_overlap, names
 from .gloss import glosses_for, passage_gloss
-from .question_map import QuestionMap
+from .question_map import QuestionMap, crossing_map
 from .settings import Tuning
 
 # A vector that sentences are compared with, and what is added to each similarity.
@@ -66,6 +66,9 @@ class ArticleRetriever(BaseRetriever):
     # Move a question's vector toward the other script's language for the chunks in that
     # script (bot/question_map.py); none: every chunk meets the question's own vector.
     question_maps: tuple[QuestionMap, ...] = ()
+    # What is added to the similarities of a question with text in a script no map moves it
+    # toward (bot/question_map.py, ``crossing_map``); None: nothing.
+    crossing_offset: float | None = None
     _vectors: OrderedDict[str, Future] = PrivateAttr(default_factory=OrderedDict)
     _terms: OrderedDict[str, Future] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: Lock = PrivateAttr(default_factory=Lock)
@@ -114,12 +117,16 @@ class ArticleRetriever(BaseRetriever):
         maps = self._maps_for(question)
         if not maps:
             return self.store.search(query, n, window)
-        others = self._scripts() - {m.target for m in maps}
+        moving = [m for m in maps if m.matrix is not None]
+        others = self._scripts() - {m.target for m in moving}
         kept = []
-        if others:
-            hits = self.store.search(query, n, window)
-            kept = [h for h in hits if not any(m.targets(h.chunk.text) for m in maps)]
-        for qmap in maps:
+        if others:  # the chunks no map moves the question toward, and the crossing map's
+            for hit in self.store.search(query, n, window):
+                qmap = next((m for m in maps if m.targets(hit.chunk.text)), None)
+                if qmap is None or qmap.matrix is None:
+                    offset = qmap.offset if qmap else 0.0
+                    kept.append(Hit(hit.chunk, hit.similarity + offset, terms=hit.terms))
+        for qmap in moving:
             for hit in self.store.search(qmap.moved(query), n, window):
                 if qmap.targets(hit.chunk.text) or not others:
                     kept.append(Hit(hit.chunk, hit.similarity + qmap.offset, terms=hit.terms))
@@ -127,12 +134,17 @@ class ArticleRetriever(BaseRetriever):
 
     def _maps_for(self, question: str) -> list[QuestionMap]:
         """The maps for a question in its script toward a script the store holds articles in
-        (a store of one language pays for no second search)."""
+        (a store of one language pays for no second search), then the crossing map for the
+        store's other scripts, if any (bot/question_map.py)."""
         maps = [m for m in self.question_maps if m.applies_to(question)]
-        if not maps:
+        if not maps and self.crossing_offset is None:
             return maps
         scripts = self._scripts()
-        return [m for m in maps if m.target in scripts or None in scripts]
+        crossing = None
+        if self.crossing_offset is not None:
+            crossing = crossing_map(self.crossing_offset, question, tuple(maps), scripts)
+        maps = [m for m in maps if m.target in scripts or None in scripts]
+        return maps + [crossing] if crossing else maps
 
     def languages(self) -> set[str]:
         """The languages of the store's articles, read again after LANGUAGES_SECONDS
