@@ -56,6 +56,9 @@ _SENTENCE_END = re.compile(
 # semicolon have no space after them either.
 _CLAUSE_BREAK = re.compile(r"[؛;،,]\s|[，、；]")
 MAX_SENTENCE_CHARS = 300
+# What opens a line of Markdown or of a plain-text list rather than a sentence: a heading's
+# "#", a bullet, a quotation's ">". A sentence (the unit an answer quotes) starts after it.
+_BLOCK_MARK = re.compile(r"(?:#{1,6}|[-*+•▪]|>)[ \t]+")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ def split_sentences(text: str) -> list[Span]:
 def _add_sentence(text: str, start: int, end: int, spans: list[Span]) -> None:
     while start < end and text[start].isspace():
         start += 1
+    mark = _BLOCK_MARK.match(text, start, end)
+    if mark:
+        start = mark.end()
     while end > start and text[end - 1].isspace():
         end -= 1
     if end - start < 2 or not any(ch.isalnum() for ch in text[start:end]):

@@ -196,3 +196,30 @@ def test_a_first_run_interrupted_while_indexing_the_sample_seeds_again(tmp_path)
     assert again.returncode == 0, again.stderr
     assert "Indexing the bundled sample article" in again.stderr
     assert "Sputnik V" in again.stdout
+
+
+HARBOR = """# Harbor city opens new desalination plant
+
+The city of Portmere opened a desalination plant on Monday. It makes 40,000 cubic metres of
+drinking water a day.
+
+## Costs
+
+- The plant cost 120 million euros.
+- It was built in two years by a Danish firm.
+"""
+
+
+def test_quotes_from_markdown_carry_no_heading_or_bullet_marks(tmp_path):
+    article = tmp_path / "harbor.md"
+    article.write_text(HARBOR, encoding="utf-8")
+    data_dir = tmp_path / "data"
+    added = cli("index", "add", str(article), data_dir=data_dir)
+    assert added.returncode == 0, added.stderr
+    cost = ask_json("How much did the plant cost?", data_dir)
+    assert cost["citations"][0]["quote"].startswith("The plant cost 120 million euros.")
+    opened = ask_json("Which plant did Harbor city open?", data_dir)
+    quotes = [c["quote"] for c in cost["citations"] + opened["citations"]]
+    assert "Harbor city opens new desalination plant" in quotes  # the heading, without "# "
+    assert not any(q.startswith(("#", "-", "*")) for q in quotes), quotes
+    assert all(q in HARBOR for q in quotes)  # still the article's text, verbatim

@@ -7,8 +7,17 @@ import numpy as np
 
 from bot.core import build_answerer, confidence_model, indexer, open_store
 from bot.evaluation import load_documents
-from bot.question_map import QuestionMap, load_maps, save_map
+from bot.question_map import (
+    OTHER,
+    QuestionMap,
+    crossing_map,
+    load_crossing_offset,
+    load_maps,
+    save_crossing_offset,
+    save_map,
+)
 from bot.settings import Settings
+from index.types import Article
 
 from .conftest import REPO
 
@@ -118,12 +127,15 @@ def test_an_arabic_question_over_english_articles_quotes_the_sentence_that_answe
     assert "1773" in answer.citations[0].quote
     assert answer.citations[0].quote.startswith("Oxygen was discovered independently by Carl")
     # The question as asked finds Dewar's liquid oxygen of 1891 closer: the map is the change.
-    # (Without the map the answer is refused; the measuring model shows what it would quote.)
+    # (Without the map, and without the crossing offset that stands in for a missing one,
+    # the answer is refused; the measuring model shows what it would quote.)
     answerer.retriever.question_maps = ()
+    answerer.retriever.crossing_offset = None
     assert answerer.ask(SCHEELE).refused
     shipped = confidence_model(settings, answerer.retriever.embeddings.spec)
     measuring = build_answerer(settings, store, confidence=shipped.measuring())
     measuring.retriever.question_maps = ()
+    measuring.retriever.crossing_offset = None
     # The English glosses of its words (bot/gloss.py) find the right paragraph too...
     assert "1773" in measuring.ask(SCHEELE).citations[0].quote
     # ...and with neither, the wrong one is quoted.
@@ -168,3 +180,114 @@ def test_a_store_of_one_language_is_searched_once_and_twice_once_it_holds_two(
     assert retriever.retrieve(arabic)[0].chunk.lang == "ar"
     assert len(searches) == 2
     assert retriever.retrieve(SCHEELE)[0].chunk.title == "Oxygen"
+
+
+RUSSIAN = "Что Россия обещала по вакцинам?"  # the README's question, in Russian
+# A made-up Russian report (Cyrillic: a script no shipped map moves toward).
+MOSCOW = Article(
+    text=(
+        "Московский зоопарк открыл новый павильон для белых медведей.\n\n"
+        "Директор зоопарка сообщил, что павильон обошёлся в 300 миллионов рублей и что "
+        "первые посетители увидят медведей в субботу. Строительство длилось два года."
+    ),
+    title="Зоопарк открыл павильон",
+    source="test://moscow-zoo",
+    lang="ru",
+)
+
+
+def test_a_question_in_a_script_no_map_moves_from_is_answered_as_one_a_map_moves(data_dir):
+    settings = Settings(_env_file=None, data_dir=data_dir)
+    store = open_store(settings)  # the sample: one Arabic article
+    answerer = build_answerer(settings, store)
+    retriever = answerer.retriever
+    offset = retriever.crossing_offset
+    assert offset == load_crossing_offset(retriever.embeddings.spec)
+    assert 0.05 < offset < 0.12  # measured: 0.082 and 0.086 for the dev sets' two directions
+    answer = answerer.ask(RUSSIAN)
+    assert answer.confidence == "confident"
+    assert "Sputnik V" in answer.citations[0].quote
+    assert answer.text.startswith("Вот что говорится в статьях")
+    # Its similarities are the question's as asked, raised by the offset: one search.
+    query = retriever.query_vector(RUSSIAN)
+    hits = retriever.nearest(RUSSIAN, 5)
+    expected = {h.chunk.id: h.similarity + offset for h in store.search(query, 5)}
+    assert {h.chunk.id: round(h.similarity, 5) for h in hits} == {
+        i: round(s, 5) for i, s in expected.items()
+    }
+    # A question the sample does not answer is still refused.
+    assert answerer.ask("Кто выиграл чемпионат мира по футболу 2018 года?").refused
+    # Without the offset (as before it), the question about vaccines was refused.
+    retriever.crossing_offset = None
+    assert answerer.ask(RUSSIAN).refused
+
+
+def test_the_crossing_offset_is_for_the_scripts_no_map_moves_the_question_toward(
+    data_dir, monkeypatch
+):
+    settings = Settings(_env_file=None, data_dir=data_dir)
+    store = open_store(settings)  # the sample (Arabic), and Oxygen (English)
+    indexer(settings, store).add(load_documents(OXYGEN))
+    retriever = build_answerer(settings, store).retriever
+    maps = {m.source: m for m in retriever.question_maps}
+    offset = retriever.crossing_offset
+    of_the_sample = retriever.retrieve("ماذا وعدت روسيا باكستان بشأن اللقاحات؟")[0].chunk
+    english = retriever.retrieve(SCHEELE)[0].chunk
+    # Arabic and English questions in a store of Arabic and English articles: as before.
+    for question in ("ماذا وعدت روسيا باكستان بشأن اللقاحات؟", SCHEELE):
+        assert all(m.matrix is not None for m in retriever._maps_for(question))
+    # A Russian question meets both with its similarities raised by the offset.
+    query = retriever.query_vector(RUSSIAN)
+    for vector, added in retriever.sentence_queries(RUSSIAN, [of_the_sample, english]):
+        assert np.array_equal(vector, query) and added == offset
+    # Russian text: a Russian question meets it as asked; an English question moved toward
+    # the Arabic, as asked toward the English and the Russian, the offset added to the latter.
+    indexer(settings, store).add([MOSCOW])
+    monkeypatch.setattr(type(retriever), "LANGUAGES_SECONDS", 0.0)  # the store is read again
+    moscow = retriever.retrieve("Сколько стоил павильон для белых медведей?")[0].chunk
+    assert moscow.title == "Зоопарк открыл павильон"
+    (own, nothing), _ = retriever.sentence_queries(RUSSIAN, [moscow, english])
+    assert np.array_equal(own, query) and nothing == 0
+    question = "How much did the polar bear pavilion cost?"
+    as_asked = retriever.query_vector(question)
+    (moved, toward_arabic), (same, none), (crossed, added) = retriever.sentence_queries(
+        question, [of_the_sample, english, moscow]
+    )
+    assert np.allclose(moved, maps["latin"].moved(as_asked))
+    assert toward_arabic == maps["latin"].offset
+    assert np.array_equal(same, as_asked) and none == 0
+    assert np.array_equal(crossed, as_asked) and added == offset
+    found = retriever.nearest(question, 3)
+    assert found[0].chunk.id == moscow.id
+    as_searched = {h.chunk.id: h.similarity for h in store.search(as_asked, 10)}
+    assert abs(found[0].similarity - (as_searched[moscow.id] + offset)) < 1e-4
+
+
+def test_a_crossing_map_takes_the_scripts_the_other_maps_leave():
+    arabic_to_latin = QuestionMap(np.eye(4), "arabic", "latin", 0.6)
+    greek = "Τι υποσχέθηκε η Ρωσία;"
+    crossing = crossing_map(0.08, greek, (), {"arabic", "latin"})
+    assert (crossing.source, crossing.target, crossing.offset) == ("greek", OTHER, 0.08)
+    assert crossing.targets("روسيا وباكستان") and crossing.targets("Russia and Pakistan")
+    assert not crossing.targets("Η Ρωσία και το Πακιστάν") and not crossing.targets("1773, 2018")
+    assert np.allclose(crossing.moved(np.array([0.6, 0.8])), [0.6, 0.8])
+    arabic = "ماذا وعدت روسيا؟"
+    # Only scripts no map moves toward: none in a store of Arabic and English articles.
+    assert crossing_map(0.08, arabic, (arabic_to_latin,), {"arabic", "latin"}) is None
+    assert crossing_map(0.08, greek, (), {"greek"}) is None  # its own script only
+    toward_cyrillic = crossing_map(0.08, arabic, (arabic_to_latin,), {"arabic", "cyrillic"})
+    assert toward_cyrillic.targets("Россия") and not toward_cyrillic.targets("Russia")
+    # Articles of unknown language may be in any script.
+    assert crossing_map(0.08, arabic, (arabic_to_latin,), {"arabic", None}) is not None
+
+
+def test_the_crossing_offset_is_saved_beside_the_maps(tmp_path):
+    path = tmp_path / "maps.npz"
+    assert load_crossing_offset("e5-small-q4", path) is None
+    save_map("e5-small-q4", QuestionMap(np.eye(4) * 2, offset=0.04), path)
+    assert load_crossing_offset("e5-small-q4", path) is None
+    save_crossing_offset("e5-small-q4", 0.0837, path)
+    assert round(load_crossing_offset("e5-small-q4", path), 6) == 0.0837
+    assert load_crossing_offset("sentence-transformers:some/other-model", path) is None
+    (only,) = load_maps("e5-small-q4", path)  # not taken for a map
+    assert np.allclose(only.matrix, np.eye(4) * 2)
