@@ -3,6 +3,7 @@ measured on held-out folds of articles, and saved for the embedder.
 
     OMP_NUM_THREADS=1 python bench/question_map.py --suite ../shared/eval --folds 5 \\
         --workdir /tmp/eval-work [--save bot/question_maps.npz] [--save-folds DIR]
+        [--save-crossing bot/question_maps.npz]
 
 Each map (Arabic to Latin, Latin to Arabic) is fitted on the direction of the suite whose
 questions are in its source script and whose documents are in its target script
@@ -30,8 +31,10 @@ Then, with maps fitted without the question's article:
   every question in both languages: the article each ranks first (the shipped weights,
   bot/ranking_fit.py), without maps and with them.
 
-With ``--save`` the maps fitted on every question (strengths chosen on the folds) are
-written; with ``--save-folds DIR`` each fold's maps and the articles' folds, for
+First the crossing offset (bot/question_map.py) is measured on the same pairs, for each
+direction and both together, as asked (no map); ``--save-crossing FILE`` writes it and
+stops. With ``--save`` the maps fitted on every question (strengths chosen on the folds) are
+written, and the crossing offset; with ``--save-folds DIR`` each fold's maps and the articles' folds, for
 ``articlebot eval --maps-by-fold DIR``, whose table is then held out in every direction.
 """
 
