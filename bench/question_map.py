@@ -33,9 +33,10 @@ Then, with maps fitted without the question's article:
 
 First the crossing offset (bot/question_map.py) is measured on the same pairs, for each
 direction and both together, as asked (no map); ``--save-crossing FILE`` writes it and
-stops. With ``--save`` the maps fitted on every question (strengths chosen on the folds) are
-written, and the crossing offset; with ``--save-folds DIR`` each fold's maps and the articles' folds, for
-``articlebot eval --maps-by-fold DIR``, whose table is then held out in every direction.
+stops. With ``--save`` the maps fitted on every question (strengths chosen on the folds)
+are written, and the crossing offset; with ``--save-folds DIR`` each fold's maps and the
+articles' folds, for ``articlebot eval --maps-by-fold DIR``, whose table is then held out
+in every direction.
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ from .faiss_schema import (
     insert_rows,
     unpack_terms,
 )
+from .kept_chunks import KeptChunks, still_valid
 from .near_duplicates import BAND_SCHEME, bands
 from .segments import (
     APPROXIMATE_FROM,
@@ -124,6 +125,7 @@ class FaissStore(store.TermsTables):
         self._live: Live = {kind: {} for kind in KINDS}  # the segments in memory
         self._skipped: dict[int, Skipped] = {}  # the dead vectors of each chunk segment
         self._generation = -1  # of the segments in memory; -1: none loaded
+        self._kept = KeptChunks()  # the rows of the chunks searches returned (kept_chunks.py)
         # The day of each row of the chunk segments a window search read (_days_of).
         self._days: dict[int, tuple[Segment, np.ndarray]] = {}
         with self._lock:
@@ -201,9 +203,20 @@ class FaissStore(store.TermsTables):
         ):
             loaded = self._live[kind].get(number)
             live[kind][number] = loaded or self._files.read(kind, number, sha256, search_sha256)
-        self._live, self._skipped = live, self._skipped_in(live)
         self._days = {n: kept for n, kept in self._days.items() if n in live["chunks"]}
-        self._generation = generation
+        self._go_live(live, self._skipped_in(live), generation)
+
+    def _go_live(self, live: Live, skipped: dict[int, Skipped], generation: int) -> None:
+        """Make ``live`` (with its dead vectors) the segments in memory, of ``generation``;
+        forget the kept chunks if the change may have taken some away."""
+        if not still_valid(
+            self._live["chunks"],
+            {n: s.count for n, s in self._skipped.items()},
+            live["chunks"],
+            {n: s.count for n, s in skipped.items()},
+        ):
+            self._kept.clear()
+        self._live, self._skipped, self._generation = live, skipped, generation
 
     def _skipped_in(self, live: Live) -> dict[int, Skipped]:
         """The dead vectors of each chunk segment of ``live`` that has some, as the database
@@ -387,6 +400,8 @@ class FaissStore(store.TermsTables):
                     # is searched as without one: its chunks gone since are dead vectors)
                     segments.append((segment, self._skipped.get(number), within))
             found = search(segments, query, k)
+            if not self._kept.complete:
+                self._keep_all_if_few()
             chunks = self._chunks([i for i, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
 
@@ -535,16 +550,31 @@ class FaissStore(store.TermsTables):
         return {r["id"]: unpack_terms(r["idx"], r["val"], r["scale"]) for r in rows}
 
     def _chunks(self, ids: list[int]) -> dict[int, Chunk]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
+        """The live chunks among ``ids``, by id: those kept in memory, the others read."""
+        found, missing = self._kept.take(ids)
+        if missing:
+            marks = ",".join("?" * len(missing))
+            read = self._read_chunks(f"WHERE c.id IN ({marks})", missing)
+            self._kept.keep(read)
+            found |= {c.id: c for c in read}
+        return found
+
+    def _read_chunks(self, where: str, values: Sequence[object] = ()) -> list[Chunk]:
         rows = self._db.execute(
             'SELECT c.id, c.article_id, c.ordinal, c.start, c."end", a.title, a.source, a.lang, '
             'a.date, a.added_at, substr(a.text, c.start + 1, c."end" - c.start) AS text '
-            f"FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
-            ids,
+            f"FROM chunks c JOIN articles a ON a.id = c.article_id {where}",
+            values,
         ).fetchall()
-        return {r["id"]: Chunk(**dict(r)) for r in rows}
+        return [Chunk(**dict(r)) for r in rows]
+
+    def _keep_all_if_few(self) -> None:
+        """Read every live chunk into memory at once if there are at most as many as are
+        kept (index/kept_chunks.py)."""
+        live = sum(s.array.count for s in self._live["chunks"].values())
+        dead = sum(s.count for s in self._skipped.values())
+        if live - dead <= self._kept.limit:
+            self._kept.fill(self._read_chunks(""))
 
     def check(self) -> list[str]:
         with self._lock, transaction(self._db, "DEFERRED"):
@@ -809,7 +839,7 @@ class FaissStore(store.TermsTables):
                 for file in written:
                     file.unlink(missing_ok=True)
                 raise
-            self._live, self._skipped, self._generation = live, skipped, number
+            self._go_live(live, skipped, number)
             self._days = {n: kept for n, kept in self._days.items() if n in live["chunks"]}
             # Files of segments no longer live, and what a crashed writer left.
             self._files.delete_all_but(

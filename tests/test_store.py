@@ -144,6 +144,54 @@ def test_another_process_adding_is_seen_without_reopening(data_dir, embeddings):
     assert hits[0].chunk.article_id == ENGLISH_ARTICLE.id
 
 
+def test_a_reader_shows_the_chunks_other_writers_left_never_older_rows(data_dir, embeddings):
+    """A reader keeps the chunks its searches read (index/kept_chunks.py): after other
+    processes' adds, removals and rebuilds its hits are the store's rows as they are now."""
+    reader = open_store(data_dir, embeddings)  # the sample: its chunks all kept at once
+    sample_id = reader.articles()[0].id
+    vaccines = embeddings.encode_query(VACCINE_Q)
+    assert "Sputnik V" in " ".join(h.chunk.text for h in reader.search(vaccines, 3))
+    assert reader._kept.complete and len(reader._kept) == reader.stats()["chunks"]
+    writer = open_store(data_dir, embeddings)
+    add(writer, embeddings, [ENGLISH_ARTICLE])
+    lighthouse = embeddings.encode_query("Skerryvore lighthouse keepers")
+    assert reader.search(lighthouse, 1)[0].chunk.article_id == ENGLISH_ARTICLE.id
+    # Removed by another process, then added again under another title: new rows.
+    sample = writer.remove(sample_id)
+    hits = reader.search(vaccines, 10)
+    assert {h.chunk.article_id for h in hits} == {ENGLISH_ARTICLE.id}
+    assert reader.article_chunks(sample_id)[0] == []
+    sample.title, sample.source = "Lavrov visits Islamabad", "test://again"
+    add(writer, embeddings, [sample])
+    hits = [h for h in reader.search(vaccines, 10) if h.chunk.article_id == sample_id]
+    assert hits and {(h.chunk.title, h.chunk.source) for h in hits} == {
+        ("Lavrov visits Islamabad", "test://again")
+    }
+    # Rebuilt by another process with other chunks: the reader shows the new ones.
+    from index.chunking import Chunking
+
+    Indexer(writer, embeddings, Chunking(300, 30)).rebuild()
+    hits = reader.search(vaccines, 10)
+    assert hits and all(len(h.chunk.text) <= 300 for h in hits)
+    for hit in hits:
+        chunks, _ = writer.article_chunks(hit.chunk.article_id)
+        assert hit.chunk in chunks
+
+
+def test_kept_chunks_are_the_most_recently_used():
+    from index.kept_chunks import KeptChunks
+    from index.types import Chunk
+
+    kept = KeptChunks(limit=2)
+    one, two, three = (Chunk(i, "a", i, 0, 1, "x") for i in (1, 2, 3))
+    kept.keep([one, two])
+    assert kept.take([1, 5]) == ({1: one}, [5])  # 1 used last: 2 goes first
+    kept.keep([three])
+    assert kept.take([1, 2, 3]) == ({1: one, 3: three}, [2])
+    kept.clear()
+    assert kept.take([1]) == ({}, [1]) and not kept.complete
+
+
 CRASH_SCRIPT = textwrap.dedent(
     """
     import os, sys
