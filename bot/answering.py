@@ -94,6 +94,11 @@ def quotable(sentence: str, min_chars: int) -> bool:
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")  # a quote never spans two paragraphs
 
 
+def _heading(text: str) -> str:
+    """``text`` as a title compares: spaces collapsed, case folded, no closing mark."""
+    return " ".join(text.split()).casefold().rstrip(".!?؟…:")
+
+
 @dataclass
 class _Context:
     """What ranking learnt about the retrieved chunks, reused to pick neighbour sentences."""
@@ -153,8 +158,8 @@ class ExtractiveGenerator:
                 refused=True,
                 mode=self.mode,
                 notes=[
-                    f"{prompts.CANNOT_ANSWER}: probability {probability:.3f} < "
-                    f"{self.confidence.refuse_below:.3f}"
+                    f"{prompts.CANNOT_ANSWER}: probability {probability:.4f} < "
+                    f"{self.confidence.refuse_below:.4f}"
                     if ranked
                     else f"{prompts.CANNOT_ANSWER}: no quotable sentence"
                 ],
@@ -228,11 +233,17 @@ class ExtractiveGenerator:
             context.sentences[hit.chunk.id] = sentences
             for sentence, sim in zip(sentences, vectors @ query, strict=True):
                 context.similarity[sentence.id] = float(sim)
-            if toward is not query:
+            if toward is not query or offset:  # a map's moved question, or the crossing
                 for sentence, sim in zip(sentences, vectors @ toward, strict=True):
                     context.quote_similarity[sentence.id] = float(sim) + offset
+            title = _heading(hit.chunk.title)
             for sentence in sentences:
-                if quotable(sentence.text, self.tuning.min_quote_chars):
+                # The article's title line is not quoted: the answer names the article by
+                # it above its quotes already ("From ..."), and it states no more.
+                if (
+                    quotable(sentence.text, self.tuning.min_quote_chars)
+                    and _heading(sentence.text) != title
+                ):
                     context.quotable.add(sentence.id)
         return context
 

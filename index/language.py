@@ -57,6 +57,21 @@ ARABIC_WORD = re.compile(r"(?:[\u0621-\u064a\u0671-\u06d3]|" + ARABIC_DIACRITICS
 OTHER_ARABIC_SCRIPT_LETTER = re.compile(r"[\u0672-\u06d3\u06fa-\u06ff\u0750-\u077f]")
 ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")  # and Persian
 _LETTER = re.compile(r"[^\W\d_]")
+# Cyrillic letters, and those of Russian's alphabet. A text in Russian letters alone that
+# holds one Russian alone writes (ы, э, ё) or one of these words, which Ukrainian, Belarusian,
+# Bulgarian, Macedonian and Serbian do not write (their "what", "who", "when" are що, хто,
+# какво, што, шта...), is Russian: langdetect takes short Russian questions for Macedonian,
+# Bulgarian or Ukrainian ("Что Имран Хан сказал Лаврову?": mk).
+_CYRILLIC = re.compile(f"[{_SCRIPT_LETTERS['cyrillic']}]")
+_RUSSIAN_LETTER = re.compile("[а-яёА-ЯЁ]")
+_RUSSIAN_ONLY = re.compile("[ыэёЫЭЁ]")
+_RUSSIAN_WORDS = frozenset(
+    re.findall(
+        r"\S+",
+        "что кто когда почему зачем сколько какой какая какое какие каких каком каким чего "
+        "чем откуда чей чья чьи это был была было были будет будут мы вы его",
+    )
+)
 
 
 def detect_language(text: str) -> str:
@@ -70,6 +85,8 @@ def detect_language(text: str) -> str:
         # Only letters Arabic uses: Arabic. (langdetect took 4 of the Arabic questions of
         # ../shared/eval for Persian; no article of it changes.)
         return "ar"
+    if _russian(sample, letters):
+        return "ru"
     try:
         code = detect(sample)
     except LangDetectException:
@@ -86,6 +103,16 @@ def detect_language(text: str) -> str:
         # Hanja); Japanese has kana, Korean hangul. Chinese text is one of the two Chinese.
         return "ja" if _KANA.search(sample) else _chinese(sample)
     return code
+
+
+def _russian(text: str, letters: int) -> bool:
+    """Whether ``text`` (of ``letters`` letters) is Russian by its letters and words alone."""
+    cyrillic = len(_CYRILLIC.findall(text))
+    if cyrillic <= 0.5 * letters or len(_RUSSIAN_LETTER.findall(text)) < cyrillic:
+        return False
+    return bool(_RUSSIAN_ONLY.search(text)) or not _RUSSIAN_WORDS.isdisjoint(
+        re.findall("[а-яё]+", text.lower())
+    )
 
 
 def _chinese(text: str) -> str:

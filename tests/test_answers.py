@@ -219,7 +219,11 @@ def test_quotes_from_markdown_carry_no_heading_or_bullet_marks(tmp_path):
     cost = ask_json("How much did the plant cost?", data_dir)
     assert cost["citations"][0]["quote"].startswith("The plant cost 120 million euros.")
     opened = ask_json("Which plant did Harbor city open?", data_dir)
+    assert not opened["refused"]
+    assert opened["citations"][0]["title"] == "Harbor city opens new desalination plant"
     quotes = [c["quote"] for c in cost["citations"] + opened["citations"]]
-    assert "Harbor city opens new desalination plant" in quotes  # the heading, without "# "
+    # The title line is not quoted: the answer shows it above the quotes ("From ...").
+    assert "Harbor city opens new desalination plant" not in quotes
+    assert opened["citations"][0]["quote"].startswith("The city of Portmere opened")
     assert not any(q.startswith(("#", "-", "*")) for q in quotes), quotes
     assert all(q in HARBOR for q in quotes)  # still the article's text, verbatim
