@@ -236,7 +236,8 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(
         f"{len(report.added)} added ({report.chunks} chunks), {len(report.skipped)} already "
-        f"indexed, {len(report.errors)} failed; {len(store)} articles in {store_place(settings)}"
+        f"indexed, {len(report.errors)} failed; {render.articles(len(store))} in "
+        f"{store_place(settings)}"
     )
     return 1 if report.errors else 0
 
@@ -324,7 +325,10 @@ def cmd_index_prune(args: argparse.Namespace, settings: Settings) -> int:
     old = too_old(store, days) if args.dry_run else prune(store, days)
     print_articles(old, settings)
     verb = "would remove" if args.dry_run else "removed"
-    print(f"{verb} {len(old)} articles older than {days} days; {len(store)} articles in the index")
+    print(
+        f"{verb} {render.articles(len(old))} older than {days} days; "
+        f"{render.articles(len(store))} in the index"
+    )
     return 0
 
 
@@ -334,7 +338,7 @@ def cmd_index_remove(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     removal = indexer(settings, store).remove(args.id)
     article = removal.removed
-    print(f"removed {article.id}  {article.title}; {len(store)} articles left")
+    print(f"removed {article.id}  {article.title}; {render.articles(len(store))} left")
     for line in render.removal_lines(removal):
         print(render.display(line, bidi=False))
     return 0
@@ -359,7 +363,7 @@ def cmd_index_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     # vector files, is made whole again.
     store = open_store(settings, verify=False)
     count = indexer(settings, store).rebuild(render.progress_bar("re-embedding"))
-    print(f"rebuilt {count} articles with {settings.embeddings}")
+    print(f"rebuilt {render.articles(count)} with {settings.embeddings}")
     return 0
 
 
@@ -382,7 +386,7 @@ def cmd_index_check(args: argparse.Namespace, settings: Settings) -> int:
         if settings.store == "postgres"
         else "vector files and database agree"
     )
-    print(f"OK: {len(store)} articles; {agree} ({store_place(settings)})")
+    print(f"OK: {render.articles(len(store))}; {agree} ({store_place(settings)})")
     return 0
 
 
@@ -401,7 +405,7 @@ def cmd_index_migrate(args: argparse.Namespace, settings: Settings) -> int:
         render.progress_bar("reading"),
     )
     print(
-        f"copied {len(result.added)} articles ({result.chunks} chunks) into "
+        f"copied {render.articles(len(result.added))} ({result.chunks} chunks) into "
         f"{store_place(target)}; {len(result.skipped)} were there already"
     )
     return 0

@@ -92,6 +92,11 @@ def answer_text(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def articles(count: int) -> str:
+    """``count`` articles, in words ("1 article", "3 articles"): the command line's English."""
+    return f"{count} article" if count == 1 else f"{count} articles"
+
+
 def _dated(source: str, day: str) -> str:
     return f"{day}, {source}" if day else source
 

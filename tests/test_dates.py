@@ -259,11 +259,11 @@ def test_index_prune_removes_the_articles_older_than_the_retention(dated_dir):
     dry = cli("index", "prune", "--days", "365", "--dry-run", data_dir=dated_dir)
     assert dry.returncode == 0, dry.stderr
     assert "Harbour cranes replaced" in dry.stdout
-    assert "would remove 1 articles older than 365 days; 3 articles in the index" in dry.stdout
+    assert "would remove 1 article older than 365 days; 3 articles in the index" in dry.stdout
 
     pruned = cli("index", "prune", data_dir=dated_dir, env={"ARTICLEBOT_RETENTION_DAYS": "365"})
     assert pruned.returncode == 0, pruned.stderr
-    assert "removed 1 articles older than 365 days; 2 articles in the index" in pruned.stdout
+    assert "removed 1 article older than 365 days; 2 articles in the index" in pruned.stdout
     assert "Harbour cranes replaced" not in [a["title"] for a in listed(dated_dir)]
     check = cli("index", "check", data_dir=dated_dir)
     assert check.returncode == 0, check.stderr

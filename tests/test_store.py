@@ -383,7 +383,7 @@ def damage(data_dir: Path, how: str) -> str:
 def test_index_check_says_ok_on_a_healthy_index(small_dir):
     checked = cli("index", "check", data_dir=small_dir)
     assert checked.returncode == 0, checked.stderr
-    assert checked.stdout.startswith("OK: 1 articles;") and checked.stdout.count("\n") == 1
+    assert checked.stdout.startswith("OK: 1 article;") and checked.stdout.count("\n") == 1
     assert checked.stderr == ""
 
 
@@ -404,7 +404,7 @@ def test_index_check_lists_what_is_wrong_and_rebuild_repairs_it(small_dir, how):
 
     rebuilt = cli("index", "rebuild", data_dir=small_dir)
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert "rebuilt 1 articles" in rebuilt.stdout
+    assert "rebuilt 1 article with" in rebuilt.stdout
     assert cli("index", "check", data_dir=small_dir).returncode == 0
     answer = ask_json(SKERRYVORE_Q, small_dir)
     assert "4.2 million pounds" in answer["citations"][0]["quote"]
