@@ -27,8 +27,9 @@ REPORT_LINES = 20  # lines of each kind (added, already there, failed) in an ind
 
 _TOKEN = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);|.", re.DOTALL)
 # Where sentences end, as articles are cut into them (index/chunking.py): most marks before a
-# space, Chinese and Japanese ones (and the Indic danda...) with none after them.
-_SENTENCE_END = set(SPACED_SENTENCE_MARKS)
+# space, Chinese and Japanese ones (and the Indic danda...) with none after them; and "…",
+# which ends no sentence of an article but is a fair place to cut a message.
+_SENTENCE_END = set(SPACED_SENTENCE_MARKS + "…")
 _SENTENCE_END_UNSPACED = set(UNSPACED_SENTENCE_MARKS)
 # Where a message may be cut, best first.
 _PARAGRAPH, _LINE, _SENTENCE, _WORD = range(4)

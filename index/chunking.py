@@ -42,7 +42,8 @@ SEPARATORS = [
 # text (Markdown, PDFs) breaks lines inside sentences. Chinese and Japanese end sentences
 # at 。！？ with no space after them; the Indic scripts at । or ॥, Ethiopic at ።, Myanmar at
 # ။, Khmer at ។.
-SPACED_SENTENCE_MARKS = ".!?؟۔…"
+# "…" ends no sentence: in news it marks words left out of a quotation, mid-sentence.
+SPACED_SENTENCE_MARKS = ".!?؟۔"
 _CJK_SENTENCE_MARKS = "。！？"
 _INDIC_AND_OTHER_SENTENCE_MARKS = "।॥።။។"
 UNSPACED_SENTENCE_MARKS = _CJK_SENTENCE_MARKS + _INDIC_AND_OTHER_SENTENCE_MARKS

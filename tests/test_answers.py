@@ -227,3 +227,13 @@ def test_quotes_from_markdown_carry_no_heading_or_bullet_marks(tmp_path):
     assert opened["citations"][0]["quote"].startswith("The city of Portmere opened")
     assert not any(q.startswith(("#", "-", "*")) for q in quotes), quotes
     assert all(q in HARBOR for q in quotes)  # still the article's text, verbatim
+
+
+def test_words_left_out_of_a_quotation_do_not_cut_it_into_fragments(answerer):
+    # The sample quotes Qureshi: "... the intergovernmental agreement [of 2015] … and I assure
+    # the foreign minister that Pakistan … wants to go ahead [this project]". Cut at each "…",
+    # it gave quotes that began or ended mid-sentence.
+    answer = answerer.ask("ماذا قال قريشي عن الاتفاقية الحكومية الدولية؟")
+    quotes = [c.quote for c in answer.citations if "وأؤكد لوزير الخارجية" in c.quote]
+    assert quotes and all(q.startswith("“لقد تغلبنا") and q.endswith("قال قريشي.") for q in quotes)
+    assert not any(c.quote.startswith(("…", "وأؤكد", "تريد")) for c in answer.citations)
