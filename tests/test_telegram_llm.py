@@ -137,7 +137,11 @@ def test_streamed_reply_without_citations_is_replaced_by_the_quotes_and_a_note(f
 
 def test_arabic_quotes_shown_instead_of_the_reply_carry_their_translations(fake, llm, bot):
     doses = "Lavrov said that Russia has already sold 50,000 doses of Sputnik V to Pakistan."
-    other = "An English rendering of a passage about the talks between Lavrov and Qureshi."
+    # About as long as the passages (a reply under 0.4 of its quote's length is dropped).
+    other = (
+        "An English rendering of a passage about the talks between Lavrov and Qureshi, in "
+        "which the two ministers discussed the agreements and projects of their countries."
+    )
 
     def translate(body: dict) -> str:
         return doses if "50000" in body["messages"][1]["content"] else other
