@@ -174,3 +174,17 @@ def test_short_russian_questions_are_answered_in_russian_and_its_neighbours_are_
     # Ukrainian, Bulgarian, Macedonian and Serbian questions in Cyrillic are not taken for it.
     for question in ("Що сказав Лавров?", "Хто переміг?", "Какво каза Лавров?", "Шта је рекао?"):
         assert detect_language(question) != "ru", question
+
+
+def test_every_language_s_help_names_every_command_the_english_one_does():
+    import re
+
+    def commands(text: str) -> set[str]:
+        return set(re.findall(r"/[a-z]+(?: (?:add|remove))?", text))
+
+    for key in ("tg_help", "tg_help_admin"):
+        english = commands(prompts.TEXTS["en"][key])
+        assert {"/since", "/until", "/feed add", "/feeds"} & english
+        for lang, table in prompts.TEXTS.items():
+            if key in table:
+                assert commands(table[key]) >= english, (lang, key)
