@@ -264,6 +264,12 @@ async def reset_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await reply(update, context, say(update, "tg_reset"))
 
 
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Says that a command (a typo, often) is none of the bot's, and where they are listed."""
+    command = update.effective_message.text.split(maxsplit=1)[0].split("@", 1)[0]
+    await reply(update, context, say(update, "tg_unknown_command", command=command[:40]))
+
+
 async def document_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Indexes a document an admin sends, with a progress message; refuses anyone else."""
     if not access_of(context).is_admin(update.effective_user.id):
@@ -435,6 +441,11 @@ def build_application(
                 private_or_addressed & filters.TEXT & ~filters.COMMAND, question_message
             ),
             MessageHandler(private_or_addressed & filters.Document.ALL, document_message),
+            # After the commands above: in a group, a command may be another bot's.
+            MessageHandler(
+                filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.COMMAND,
+                unknown_command,
+            ),
         ]
     )
     application.add_handler(TypeHandler(Update, gate), group=-1)
