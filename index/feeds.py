@@ -65,7 +65,9 @@ def parse_feed(data: bytes, url: str, content_type: str = "") -> ParsedFeed:
             "content-type": content_type or "application/xml",
         },
     )
-    if not parsed.get("version") and not parsed.entries:
+    broken = hasattr(parsed.get("bozo_exception"), "getMessage")  # the XML is cut or wrong
+    if not parsed.entries and (broken or not parsed.get("version")):
+        # (A feed whose XML breaks after some entries still gives those.)
         raise FeedError(f"not an RSS or Atom feed ({_why_not(parsed, content_type)})")
     entries = [_entry(raw, url) for raw in parsed.entries]
     # Newest first where the feed dates them (its own order otherwise: the sort is stable),

@@ -460,6 +460,11 @@ def test_a_broken_feed_is_reported_once_and_backed_off_while_others_are_read(sit
     site.routes["/broken.xml"] = Route(b"this is not a feed <<<", "application/rss+xml")
     with pytest.raises(FeedError, match=r"not an RSS or Atom feed \(XML: syntax error\)"):
         follow(FeedRegistry(tmp_path / "data"), site.url("/broken.xml"), LIMITS)
+    # Cut off before its first entry: an RSS element, but nothing to read (it was followed).
+    cut = b'<?xml version="1.0"?><rss><channel><title>Cut<item>'
+    site.routes["/cut.xml"] = Route(cut, "application/rss+xml")
+    with pytest.raises(FeedError, match=r"not an RSS or Atom feed \(XML: no element found\)"):
+        follow(FeedRegistry(tmp_path / "data"), site.url("/cut.xml"), LIMITS)
     adder, registry = open_index(tmp_path / "data")
     assert registry.feeds() == []
 
