@@ -16,6 +16,27 @@ FIX_DATA_DIR = (
 )
 
 
+# What to do with a database file that is not one (overwritten, cut short by a full disk...).
+_ANEW = "move it aside; articlebot makes it anew (what it held is lost)"
+_DAMAGED = {
+    "store.sqlite": (
+        "it held the articles and their texts: put back a backup of it, or move it aside and "
+        "add the articles again (articlebot index add)"
+    ),
+    "embeddings.sqlite": "it is a cache of vectors: delete it",
+}
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether ``path`` starts as every SQLite database does (an empty file will be one)."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(16)
+    except OSError:
+        return True  # not this check's to say
+    return not head or head == b"SQLite format 3\x00"
+
+
 def data_dir_problem(exc: OSError | sqlite3.Error, data_dir: Path) -> str:
     """What keeps ``data_dir`` from being used, and what to do about it.
 
@@ -24,6 +45,11 @@ def data_dir_problem(exc: OSError | sqlite3.Error, data_dir: Path) -> str:
     """
     data_dir = Path(data_dir).absolute()
     if isinstance(exc, sqlite3.Error):
+        damaged = [f for f in sorted(data_dir.glob("*.sqlite")) if not _is_sqlite(f)]
+        if damaged:
+            return "; ".join(
+                f"{f} is damaged ({exc}): {_DAMAGED.get(f.name, _ANEW)}" for f in damaged
+            )
         return f"cannot open the databases in {data_dir} ({exc}): {FIX_DATA_DIR}"
     if not exc.filename:  # not about a file at all
         return str(exc)
