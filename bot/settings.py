@@ -266,6 +266,20 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {value} (make one with articlebot eval --fit)")
         return value
 
+    @field_validator("postgres_url")
+    @classmethod
+    def _postgres_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        # A URL of another scheme reached libpq, which read it as key=value pairs and said
+        # 'missing "=" after ...' of a string the message could not show (its password).
+        url = value.get_secret_value() if value is not None else ""
+        scheme = url.split("://", 1)[0].lower() if "://" in url else None
+        if scheme is not None and scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                f"a {scheme}:// address is no PostgreSQL database: give one as "
+                "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+            )
+        return value
+
     @field_validator("question_maps")
     @classmethod
     def _maps_exist(cls, value: Path | None) -> Path | None:

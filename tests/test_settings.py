@@ -42,3 +42,20 @@ def test_env_example_copied_to_dot_env_gives_the_defaults(tmp_path, monkeypatch)
 def test_id_lists_accept_commas_and_spaces(monkeypatch):
     monkeypatch.setenv("ADMIN_USER_IDS", "12, 34 56")
     assert Settings(_env_file=None).admin_user_ids == [12, 34, 56]
+
+
+def test_a_postgres_url_of_another_scheme_is_refused_saying_what_one_looks_like(tmp_path):
+    from .conftest import cli
+
+    result = cli(
+        "index",
+        "stats",
+        data_dir=tmp_path,
+        env={"ARTICLEBOT_POSTGRES_URL": "http://example.org/db"},
+    )
+    assert result.returncode == 2
+    assert "ARTICLEBOT_POSTGRES_URL" in result.stderr
+    assert "a http:// address is no PostgreSQL database" in result.stderr
+    assert "postgresql://USER:PASSWORD@HOST:5432/DATABASE" in result.stderr
+    for url in ("postgresql://u:p@db:5432/news", "postgres://db/news", "host=db dbname=news"):
+        assert Settings(_env_file=None, postgres_url=url).postgres_url.get_secret_value() == url
