@@ -236,7 +236,7 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(
         f"{len(report.added)} added ({report.chunks} chunks), {len(report.skipped)} already "
-        f"indexed, {len(report.errors)} failed; {render.articles(len(store))} in "
+        f"indexed, {len(report.errors)} failed; {render.counted(len(store))} in "
         f"{store_place(settings)}"
     )
     return 1 if report.errors else 0
@@ -326,8 +326,8 @@ def cmd_index_prune(args: argparse.Namespace, settings: Settings) -> int:
     print_articles(old, settings)
     verb = "would remove" if args.dry_run else "removed"
     print(
-        f"{verb} {render.articles(len(old))} older than {days} days; "
-        f"{render.articles(len(store))} in the index"
+        f"{verb} {render.counted(len(old))} older than {days} days; "
+        f"{render.counted(len(store))} in the index"
     )
     return 0
 
@@ -338,7 +338,7 @@ def cmd_index_remove(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     removal = indexer(settings, store).remove(args.id)
     article = removal.removed
-    print(f"removed {article.id}  {article.title}; {render.articles(len(store))} left")
+    print(f"removed {article.id}  {article.title}; {render.counted(len(store))} left")
     for line in render.removal_lines(removal):
         print(render.display(line, bidi=False))
     return 0
@@ -363,7 +363,7 @@ def cmd_index_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     # vector files, is made whole again.
     store = open_store(settings, verify=False)
     count = indexer(settings, store).rebuild(render.progress_bar("re-embedding"))
-    print(f"rebuilt {render.articles(count)} with {settings.embeddings}")
+    print(f"rebuilt {render.counted(count)} with {settings.embeddings}")
     return 0
 
 
@@ -386,7 +386,7 @@ def cmd_index_check(args: argparse.Namespace, settings: Settings) -> int:
         if settings.store == "postgres"
         else "vector files and database agree"
     )
-    print(f"OK: {render.articles(len(store))}; {agree} ({store_place(settings)})")
+    print(f"OK: {render.counted(len(store))}; {agree} ({store_place(settings)})")
     return 0
 
 
@@ -405,7 +405,7 @@ def cmd_index_migrate(args: argparse.Namespace, settings: Settings) -> int:
         render.progress_bar("reading"),
     )
     print(
-        f"copied {render.articles(len(result.added))} ({result.chunks} chunks) into "
+        f"copied {render.counted(len(result.added))} ({result.chunks} chunks) into "
         f"{store_place(target)}; {len(result.skipped)} were there already"
     )
     return 0

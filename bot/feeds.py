@@ -48,7 +48,8 @@ def add(args: argparse.Namespace, settings: Settings) -> int:
     except (FetchError, FeedError) as exc:
         print(f"articlebot: {args.url}: {exc}", file=sys.stderr)
         return 1
-    print(f"following {feed.id}  {feed.title}  ({feed.url}): {len(parsed.entries)} entries now")
+    entries = render.counted(len(parsed.entries), "entry", "entries")
+    print(f"following {feed.id}  {feed.title}  ({feed.url}): {entries} now")
     print("`articlebot feeds poll` indexes them (run it from cron)")
     return 0
 
@@ -65,10 +66,11 @@ def list_feeds(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for f in feeds:
         print(f"{f.id}  {f.title}  ({f.url})")
-        print(f"    {f.entries} entries taken; last read {_when(f.last_ok)}; ", end="")
+        taken = render.counted(f.entries, "entry", "entries")
+        print(f"    {taken} taken; last read {_when(f.last_ok)}; ", end="")
         print(f"next poll {_when(f.next_poll(interval)) if f.last_polled else 'due now'}")
         if f.failures:
-            print(f"    failed {f.failures} time(s) in a row: {f.last_error}")
+            print(f"    failed {render.counted(f.failures, 'time')} in a row: {f.last_error}")
     if not feeds:
         print("no feeds followed; `articlebot feeds add URL` follows one")
     return 0
@@ -120,8 +122,9 @@ def poll(args: argparse.Namespace, settings: Settings) -> int:
     for note in render.report_lines(report.stored):
         print(render.display(note, bidi=False))
     print(
-        f"{len(report.polled)} feeds polled: {len(report.added)} articles added, "
-        f"{len(report.failed)} feeds failed; {len(report.waiting)} not due yet"
+        f"{render.counted(len(report.polled), 'feed')} polled: "
+        f"{render.counted(len(report.added))} added, {render.counted(len(report.failed), 'feed')} "
+        f"failed; {len(report.waiting)} not due yet"
     )
     return 1 if report.failed else 0
 

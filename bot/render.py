@@ -92,9 +92,10 @@ def answer_text(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def articles(count: int) -> str:
-    """``count`` articles, in words ("1 article", "3 articles"): the command line's English."""
-    return f"{count} article" if count == 1 else f"{count} articles"
+def counted(count: int, noun: str = "article", plural: str | None = None) -> str:
+    """``count`` of a thing in words ("1 article", "3 articles", "1 entry", "2 entries"): the
+    command line's English."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 def _dated(source: str, day: str) -> str:

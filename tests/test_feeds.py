@@ -318,7 +318,7 @@ def test_feeds_on_this_machine_are_refused_unless_private_urls_are_allowed(site,
     polled = cli("feeds", "poll", data_dir=data, env={"ARTICLEBOT_SEED_SAMPLE": "0"})
     assert polled.returncode == 1
     assert "Harbour News: failed: refused: 127.0.0.1 is a loopback address" in polled.stdout
-    assert "1 feeds polled: 0 articles added, 1 feeds failed" in polled.stdout
+    assert "1 feed polled: 0 articles added, 1 feed failed" in polled.stdout
     assert site.requests == []
     (feed,) = FeedRegistry(data).feeds()
     assert feed.failures == 1 and "loopback" in feed.last_error
