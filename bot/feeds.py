@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from index.feed_registry import FeedError
+from index.feed_registry import FeedError, NoSuchFeed
 
 from . import render
 from .settings import Settings
@@ -80,7 +80,11 @@ def remove(args: argparse.Namespace, settings: Settings) -> int:
     """stop following a feed (an id, a unique id prefix or the URL)"""
     from .core import open_feeds
 
-    feed = open_feeds(settings).remove(args.id)
+    try:
+        feed = open_feeds(settings).remove(args.id)
+    except NoSuchFeed as exc:
+        print(f"articlebot: {exc}; `articlebot feeds list` shows them", file=sys.stderr)
+        return 2
     print(f"stopped following {feed.id}  {feed.title}; its articles stay indexed")
     return 0
 

@@ -17,7 +17,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
-from index.feed_registry import Feed, FeedError
+from index.feed_registry import Feed, FeedError, NoSuchFeed
 from index.readers import is_url
 
 from .telegram_desk import access_of, desk_of, index_with_progress, threads_of
@@ -65,7 +65,8 @@ async def _unfollow(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str
     try:
         feed = await threads_of(context).indexing(desk_of(context).unfollow, key)
     except FeedError as exc:
-        await reply(update, context, say(update, "tg_feed_not_removed", id=key, error=str(exc)))
+        error = f"{exc}; /feeds shows them" if isinstance(exc, NoSuchFeed) else str(exc)
+        await reply(update, context, say(update, "tg_feed_not_removed", id=key, error=error))
         return
     await reply(update, context, say(update, "tg_unfollowed", title=feed.title, id=feed.id))
 

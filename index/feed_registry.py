@@ -48,6 +48,11 @@ class FeedError(ValueError):
     """A feed cannot be followed, found or read; the message says why, for a person."""
 
 
+class NoSuchFeed(FeedError):
+    """No followed feed has this id, id prefix or URL (the front end says where they are
+    listed)."""
+
+
 @dataclass
 class Feed:
     """A followed feed and what the last polls found. Times are UTC."""
@@ -138,7 +143,7 @@ class FeedRegistry:
         key = id_or_prefix.strip()
         matches = [f for f in self.feeds() if key and (f.id.startswith(key) or f.url == key)]
         if not matches:
-            raise FeedError(f"no feed {key!r}; `articlebot feeds list` shows them")
+            raise NoSuchFeed(f"no feed {key!r}")
         if len(matches) > 1:
             ids = ", ".join(f.id for f in matches)
             raise FeedError(f"{key!r} is the start of several feed ids ({ids}); give more of it")

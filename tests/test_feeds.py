@@ -296,6 +296,9 @@ def test_following_an_rss_and_an_atom_feed_from_the_command_line(site, tmp_path)
     again = cli("feeds", "poll", data_dir=data, env=ALLOW)
     assert (again.returncode, again.stdout) == (0, "no feed is due\n")
 
+    unknown = cli("feeds", "remove", "0000", data_dir=data, env=ALLOW)
+    assert unknown.returncode == 2
+    assert "no feed '0000'; `articlebot feeds list` shows them" in unknown.stderr
     removed = cli("feeds", "remove", feed_id(harbour)[:6], data_dir=data, env=ALLOW)
     assert removed.returncode == 0, removed.stderr
     assert "stopped following" in removed.stdout and "Harbour News" in removed.stdout

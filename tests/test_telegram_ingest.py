@@ -155,6 +155,7 @@ def test_feed_commands_are_for_admins_only_and_explain_their_usage(fake, bot, si
     assert ask(fake, ADMIN, "/feed follow")[0]["text"] == prompts.text("tg_feed_usage", "en")
     (missing,) = ask(fake, ADMIN, "/feed remove 0000")
     assert missing["text"].startswith("Could not remove feed 0000:")
+    assert "/feeds shows them" in missing["text"] and "articlebot" not in missing["text"]
     ask(fake, ADMIN, f"/feed add {site.url('/nothing-here.xml')}")
     fake.wait_for(lambda: said(fake, ADMIN, "Could not add"), 60)
 
