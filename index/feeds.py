@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +20,8 @@ from .cleaning import clean_line
 from .feed_registry import FeedError
 from .readers import Limits, Loaded, ReadError, is_url, read_bytes, read_url
 from .types import Article
+
+log = logging.getLogger(__name__)
 
 # Elements after which the text of an entry's HTML summary goes on a new line.
 _BLOCKS = {
@@ -130,10 +133,22 @@ def _entry(raw, feed_url: str) -> Entry:
         key=clean_line(key),
         link=link,
         title=clean_line(_plain(raw.get("title", ""), raw.get("title_detail") or {})),
-        date=_iso(raw.get("published_parsed") or raw.get("updated_parsed")),
+        date=_entry_date(raw, key),
         text=text,
         html=_is_html(detail),
     )
+
+
+def _entry_date(raw, key: str) -> str | None:
+    """The entry's published date, else its updated one; a stated date that is none
+    feedparser can read ("30/11/2026", "yesterday") is left out, with a warning."""
+    parsed = raw.get("published_parsed") or raw.get("updated_parsed")
+    if parsed:
+        return _iso(parsed)
+    stated = raw.get("published") or raw.get("updated")
+    if stated:
+        log.warning("%s: %r is not a date (RFC 2822 or ISO 8601): it is left out", key, stated)
+    return None
 
 
 def _is_html(detail: dict) -> bool:

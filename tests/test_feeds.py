@@ -538,3 +538,22 @@ def test_the_feed_parser_fetches_nothing_a_feed_points_to(site):
     parsed = parse_feed(feed, site.url("/feeds/leaky.xml"), "application/rss+xml")
     assert [entry.link for entry in parsed.entries] == [site.url("/one.html")]
     assert site.requests == []
+
+
+def test_an_entry_date_that_is_no_date_is_left_out_with_a_warning(caplog):
+    xml = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Town</title>'
+        b"<item><title>Market opens</title><link>http://example.org/m</link>"
+        b"<description>The market opened on Monday.</description>"
+        b"<pubDate>30/11/2026</pubDate></item>"
+        b"<item><title>Bridge shut</title><link>http://example.org/b</link>"
+        b"<pubDate>Mon, 30 Nov 2026 08:00:00 GMT</pubDate></item></channel></rss>"
+    )
+    with caplog.at_level("WARNING"):
+        parsed = parse_feed(xml, "http://example.org/feed.xml")
+    dates = {e.title: e.date for e in parsed.entries}
+    assert dates["Market opens"] is None and dates["Bridge shut"].startswith("2026-11-30")
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [
+        "http://example.org/m: '30/11/2026' is not a date (RFC 2822 or ISO 8601): it is left out"
+    ]
