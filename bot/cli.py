@@ -283,7 +283,9 @@ def cmd_index_list(args: argparse.Namespace, settings: Settings) -> int:
 
     from .core import is_sample, open_store
 
-    store = open_store(settings)
+    # Not verified: the articles are listed from the database even when vector files are
+    # damaged (index check says what is wrong, index rebuild mends it).
+    store = open_store(settings, verify=False)
     articles = store.newest(args.limit) if args.limit else newest_first(store.articles())
     if args.json:
         listed = [asdict(a) | {"sample": is_sample(a.source)} for a in articles]
@@ -347,7 +349,7 @@ def cmd_index_remove(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_index_stats(args: argparse.Namespace, settings: Settings) -> int:
     from .core import open_store
 
-    stats = open_store(settings).stats()
+    stats = open_store(settings, verify=False).stats()  # (as ``index list``)
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, indent=2))
     else:

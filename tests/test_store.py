@@ -3,6 +3,7 @@ checks and rebuilds, and several processes reading and writing at once."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -401,6 +402,11 @@ def test_index_check_lists_what_is_wrong_and_rebuild_repairs_it(small_dir, how):
         refused = cli("ask", SKERRYVORE_Q, data_dir=small_dir)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert said in refused.stderr and "articlebot index rebuild" in refused.stderr
+    # What the index holds can still be seen before it is rebuilt.
+    listed = cli("index", "list", data_dir=small_dir)
+    assert listed.returncode == 0 and "Skerryvore" in listed.stdout
+    stats = cli("index", "stats", "--json", data_dir=small_dir)
+    assert stats.returncode == 0 and json.loads(stats.stdout)["articles"] == 1
 
     rebuilt = cli("index", "rebuild", data_dir=small_dir)
     assert rebuilt.returncode == 0, rebuilt.stderr
