@@ -266,6 +266,16 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {value} (make one with articlebot eval --fit)")
         return value
 
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _bot_path(cls, value: str) -> str:
+        # python-telegram-bot puts the token right after it: "http://127.0.0.1:8081" made
+        # "http://127.0.0.1:8081123:ABC/getMe", a port it could not read.
+        value = value.strip()
+        if "{token}" in value or value.rstrip("/").endswith("/bot"):
+            return value
+        return value.rstrip("/") + "/bot"
+
     @field_validator("postgres_url")
     @classmethod
     def _postgres_scheme(cls, value: SecretStr | None) -> SecretStr | None:

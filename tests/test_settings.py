@@ -59,3 +59,13 @@ def test_a_postgres_url_of_another_scheme_is_refused_saying_what_one_looks_like(
     assert "postgresql://USER:PASSWORD@HOST:5432/DATABASE" in result.stderr
     for url in ("postgresql://u:p@db:5432/news", "postgres://db/news", "host=db dbname=news"):
         assert Settings(_env_file=None, postgres_url=url).postgres_url.get_secret_value() == url
+
+
+def test_a_bot_api_address_without_bot_gets_it():
+    def base(url: str) -> str:
+        return Settings(_env_file=None, telegram_api_base_url=url).telegram_api_base_url
+
+    assert base("http://127.0.0.1:8081") == "http://127.0.0.1:8081/bot"
+    assert base("http://127.0.0.1:8081/") == "http://127.0.0.1:8081/bot"
+    assert base("https://api.telegram.org/bot") == "https://api.telegram.org/bot"
+    assert base("http://h/bot{token}/test") == "http://h/bot{token}/test"
