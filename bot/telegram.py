@@ -335,7 +335,13 @@ async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Logs the error with its context, then tells the user briefly that it went wrong."""
+    """Logs the error with its context, then tells the user briefly that it went wrong.
+
+    An error of no update is the polling's: the Bot API could not be reached, and the
+    library tries again (a line each time, not a traceback)."""
+    if update is None and isinstance(context.error, TelegramError) and _unreachable(context.error):
+        logger.warning("cannot reach the Bot API (trying again): %s", context.error)
+        return
     chat_id = user_id = None
     if isinstance(update, Update):
         chat_id = update.effective_chat.id if update.effective_chat else None

@@ -325,6 +325,17 @@ def test_a_network_error_toward_telegram_is_retried(fake, bot):
     assert "50000" in reply["text"] and len(fake.messages(112)) == 1
 
 
+def test_the_bot_api_out_of_reach_while_polling_is_a_line_in_the_log_not_a_traceback(fake, bot):
+    before = len(bot.log_text())
+    fake.fail_next("getUpdates", 502, "Bad Gateway")
+    line = "cannot reach the Bot API (trying again): Bad Gateway"
+    fake.wait_for(lambda: line in bot.log_text()[before:], 60, "the poll's failure logged")
+    (reply,) = ask(fake, 114, VACCINE_QUESTION)  # polled again, and answered
+    assert "50000" in reply["text"]
+    log = bot.log_text()[before:]
+    assert "Traceback" not in log and "handling update None" not in log
+
+
 def test_an_error_is_logged_without_the_token_and_the_user_is_told(fake, bot):
     fake.fail_next("sendMessage", 400, "Bad Request: something unexpected")
     (reply,) = ask(fake, 113, VACCINE_QUESTION)
