@@ -150,6 +150,7 @@ def test_a_broken_feed_is_told_to_the_admins_once_and_its_recovery_once(fake, bo
 
 def test_feed_commands_are_for_admins_only_and_explain_their_usage(fake, bot, site):
     admin_only = prompts.text("tg_admin_only", "en")
+    assert admin_only == "Only the bot's admins can add or remove articles and feeds."
     assert ask(fake, USER, f"/feed add {site.url('/harbour.xml')}")[0]["text"] == admin_only
     assert ask(fake, USER, "/feeds")[0]["text"] == admin_only
     assert ask(fake, ADMIN, "/feed follow")[0]["text"] == prompts.text("tg_feed_usage", "en")
