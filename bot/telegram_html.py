@@ -173,7 +173,11 @@ def report_html(report: IngestReport, name: str, count: int, lang: str) -> str:
         for a in report.added
     ]
     skipped = [prompt_html("tg_already", lang, title=a.title, id=a.id[:8]) for a in report.skipped]
-    failed = [prompt_html("tg_add_failed", lang, name=name, error=e) for e in report.errors]
+    # An error names its source first, as the command line prints it: not twice here.
+    failed = [
+        prompt_html("tg_add_failed", lang, name=name, error=e.removeprefix(f"{name}: "))
+        for e in report.errors
+    ]
     notes = [html.escape(line) for line in report_lines(report, lang)]
     lines = [line for kind in (added, skipped, notes, failed) for line in _at_most(kind, lang)]
     return "\n".join(lines) or prompt_html(

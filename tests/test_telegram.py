@@ -295,7 +295,7 @@ def test_add_takes_only_public_urls_never_a_path_on_the_bots_machine(fake, bot):
         "the report",
     )
     assert report == (
-        f"Could not add {url}: {url}: refused: 127.0.0.1 is a loopback address; set "
+        f"Could not add {url}: refused: 127.0.0.1 is a loopback address; set "
         "ARTICLEBOT_ALLOW_PRIVATE_URLS=true to allow private addresses"
     )
 
