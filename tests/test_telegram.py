@@ -119,12 +119,12 @@ def test_start_greets_in_the_users_language_and_commands_are_registered(fake, bo
 
 
 def test_a_mistyped_command_is_told_in_the_user_s_language(fake, bot):
-    (english,) = ask(fake, 110, "/artciles")
+    (english,) = ask(fake, 130, "/artciles")
     assert english["text"] == prompts.text("tg_unknown_command", "en", command="/artciles")
     assert english["text"].startswith("There is no command /artciles.")
-    (arabic,) = ask(fake, 110, "/sourcse extra words", lang="ar")
+    (arabic,) = ask(fake, 130, "/sourcse extra words", lang="ar")
     assert arabic["text"] == prompts.text("tg_unknown_command", "ar", command="/sourcse")
-    (known,) = ask(fake, 110, "/help")  # the commands it has still work
+    (known,) = ask(fake, 130, "/help")  # the commands it has still work
     assert known["text"].startswith(prompts.text("tg_help", "en")[:40])
 
 

@@ -190,7 +190,7 @@ def test_report_html_lists_added_skipped_and_failed_with_titles_escaped():
         "tg_added", "en", title="New <one>", id=added.id[:8], chunks="2", count="7"
     )
     assert lines[1] == prompts.text("tg_already", "en", title="Old & known", id=skipped.id[:8])
-    assert lines[2] == prompts.text("tg_add_failed", "en", name="x.pdf", error="x.pdf: <broken>")
+    assert lines[2] == prompts.text("tg_add_failed", "en", name="x.pdf", error="<broken>")
     nothing = shown(report_html(IngestReport(), "empty.txt", 7, "en"))
     assert nothing == prompts.text(
         "tg_add_failed", "en", name="empty.txt", error="nothing to index"
