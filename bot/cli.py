@@ -235,7 +235,8 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
         report.added, report.skipped, report.errors, notes=render.report_lines(report)
     )
     print(
-        f"{len(report.added)} added ({report.chunks} chunks), {len(report.skipped)} already "
+        f"{len(report.added)} added ({render.counted(report.chunks, 'chunk')}), "
+        f"{len(report.skipped)} already "
         f"indexed, {len(report.errors)} failed; {render.counted(len(store))} in "
         f"{store_place(settings)}"
     )

@@ -19,6 +19,7 @@ from .listing import PAGE_SIZE, page_number
 from .render import (
     answer_text,
     article_notes,
+    counted,
     display,
     removal_lines,
     report_lines,
@@ -146,7 +147,8 @@ class Session:
         if removal is None:
             return f"There is no article with id {article_id}."
         article = removal.removed
-        lines = [f"removed {article.id[:8]} {article.title}; {self.desk.count()} articles are left"]
+        left = counted(self.desk.count())
+        lines = [f"removed {article.id[:8]} {article.title}; {left} left"]
         return "\n".join(lines + removal_lines(removal))
 
 

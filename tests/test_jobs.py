@@ -243,7 +243,7 @@ def test_an_upload_and_an_add_url_are_queued_and_the_worker_reports_back_to_the_
         upload, url = sorted(fake.messages(ADMIN), key=lambda m: "Could not" in m["text"])
         assert upload["message_id"] == queued[f"Queued harbour.txt: {WAIT}"]["message_id"]
         assert upload["text"].startswith("Added “Regional report 0” (id ")
-        assert upload["text"].endswith("1 articles are indexed.")
+        assert upload["text"].endswith("Articles indexed: 1.")
         assert url["text"].startswith(f"Could not add {dead_url}: ")
         assert fake.token not in log
 

@@ -100,7 +100,7 @@ def test_repl_add_indexes_a_file_and_answers_from_it(tmp_path, data_dir):
     listed, removed, after, again = out.strip().split("\n\n")
     (line,) = [line for line in listed.splitlines() if line.startswith(article_id)]
     assert line.split()[1:5] == ["added", date.today().isoformat(), "[en]", "Bridge"]
-    assert removed == f"removed {article_id} Bridge reopens in Mostar; 1 articles are left"
+    assert removed == f"removed {article_id} Bridge reopens in Mostar; 1 article left"
     assert "Mostar" not in after and after.startswith("d9e8e8c0  added ")
     assert again == f"There is no article with id {article_id}."
 

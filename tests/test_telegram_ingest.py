@@ -118,7 +118,7 @@ def test_a_followed_feeds_new_entry_answers_questions_without_any_command(fake, 
     (listing,) = ask(fake, ADMIN, "/feeds")
     assert listing["text"].startswith("Followed feeds (1):")
     assert url in listing["text"] and "Harbour News" in listing["text"]
-    assert "2 entries taken" in listing["text"] and "last poll: 20" in listing["text"]
+    assert "entries taken: 2" in listing["text"] and "last poll: 20" in listing["text"]
 
 
 def test_a_broken_feed_is_told_to_the_admins_once_and_its_recovery_once(fake, bot, site):
@@ -134,7 +134,7 @@ def test_a_broken_feed_is_told_to_the_admins_once_and_its_recovery_once(fake, bo
     (notice,) = said(fake, ADMIN, "could not be read")
     assert notice.startswith("Feed “Flaky Times”") and "not an RSS or Atom feed" in notice
     (listing,) = ask(fake, ADMIN, "/feeds")
-    assert "failed 2 time(s) in a row: not an RSS or Atom feed" in listing["text"]
+    assert "failures in a row: 2; the last: not an RSS or Atom feed" in listing["text"]
 
     site.routes["/flaky.xml"] = Route(rss("Flaky Times", []), "application/rss+xml")
     fake.wait_for(lambda: said(fake, ADMIN, "can be read again"), 90, "the recovery notice")
