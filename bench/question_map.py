@@ -201,15 +201,11 @@ class Pairs:
 
     def crossing(self, rows: np.ndarray, orientations=ORIENTATIONS) -> float:
         """The crossing offset (bot/question_map.py) measured on the questions among
-        ``rows`` in the ``orientations``' source scripts: the mean over all of them of the
-        question's cosine with its paragraph in its own script less its cosine, as asked,
-        with the paragraph in the other."""
-        gaps = []
-        for source, target in orientations:
-            vectors = self.vectors[source][rows]
-            own = (vectors * self.paragraphs[source][rows]).sum(1)
-            gaps.append(own - (vectors * self.paragraphs[target][rows]).sum(1))
-        return float(np.concatenate(gaps).mean())
+        ``rows`` in the ``orientations``' source scripts: ``offset`` with no map (the
+        question as asked), over all of them (as many in each script: the mean of the
+        orientations' offsets)."""
+        as_asked = np.eye(self.vectors[orientations[0][0]].shape[1], dtype=np.float32)
+        return float(np.mean([self.offset(s, t, as_asked, rows) for s, t in orientations]))
 
 
 FOLDS = 5  # of the strength's choice, within the articles a map is fitted on

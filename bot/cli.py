@@ -236,9 +236,8 @@ def cmd_index_add(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(
         f"{len(report.added)} added ({render.counted(report.chunks, 'chunk')}), "
-        f"{len(report.skipped)} already "
-        f"indexed, {len(report.errors)} failed; {render.counted(len(store))} in "
-        f"{store_place(settings)}"
+        f"{len(report.skipped)} already indexed, {len(report.errors)} failed; "
+        f"{render.counted(len(store))} in {store_place(settings)}"
     )
     return 1 if report.errors else 0
 
@@ -408,8 +407,8 @@ def cmd_index_migrate(args: argparse.Namespace, settings: Settings) -> int:
         render.progress_bar("reading"),
     )
     print(
-        f"copied {render.counted(len(result.added))} ({result.chunks} chunks) into "
-        f"{store_place(target)}; {len(result.skipped)} were there already"
+        f"copied {render.counted(len(result.added))} ({render.counted(result.chunks, 'chunk')}) "
+        f"into {store_place(target)}; {len(result.skipped)} were there already"
     )
     return 0
 
