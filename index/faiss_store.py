@@ -59,6 +59,7 @@ from .faiss_schema import (
     insert_rows,
     unpack_terms,
 )
+from .joined_segments import JoinedSegments
 from .kept_chunks import KeptChunks, still_valid
 from .near_duplicates import BAND_SCHEME, bands
 from .segments import (
@@ -126,6 +127,9 @@ class FaissStore(store.TermsTables):
         self._skipped: dict[int, Skipped] = {}  # the dead vectors of each chunk segment
         self._generation = -1  # of the segments in memory; -1: none loaded
         self._kept = KeptChunks()  # the rows of the chunks searches returned (kept_chunks.py)
+        # The live chunk segments in one index, of generation _joined_of (joined_segments.py).
+        self._joined: JoinedSegments | None = None
+        self._joined_of = -1
         # The day of each row of the chunk segments a window search read (_days_of).
         self._days: dict[int, tuple[Segment, np.ndarray]] = {}
         with self._lock:
@@ -172,6 +176,12 @@ class FaissStore(store.TermsTables):
     def _meta(self) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta")}
 
+    def _stored_generation(self) -> int | None:
+        """The generation the database holds (None in a store without one: _check_meta
+        says what it is)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return None if row is None else int(row[0])
+
     def _check_meta(self, meta: dict[str, str]) -> None:
         """Refuse a store of another schema or of another embedder, saying how to fix it."""
         store_identity.verify_meta(meta, self.identity, str(self.path), SCHEMA_VERSION)
@@ -192,11 +202,10 @@ class FaissStore(store.TermsTables):
 
     def _sync(self) -> None:
         """Load the segments another process added since we looked; forget dropped ones."""
-        meta = self._meta()
-        generation = int(meta["generation"])
+        generation = self._stored_generation()
         if generation == self._generation:
             return
-        self._check_meta(meta)
+        self._check_meta(self._meta())
         live: Live = {kind: {} for kind in KINDS}
         for kind, number, sha256, search_sha256 in self._db.execute(
             "SELECT kind, number, sha256, search_sha256 FROM segments ORDER BY number"
@@ -391,19 +400,53 @@ class FaissStore(store.TermsTables):
 
     def search(self, vector: np.ndarray, k: int, window: DateWindow | None = None) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        if window is None and (hits := self._search_kept(query, k)) is not None:
+            return hits
         with self._reading(vectors=True):
-            segments = []
-            for number, segment in sorted(self._live["chunks"].items()):
-                # In a window, only its rows (none: the segment holds none of its chunks).
-                within = self._window_rows(number, segment, window) if window else None
-                if within is None or len(within):  # (a segment of the window's chunks only
-                    # is searched as without one: its chunks gone since are dead vectors)
-                    segments.append((segment, self._skipped.get(number), within))
-            found = search(segments, query, k)
+            found = self._nearest(query, k, window)
             if not self._kept.complete:
                 self._keep_all_if_few()
             chunks = self._chunks([i for i, _ in found])
         return [Hit(chunks[i], score) for i, score in found if i in chunks]
+
+    def _search_kept(self, query: np.ndarray, k: int) -> list[Hit] | None:
+        """``search`` without a read transaction, where nothing changed since the segments
+        in memory were loaded and every chunk found is kept in memory (a store of at most
+        as many chunks as are kept, read in at once: index/kept_chunks.py); None otherwise,
+        to search as usual. What it finds is the generation the database holds as it
+        looks, and a kept chunk's row never changes: the same hits a transaction gives."""
+        with self._lock:
+            if self._db.in_transaction or not self._kept.complete:
+                return None
+            if self._stored_generation() != self._generation:
+                return None
+            found = self._nearest(query, k, None)
+            chunks, missing = self._kept.take(i for i, _ in found)
+        return None if missing else [Hit(chunks[i], score) for i, score in found]
+
+    def _nearest(
+        self, query: np.ndarray, k: int, window: DateWindow | None
+    ) -> list[tuple[int, float]]:
+        """The k (chunk id, inner product) of the segments in memory nearest to a query,
+        best first; in a window, only its chunks."""
+        if window is None and (joined := self._joined_now()) is not None:
+            return joined.nearest(query, k)
+        segments = []
+        for number, held in sorted(self._live["chunks"].items()):
+            # In a window, only its rows (none: the segment holds none of its chunks).
+            within = self._window_rows(number, held, window) if window else None
+            if within is None or len(within):  # (a segment of the window's chunks only
+                # is searched as without one: its chunks gone since are dead vectors)
+                segments.append((held, self._skipped.get(number), within))
+        return search(segments, query, k)
+
+    def _joined_now(self) -> JoinedSegments | None:
+        """The live chunk segments joined in one index, if the store is small enough
+        (index/joined_segments.py): made at the first search of a generation."""
+        if self._joined_of != self._generation:
+            self._joined = JoinedSegments.of(self._live["chunks"], self._skipped)
+            self._joined_of = self._generation
+        return self._joined
 
     def _window_rows(self, number: int, segment: Segment, window: DateWindow) -> np.ndarray | None:
         """The rows (ascending) of a chunk segment whose articles are dated in the window,

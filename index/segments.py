@@ -46,6 +46,8 @@ from .store import StoreError
 from .vector_arrays import DamagedFile, VectorArray, file_sha256, read_array, write_array
 
 KINDS = ("chunks", "sentences")
+# No ids and no scores: what a segment gives for a search that finds nothing in it.
+NOTHING = (np.zeros(0, np.int64), np.zeros(0, np.float32))
 MERGE_FACTOR = 8
 REBUILD = "articlebot index rebuild"
 VERIFY_ON_OPEN = 64 * 1024 * 1024
@@ -142,8 +144,9 @@ class Segment:
         k: int,
         within: np.ndarray | None = None,
         skipped: Skipped | None = None,
-    ) -> list[tuple[int, float]]:
-        """The k (id, inner product) of this segment nearest to a query (one row); only rows
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k ids (int64) of this segment nearest to a query (one row) and their inner
+        products (float32), best first; only rows
         in ``within`` (int64, ascending: a date window's, FaissStore) when it is given, and
         never the ``skipped`` (dead) ones.
 
@@ -156,7 +159,7 @@ class Segment:
         a search scans of all its vectors (``window_probes``)."""
         count = self.array.count
         if not count or self.search is None:
-            return []
+            return NOTHING
         if within is not None:
             return self._nearest_within(query, k, within, skipped)
         if skipped is None or not skipped.count:
@@ -170,16 +173,16 @@ class Segment:
         if live.sum() >= (RERANK * k if self.approximate else k) or wanted == count:
             return self._ids(rows[live], scores[live])
         if count <= skipped.count:
-            return []
+            return NOTHING
         return self._ids(*self._rows(query, min(count - skipped.count, k), skipped.selector))
 
     def _nearest_within(
         self, query: np.ndarray, k: int, within: np.ndarray, skipped: Skipped | None
-    ) -> list[tuple[int, float]]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``nearest`` among the rows ``within``."""
         rows = within[~skipped.holds(within)] if skipped is not None and skipped.count else within
         if not len(rows):
-            return []
+            return NOTHING
         if len(rows) <= ONE_BY_ONE * self.array.count:
             # Read from the file and scored exactly. (Through the approximate index with
             # the usual probes, a few rows are mostly in lists it does not probe: recall@10
@@ -222,8 +225,8 @@ class Segment:
         keep = found[0] >= 0
         return found[0][keep], found_scores[0][keep]
 
-    def _ids(self, rows: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
-        return [(int(self.array.ids[r]), float(s)) for r, s in zip(rows, scores, strict=True)]
+    def _ids(self, rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.array.ids[rows], scores
 
 
 def tier(vectors: int) -> int:
@@ -318,11 +321,13 @@ def search(
 ) -> list[tuple[int, float]]:
     """The k (id, inner product) nearest to a query across segments, each with its dead
     vectors (or None) and the rows a search keeps to (or None: all), best first."""
-    found: list[tuple[int, float]] = []
-    for s, skipped, within in segments:
-        found += s.nearest(query, k, within, skipped)
-    found.sort(key=lambda pair: -pair[1])  # stable: ties keep the segments' order
-    return found[:k]
+    found = [s.nearest(query, k, within, skipped) for s, skipped, within in segments]
+    if not found:
+        return []
+    ids = np.concatenate([i for i, _ in found])
+    scores = np.concatenate([s for _, s in found]).astype(np.float32, copy=False)
+    best = np.argsort(-scores, kind="stable")[:k]  # stable: ties keep the segments' order
+    return list(zip(ids[best].tolist(), scores[best].tolist(), strict=True))
 
 
 class SegmentFiles:

@@ -142,9 +142,15 @@ def test_a_segment_is_written_anew_without_its_dead_vectors_once_a_quarter_is_de
     assert len(held) == 6 and not held & {first, second}
 
 
-def test_a_search_next_to_dead_vectors_gives_the_nearest_live_ones(tmp_path, embeddings):
+@pytest.mark.parametrize("joined", [True, False], ids=["joined", "segment-by-segment"])
+def test_a_search_next_to_dead_vectors_gives_the_nearest_live_ones(
+    tmp_path, embeddings, monkeypatch, joined
+):
     # An article's chunks are each other's nearest (one topic): once it is removed, the
-    # nearest of its chunks' own vectors are all dead, and the search looks past them.
+    # nearest of its chunks' own vectors are all dead, and the search looks past them;
+    # in the small store's joined index (the dead left out) or segment by segment.
+    if not joined:
+        monkeypatch.setattr("index.joined_segments.JOIN_UP_TO", 0)
     store, prepared = small_store(tmp_path / "data", embeddings.identity, 8)
     vectors = np.vstack([p.chunk_vectors for p in prepared]).astype(np.float16).astype(np.float32)
     rows = [(p.article.id, i) for p in prepared for i in range(len(p.chunks))]
@@ -158,6 +164,45 @@ def test_a_search_next_to_dead_vectors_gives_the_nearest_live_ones(tmp_path, emb
             exact = np.argsort(-np.where(live, vectors @ query, -np.inf))[:k]
             hits = store.search(query, k)
             assert [(h.chunk.article_id, h.chunk.ordinal) for h in hits] == [rows[i] for i in exact]
+
+
+def test_a_small_store_searched_in_one_index_finds_what_its_segments_find(
+    tmp_path, embeddings, monkeypatch
+):
+    # Four changes (four chunk segments), then a removal (dead vectors in one of them):
+    # the joined index gives the same chunks, in the same order, with the same similarities
+    # as a search through each segment, before and after another process's change.
+    path = tmp_path / "data"
+    store = FaissStore(path, embeddings.identity)
+    rng = np.random.default_rng(23)
+    prepared = []
+    for first in (0, 6, 12, 18):
+        prepared += generated_articles(6, rng, first)
+        store.add(prepared[-6:])
+    store.remove(prepared[7].article.id)
+    assert len(list(path.glob("chunks-*.vec"))) == 4 and store.stats()["dead_vectors"] == 20
+    queries = [p.chunk_vectors[3] for p in prepared[::3]] + list(rng.standard_normal((5, DIM)))
+
+    def found(s: FaissStore) -> list[list[tuple[str, int, float]]]:
+        return [
+            [(h.chunk.article_id, h.chunk.ordinal, h.similarity) for h in s.search(q, 12)]
+            for q in queries
+        ]
+
+    joined = found(store)
+    monkeypatch.setattr("index.joined_segments.JOIN_UP_TO", 0)
+    one_by_one = found(FaissStore(path, embeddings.identity))
+    assert joined == one_by_one
+    assert not {prepared[7].article.id} & {a for hits in joined for a, _, _ in hits}
+    monkeypatch.undo()
+
+    other = FaissStore(path, embeddings.identity)  # another process's change
+    other.remove(prepared[0].article.id)
+    other.add(generated_articles(2, rng, 40))
+    after = found(store)
+    monkeypatch.setattr("index.joined_segments.JOIN_UP_TO", 0)
+    assert after == found(FaissStore(path, embeddings.identity))
+    assert after != joined and prepared[0].article.id not in {a for h in after for a, _, _ in h}
 
 
 def test_a_merge_leaves_the_dead_vectors_out_of_the_segment_it_writes(tmp_path, embeddings):
