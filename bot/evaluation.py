@@ -63,10 +63,13 @@ AnswererFactory = Callable[..., Answerer]
 TWO_LANGUAGES = "two languages"
 
 
-def _fitted_on(direction: str) -> bool:
-    """Whether the refusal model is fitted on a direction's questions: not the two-language
-    store's (they are the other directions' again, over another store: only decided)."""
-    return not direction.startswith(TWO_LANGUAGES)
+def _fitted_on(record: dict) -> bool:
+    """Whether the refusal model is fitted on a recorded question: not the two-language
+    store's (they are the other directions' again, over another store) nor a near-topic
+    one (bot/near_topic.py): those are only decided."""
+    return not record.get("direction", "").startswith(TWO_LANGUAGES) and not record.get(
+        "near_topic"
+    )
 
 
 @dataclass
@@ -283,25 +286,14 @@ def measure_questions(
 
     Indexes go in ``base``, by documents and layout, and are reused when there.
     """
-    from .core import build_answerer, confidence_model
-
-    make_answerer = make_answerer or build_answerer
     settings = settings.model_copy(update={"seed_sample": False})
-    measuring = confidence_model(settings, settings.embeddings).measuring()
     base = index_dir(settings, docs, base)
-    titles = {d.key: d.title for d in docs}
 
-    def ask_over(subset: list[Article], asked: list[Question], data_dir: Path) -> list[dict]:
-        store = build_store(settings, subset, data_dir)
-        try:
-            answerer = make_answerer(settings, store, confidence=measuring)
-            records = ask_all(answerer, store, asked)
-        finally:
-            store.close()
-        return [{**r, "title": titles.get(r["doc_id"], r["doc_id"])} for r in records]
+    def ask(subset: list[Article], asked: list[Question], data_dir: Path) -> list[dict]:
+        return ask_over(settings, docs, subset, asked, data_dir, make_answerer)
 
     if not unanswerable:
-        return ask_over(docs, questions, base / "all")
+        return ask(docs, questions, base / "all")
     # Index half of the articles and ask the other half's questions; then add the rest to a
     # copy of that index (embedding each document once) and ask every question.
     indexed, held_out = split_halves(docs)
@@ -311,16 +303,39 @@ def measure_questions(
         for q in questions
         if q.doc_id in held_keys
     ]
-    refusals = ask_over(indexed, asked, base / "half")
+    refusals = ask(indexed, asked, base / "half")
     if not (base / "all").exists():
         shutil.copytree(base / "half", base / "all")
-    return ask_over(docs, questions, base / "all") + refusals
+    return ask(docs, questions, base / "all") + refusals
+
+
+def ask_over(
+    settings: Settings,
+    docs: list[Article],
+    subset: list[Article],
+    asked: list[Question],
+    data_dir: Path,
+    make_answerer: AnswererFactory | None = None,
+) -> list[dict]:
+    """``asked`` over an index of ``subset`` of ``docs`` in ``data_dir`` (kept there), each
+    with the measures of the refusal decision and the title of its document."""
+    from .core import build_answerer, confidence_model
+
+    measuring = confidence_model(settings, settings.embeddings).measuring()
+    titles = {d.key: d.title for d in docs}
+    store = build_store(settings, subset, data_dir)
+    try:
+        answerer = (make_answerer or build_answerer)(settings, store, confidence=measuring)
+        records = ask_all(answerer, store, asked)
+    finally:
+        store.close()
+    return [{**r, "title": titles.get(r["doc_id"], r["doc_id"])} for r in records]
 
 
 def index_dir(settings: Settings, docs: list[Article], base: Path) -> Path:
     """Where the indexes of ``docs`` go in ``base``: by the documents and the layout."""
     layout = f"{settings.embeddings}-{settings.chunk_size}-{settings.chunk_overlap}"
-    return Path(base) / _slug(f"{_digest(docs)[:12]}-{layout}")
+    return Path(base) / slug(f"{digest(docs)[:12]}-{layout}")
 
 
 def measured(
@@ -339,17 +354,17 @@ def measured(
     key = hashlib.sha256(
         json.dumps(
             [
-                _digest(docs),
+                digest(docs),
                 [asdict(q) for q in questions],
-                settings.model_dump(mode="json", include=_MEASURED_SETTINGS),
+                settings.model_dump(mode="json", include=MEASURED_SETTINGS),
                 unanswerable,
                 make_answerer is None,
-                _code_version(),
-                _maps_digest(settings),
+                code_version(),
+                maps_digest(settings),
             ]
         ).encode()
     ).hexdigest()[:16]
-    cache = Path(base) / f"{_slug(direction.name)}-{key}.jsonl"
+    cache = Path(base) / f"{slug(direction.name)}-{key}.jsonl"
     if cache.exists():
         lines = cache.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
@@ -367,7 +382,7 @@ def measured(
 
 
 # The settings that change what the chain measures (the data dir does not).
-_MEASURED_SETTINGS = {
+MEASURED_SETTINGS = {
     "embeddings",
     "chunk_size",
     "chunk_overlap",
@@ -379,8 +394,8 @@ _MEASURED_SETTINGS = {
 }
 
 
-def _maps_digest(settings: Settings) -> str | None:
-    """The question maps file the settings name (the shipped one is in ``_code_version``)."""
+def maps_digest(settings: Settings) -> str | None:
+    """The question maps file the settings name (the shipped one is in ``code_version``)."""
     path = settings.question_maps
     return hashlib.sha256(path.read_bytes()).hexdigest() if path else None
 
@@ -401,7 +416,7 @@ def measured_by_fold(
     questions = sample(load_questions(direction.questions, direction.field), sample_size)
     records = []
     for number, (path, asked) in enumerate(maps_by_fold(maps, questions, titles).items()):
-        subset = base / f"{_slug(direction.name)}-maps-{number}.jsonl"
+        subset = base / f"{slug(direction.name)}-maps-{number}.jsonl"
         write_questions(subset, asked, direction.field)
         records += measured(
             settings.model_copy(update={"question_maps": path}),
@@ -435,12 +450,12 @@ def maps_by_fold(
     return groups
 
 
-def _digest(docs: list[Article]) -> str:
+def digest(docs: list[Article]) -> str:
     payload = json.dumps([[d.key, d.title, d.text] for d in docs], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _code_version() -> str:
+def code_version() -> str:
     """A hash of the code behind the recorded measures: retrieval, answers, chunking."""
     modules = (
         answering,
@@ -462,7 +477,7 @@ def _code_version() -> str:
     return hashlib.sha256("".join(sources).encode("utf-8")).hexdigest()
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name)
 
 
@@ -513,14 +528,14 @@ def held_out(
 ) -> tuple[list[dict], list[ConfidenceModel]]:
     """The records as decided by models fitted without their article: ``folds`` folds by
     title, pooled over every direction in ``records`` but the two-language store's (its
-    questions are the other directions' again: they are decided, not fitted on); and the
-    model of each fold."""
+    questions are the other directions' again) and the near-topic questions (``_fitted_on``:
+    they are decided, not fitted on); and the model of each fold."""
     fold_of = title_folds((r["title"] for r in records), folds)
     evidence = [r["evidence"] for r in records]
     answerable = np.array([r["answerable"] for r in records])
     groups = np.array([r.get("direction", "") for r in records])
     fold = np.array([fold_of[r["title"]] for r in records])
-    fitted = np.array([_fitted_on(g) for g in groups])
+    fitted = np.array([_fitted_on(r) for r in records])
     probability, bands, models = cross_validate(
         evidence, answerable, groups, fold, embeddings, how, fitted
     )
@@ -572,6 +587,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.add_argument("--sample", type=int, help="ask only about N questions, evenly spread")
     parser.add_argument(
+        "--near-topic",
+        action="store_true",
+        help="also ask each question over its article with its own paragraph withheld "
+        "(bot/near_topic.py): the bot should refuse or say it is not sure",
+    )
+    parser.add_argument(
         "--no-unanswerable",
         dest="unanswerable",
         action="store_false",
@@ -615,6 +636,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 else:
                     records += measured(
                         settings, d, base, sample_size=args.sample, unanswerable=args.unanswerable
+                    )
+                if args.near_topic and _fitted_on({"direction": d.name}):
+                    from . import near_topic  # it measures with this module's functions
+
+                    records += near_topic.measured(
+                        settings, d, base, sample_size=args.sample, maps=args.maps_by_fold
                     )
     except (OSError, ValueError, KeyError) as exc:
         print(f"articlebot eval: {exc}", file=sys.stderr)
@@ -668,7 +695,7 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
 def _fit_and_save(records: list[dict], embeddings: str, how: Fit, args: argparse.Namespace) -> None:
     """Fit the refusal model on every record (the two-language store's aside, as in
     ``held_out``) and write it to ``args.fit``."""
-    records = [r for r in records if _fitted_on(r["direction"])]
+    records = [r for r in records if _fitted_on(r)]
     directions = sorted({r["direction"] for r in records})
     model = fit_model(
         [r["evidence"] for r in records],

@@ -91,7 +91,8 @@ def metrics(predictions: list[dict]) -> dict[str, float]:
     Quotes count only where the answer was not refused; an "unsure" answer shows them.
     """
     answerable = [p for p in predictions if p["answerable"]]
-    unanswerable = [p for p in predictions if not p["answerable"]]
+    unanswerable = [p for p in predictions if not p["answerable"] and not p.get("near_topic")]
+    near_topic = [p for p in predictions if p.get("near_topic")]
     out: dict[str, float] = {"questions": len(answerable)}
     if answerable:
         n = len(answerable)
@@ -122,6 +123,21 @@ def metrics(predictions: list[dict]) -> dict[str, float]:
         out["refused_unanswerable"] = sum(1 for p in unanswerable if p["refused"]) / n
         for band in CONFIDENCE_BANDS:
             out[f"unanswerable_{band}"] = sum(1 for p in unanswerable if _band(p) == band) / n
+    if near_topic:
+        # Asked over their article with their own paragraph withheld (bot/near_topic.py):
+        # a confident answer is wrong unless another paragraph held the answer it quotes.
+        n = len(near_topic)
+        out["near_topic_questions"] = n
+        for band in CONFIDENCE_BANDS:
+            out[f"near_topic_{band}"] = sum(1 for p in near_topic if _band(p) == band) / n
+        out["near_topic_confident_gold"] = (
+            sum(
+                1
+                for p in near_topic
+                if _band(p) == "confident" and any(_quote_has_answer(c, p) for c in p["citations"])
+            )
+            / n
+        )
     latencies = sorted(p["latency_ms"] for p in predictions)
     if latencies:
         out["latency_p50_ms"] = statistics.median(latencies)
@@ -148,6 +164,11 @@ LABELS = {
     "unanswerable_confident": "unanswerable: confident",
     "unanswerable_unsure": "unanswerable: unsure",
     "unanswerable_refused": "unanswerable: refused",
+    "near_topic_questions": "near-topic questions",
+    "near_topic_confident": "near-topic: confident",
+    "near_topic_unsure": "near-topic: unsure",
+    "near_topic_refused": "near-topic: refused",
+    "near_topic_confident_gold": "near-topic: confident, quoting a gold answer",
     "latency_p50_ms": "latency p50 (ms)",
     "latency_p95_ms": "latency p95 (ms)",
 }
@@ -172,6 +193,12 @@ SUITE_COLUMNS = (
     ("ans. conf/unsure/ref", tuple(f"answerable_{b}" for b in CONFIDENCE_BANDS)),
     ("unans. conf/unsure/ref", tuple(f"unanswerable_{b}" for b in CONFIDENCE_BANDS)),
 )
+# Shown when some row has near-topic questions (``--near-topic``).
+NEAR_TOPIC_COLUMNS = (
+    ("near-topic", ("near_topic_questions",)),
+    ("near-topic conf/unsure/ref", tuple(f"near_topic_{b}" for b in CONFIDENCE_BANDS)),
+    ("near-topic conf. quoting gold", ("near_topic_confident_gold",)),
+)
 
 
 def suite_table(rows: dict[str, dict[str, float]]) -> str:
@@ -181,10 +208,11 @@ def suite_table(rows: dict[str, dict[str, float]]) -> str:
         parts = [values.get(k) for k in keys]
         return "/".join("n/a" if v is None else f"{v:.3f}".rstrip("0").rstrip(".") for v in parts)
 
-    headings = ["direction"] + [heading for heading, _ in SUITE_COLUMNS]
-    body = [
-        [name] + [cell(values, keys) for _, keys in SUITE_COLUMNS] for name, values in rows.items()
-    ]
+    columns = SUITE_COLUMNS
+    if any("near_topic_questions" in values for values in rows.values()):
+        columns += NEAR_TOPIC_COLUMNS
+    headings = ["direction"] + [heading for heading, _ in columns]
+    body = [[name] + [cell(values, keys) for _, keys in columns] for name, values in rows.items()]
     widths = [max(len(line[i]) for line in [headings, *body]) for i in range(len(headings))]
 
     def line(cells: list[str]) -> str:

@@ -17,6 +17,7 @@ from bot.confidence import Fit, choose_cutoffs, cross_validate, fit_logistic
 from bot.core import build_answerer, open_store
 from bot.evaluation import (
     build_store,
+    held_out,
     load_documents,
     split_halves,
     title_folds,
@@ -29,6 +30,7 @@ from index.types import Article
 from .conftest import REPO, ask_json, cli
 
 TINY = REPO / "tests" / "data" / "eval"
+NEAR_TOPIC = REPO / "tests" / "data" / "near_topic"  # Oxygen's five paragraphs and others
 XQUAD = REPO.parent / "shared" / "eval" / "xquad-ar-en-dev"
 
 
@@ -75,6 +77,30 @@ def test_metrics_rank_documents_once_and_ignore_overlong_quotes():
     assert m["top3_citations_gold"] == pytest.approx(2 / 3, abs=1e-4)
     assert m["answer_contains_gold"] == 1.0
     assert m["refused_answerable"] == 0.0 and m["refused_unanswerable"] == 1.0
+
+
+def test_near_topic_questions_are_counted_apart_from_the_unanswerable_ones():
+    def near(quotes, band):
+        p = _prediction(["b"], quotes, answerable=False, refused=band == "refused")
+        return {**p, "near_topic": True, "confidence": band}
+
+    predictions = [
+        _prediction(["a"], ["308 نقطة"]),
+        {**_prediction(["c"], [], answerable=False, refused=True), "confidence": "refused"},
+        near(["سجل 308 نقاط"], "confident"),  # another paragraph held the answer
+        near(["لا شيء هنا"], "confident"),  # confident, and wrong
+        near(["لا شيء هنا"], "unsure"),
+        near([], "refused"),
+    ]
+    m = metrics(predictions)
+    assert m["unanswerable_questions"] == 1 and m["refused_unanswerable"] == 1.0
+    assert m["near_topic_questions"] == 4
+    assert (m["near_topic_confident"], m["near_topic_unsure"], m["near_topic_refused"]) == (
+        0.5,
+        0.25,
+        0.25,
+    )
+    assert m["near_topic_confident_gold"] == 0.25
 
 
 def test_split_halves_keeps_articles_whole():
@@ -196,6 +222,68 @@ def test_cross_validation_never_fits_on_the_articles_it_scores(monkeypatch):
         scored = set(np.flatnonzero(folds == fold).tolist())
         assert trained == set(range(400)) - scored - set(np.flatnonzero(kept_out).tolist())
     assert all(bands[i] in ("confident", "unsure", "refused") for i in np.flatnonzero(kept_out))
+
+
+def test_held_out_decides_near_topic_questions_without_fitting_on_them(monkeypatch):
+    import bot.confidence as confidence
+
+    rng = np.random.default_rng(5)
+    records = []
+    for i in range(300):
+        answerable, near = i % 3 == 0, i % 3 == 1
+        records.append(
+            {
+                "title": f"T{i % 10}",
+                "direction": "set",
+                "answerable": answerable,
+                "evidence": {"score": float(answerable) + rng.normal(), "row": i},
+                "citations": [
+                    {"number": 1, "article_id": "a", "title": "T", "source": "s", "quote": "q"}
+                    | {"score": 0.5, "chunk_id": 1, "start": 0, "end": 1, "doc_id": "a"}
+                ],
+                **({"near_topic": True} if near else {}),
+            }
+        )
+    seen: set[int] = set()
+    real_fit = confidence.fit_model
+
+    def spying(rows, *args, **kwargs):
+        seen.update(int(r["row"]) for r in rows)
+        return real_fit(rows, *args, **kwargs)
+
+    monkeypatch.setattr(confidence, "fit_model", spying)
+    decided, models = held_out(records, 5, "e5", Fit(("score",)))
+    assert len(models) == 5
+    assert seen == {i for i in range(300) if i % 3 != 1}
+    bands = {d["confidence"] for d in decided if d.get("near_topic")}
+    assert bands <= {"confident", "unsure", "refused"} and len(bands) > 1
+
+
+def test_near_topic_questions_are_asked_over_their_article_without_their_paragraph(
+    tmp_path, capsys
+):
+    # Oxygen's five paragraphs, two questions each, and four paragraphs of other articles.
+    # Each question is asked over every document but those of its part (Oxygen #0, #2, #4
+    # or #1, #3): its own paragraph is never found, nor quoted; its article is.
+    out = tmp_path / "preds.jsonl"
+    assert main(["eval", "--suite", str(NEAR_TOPIC), "--near-topic", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "near-topic conf/unsure/ref" in lines[0]
+    headings = [cell.strip() for cell in lines[0].split("|")[1:-1]]
+    row = dict(zip(headings, [cell.strip() for cell in lines[2].split("|")[1:-1]], strict=True))
+    assert row["near-topic"] == "10"
+    predictions = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    near = [p for p in predictions if p.get("near_topic")]
+    assert len(near) == 10 and not any(p["answerable"] for p in near)
+    for p in near:
+        found = [r["doc_id"] for r in p["retrieved"]]
+        assert p["doc_id"] not in found + [c["doc_id"] for c in p["citations"]]
+        assert found[0].startswith("Oxygen#")  # its article, the rest of it
+        withheld = {f"Oxygen#{n}" for n in range(int(p["doc_id"][-1]) % 2, 5, 2)}
+        assert not withheld & set(found)
+    bands = [sum(p["confidence"] == b for p in near) / 10 for b in ("confident", "unsure")]
+    shown = row["near-topic conf/unsure/ref"].split("/")
+    assert [float(v) for v in shown[:2]] == pytest.approx(bands)
 
 
 def test_logistic_fit_recovers_the_model_that_made_the_data():
