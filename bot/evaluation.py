@@ -365,19 +365,29 @@ def measured(
         ).encode()
     ).hexdigest()[:16]
     cache = Path(base) / f"{slug(direction.name)}-{key}.jsonl"
+
+    def measure() -> list[dict]:
+        records = measure_questions(
+            settings, docs, questions, base, unanswerable=unanswerable, make_answerer=make_answerer
+        )
+        return [{**r, "direction": direction.name} for r in records]
+
+    # Another chain's records are not this one's to reuse.
+    return cached(cache, measure) if make_answerer is None else measure()
+
+
+def cached(cache: Path, measure: Callable[[], list[dict]]) -> list[dict]:
+    """The records kept in ``cache``, or, when it is not there, ``measure()``'s, kept there
+    (written whole or not at all)."""
     if cache.exists():
         lines = cache.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
-    records = measure_questions(
-        settings, docs, questions, base, unanswerable=unanswerable, make_answerer=make_answerer
+    records = measure()
+    partial = cache.with_suffix(".partial")
+    partial.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
     )
-    records = [{**r, "direction": direction.name} for r in records]
-    if make_answerer is None:  # another chain's records are not this one's to reuse
-        partial = cache.with_suffix(".partial")
-        partial.write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
-        )
-        partial.replace(cache)
+    partial.replace(cache)
     return records
 
 

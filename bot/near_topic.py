@@ -88,19 +88,13 @@ def _cached(
         ).encode()
     ).hexdigest()[:16]
     cache = Path(base) / f"{evaluation.slug(direction.name)}-near-topic-{key}.jsonl"
-    if cache.exists():
-        lines = cache.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-    records = [
-        {**r, "direction": direction.name, "near_topic": True}
-        for r in _measure(settings, docs, questions, Path(base))
-    ]
-    partial = cache.with_suffix(".partial")
-    partial.write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    return evaluation.cached(
+        cache,
+        lambda: [
+            {**r, "direction": direction.name, "near_topic": True}
+            for r in _measure(settings, docs, questions, Path(base))
+        ],
     )
-    partial.replace(cache)
-    return records
 
 
 def _measure(
