@@ -76,7 +76,7 @@ def answer_body(prediction: dict) -> str:
     return text
 
 
-def _quote_has_answer(citation: dict, prediction: dict) -> bool:
+def quote_has_answer(citation: dict, prediction: dict) -> bool:
     quote = citation["quote"]
     return len(quote) <= MAX_QUOTE_CHARS and contains_answer(quote, prediction["golds"])
 
@@ -108,11 +108,11 @@ def metrics(predictions: list[dict]) -> dict[str, float]:
             sum(1 for p in answered if contains_answer(answer_body(p), p["golds"])) / n
         )
         out["first_citation_gold"] = (
-            sum(1 for p in answered if p["citations"] and _quote_has_answer(p["citations"][0], p))
+            sum(1 for p in answered if p["citations"] and quote_has_answer(p["citations"][0], p))
             / n
         )
         out["top3_citations_gold"] = (
-            sum(1 for p in answered if any(_quote_has_answer(c, p) for c in p["citations"][:3])) / n
+            sum(1 for p in answered if any(quote_has_answer(c, p) for c in p["citations"][:3])) / n
         )
         out["refused_answerable"] = sum(1 for p in answerable if p["refused"]) / n
         for band in CONFIDENCE_BANDS:
@@ -134,7 +134,7 @@ def metrics(predictions: list[dict]) -> dict[str, float]:
             sum(
                 1
                 for p in near_topic
-                if _band(p) == "confident" and any(_quote_has_answer(c, p) for c in p["citations"])
+                if _band(p) == "confident" and any(quote_has_answer(c, p) for c in p["citations"])
             )
             / n
         )
