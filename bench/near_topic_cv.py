@@ -4,7 +4,7 @@ fitting the refusal model on such questions would cost the answerable ones.
 
     articlebot eval --suite ../shared/eval --folds 5 --near-topic --workdir /tmp/eval-work \\
         --out /tmp/eval-near-topic.jsonl
-    python bench/near_topic_cv.py /tmp/eval-near-topic.jsonl
+    python bench/near_topic_cv.py /tmp/eval-near-topic.jsonl --budgets 0.15,0.25,0.4
 
 The predictions file holds every question's recorded measures. Three ways of deciding them,
 each by a model fitted on the other folds of articles (by title, as ``--folds``):
@@ -14,7 +14,10 @@ each by a model fitted on the other folds of articles (by title, as ``--folds``)
   quotes hold a gold answer (another paragraph of the article held it), each direction's
   near-topic questions a group of their own for the cut-offs (so at most the budget of them
   are confident and wrong in training);
-- ``near-topic labels``: the same labels, grouped with their direction's questions.
+- ``near-topic labels``: the same labels, grouped with their direction's questions;
+- ``near-topic groups, budget B`` (``--budgets``): as ``near-topic groups``, with the
+  cut-offs keeping at most B of each group's wrong answers confident in training (the
+  shipped budget is 0.07): the trade between hedged right answers and confident wrong ones.
 
 Prints, a direction a line: the answerable questions' bands, the unanswerable (other
 articles') confident and refused shares, and the near-topic questions' confident answers
@@ -44,6 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("predictions", type=Path, help="articlebot eval --near-topic --out FILE")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--budgets",
+        default="",
+        help="also fit with the near-topic questions in groups of their own at each of these "
+        "budgets of confident wrong answers (comma-separated, e.g. 0.15,0.25,0.4)",
+    )
     args = parser.parse_args()
     lines = args.predictions.read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines if line.strip()]
@@ -62,14 +71,19 @@ def main() -> None:
         [d + (" near-topic" if n else "") for d, n in zip(directions, near, strict=True)]
     )
     ways = {
-        "shipped": (answerable, directions, ~near),
-        "near-topic groups": (right, own_groups, everything),
-        "near-topic labels": (right, directions, everything),
+        "shipped": (answerable, directions, ~near, Fit(FEATURES)),
+        "near-topic groups": (right, own_groups, everything, Fit(FEATURES)),
+        "near-topic labels": (right, directions, everything, Fit(FEATURES)),
     }
+    for budget in filter(None, args.budgets.split(",")):
+        # (The budget applies to every group: the other articles' questions stay far under
+        # it, as the rows show.)
+        fit = Fit(FEATURES, confident_budget=float(budget))
+        ways[f"near-topic groups, budget {float(budget):g}"] = (right, own_groups, everything, fit)
     evidence = [r["evidence"] for r in records]
-    for name, (labels, groups, fitted) in ways.items():
+    for name, (labels, groups, fitted, fit) in ways.items():
         _, bands, _ = cross_validate(
-            evidence, labels, groups, folds, DEFAULT_EMBEDDINGS, Fit(FEATURES), fitted
+            evidence, labels, groups, folds, DEFAULT_EMBEDDINGS, fit, fitted
         )
         band = np.array(
             [b if r["citations"] else "refused" for b, r in zip(bands, records, strict=True)]
