@@ -4,7 +4,7 @@ A store keeps its vectors in several segments (index/segments.py), and a search 
 through each: at 1,000 chunks in four segments, the per-segment calls and the dead vectors'
 checks cost more than the vectors' inner products. A reader of a store of at most
 ``JOIN_UP_TO`` live chunks, all in exact segments, joins them here, the dead left out: one
-FAISS call a search, the same ids and inner products (tests/test_store.py). A copy of the
+FAISS call a search, the same ids and inner products (tests/test_store_compact.py). A copy of the
 vectors in float32: 6 MB at most.
 """
 
@@ -45,8 +45,8 @@ class JoinedSegments:
         cls, segments: Mapping[int, Segment], skipped: Mapping[int, Skipped]
     ) -> JoinedSegments | None:
         """The segments joined, or None if a search should go through them one by one: an
-        approximate one among them, or more live chunks than ``JOIN_UP_TO``."""
-        if any(s.search is None or s.approximate for s in segments.values()):
+        approximate one among them, or more live chunks than ``JOIN_UP_TO`` (or none)."""
+        if not segments or any(s.search is None or s.approximate for s in segments.values()):
             return None
         dead = sum(s.count for n, s in skipped.items() if n in segments)
         if sum(s.array.count for s in segments.values()) - dead > JOIN_UP_TO:
