@@ -335,7 +335,7 @@ def ask_over(
 def index_dir(settings: Settings, docs: list[Article], base: Path) -> Path:
     """Where the indexes of ``docs`` go in ``base``: by the documents and the layout."""
     layout = f"{settings.embeddings}-{settings.chunk_size}-{settings.chunk_overlap}"
-    return Path(base) / slug(f"{digest(docs)[:12]}-{layout}")
+    return Path(base) / _slug(f"{_digest(docs)[:12]}-{layout}")
 
 
 def measured(
@@ -351,20 +351,9 @@ def measured(
     while the data, the settings and the code that measures stay the same."""
     docs = load_documents(direction.docs)
     questions = sample(load_questions(direction.questions, direction.field), sample_size)
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                digest(docs),
-                [asdict(q) for q in questions],
-                settings.model_dump(mode="json", include=MEASURED_SETTINGS),
-                unanswerable,
-                make_answerer is None,
-                code_version(),
-                maps_digest(settings),
-            ]
-        ).encode()
-    ).hexdigest()[:16]
-    cache = Path(base) / f"{slug(direction.name)}-{key}.jsonl"
+    cache = records_file(
+        base, direction.name, settings, docs, questions, unanswerable, make_answerer is None
+    )
 
     def measure() -> list[dict]:
         records = measure_questions(
@@ -374,6 +363,32 @@ def measured(
 
     # Another chain's records are not this one's to reuse.
     return cached(cache, measure) if make_answerer is None else measure()
+
+
+def records_file(
+    base: Path,
+    name: str,
+    settings: Settings,
+    docs: list[Article],
+    questions: list[Question],
+    *kind: object,
+) -> Path:
+    """Where the records of ``questions`` asked over ``docs`` are kept in ``base``: named for
+    ``name`` (a direction), keyed by the data, the settings and the code that measure them,
+    and ``kind`` (how they were asked)."""
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                _digest(docs),
+                [asdict(q) for q in questions],
+                settings.model_dump(mode="json", include=_MEASURED_SETTINGS),
+                *kind,
+                _code_version(),
+                _maps_digest(settings),
+            ]
+        ).encode()
+    ).hexdigest()[:16]
+    return Path(base) / f"{_slug(name)}-{key}.jsonl"
 
 
 def cached(cache: Path, measure: Callable[[], list[dict]]) -> list[dict]:
@@ -392,7 +407,7 @@ def cached(cache: Path, measure: Callable[[], list[dict]]) -> list[dict]:
 
 
 # The settings that change what the chain measures (the data dir does not).
-MEASURED_SETTINGS = {
+_MEASURED_SETTINGS = {
     "embeddings",
     "chunk_size",
     "chunk_overlap",
@@ -404,8 +419,8 @@ MEASURED_SETTINGS = {
 }
 
 
-def maps_digest(settings: Settings) -> str | None:
-    """The question maps file the settings name (the shipped one is in ``code_version``)."""
+def _maps_digest(settings: Settings) -> str | None:
+    """The question maps file the settings name (the shipped one is in ``_code_version``)."""
     path = settings.question_maps
     return hashlib.sha256(path.read_bytes()).hexdigest() if path else None
 
@@ -426,7 +441,7 @@ def measured_by_fold(
     questions = sample(load_questions(direction.questions, direction.field), sample_size)
     records = []
     for number, (path, asked) in enumerate(maps_by_fold(maps, questions, titles).items()):
-        subset = base / f"{slug(direction.name)}-maps-{number}.jsonl"
+        subset = base / f"{_slug(direction.name)}-maps-{number}.jsonl"
         write_questions(subset, asked, direction.field)
         records += measured(
             settings.model_copy(update={"question_maps": path}),
@@ -460,12 +475,12 @@ def maps_by_fold(
     return groups
 
 
-def digest(docs: list[Article]) -> str:
+def _digest(docs: list[Article]) -> str:
     payload = json.dumps([[d.key, d.title, d.text] for d in docs], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def code_version() -> str:
+def _code_version() -> str:
     """A hash of the code behind the recorded measures: retrieval, answers, chunking."""
     modules = (
         answering,
@@ -487,7 +502,7 @@ def code_version() -> str:
     return hashlib.sha256("".join(sources).encode("utf-8")).hexdigest()
 
 
-def slug(name: str) -> str:
+def _slug(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name)
 
 
@@ -647,7 +662,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     records += measured(
                         settings, d, base, sample_size=args.sample, unanswerable=args.unanswerable
                     )
-                if args.near_topic and _fitted_on({"direction": d.name}):
+                if args.near_topic and not d.name.startswith(TWO_LANGUAGES):
                     from . import near_topic  # it measures with this module's functions
 
                     records += near_topic.measured(

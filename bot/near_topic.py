@@ -21,10 +21,7 @@ they cost no model call.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 from index.embedding_cache import FILE_NAME as CACHE_FILE
@@ -75,21 +72,9 @@ def measured(
 def _cached(
     settings: Settings, direction: Direction, docs: list[Article], questions: list[Question], base
 ) -> list[dict]:
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                "near topic",
-                evaluation.digest(docs),
-                [asdict(q) for q in questions],
-                settings.model_dump(mode="json", include=evaluation.MEASURED_SETTINGS),
-                evaluation.code_version(),
-                evaluation.maps_digest(settings),
-            ]
-        ).encode()
-    ).hexdigest()[:16]
-    cache = Path(base) / f"{evaluation.slug(direction.name)}-near-topic-{key}.jsonl"
+    name = f"{direction.name} near-topic"
     return evaluation.cached(
-        cache,
+        evaluation.records_file(base, name, settings, docs, questions, "near topic"),
         lambda: [
             {**r, "direction": direction.name, "near_topic": True}
             for r in _measure(settings, docs, questions, Path(base))

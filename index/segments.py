@@ -145,8 +145,9 @@ class Segment:
         within: np.ndarray | None = None,
         skipped: Skipped | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The k ids (int64) of this segment nearest to a query (one row) and their inner
-        products (float32), best first; only rows
+        """The ids (int64) of this segment nearest to a query (one row) and their inner
+        products (float32): the k nearest (an approximate index's RERANK * k candidates,
+        scored exactly, in its order; ``search`` sorts them); only rows
         in ``within`` (int64, ascending: a date window's, FaissStore) when it is given, and
         never the ``skipped`` (dead) ones.
 
