@@ -253,10 +253,17 @@ def anchor_overlap(question_anchors: set[str], text: str) -> float:
     """The share of the question's anchors that appear in ``text``."""
     if not question_anchors:
         return 0.0
+    return len(question_anchors & _passage_anchors(text)) / len(question_anchors)
+
+
+@lru_cache(maxsize=2048)
+def _passage_anchors(text: str) -> frozenset[str]:
+    """The numbers and Latin-script words of a passage: kept for the last passages, as
+    ``_passage_forms`` is (an answer weighs those of a few dozen sentences)."""
     t = unicodedata.normalize("NFC", text).translate(ARABIC_DIGITS)
     present = {_number_key(n) for n in _NUMBER.findall(t)}
     present |= {w.lower() for w in _LATIN_WORD.findall(t)}
-    return len(question_anchors & present) / len(question_anchors)
+    return frozenset(present)
 
 
 # ---- names across scripts -----------------------------------------------------------

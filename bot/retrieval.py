@@ -277,11 +277,13 @@ class ArticleRetriever(BaseRetriever):
     def add_terms(self, question: str, found: Candidates) -> None:
         """The latent-term overlaps of each candidate with the question: into its signals,
         and each sentence's into its hit (the answer weighs them too)."""
-        chunks = self.term_overlap(
-            question, self.store.chunk_terms([h.chunk.id for h in found.hits])
-        )
+        # Both read before the overlaps, which wait for the question's terms (a pass beside
+        # the dense one, often still running when the candidates are read).
+        chunk_terms = self.store.chunk_terms([h.chunk.id for h in found.hits])
         every = [i for ids in found.sentence_ids for i in ids]
-        sentences = self.term_overlap(question, self.store.sentence_terms(every))
+        sentence_terms = self.store.sentence_terms(every)
+        chunks = self.term_overlap(question, chunk_terms)
+        sentences = self.term_overlap(question, sentence_terms)
         for hit, s, ids in zip(found.hits, found.signals, found.sentence_ids, strict=True):
             hit.terms = {i: sentences.get(i, 0.0) for i in ids}
             s.chunk_terms = chunks.get(hit.chunk.id, 0.0)

@@ -123,9 +123,30 @@ def pack_terms(terms: Terms) -> tuple[bytes, bytes, float]:
 
 def unpack_terms(idx: bytes, val: bytes, scale: float) -> Terms:
     """The latent terms ``pack_terms`` stored (the index width follows from the sizes)."""
-    weights = np.frombuffer(val, np.uint8).astype(np.float32) * np.float32(scale / 255)
-    width = "<u2" if len(idx) == 2 * len(val) else "<i4"
-    return np.frombuffer(idx, width).astype(np.int32), weights
+    return unpack_many([(idx, val, scale)])[0]
+
+
+def unpack_many(rows: Sequence[tuple[bytes, bytes, float]]) -> list[Terms]:
+    """``unpack_terms`` of each (idx, val, scale), converted together: the same arrays (views
+    of one), several times faster for the hundred or so sentences an answer reads."""
+    lengths = [len(val) for _, val, _ in rows]
+    weights = np.frombuffer(b"".join(val for _, val, _ in rows), np.uint8).astype(np.float32)
+    weights *= np.repeat(np.array([scale / 255 for _, _, scale in rows], np.float32), lengths)
+    if all(len(idx) == 2 * len(val) for idx, val, _ in rows):
+        joined = np.frombuffer(b"".join(idx for idx, _, _ in rows), "<u2").astype(np.int32)
+    else:  # some past 65,535: int32 (``pack_terms``)
+        joined = np.concatenate(
+            [np.zeros(0, np.int32)]
+            + [
+                np.frombuffer(idx, "<u2" if len(idx) == 2 * len(val) else "<i4").astype(np.int32)
+                for idx, val, _ in rows
+            ]
+        )
+    ends = np.cumsum(lengths).tolist()
+    return [
+        (joined[end - n : end], weights[end - n : end])
+        for n, end in zip(lengths, ends, strict=True)
+    ]
 
 
 def insert_rows(

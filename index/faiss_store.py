@@ -57,10 +57,10 @@ from .faiss_schema import (
     SIGNATURE_BANDS,
     TABLES,
     insert_rows,
-    unpack_terms,
+    unpack_many,
 )
 from .joined_segments import JoinedSegments
-from .kept_chunks import KeptChunks, still_valid
+from .kept_chunks import KeptChunks, KeptSentences, span_of, still_valid
 from .near_duplicates import BAND_SCHEME, bands
 from .segments import (
     APPROXIMATE_FROM,
@@ -127,6 +127,7 @@ class FaissStore(store.TermsTables):
         self._skipped: dict[int, Skipped] = {}  # the dead vectors of each chunk segment
         self._generation = -1  # of the segments in memory; -1: none loaded
         self._kept = KeptChunks()  # the rows of the chunks searches returned (kept_chunks.py)
+        self._kept_sentences = KeptSentences()  # the sentences of chunks last read
         # The live chunk segments in one index, of generation _joined_of (joined_segments.py).
         self._joined: JoinedSegments | None = None
         self._joined_of = -1
@@ -225,6 +226,7 @@ class FaissStore(store.TermsTables):
             {n: s.count for n, s in skipped.items()},
         ):
             self._kept.clear()
+            self._kept_sentences.clear()
         self._live, self._skipped, self._generation = live, skipped, generation
 
     def _skipped_in(self, live: Live) -> dict[int, Skipped]:
@@ -562,24 +564,33 @@ class FaissStore(store.TermsTables):
         return out
 
     def sentences_of(self, chunks: Sequence[Chunk]) -> list[store.ChunkSentences]:
-        rows: list[sqlite3.Row] = []
         with self._reading(vectors=True):
-            for first in range(0, len(chunks), SPANS_A_QUERY):
-                spans = [
-                    (first + i, c.article_id, c.start, c.end)
-                    for i, c in enumerate(chunks[first : first + SPANS_A_QUERY])
-                ]
-                rows += self._db.execute(
-                    'WITH c(position, article_id, start, "end") AS (VALUES '
-                    + ",".join(["(?, ?, ?, ?)"] * len(spans))
-                    + ') SELECT c.position, s.id, s.start, s."end", '
-                    'substr(a.text, s.start + 1, s."end" - s.start) AS text, s.segment '
-                    "FROM c JOIN sentences s ON s.article_id = c.article_id "
-                    'AND s."end" > c.start AND s.start < c."end" '
-                    "JOIN articles a ON a.id = s.article_id ORDER BY c.position, s.start",
-                    [value for span in spans for value in span],
-                ).fetchall()
-            vectors = self._vectors("sentences", rows)
+            kept = self._kept_sentences.take(chunks)
+            unread = list({span_of(c): c for c in chunks if span_of(c) not in kept}.values())
+            for chunk, sentences in zip(unread, self._read_sentences(unread), strict=True):
+                self._kept_sentences.keep(chunk, *sentences)
+                kept[span_of(chunk)] = sentences
+        return [kept[span_of(c)] for c in chunks]
+
+    def _read_sentences(self, chunks: Sequence[Chunk]) -> list[store.ChunkSentences]:
+        """The sentences of these chunks and their vectors, read (in a read transaction)."""
+        rows: list[sqlite3.Row] = []
+        for first in range(0, len(chunks), SPANS_A_QUERY):
+            spans = [
+                (first + i, c.article_id, c.start, c.end)
+                for i, c in enumerate(chunks[first : first + SPANS_A_QUERY])
+            ]
+            rows += self._db.execute(
+                'WITH c(position, article_id, start, "end") AS (VALUES '
+                + ",".join(["(?, ?, ?, ?)"] * len(spans))
+                + ') SELECT c.position, s.id, s.start, s."end", '
+                'substr(a.text, s.start + 1, s."end" - s.start) AS text, s.segment '
+                "FROM c JOIN sentences s ON s.article_id = c.article_id "
+                'AND s."end" > c.start AND s.start < c."end" '
+                "JOIN articles a ON a.id = s.article_id ORDER BY c.position, s.start",
+                [value for span in spans for value in span],
+            ).fetchall()
+        vectors = self._vectors("sentences", rows)
         return store.sentences_by_chunk(chunks, rows, vectors, self.identity.dim)
 
     def _terms(self, table: str, ids: list[int]) -> dict[int, Terms]:
@@ -590,7 +601,8 @@ class FaissStore(store.TermsTables):
             rows = self._db.execute(
                 f"SELECT id, idx, val, scale FROM {table} WHERE id IN ({marks})", ids
             ).fetchall()
-        return {r["id"]: unpack_terms(r["idx"], r["val"], r["scale"]) for r in rows}
+        terms = unpack_many([(r["idx"], r["val"], r["scale"]) for r in rows])
+        return dict(zip((r["id"] for r in rows), terms, strict=True))
 
     def _chunks(self, ids: list[int]) -> dict[int, Chunk]:
         """The live chunks among ``ids``, by id: those kept in memory, the others read."""

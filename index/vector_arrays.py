@@ -20,6 +20,7 @@ import struct
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -188,12 +189,12 @@ class FileRows:
         order = np.argsort(wanted, kind="stable")
         ordered = wanted[order]
         # One read for each run of neighbouring rows (a chunk's sentences are one run).
-        breaks = np.flatnonzero(np.diff(ordered) > 1) + 1
-        for run in np.split(np.arange(len(ordered)), breaks):
-            if len(run):
-                first, last = int(ordered[run[0]]), int(ordered[run[-1]])
+        bounds = [0, *(np.flatnonzero(np.diff(ordered) > 1) + 1).tolist(), len(ordered)]
+        for a, b in pairwise(bounds):
+            if b > a:
+                first, last = int(ordered[a]), int(ordered[b - 1])
                 block = self._read(first, last + 1)
-                out[order[run]] = block[ordered[run] - first]
+                out[order[a:b]] = block[ordered[a:b] - first]
         return out
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:

@@ -179,6 +179,47 @@ def test_a_reader_shows_the_chunks_other_writers_left_never_older_rows(data_dir,
         assert hit.chunk in chunks
 
 
+def test_a_reader_reads_a_chunks_sentences_once_and_as_stored(data_dir, embeddings):
+    """An answer reads its candidates' sentences, then those of the chunks it quotes from
+    (index/kept_chunks.py): the second read comes from memory, as the store holds them, and
+    a change that takes chunks away forgets them."""
+    reader = open_store(data_dir, embeddings)
+    chunks = [h.chunk for h in reader.search(embeddings.encode_query(VACCINE_Q), 4)]
+    statements: list[str] = []
+    reader._db.set_trace_callback(statements.append)
+    first = reader.sentences_of(chunks)
+    again = reader.sentences_of([chunks[1], chunks[0], chunks[1]])
+    reads = [s for s in statements if "JOIN sentences" in s]
+    assert len(reads) == 1
+    fresh = open_store(data_dir, embeddings).sentences_of(chunks)
+    for (sentences, vectors), (stored, stored_vectors) in zip(first, fresh, strict=True):
+        assert sentences == stored and sentences
+        np.testing.assert_array_equal(vectors, stored_vectors)
+    assert [a[0] for a in again] == [first[1][0], first[0][0], first[1][0]]
+    assert "Sputnik V" in " ".join(s.text for s, _ in zip(*first[0], strict=True))
+    # Another process removes the article: the reader forgets what it kept of it.
+    add(open_store(data_dir, embeddings), embeddings, [ENGLISH_ARTICLE])
+    assert len(reader._kept_sentences) == len(chunks)  # an add takes nothing away
+    open_store(data_dir, embeddings).remove(chunks[0].article_id)
+    reader.search(embeddings.encode_query(VACCINE_Q), 1)
+    assert len(reader._kept_sentences) == 0
+
+
+def test_kept_sentences_are_those_of_the_chunks_read_last():
+    from index.kept_chunks import KeptSentences
+    from index.types import Chunk, Sentence
+
+    kept = KeptSentences(limit=2)
+    chunks = [Chunk(i, "a", i, 10 * i, 10 * i + 10, "x") for i in (1, 2, 3)]
+    for chunk in chunks:
+        kept.keep(chunk, [Sentence(chunk.id, "a", chunk.start, chunk.end, "x")], np.ones((1, 2)))
+    assert sorted(kept.take(chunks)) == [("a", 20, 30), ("a", 30, 40)]
+    # By span: the same span under another (made-up) chunk id is the same sentences.
+    ((sentences, vectors),) = kept.take([Chunk(0, "a", 0, 20, 30, "")]).values()
+    assert sentences[0].id == 2 and not vectors.flags.writeable  # shared: read-only
+    assert kept.take([Chunk(2, "b", 1, 20, 30, "x")]) == {}
+
+
 def test_kept_chunks_are_the_most_recently_used():
     from index.kept_chunks import KeptChunks
     from index.types import Chunk

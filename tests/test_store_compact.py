@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from index.dates import DateWindow
-from index.faiss_schema import pack_terms, unpack_terms
+from index.faiss_schema import pack_terms, unpack_many, unpack_terms
 from index.faiss_store import FaissStore
 from index.store import StoreError
 from index.types import Article, PreparedArticle, Span
@@ -410,5 +410,13 @@ def test_latent_terms_keep_every_index_and_their_weights_to_within_one_step():
     assert np.abs(back_val - val).max() <= val.max() / 255 / 2 + 1e-7
     wide = (np.array([70_000, 3], np.int32), np.array([0.6, 0.8], np.float32))
     np.testing.assert_array_equal(unpack_terms(*pack_terms(wide))[0], wide[0])
+    # Read together (an answer's sentences), wide, narrow and empty: each as read alone.
+    rows = [packed, pack_terms(wide), pack_terms((idx[:0], val[:0])), pack_terms((idx, val / 2))]
+    for together, row in zip(unpack_many(rows), rows, strict=True):
+        alone = unpack_terms(*row)
+        assert together[0].dtype == np.int32 and together[1].dtype == np.float32
+        np.testing.assert_array_equal(together[0], alone[0])
+        np.testing.assert_array_equal(together[1], alone[1])
+    assert [len(t[0]) for t in unpack_many(rows[2:3] + rows[:1])] == [0, 256]
     with pytest.raises(ValueError, match="must not be negative"):
         pack_terms((idx[:2], np.array([0.5, -0.5], np.float32)))
