@@ -4,6 +4,7 @@ apart (index/language.py, index/chunking.py)."""
 
 from __future__ import annotations
 
+import re
 import string
 
 import pytest
@@ -98,6 +99,20 @@ def test_every_translated_text_fills_the_same_blanks_as_the_english_one():
             assert blanks(template) == blanks(prompts.TEXTS["en"][key]), (lang, key)
     for lang in ("ru", "zh-cn", "zh-tw", "ja", "ko"):
         assert set(prompts.TEXTS[lang]) == set(prompts.TEXTS["ar"])  # the reader's texts
+
+
+# The nouns the Russian and Arabic texts count, by stem: their form follows the number
+# (21 статья, 22 статьи, 25 статей; 3 صفحات, 11 صفحة), which a template cannot know.
+COUNTED = re.compile(r"\}\s*(стать|страниц|стр\b|символ|секунд|مقال|صفح|حرف|ثان|ثوان)")
+
+
+@pytest.mark.parametrize("lang", ["ru", "ar"])
+def test_no_russian_or_arabic_text_puts_a_number_before_a_noun_it_inflects(lang):
+    """Counts are given as labels ("Статей: 21", "عدد المقالات 21"), whatever the number."""
+    for key, template in prompts.TEXTS[lang].items():
+        assert not COUNTED.search(template), (lang, key, template)
+    shown = prompts.text("articles_no_page", lang, page="9", count="21", pages="3", size="10")
+    assert "21" in shown and "/articles 3" in shown
 
 
 def test_words_are_counted_in_scripts_that_do_not_space_them():
