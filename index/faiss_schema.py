@@ -132,16 +132,15 @@ def unpack_many(rows: Sequence[tuple[bytes, bytes, float]]) -> list[Terms]:
     lengths = [len(val) for _, val, _ in rows]
     weights = np.frombuffer(b"".join(val for _, val, _ in rows), np.uint8).astype(np.float32)
     weights *= np.repeat(np.array([scale / 255 for _, _, scale in rows], np.float32), lengths)
-    if all(len(idx) == 2 * len(val) for idx, val, _ in rows):
+    narrow = [len(idx) == 2 * len(val) for idx, val, _ in rows]  # else int32 (``pack_terms``)
+    if all(narrow):
         joined = np.frombuffer(b"".join(idx for idx, _, _ in rows), "<u2").astype(np.int32)
-    else:  # some past 65,535: int32 (``pack_terms``)
-        joined = np.concatenate(
-            [np.zeros(0, np.int32)]
-            + [
-                np.frombuffer(idx, "<u2" if len(idx) == 2 * len(val) else "<i4").astype(np.int32)
-                for idx, val, _ in rows
-            ]
-        )
+    else:
+        parts = [
+            np.frombuffer(idx, "<u2" if n else "<i4")
+            for (idx, _, _), n in zip(rows, narrow, strict=True)
+        ]
+        joined = np.concatenate([np.zeros(0, np.int32), *parts]).astype(np.int32)
     ends = np.cumsum(lengths).tolist()
     return [
         (joined[end - n : end], weights[end - n : end])

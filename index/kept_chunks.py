@@ -31,35 +31,54 @@ CHUNKS_KEPT = 4096  # about 10 MB of chunks of 1,000 characters
 SENTENCES_KEPT = 256  # chunks' sentences: about 2 MB (float32 vectors of 384 dimensions)
 
 
-class KeptChunks:
-    """The rows of up to ``limit`` chunks, by id, the most recently used kept."""
+class _RecentlyUsed:
+    """Values by key, up to ``limit`` of them, the most recently used kept."""
 
-    def __init__(self, limit: int = CHUNKS_KEPT) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._rows: OrderedDict[int, Chunk] = OrderedDict()
-        self.complete = False  # every live chunk was read in at once (``fill``)
+        self._rows: OrderedDict = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def _get(self, key):
+        """The value kept under ``key`` (now the most recently used), or None."""
+        value = self._rows.get(key)
+        if value is not None:
+            self._rows.move_to_end(key)
+        return value
+
+    def _put(self, key, value) -> None:
+        self._rows[key] = value
+        self._rows.move_to_end(key)
+        while len(self._rows) > self.limit:
+            self._rows.popitem(last=False)
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+
+class KeptChunks(_RecentlyUsed):
+    """The rows of up to ``limit`` chunks, by id, the most recently used kept."""
+
+    def __init__(self, limit: int = CHUNKS_KEPT) -> None:
+        super().__init__(limit)
+        self.complete = False  # every live chunk was read in at once (``fill``)
 
     def take(self, ids: Iterable[int]) -> tuple[dict[int, Chunk], list[int]]:
         """The kept chunks among ``ids``, and the ids not kept (to be read and ``keep``-t)."""
         found, missing = {}, []
         for i in ids:
-            chunk = self._rows.get(i)
+            chunk = self._get(i)
             if chunk is None:
                 missing.append(i)
             else:
-                self._rows.move_to_end(i)
                 found[i] = chunk
         return found, missing
 
     def keep(self, chunks: Iterable[Chunk]) -> None:
         for chunk in chunks:
-            self._rows[chunk.id] = chunk
-            self._rows.move_to_end(chunk.id)
-        while len(self._rows) > self.limit:
-            self._rows.popitem(last=False)
+            self._put(chunk.id, chunk)
 
     def fill(self, chunks: Iterable[Chunk]) -> None:
         """Keep every live chunk of the store (read at once: at most ``limit`` of them)."""
@@ -67,7 +86,7 @@ class KeptChunks:
         self.complete = True
 
     def clear(self) -> None:
-        self._rows.clear()
+        super().clear()
         self.complete = False
 
 
@@ -78,39 +97,27 @@ def span_of(chunk: Chunk) -> Span:
     return (chunk.article_id, chunk.start, chunk.end)
 
 
-class KeptSentences:
+class KeptSentences(_RecentlyUsed):
     """The sentences of the spans of up to ``limit`` chunks, with their vectors, the most
     recently used kept. By span (article, start, end), not chunk id: what a store reads them
     by (a migration asks for a whole article's under a made-up chunk). The vectors are
     read-only: every reader of a span shares them."""
 
     def __init__(self, limit: int = SENTENCES_KEPT) -> None:
-        self.limit = limit
-        self._rows: OrderedDict[Span, tuple[list[Sentence], np.ndarray]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._rows)
+        super().__init__(limit)
 
     def take(self, chunks: Iterable[Chunk]) -> dict[Span, tuple[list[Sentence], np.ndarray]]:
         """The kept sentences of those of ``chunks`` whose span has them, by span."""
         found = {}
         for span in map(span_of, chunks):
-            kept = self._rows.get(span)
+            kept = self._get(span)
             if kept is not None:
-                self._rows.move_to_end(span)
                 found[span] = kept
         return found
 
     def keep(self, chunk: Chunk, sentences: list[Sentence], vectors: np.ndarray) -> None:
         vectors.flags.writeable = False
-        span = span_of(chunk)
-        self._rows[span] = (sentences, vectors)
-        self._rows.move_to_end(span)
-        while len(self._rows) > self.limit:
-            self._rows.popitem(last=False)
-
-    def clear(self) -> None:
-        self._rows.clear()
+        self._put(span_of(chunk), (sentences, vectors))
 
 
 def still_valid(

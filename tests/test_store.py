@@ -196,7 +196,7 @@ def test_a_reader_reads_a_chunks_sentences_once_and_as_stored(data_dir, embeddin
         assert sentences == stored and sentences
         np.testing.assert_array_equal(vectors, stored_vectors)
     assert [a[0] for a in again] == [first[1][0], first[0][0], first[1][0]]
-    assert "Sputnik V" in " ".join(s.text for s, _ in zip(*first[0], strict=True))
+    assert "Sputnik V" in " ".join(s.text for s in first[0][0])
     # Another process removes the article: the reader forgets what it kept of it.
     add(open_store(data_dir, embeddings), embeddings, [ENGLISH_ARTICLE])
     assert len(reader._kept_sentences) == len(chunks)  # an add takes nothing away
